@@ -1,0 +1,75 @@
+/**
+ * The messages between the main thread and the chunk workers, defined once
+ * for both sides. Every message is an object tagged with `type`.
+ *
+ * @module
+ */
+
+/** Main → worker: set-up, once after the worker starts. */
+export interface InitMessage {
+  type: "init";
+  /** The worker's slot in the control block. */
+  slot: number;
+  /** The control block's shared memory. */
+  control: SharedArrayBuffer;
+  /** The size of the worker's reused copy buffer. */
+  bufferBytes: number;
+}
+
+/** Main → worker: copy one byte range from `src` into the existing file `dst`. */
+export interface CopyMessage {
+  type: "copy";
+  /** Identifies the reply. */
+  id: number;
+  /** Source path. */
+  src: string;
+  /** Destination path (the temporary file, already created at its full size). */
+  dst: string;
+  /** First byte of the range. */
+  offset: number;
+  /** Length of the range. */
+  length: number;
+}
+
+/** Everything the main thread sends. */
+export type ToWorker = InitMessage | CopyMessage;
+
+/** Worker → main: ready for work. */
+export interface ReadyMessage {
+  type: "ready";
+}
+
+/** Worker → main: the range was copied completely. */
+export interface DoneMessage {
+  type: "done";
+  id: number;
+  /** Bytes written; always equal to the range length. */
+  bytes: number;
+}
+
+/** Worker → main: the range stopped because the batch was cancelled. */
+export interface CancelledMessage {
+  type: "cancelled";
+  id: number;
+  /** Bytes written before the stop. */
+  bytes: number;
+}
+
+/** Worker → main: the range failed. */
+export interface ErrorMessage {
+  type: "error";
+  id: number;
+  /** Bytes written before the failure. */
+  bytes: number;
+  /** The Deno error class name, e.g. `"PermissionDenied"`. */
+  name: string;
+  /** The errno code, e.g. `"ENOSPC"`, when there is one. */
+  code?: string;
+  /** The error message. */
+  message: string;
+  /** Which side failed. */
+  side: "source" | "destination";
+}
+
+/** Everything a worker sends. */
+export type FromWorker = ReadyMessage | DoneMessage | CancelledMessage | ErrorMessage;

@@ -1,0 +1,596 @@
+/**
+ * Planning: from `{src, dst}` mappings to file tasks, and from large files to
+ * byte-range chunks. Planning only reads (stat, readDir, realPath); it never
+ * writes, so a plan that fails with {@linkcode InputError} has touched nothing.
+ *
+ * @module
+ */
+
+import { basename, dirname, join, relative, resolve, sep } from "node:path";
+import { forEachLimit } from "./concurrency.ts";
+import { describeError, InputError } from "./errors.ts";
+
+/** One MiB in bytes. */
+export const MIB = 1024 * 1024;
+
+/**
+ * Files at or above this size are split into chunks copied in parallel.
+ * 10 MiB, as in the original tool (see bench/RESULTS.md for the sweep).
+ */
+export const DEFAULT_CUTOFF_BYTES = 10 * MIB;
+/** Smallest chunk the automatic chunk size picks. */
+export const MIN_CHUNK_BYTES = MIB;
+/** Largest chunk the automatic chunk size picks. */
+export const MAX_CHUNK_BYTES = 64 * MIB;
+/** Default number of chunk workers. */
+export const DEFAULT_MAX_WORKERS = 8;
+/** Default number of files in flight. */
+export const DEFAULT_FILE_WORKERS = 4;
+
+/** How many stat/readDir calls planning keeps in flight (they are round trips on a share). */
+const STAT_CONCURRENCY = 16;
+
+/** A source and the path its copy gets (for a directory, the copied directory itself). */
+export interface Mapping {
+  /** The file or directory to copy. */
+  src: string;
+  /** The path the copy of `src` gets. */
+  dst: string;
+}
+
+/** What to do when a destination file exists. */
+export type ExistingPolicy = "error" | "overwrite" | "skip";
+
+/** A byte range of one file. */
+export interface Chunk {
+  /** First byte of the range. */
+  offset: number;
+  /** Length of the range in bytes (at least 1). */
+  length: number;
+}
+
+/** How one file is handled. */
+export type FileAction =
+  | "copy"
+  | "rename"
+  | "symlink"
+  | "skip"
+  | "fail"
+  | "in-dir-rename";
+
+/** One file (or symbolic link) of the plan. */
+export interface FileTask {
+  /** Index of the mapping this file comes from. */
+  mapping: number;
+  /** Absolute source path. */
+  src: string;
+  /** Absolute destination path. */
+  dst: string;
+  /** Size in bytes. */
+  size: number;
+  /** Permission bits to give the copy. */
+  mode: number;
+  /** Modification time to give the copy (`null` where the platform has none). */
+  mtime: Date | null;
+  /** Access time to give the copy. */
+  atime: Date | null;
+  /** The chunks, for a file copied in parallel ranges; empty for a whole-file copy. */
+  chunks: Chunk[];
+  /** What the transfer does with it. */
+  action: FileAction;
+  /** For `"skip"` and `"fail"`: why, in plain words. */
+  reason?: string;
+  /** For `"symlink"`: the link target, copied as it is. */
+  linkTarget?: string;
+}
+
+/** A directory the transfer creates (or finds) at the destination. */
+export interface DirTask {
+  /** Index of the mapping this directory comes from. */
+  mapping: number;
+  /** Absolute source path. */
+  src: string;
+  /** Absolute destination path. */
+  dst: string;
+  /** Permission bits of the source directory. */
+  mode: number;
+  /** `true` when the whole directory is moved with one rename. */
+  rename: boolean;
+}
+
+/** The whole plan of a batch. */
+export interface TransferPlan {
+  /** `"copy"` or `"move"`. */
+  operation: "copy" | "move";
+  /** Directories, parents before children. */
+  dirs: DirTask[];
+  /** Files and links, in walk order. */
+  files: FileTask[];
+  /** Sum of the sizes of all files. */
+  bytesTotal: number;
+  /** Number of chunks over all chunked files. */
+  chunksTotal: number;
+  /** Bytes that will actually be copied (actions `"copy"`). */
+  bytesToCopy: number;
+}
+
+/** Options for {@linkcode planChunks}. */
+export interface PlanChunksOptions {
+  /**
+   * Files of this size or larger are split into chunks.
+   * @default {10 MiB}
+   */
+  cutoffBytes?: number;
+  /**
+   * Fixed chunk size; 0 picks one from the file size and the worker count
+   * within 1–64 MiB.
+   * @default {0}
+   */
+  chunkBytes?: number;
+  /**
+   * Number of chunk workers the chunks are shared among.
+   * @default {8}
+   */
+  workers?: number;
+}
+
+/** Options for {@linkcode planTransfer}. */
+export interface PlanOptions extends PlanChunksOptions {
+  /**
+   * `"move"` renames where source and destination share a file system.
+   * @default {"copy"}
+   */
+  operation?: "copy" | "move";
+  /**
+   * What to do when a destination file exists.
+   * @default {"error"}
+   */
+  existing?: ExistingPolicy;
+}
+
+/**
+ * The automatic chunk size: about two chunks per worker, rounded up to whole
+ * MiB and clamped to 1–64 MiB.
+ *
+ * @param sizeBytes The file size.
+ * @param workers The number of chunk workers.
+ * @returns The chunk size in bytes.
+ *
+ * @example
+ * ```ts
+ * import { autoChunkBytes, MIB } from "./lib/plan.ts";
+ *
+ * console.log(autoChunkBytes(2048 * MIB, 8) / MIB); // 64
+ * ```
+ */
+export function autoChunkBytes(sizeBytes: number, workers: number): number {
+  const perWorker = Math.ceil(sizeBytes / (2 * Math.max(1, workers)) / MIB) * MIB;
+  return Math.min(MAX_CHUNK_BYTES, Math.max(MIN_CHUNK_BYTES, perWorker));
+}
+
+/**
+ * Splits a file into byte ranges. A file below the cutoff (and every empty
+ * file) gives no chunks: it is copied whole.
+ *
+ * @param sizeBytes The file size in bytes.
+ * @param options Cutoff, chunk size and worker count.
+ * @returns The chunks in order; they cover the file exactly.
+ * @throws {RangeError} When a size or count is negative or not an integer.
+ *
+ * @example Planning a 100 MiB file for 4 workers
+ * ```ts
+ * import { MIB, planChunks } from "./lib/plan.ts";
+ *
+ * const chunks = planChunks(100 * MIB, { workers: 4 });
+ * console.log(chunks.length); // 8 (chunks of 13 MiB, the last one 9 MiB)
+ * ```
+ */
+export function planChunks(sizeBytes: number, options: PlanChunksOptions = {}): Chunk[] {
+  const {
+    cutoffBytes = DEFAULT_CUTOFF_BYTES,
+    chunkBytes = 0,
+    workers = DEFAULT_MAX_WORKERS,
+  } = options;
+  checkCount("sizeBytes", sizeBytes, 0);
+  checkCount("cutoffBytes", cutoffBytes, 0);
+  checkCount("chunkBytes", chunkBytes, 0);
+  checkCount("workers", workers, 1);
+  if (sizeBytes === 0 || sizeBytes < cutoffBytes) return [];
+  const step = chunkBytes > 0 ? chunkBytes : autoChunkBytes(sizeBytes, workers);
+  const chunks: Chunk[] = [];
+  for (let offset = 0; offset < sizeBytes; offset += step) {
+    chunks.push({ offset, length: Math.min(step, sizeBytes - offset) });
+  }
+  return chunks;
+}
+
+function checkCount(name: string, value: number, min: number): void {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new RangeError(`Invalid ${name} '${value}': expected a whole number of at least ${min}`);
+  }
+}
+
+/**
+ * Plans a batch: checks every mapping, walks directories, decides per file
+ * whether it is copied whole, in chunks, renamed, skipped or failed, and
+ * splits large files into chunks. Reads only; writes nothing.
+ *
+ * Requires `--allow-read` on the sources and destinations.
+ *
+ * @param mappings The `{src, dst}` pairs.
+ * @param options Operation, policy for existing files and chunking.
+ * @returns The plan.
+ * @throws {InputError} When a mapping is unusable: missing source, source and
+ * destination the same, destination inside the source, two mappings writing
+ * the same path, a file onto a directory or the other way round.
+ *
+ * @example A dry run
+ * ```ts
+ * import { planTransfer } from "./mod.ts";
+ *
+ * const src = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${src}/frame.0001.exr`, "pixels");
+ * const plan = await planTransfer([{ src, dst: `${src}-copy` }]);
+ * console.log(plan.files.length, plan.bytesTotal); // 1 6
+ * await Deno.remove(src, { recursive: true });
+ * ```
+ */
+export async function planTransfer(
+  mappings: readonly Mapping[],
+  options: PlanOptions = {},
+): Promise<TransferPlan> {
+  const { operation = "copy", existing = "error" } = options;
+  const chunkOptions: PlanChunksOptions = {
+    cutoffBytes: options.cutoffBytes ?? DEFAULT_CUTOFF_BYTES,
+    chunkBytes: options.chunkBytes ?? 0,
+    workers: options.workers ?? DEFAULT_MAX_WORKERS,
+  };
+  planChunks(0, chunkOptions); // validates the numbers before any I/O
+  if (mappings.length === 0) throw new InputError("No mappings given: nothing to transfer");
+
+  const checked: CheckedMapping[] = [];
+  for (const [index, mapping] of mappings.entries()) {
+    checked.push(await checkMapping(mapping, index, operation));
+  }
+  checkNesting(checked);
+
+  const plan: TransferPlan = {
+    operation,
+    dirs: [],
+    files: [],
+    bytesTotal: 0,
+    chunksTotal: 0,
+    bytesToCopy: 0,
+  };
+  for (const mapping of checked) {
+    if (mapping.info.isDirectory) {
+      const rename = mapping.sameFs && mapping.dstInfo === null && operation === "move";
+      await walkDirectory(mapping, plan, rename);
+    } else if (mapping.info.isSymlink) {
+      const linkTarget = await Deno.readLink(mapping.src);
+      const task = fileTask(mapping.index, mapping.src, mapping.dst, mapping.info);
+      plan.files.push({ ...task, action: "symlink", linkTarget });
+    } else {
+      plan.files.push(fileTask(mapping.index, mapping.src, mapping.dst, mapping.info));
+    }
+  }
+  checkDuplicates(plan, mappings);
+  await applyExisting(plan, existing, checked);
+
+  const sameFs = new Set(checked.filter((m) => m.sameFs).map((m) => m.index));
+  for (const file of plan.files) {
+    plan.bytesTotal += file.size;
+    if (file.action !== "copy") continue;
+    if (operation === "move" && sameFs.has(file.mapping)) {
+      file.action = "rename";
+      continue;
+    }
+    file.chunks = planChunks(file.size, chunkOptions);
+    plan.chunksTotal += file.chunks.length;
+    plan.bytesToCopy += file.size;
+  }
+  return plan;
+}
+
+interface CheckedMapping {
+  index: number;
+  src: string;
+  dst: string;
+  info: Deno.FileInfo;
+  dstInfo: Deno.FileInfo | null;
+  sameFs: boolean;
+}
+
+async function checkMapping(
+  mapping: Mapping,
+  index: number,
+  operation: "copy" | "move",
+): Promise<CheckedMapping> {
+  const where = `Mapping ${index}`;
+  if (typeof mapping?.src !== "string" || mapping.src === "") {
+    throw new InputError(`${where}: 'src' must be a non-empty path`, { index });
+  }
+  if (typeof mapping.dst !== "string" || mapping.dst === "") {
+    throw new InputError(`${where}: 'dst' must be a non-empty path`, { index, path: mapping.src });
+  }
+  const src = resolve(mapping.src);
+  const dst = resolve(mapping.dst);
+  let info: Deno.FileInfo;
+  try {
+    info = operation === "move" ? await Deno.lstat(src) : await Deno.stat(src);
+  } catch (error) {
+    const why = error instanceof Deno.errors.NotFound ? "does not exist" : describeError(error);
+    throw new InputError(`${where}: source '${src}' ${why}`, { index, path: src, cause: error });
+  }
+  if (!info.isFile && !info.isDirectory && !info.isSymlink) {
+    throw new InputError(`${where}: source '${src}' is not a file or directory`, {
+      index,
+      path: src,
+    });
+  }
+  if (src === dst) {
+    throw new InputError(`${where}: source and destination are the same path '${src}'`, {
+      index,
+      path: src,
+    });
+  }
+  const srcReal = await Deno.realPath(src).catch(() => src);
+  const dstReal = await realPathOfMissing(dst);
+  if (srcReal === dstReal) {
+    throw new InputError(`${where}: destination '${dst}' is the source '${src}' itself`, {
+      index,
+      path: dst,
+    });
+  }
+  if (info.isDirectory && (isInside(dst, src) || isInside(dstReal, srcReal))) {
+    throw new InputError(`${where}: destination '${dst}' is inside the source directory '${src}'`, {
+      index,
+      path: dst,
+    });
+  }
+  let dstInfo: Deno.FileInfo | null = null;
+  try {
+    dstInfo = await Deno.lstat(dst);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      throw new InputError(
+        `${where}: destination '${dst}' cannot be checked: ${describeError(error)}`,
+        {
+          index,
+          path: dst,
+          cause: error,
+        },
+      );
+    }
+  }
+  if (dstInfo !== null && info.isDirectory && !dstInfo.isDirectory) {
+    throw new InputError(`${where}: cannot put directory '${src}' onto the file '${dst}'`, {
+      index,
+      path: dst,
+    });
+  }
+  if (dstInfo !== null && !info.isDirectory && dstInfo.isDirectory) {
+    throw new InputError(
+      `${where}: destination '${dst}' is a directory; name the file's new path`,
+      {
+        index,
+        path: dst,
+      },
+    );
+  }
+  let sameFs = false;
+  if (operation === "move") {
+    const anchor = await nearestExisting(dirname(dst));
+    sameFs = anchor !== null && anchor.dev === info.dev;
+  }
+  return { index, src, dst, info, dstInfo, sameFs };
+}
+
+/** The real path of a path that may not exist yet: its deepest existing ancestor, resolved. */
+async function realPathOfMissing(path: string): Promise<string> {
+  const rest: string[] = [];
+  let at = path;
+  for (;;) {
+    try {
+      return join(await Deno.realPath(at), ...rest.reverse());
+    } catch {
+      const parent = dirname(at);
+      if (parent === at) return path;
+      rest.push(basename(at));
+      at = parent;
+    }
+  }
+}
+
+async function nearestExisting(path: string): Promise<Deno.FileInfo | null> {
+  let at = path;
+  for (;;) {
+    try {
+      return await Deno.stat(at);
+    } catch {
+      const parent = dirname(at);
+      if (parent === at) return null;
+      at = parent;
+    }
+  }
+}
+
+function isInside(child: string, parent: string): boolean {
+  const rel = relative(parent, child);
+  return rel !== "" && !rel.startsWith("..") && !rel.startsWith(sep);
+}
+
+function checkNesting(mappings: readonly CheckedMapping[]): void {
+  const seen = new Map<string, number>();
+  for (const m of mappings) {
+    const earlier = seen.get(m.dst);
+    if (earlier !== undefined) {
+      throw new InputError(
+        `Mapping ${m.index}: destination '${m.dst}' is also the destination of mapping ${earlier}`,
+        { index: m.index, path: m.dst },
+      );
+    }
+    seen.set(m.dst, m.index);
+  }
+}
+
+function fileTask(mapping: number, src: string, dst: string, info: Deno.FileInfo): FileTask {
+  return {
+    mapping,
+    src,
+    dst,
+    size: info.isFile ? info.size : 0,
+    mode: (info.mode ?? 0o644) & 0o7777,
+    mtime: info.mtime,
+    atime: info.atime,
+    chunks: [],
+    action: info.isFile ? "copy" : "fail",
+    ...(info.isFile ? {} : { reason: "not a regular file, directory or symbolic link" }),
+  };
+}
+
+async function walkDirectory(
+  mapping: CheckedMapping,
+  plan: TransferPlan,
+  rename: boolean,
+): Promise<void> {
+  const root: DirTask = {
+    mapping: mapping.index,
+    src: mapping.src,
+    dst: mapping.dst,
+    mode: (mapping.info.mode ?? 0o755) & 0o7777,
+    rename,
+  };
+  plan.dirs.push(root);
+  const pending: DirTask[] = [root];
+  while (pending.length > 0) {
+    const dir = pending.shift()!;
+    const entries: Deno.DirEntry[] = [];
+    try {
+      for await (const entry of Deno.readDir(dir.src)) entries.push(entry);
+    } catch (error) {
+      throw new InputError(
+        `Mapping ${mapping.index}: cannot list directory '${dir.src}': ${describeError(error)}`,
+        { index: mapping.index, path: dir.src, cause: error },
+      );
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const tasks: (FileTask | DirTask | undefined)[] = new Array(entries.length);
+    await forEachLimit(entries, STAT_CONCURRENCY, async (entry, i) => {
+      const src = join(dir.src, entry.name);
+      const dst = join(dir.dst, entry.name);
+      let info: Deno.FileInfo;
+      try {
+        info = await Deno.lstat(src);
+      } catch (error) {
+        tasks[i] = failedTask(mapping.index, src, dst, describeError(error));
+        return;
+      }
+      if (info.isDirectory) {
+        tasks[i] = {
+          mapping: mapping.index,
+          src,
+          dst,
+          mode: (info.mode ?? 0o755) & 0o7777,
+          rename: false,
+        };
+      } else if (info.isSymlink) {
+        try {
+          const linkTarget = await Deno.readLink(src);
+          tasks[i] = { ...fileTask(mapping.index, src, dst, info), action: "symlink", linkTarget };
+        } catch (error) {
+          tasks[i] = failedTask(mapping.index, src, dst, describeError(error));
+        }
+      } else {
+        tasks[i] = fileTask(mapping.index, src, dst, info);
+      }
+    });
+    for (const task of tasks) {
+      if (task === undefined) continue;
+      if ("action" in task) {
+        if (rename) task.action = "in-dir-rename";
+        plan.files.push(task);
+      } else {
+        plan.dirs.push(task);
+        pending.push(task);
+      }
+    }
+  }
+}
+
+function failedTask(mapping: number, src: string, dst: string, reason: string): FileTask {
+  return {
+    mapping,
+    src,
+    dst,
+    size: 0,
+    mode: 0o644,
+    mtime: null,
+    atime: null,
+    chunks: [],
+    action: "fail",
+    reason,
+  };
+}
+
+function checkDuplicates(plan: TransferPlan, mappings: readonly Mapping[]): void {
+  const owners = new Map<string, { mapping: number; dir: boolean }>();
+  for (const dir of plan.dirs) owners.set(dir.dst, { mapping: dir.mapping, dir: true });
+  for (const file of plan.files) {
+    const other = owners.get(file.dst);
+    if (other !== undefined) {
+      const what = other.dir ? "a directory of" : "also written by";
+      throw new InputError(
+        `Mapping ${file.mapping} ('${
+          mappings[file.mapping]?.src
+        }'): destination '${file.dst}' is ${what} mapping ${other.mapping}`,
+        { index: file.mapping, path: file.dst },
+      );
+    }
+    owners.set(file.dst, { mapping: file.mapping, dir: false });
+  }
+}
+
+/** Looks at what already exists at the destinations, one readDir per destination directory. */
+async function applyExisting(
+  plan: TransferPlan,
+  policy: ExistingPolicy,
+  mappings: readonly CheckedMapping[],
+): Promise<void> {
+  const missingRoots = new Set(
+    mappings.filter((m) => m.info.isDirectory && m.dstInfo === null).map((m) => m.dst),
+  );
+  const parents = new Map<string, Map<string, Deno.DirEntry> | null>();
+  for (const file of plan.files) {
+    if (file.action === "in-dir-rename") continue;
+    const parent = dirname(file.dst);
+    if (
+      !parents.has(parent) && ![...missingRoots].some((r) => parent === r || isInside(parent, r))
+    ) {
+      parents.set(parent, null);
+    }
+  }
+  await forEachLimit([...parents.keys()], STAT_CONCURRENCY, async (parent) => {
+    const names = new Map<string, Deno.DirEntry>();
+    try {
+      for await (const entry of Deno.readDir(parent)) names.set(entry.name, entry);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    parents.set(parent, names);
+  });
+  for (const file of plan.files) {
+    const entry = parents.get(dirname(file.dst))?.get(basename(file.dst));
+    if (entry === undefined || file.action === "fail") continue;
+    if (entry.isDirectory) {
+      file.action = "fail";
+      file.reason = "the destination is a directory";
+    } else if (policy === "skip") {
+      file.action = "skip";
+      file.reason = "the destination exists";
+    } else if (policy === "error") {
+      file.action = "fail";
+      file.reason = "the destination exists (use the overwrite or skip policy)";
+    }
+  }
+}

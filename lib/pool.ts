@@ -1,0 +1,198 @@
+/**
+ * The chunk worker pool: spawns module Web Workers lazily (only as many as
+ * there are queued ranges, up to `maxWorkers`), hands each idle worker the
+ * next range from a FIFO queue, and shuts them down.
+ *
+ * @module
+ */
+
+import type { ControlBlock } from "./control.ts";
+import type {
+  CancelledMessage,
+  CopyMessage,
+  DoneMessage,
+  ErrorMessage,
+  FromWorker,
+  ToWorker,
+} from "./messages.ts";
+
+/** How a range ended. */
+export type ChunkOutcome = DoneMessage | CancelledMessage | ErrorMessage;
+
+/** A range to copy, without the message fields the pool fills in. */
+export type ChunkJob = Omit<CopyMessage, "type" | "id">;
+
+const WORKER_URL = new URL("../workers/copy_worker.ts", import.meta.url);
+
+interface Queued {
+  job: ChunkJob;
+  tag: number;
+  resolve: (outcome: ChunkOutcome) => void;
+  reject: (error: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  index: number;
+  ready: boolean;
+  current: (Queued & { id: number }) | undefined;
+}
+
+/**
+ * A lazily grown pool of chunk workers sharing one control block.
+ *
+ * @example Copying one range with a worker
+ * ```ts
+ * import { ControlBlock } from "./lib/control.ts";
+ * import { WorkerPool } from "./lib/pool.ts";
+ *
+ * const src = await Deno.makeTempFile();
+ * await Deno.writeFile(src, new Uint8Array(4096).fill(7));
+ * const dst = await Deno.makeTempFile();
+ * await Deno.truncate(dst, 4096);
+ * const pool = new WorkerPool(new ControlBlock(2), { bufferBytes: 1024 });
+ * const outcome = await pool.run({ src, dst, offset: 0, length: 4096 }, 0);
+ * pool.terminate();
+ * console.log(outcome.type); // "done"
+ * await Deno.remove(src);
+ * await Deno.remove(dst);
+ * ```
+ */
+export class WorkerPool {
+  #control: ControlBlock;
+  #bufferBytes: number;
+  #slots: Slot[] = [];
+  #queue: Queued[] = [];
+  #nextId = 1;
+  #broken: Error | undefined;
+
+  /**
+   * Creates an empty pool; workers start when ranges are queued.
+   *
+   * @param control The control block; its worker count is the pool's maximum size.
+   * @param options The size of each worker's reused buffer.
+   */
+  constructor(control: ControlBlock, options: { bufferBytes: number }) {
+    this.#control = control;
+    this.#bufferBytes = options.bufferBytes;
+  }
+
+  /** Number of workers started so far. */
+  get started(): number {
+    return this.#slots.length;
+  }
+
+  /**
+   * Queues a range and resolves with its outcome. Rejects only when the
+   * worker itself crashed or could not start.
+   *
+   * @param job The range.
+   * @param tag A number that groups ranges (the file), for {@linkcode WorkerPool.dropQueued}.
+   * @returns How the range ended.
+   */
+  run(job: ChunkJob, tag: number): Promise<ChunkOutcome> {
+    if (this.#broken) return Promise.reject(this.#broken);
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ job, tag, resolve, reject });
+      this.#pump();
+    });
+  }
+
+  /**
+   * Removes the queued (not yet started) ranges with this tag; they resolve as cancelled.
+   *
+   * @param tag The tag given to {@linkcode WorkerPool.run}.
+   */
+  dropQueued(tag: number): void {
+    const keep: Queued[] = [];
+    for (const item of this.#queue) {
+      if (item.tag === tag) item.resolve({ type: "cancelled", id: 0, bytes: 0 });
+      else keep.push(item);
+    }
+    this.#queue = keep;
+  }
+
+  /** Stops every worker at once; queued and running ranges resolve as cancelled. */
+  terminate(): void {
+    for (const slot of this.#slots) {
+      slot.worker.terminate();
+      slot.current?.resolve({ type: "cancelled", id: slot.current.id, bytes: 0 });
+      slot.current = undefined;
+    }
+    for (const item of this.#queue) item.resolve({ type: "cancelled", id: 0, bytes: 0 });
+    this.#queue = [];
+    this.#slots = [];
+  }
+
+  #pump(): void {
+    for (const slot of this.#slots) {
+      if (this.#queue.length === 0) return;
+      if (slot.ready && slot.current === undefined) this.#dispatch(slot);
+    }
+    // Start a worker for every queued range that no starting worker will take.
+    const free = this.#freeIndexes();
+    let starting = this.#slots.filter((s) => !s.ready).length;
+    while (this.#queue.length > starting && free.length > 0) {
+      this.#spawn(free.shift()!);
+      starting++;
+    }
+  }
+
+  /** Counter slots not used by a live worker (a crashed worker's slot is reused). */
+  #freeIndexes(): number[] {
+    const used = new Set(this.#slots.map((s) => s.index));
+    const free: number[] = [];
+    for (let i = 0; i < this.#control.workers; i++) if (!used.has(i)) free.push(i);
+    return free;
+  }
+
+  #dispatch(slot: Slot): void {
+    const item = this.#queue.shift()!;
+    const id = this.#nextId++;
+    slot.current = { ...item, id };
+    const message: ToWorker = { type: "copy", id, ...item.job };
+    slot.worker.postMessage(message);
+  }
+
+  #spawn(index: number): void {
+    const worker = new Worker(WORKER_URL, { type: "module" });
+    const slot: Slot = { worker, index, ready: false, current: undefined };
+    this.#slots.push(slot);
+    worker.onmessage = (event: MessageEvent<FromWorker>) => this.#onMessage(slot, event.data);
+    worker.onerror = (event: ErrorEvent) => {
+      event.preventDefault();
+      this.#onCrash(slot, new Error(`A copy worker failed: ${event.message}`));
+    };
+    const init: ToWorker = {
+      type: "init",
+      slot: index,
+      control: this.#control.buffer,
+      bufferBytes: this.#bufferBytes,
+    };
+    worker.postMessage(init);
+  }
+
+  #onMessage(slot: Slot, message: FromWorker): void {
+    if (message.type === "ready") {
+      slot.ready = true;
+    } else {
+      const current = slot.current;
+      slot.current = undefined;
+      current?.resolve(message);
+    }
+    if (this.#queue.length > 0 && slot.current === undefined) this.#dispatch(slot);
+  }
+
+  #onCrash(slot: Slot, error: Error): void {
+    slot.worker.terminate();
+    this.#slots = this.#slots.filter((s) => s !== slot);
+    slot.current?.reject(error);
+    if (!slot.ready && !this.#slots.some((s) => s.ready)) {
+      this.#broken = error;
+      for (const item of this.#queue) item.reject(error);
+      this.#queue = [];
+    } else {
+      this.#pump();
+    }
+  }
+}

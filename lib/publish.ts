@@ -1,0 +1,144 @@
+/**
+ * Temporary names and publishing. A copy is written to a hidden temporary
+ * file beside its destination (`.<name>.<random>.ferry-partial`), verified,
+ * given the source's mode and times, and only then renamed to its final name,
+ * so a destination path only ever holds a complete file.
+ *
+ * @module
+ */
+
+import { basename, dirname, join } from "node:path";
+import type { ExistingPolicy } from "./plan.ts";
+
+/** Every temporary file ferry writes ends with this. */
+export const TEMP_SUFFIX = ".ferry-partial";
+const NAME_MAX_BYTES = 255;
+
+/**
+ * A unique, hidden temporary name beside `dst`, recognisable as ferry's.
+ * Long names are shortened so the result fits in 255 bytes.
+ *
+ * @param dst The destination path.
+ * @returns The temporary path.
+ *
+ * @example
+ * ```ts
+ * import { isTempName, tempPathFor } from "./lib/publish.ts";
+ *
+ * const tmp = tempPathFor("/shots/sh010/plate.0001.exr");
+ * console.log(isTempName(tmp)); // true
+ * ```
+ */
+export function tempPathFor(dst: string): string {
+  const random = crypto.getRandomValues(new Uint32Array(2));
+  const tag = `.${random[0]!.toString(16).padStart(8, "0")}${
+    random[1]!.toString(16).padStart(8, "0")
+  }`;
+  const encoder = new TextEncoder();
+  let name = basename(dst);
+  const room = NAME_MAX_BYTES - 1 - encoder.encode(tag + TEMP_SUFFIX).length;
+  while (encoder.encode(name).length > room) name = name.slice(0, -1);
+  return join(dirname(dst), `.${name}${tag}${TEMP_SUFFIX}`);
+}
+
+/**
+ * Whether a path is one of ferry's temporary files.
+ *
+ * @param path A path or file name.
+ * @returns `true` for names made by {@linkcode tempPathFor}.
+ *
+ * @example
+ * ```ts
+ * import { isTempName } from "./lib/publish.ts";
+ *
+ * console.log(isTempName("plate.0001.exr")); // false
+ * ```
+ */
+export function isTempName(path: string): boolean {
+  const name = basename(path);
+  return name.startsWith(".") && /\.[0-9a-f]{16}\.ferry-partial$/.test(name);
+}
+
+/** How publishing ended. */
+export type PublishOutcome = "published" | "exists";
+
+/**
+ * Moves a finished temporary file to its final name. With the `"overwrite"`
+ * policy this is one rename. Otherwise the file is hard-linked to its final
+ * name, which fails atomically if something appeared there in the meantime;
+ * where the file system has no hard links, it checks and renames.
+ *
+ * @param tmp The finished temporary file.
+ * @param dst The final name.
+ * @param policy What to do when `dst` exists.
+ * @returns `"exists"` when `dst` appeared meanwhile and the policy keeps it
+ * (the temporary file is then still there for the caller to remove).
+ *
+ * @example
+ * ```ts
+ * import { publish, tempPathFor } from "./lib/publish.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const tmp = tempPathFor(`${dir}/a.txt`);
+ * await Deno.writeTextFile(tmp, "done");
+ * console.log(await publish(tmp, `${dir}/a.txt`, "error")); // "published"
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function publish(
+  tmp: string,
+  dst: string,
+  policy: ExistingPolicy,
+): Promise<PublishOutcome> {
+  if (policy === "overwrite") {
+    await Deno.rename(tmp, dst);
+    return "published";
+  }
+  try {
+    await Deno.link(tmp, dst);
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) return "exists";
+    if (!isNoHardLinks(error)) throw error;
+    if (await exists(dst)) return "exists";
+    await Deno.rename(tmp, dst);
+    return "published";
+  }
+  await Deno.remove(tmp);
+  return "published";
+}
+
+/** Errors from `link()` on file systems that do not support hard links. */
+function isNoHardLinks(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return code === "EPERM" || code === "ENOTSUP" || code === "EOPNOTSUPP" || code === "ENOSYS" ||
+    code === "EMLINK";
+}
+
+/**
+ * Whether anything (even a dangling link) exists at a path.
+ *
+ * @param path The path to look at.
+ * @returns `true` when `lstat` finds it.
+ */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+/**
+ * Removes a file, ignoring that it is already gone.
+ *
+ * @param path The file.
+ */
+export async function removeIfPresent(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * The result of a batch: one entry per file and the totals.
+ *
+ * @module
+ */
+
+import type { FileTransferError } from "./errors.ts";
+
+/**
+ * What happened to one file. `"cancelled"` appears only on the result carried
+ * by a {@linkcode CancelledError}.
+ */
+export type FileStatus = "copied" | "moved" | "skipped" | "failed" | "cancelled";
+
+/** The outcome for one file of a batch. */
+export interface FileResult {
+  /** Absolute source path. */
+  src: string;
+  /** Absolute destination path. */
+  dst: string;
+  /** Size of the file in bytes (the bytes written, for a copied file). */
+  bytes: number;
+  /** What happened. */
+  status: FileStatus;
+  /** Why it was not done, in plain words, for `"skipped"`, `"failed"` and `"cancelled"`. */
+  reason?: string;
+  /** The error, for `"failed"`; its message names both paths and the reason. */
+  error?: FileTransferError;
+}
+
+/** Counts over a whole batch. */
+export interface TransferTotals {
+  /** Files in the plan. */
+  files: number;
+  /** Files copied or moved and published. */
+  filesDone: number;
+  /** Files left alone because the destination existed (skip policy). */
+  filesSkipped: number;
+  /** Files that failed. */
+  filesFailed: number;
+  /** Files not finished because the batch was cancelled. */
+  filesCancelled: number;
+  /** Bytes of all files in the plan. */
+  bytesTotal: number;
+  /** Bytes of the files that were published. */
+  bytesDone: number;
+}
+
+/** The outcome of a batch. */
+export interface TransferResult {
+  /** The batch id given in the options, or a generated one. */
+  batchId: string;
+  /** `"copy"` or `"move"`. */
+  operation: "copy" | "move";
+  /** One entry per file, in plan order. */
+  files: FileResult[];
+  /** Counts. */
+  totals: TransferTotals;
+  /** Wall time from the start of planning to the end of clean-up, in milliseconds. */
+  elapsedMs: number;
+  /** `totals.bytesDone` divided by the elapsed time, in bytes per second. */
+  bytesPerSecond: number;
+  /** `true` when no file failed and the batch was not cancelled. */
+  ok: boolean;
+}
+
+/**
+ * Computes the totals of a list of file results.
+ *
+ * @param files The per-file results.
+ * @returns The counts.
+ *
+ * @example
+ * ```ts
+ * import { summarize } from "./lib/result.ts";
+ *
+ * const totals = summarize([{ src: "/a", dst: "/b", bytes: 3, status: "copied" }]);
+ * console.log(totals.bytesDone); // 3
+ * ```
+ */
+export function summarize(files: readonly FileResult[]): TransferTotals {
+  const totals: TransferTotals = {
+    files: files.length,
+    filesDone: 0,
+    filesSkipped: 0,
+    filesFailed: 0,
+    filesCancelled: 0,
+    bytesTotal: 0,
+    bytesDone: 0,
+  };
+  for (const file of files) {
+    totals.bytesTotal += file.bytes;
+    switch (file.status) {
+      case "copied":
+      case "moved":
+        totals.filesDone++;
+        totals.bytesDone += file.bytes;
+        break;
+      case "skipped":
+        totals.filesSkipped++;
+        break;
+      case "failed":
+        totals.filesFailed++;
+        break;
+      case "cancelled":
+        totals.filesCancelled++;
+        break;
+    }
+  }
+  return totals;
+}

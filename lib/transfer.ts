@@ -1,0 +1,666 @@
+/**
+ * One batch end to end: plan, create directories, copy files (small ones
+ * whole from the main thread, large ones in byte ranges on the worker pool),
+ * verify, publish by rename, and clean up after a cancel or a failure.
+ *
+ * @module
+ */
+
+import { dirname } from "node:path";
+import { forEachLimit } from "./concurrency.ts";
+import { ControlBlock } from "./control.ts";
+import { CancelledError, describeError, FileTransferError, InputError } from "./errors.ts";
+import {
+  type Chunk,
+  DEFAULT_FILE_WORKERS,
+  DEFAULT_MAX_WORKERS,
+  type DirTask,
+  type ExistingPolicy,
+  type FileTask,
+  type Mapping,
+  MIB,
+  planChunks,
+  type PlanOptions,
+  planTransfer,
+} from "./plan.ts";
+import { type ChunkOutcome, WorkerPool } from "./pool.ts";
+import type { Progress, StartInfo } from "./progress.ts";
+import { RateMeter } from "./progress.ts";
+import { publish, removeIfPresent, tempPathFor } from "./publish.ts";
+import { type FileResult, summarize, type TransferResult } from "./result.ts";
+
+/** Default size of each worker's reused copy buffer (1 MiB: larger was never faster here). */
+export const DEFAULT_BUFFER_BYTES = MIB;
+/** Default interval between progress events (10 per second at most). */
+export const DEFAULT_PROGRESS_INTERVAL_MS = 100;
+
+/** Options for {@linkcode applyMappings}, {@linkcode copy} and {@linkcode move}. */
+export interface TransferOptions {
+  /**
+   * `"copy"` leaves the sources; `"move"` renames where source and
+   * destination share a file system, and otherwise copies, verifies,
+   * publishes and only then removes the source.
+   * @default {"copy"}
+   */
+  operation?: "copy" | "move";
+  /**
+   * Chunk workers: the most byte ranges copied at once. Workers start lazily,
+   * only as many as there are ranges to copy.
+   * @default {8}
+   */
+  maxWorkers?: number;
+  /**
+   * Files in flight at once (small files and chunked files interleave).
+   * @default {4}
+   */
+  fileWorkers?: number;
+  /**
+   * Files of this size or larger are split into chunks.
+   * @default {10 MiB}
+   */
+  cutoffBytes?: number;
+  /**
+   * Fixed chunk size in bytes; 0 picks one per file within 1–64 MiB.
+   * @default {0}
+   */
+  chunkBytes?: number;
+  /**
+   * Size of each worker's reused buffer; the cancel flag is checked once per buffer.
+   * @default {1 MiB}
+   */
+  bufferBytes?: number;
+  /**
+   * What to do when a destination file exists: fail that file, overwrite it,
+   * or skip it.
+   * @default {"error"}
+   */
+  existing?: ExistingPolicy;
+  /**
+   * An id for this batch, echoed in the result and the start event.
+   * @default {a random UUID}
+   */
+  batchId?: string;
+  /** Cancels the batch: workers stop within one buffer, temporary files are removed. */
+  signal?: AbortSignal;
+  /** Terminates the workers at once (a second Ctrl-C); temporary files are still removed. */
+  killSignal?: AbortSignal;
+  /**
+   * Interval between progress events in milliseconds.
+   * @default {100}
+   */
+  progressIntervalMs?: number;
+  /** Called once with the plan's totals before anything is written. */
+  onStart?: (info: StartInfo) => void;
+  /** Called with throttled progress snapshots, from the main thread. */
+  onProgress?: (progress: Progress) => void;
+  /** Called once per file when it is published, skipped or failed. */
+  onFile?: (file: FileResult) => void;
+  /** Called when one chunk of a chunked file has been written completely. */
+  onChunk?: (file: FileTask, chunk: Chunk) => void;
+}
+
+interface FileState {
+  task: FileTask;
+  result: FileResult;
+  /** Chunks of this file that are complete (index into `task.chunks`). */
+  chunksDone: Set<number>;
+  /** Bytes of this file counted as done in the progress. */
+  counted: number;
+}
+
+/**
+ * Transfers a batch of `{src, dst}` mappings: the TypeScript form of the
+ * original tool's `apply_mappings_multithreaded(mappings, operation_type,
+ * max_workers, file_workers)`.
+ *
+ * A file that fails (unreadable source, no space, permission denied) is
+ * reported in the result and the batch goes on; the promise rejects only for
+ * bad input (before anything is written) and for a cancel.
+ *
+ * Requires `--allow-read` on sources and destinations and `--allow-write` on
+ * destinations (and on sources for a move). Chunk workers also need read
+ * access to ferry's `workers/` module.
+ *
+ * @param mappings The `{src, dst}` pairs.
+ * @param options Concurrency, chunking, policy, cancel and event callbacks.
+ * @returns The per-file results and totals.
+ * @throws {InputError} When a mapping is unusable; nothing has been touched.
+ * @throws {CancelledError} When `signal` aborts; temporary files are gone.
+ * @throws {RangeError} When an option is out of range.
+ *
+ * @example Delivering two plates with the original tool's settings
+ * ```ts
+ * import { applyMappings } from "./mod.ts";
+ *
+ * const root = await Deno.makeTempDir();
+ * await Deno.mkdir(`${root}/sh010`);
+ * await Deno.writeTextFile(`${root}/sh010/plate.0001.exr`, "pixels");
+ * const result = await applyMappings(
+ *   [{ src: `${root}/sh010`, dst: `${root}/delivery/sh010` }],
+ *   { operation: "copy", maxWorkers: 8, fileWorkers: 4, batchId: "delivery-42" },
+ * );
+ * console.log(result.ok, result.totals.filesDone); // true 1
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
+export async function applyMappings(
+  mappings: readonly Mapping[],
+  options: TransferOptions = {},
+): Promise<TransferResult> {
+  const startMs = performance.now();
+  const {
+    operation = "copy",
+    maxWorkers = DEFAULT_MAX_WORKERS,
+    fileWorkers = DEFAULT_FILE_WORKERS,
+    bufferBytes = DEFAULT_BUFFER_BYTES,
+    existing = "error",
+    batchId = crypto.randomUUID(),
+    progressIntervalMs = DEFAULT_PROGRESS_INTERVAL_MS,
+    signal,
+  } = options;
+  checkOptions(options, { maxWorkers, fileWorkers, bufferBytes, operation, existing });
+  const planOptions: PlanOptions = { operation, existing, workers: maxWorkers };
+  if (options.cutoffBytes !== undefined) planOptions.cutoffBytes = options.cutoffBytes;
+  if (options.chunkBytes !== undefined) planOptions.chunkBytes = options.chunkBytes;
+  const plan = await planTransfer(mappings, planOptions);
+
+  const batch = new Batch(options, plan.files, existing, operation, bufferBytes, maxWorkers);
+  options.onStart?.({
+    batchId,
+    operation,
+    files: plan.files.length,
+    bytes: plan.bytesTotal,
+    bytesToCopy: plan.bytesToCopy,
+    chunks: plan.chunksTotal,
+    dirs: plan.dirs.length,
+  });
+  const ticker = options.onProgress === undefined
+    ? undefined
+    : setInterval(() => options.onProgress!(batch.progress(startMs)), progressIntervalMs);
+  const onAbort = (): void => batch.cancel();
+  const onKill = (): void => batch.kill();
+  signal?.addEventListener("abort", onAbort);
+  options.killSignal?.addEventListener("abort", onKill);
+  try {
+    if (signal?.aborted) batch.cancel();
+    await batch.makeDirs(plan.dirs, planOptions);
+    await forEachLimit(batch.states, fileWorkers, (state) => batch.runFile(state));
+    await batch.finishDirs(plan.dirs);
+  } finally {
+    if (ticker !== undefined) clearInterval(ticker);
+    signal?.removeEventListener("abort", onAbort);
+    options.killSignal?.removeEventListener("abort", onKill);
+    batch.closePool();
+    if (batch.cancelled) await batch.cleanUpAfterCancel();
+  }
+  const files = batch.states.map((s) => s.result);
+  const totals = summarize(files);
+  const elapsedMs = performance.now() - startMs;
+  const result: TransferResult = {
+    batchId,
+    operation,
+    files,
+    totals,
+    elapsedMs,
+    bytesPerSecond: elapsedMs > 0 ? (totals.bytesDone * 1000) / elapsedMs : 0,
+    ok: totals.filesFailed === 0 && !batch.cancelled,
+  };
+  if (batch.cancelled) throw new CancelledError(result, signal?.reason);
+  return result;
+}
+
+/**
+ * Copies one file or directory tree to `dst` (the path the copy gets).
+ *
+ * Requires `--allow-read` and `--allow-write`.
+ *
+ * @param src The file or directory to copy.
+ * @param dst The path of the copy (for a directory: the copied directory itself).
+ * @param options See {@linkcode TransferOptions}; `operation` is ignored.
+ * @returns The per-file results and totals.
+ * @throws {InputError} When the mapping is unusable; nothing has been touched.
+ * @throws {CancelledError} When `signal` aborts.
+ *
+ * @example
+ * ```ts
+ * import { copy } from "./mod.ts";
+ *
+ * const src = await Deno.makeTempFile();
+ * await Deno.writeTextFile(src, "a movie");
+ * const result = await copy(src, `${src}.mov`);
+ * console.log(result.files[0]?.status); // "copied"
+ * await Deno.remove(src);
+ * await Deno.remove(`${src}.mov`);
+ * ```
+ */
+export function copy(
+  src: string,
+  dst: string,
+  options: TransferOptions = {},
+): Promise<TransferResult> {
+  return applyMappings([{ src, dst }], { ...options, operation: "copy" });
+}
+
+/**
+ * Moves one file or directory tree to `dst`: a rename on the same file
+ * system; otherwise copy, verify, publish, then remove the source.
+ *
+ * Requires `--allow-read` and `--allow-write` on both sides.
+ *
+ * @param src The file or directory to move.
+ * @param dst Its new path.
+ * @param options See {@linkcode TransferOptions}; `operation` is ignored.
+ * @returns The per-file results and totals.
+ * @throws {InputError} When the mapping is unusable; nothing has been touched.
+ * @throws {CancelledError} When `signal` aborts.
+ *
+ * @example
+ * ```ts
+ * import { move } from "./mod.ts";
+ *
+ * const src = await Deno.makeTempFile();
+ * const result = await move(src, `${src}.moved`);
+ * console.log(result.files[0]?.status); // "moved"
+ * await Deno.remove(`${src}.moved`);
+ * ```
+ */
+export function move(
+  src: string,
+  dst: string,
+  options: TransferOptions = {},
+): Promise<TransferResult> {
+  return applyMappings([{ src, dst }], { ...options, operation: "move" });
+}
+
+function checkOptions(
+  options: TransferOptions,
+  values: {
+    maxWorkers: number;
+    fileWorkers: number;
+    bufferBytes: number;
+    operation: string;
+    existing: string;
+  },
+): void {
+  for (
+    const [name, value, min, max] of [
+      ["maxWorkers", values.maxWorkers, 1, 256],
+      ["fileWorkers", values.fileWorkers, 1, 1024],
+      ["bufferBytes", values.bufferBytes, 4096, 256 * MIB],
+    ] as const
+  ) {
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      throw new RangeError(
+        `Invalid ${name} '${value}': expected a whole number from ${min} to ${max}`,
+      );
+    }
+  }
+  if (values.operation !== "copy" && values.operation !== "move") {
+    throw new RangeError(`Invalid operation '${values.operation}': expected "copy" or "move"`);
+  }
+  if (!["error", "overwrite", "skip"].includes(values.existing)) {
+    throw new RangeError(
+      `Invalid existing '${values.existing}': expected "error", "overwrite" or "skip"`,
+    );
+  }
+  if (options.batchId !== undefined && typeof options.batchId !== "string") {
+    throw new InputError(`Invalid batchId: expected a string`);
+  }
+}
+
+/** The mutable state of one running batch. */
+class Batch {
+  readonly states: FileState[];
+  cancelled = false;
+  #options: TransferOptions;
+  #existing: ExistingPolicy;
+  #operation: "copy" | "move";
+  #control: ControlBlock;
+  #pool: WorkerPool;
+  #meter = new RateMeter();
+  /** Bytes finished outside the workers' counters (whole files, renames), minus failed partials. */
+  #extraBytes = 0;
+  #bytesTotal = 0;
+  #filesDone = 0;
+  #inFlight = new Set<FileState>();
+  #temps = new Set<string>();
+  #createdDirs: string[] = [];
+  #failedDirs = new Map<string, string>();
+  #renamedMappings = new Set<number>();
+
+  constructor(
+    options: TransferOptions,
+    files: FileTask[],
+    existing: ExistingPolicy,
+    operation: "copy" | "move",
+    bufferBytes: number,
+    maxWorkers: number,
+  ) {
+    this.#options = options;
+    this.#existing = existing;
+    this.#operation = operation;
+    this.#control = new ControlBlock(maxWorkers);
+    this.#pool = new WorkerPool(this.#control, { bufferBytes });
+    this.states = files.map((task) => ({
+      task,
+      result: { src: task.src, dst: task.dst, bytes: task.size, status: "cancelled" },
+      chunksDone: new Set<number>(),
+      counted: 0,
+    }));
+    for (const state of this.states) {
+      if (state.task.action !== "skip" && state.task.action !== "fail") {
+        this.#bytesTotal += state.task.size;
+      }
+    }
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+    this.#control.cancel();
+  }
+
+  kill(): void {
+    this.cancel();
+    this.#pool.terminate();
+  }
+
+  closePool(): void {
+    this.#pool.terminate();
+  }
+
+  progress(startMs: number): Progress {
+    const now = performance.now();
+    const bytesDone = this.#control.totalBytes() + this.#extraBytes;
+    this.#meter.sample(now, bytesDone);
+    return {
+      bytesDone,
+      bytesTotal: this.#bytesTotal,
+      filesDone: this.#filesDone,
+      filesTotal: this.states.length,
+      bytesPerSecond: this.#meter.bytesPerSecond,
+      etaMs: this.#meter.etaMs(this.#bytesTotal),
+      elapsedMs: now - startMs,
+      inFlight: [...this.#inFlight].map((s) => s.task.src),
+    };
+  }
+
+  /** Creates destination directories (parents first), or renames whole trees for a move. */
+  async makeDirs(dirs: readonly DirTask[], planOptions: PlanOptions): Promise<void> {
+    for (const dir of dirs) {
+      if (this.cancelled) return;
+      if (this.#renamedMappings.has(dir.mapping)) continue;
+      const failedParent = this.#failedParentOf(dir.dst);
+      if (failedParent !== undefined) continue;
+      try {
+        if (dir.rename) {
+          await this.#ensureDir(dirname(dir.dst));
+          try {
+            await Deno.rename(dir.src, dir.dst);
+            this.#renamedMappings.add(dir.mapping);
+            continue;
+          } catch (error) {
+            if ((error as { code?: string }).code !== "EXDEV") throw error;
+            this.#unrenameMapping(dir.mapping, planOptions);
+          }
+        }
+        await this.#ensureDir(dir.dst);
+      } catch (error) {
+        this.#failedDirs.set(
+          dir.dst,
+          `cannot create the directory '${dir.dst}': ${describeError(error)}`,
+        );
+      }
+    }
+  }
+
+  /** A directory rename across file systems was refused: copy that tree instead. */
+  #unrenameMapping(mapping: number, planOptions: PlanOptions): void {
+    for (const state of this.states) {
+      if (state.task.mapping !== mapping || state.task.action !== "in-dir-rename") continue;
+      state.task.action = "copy";
+      state.task.chunks = planChunks(state.task.size, planOptions);
+    }
+  }
+
+  #failedParentOf(path: string): string | undefined {
+    for (let at = dirname(path); at !== dirname(at); at = dirname(at)) {
+      const reason = this.#failedDirs.get(at);
+      if (reason !== undefined) return reason;
+    }
+    return undefined;
+  }
+
+  /** mkdir -p that remembers what it created, for clean-up after a cancel. */
+  async #ensureDir(path: string): Promise<void> {
+    const missing: string[] = [];
+    for (let at = path; at !== dirname(at); at = dirname(at)) {
+      try {
+        const info = await Deno.stat(at);
+        if (!info.isDirectory) throw new Deno.errors.AlreadyExists(`'${at}' is not a directory`);
+        break;
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+        missing.push(at);
+      }
+    }
+    for (const dir of missing.reverse()) {
+      try {
+        await Deno.mkdir(dir);
+        this.#createdDirs.push(dir);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      }
+    }
+  }
+
+  /** After the files: give created directories their source modes; remove moved source trees. */
+  async finishDirs(dirs: readonly DirTask[]): Promise<void> {
+    if (this.cancelled) return;
+    const created = new Set(this.#createdDirs);
+    for (const dir of [...dirs].reverse()) {
+      if (this.#renamedMappings.has(dir.mapping)) continue;
+      if (created.has(dir.dst)) await Deno.chmod(dir.dst, dir.mode).catch(() => {});
+      if (this.#operation === "move") {
+        // Only empty directories go: a file that failed keeps its directory.
+        await Deno.remove(dir.src).catch(() => {});
+      }
+    }
+  }
+
+  async cleanUpAfterCancel(): Promise<void> {
+    for (const tmp of this.#temps) await removeIfPresent(tmp).catch(() => {});
+    this.#temps.clear();
+    for (const dir of [...this.#createdDirs].reverse()) {
+      await Deno.remove(dir).catch(() => {}); // only if empty
+    }
+  }
+
+  async runFile(state: FileState): Promise<void> {
+    const { task } = state;
+    if (task.action === "skip") return this.#finish(state, "skipped", task.reason);
+    if (task.action === "fail") return this.#fail(state, task.reason ?? "cannot be copied");
+    if (task.action === "in-dir-rename") {
+      if (this.#renamedMappings.has(task.mapping)) {
+        this.#extraBytes += task.size;
+        return this.#finish(state, "moved");
+      }
+    }
+    if (this.cancelled) return;
+    const failedParent = this.#failedParentOf(task.dst);
+    if (failedParent !== undefined) return this.#fail(state, failedParent);
+    this.#inFlight.add(state);
+    try {
+      if (task.action === "rename" && await this.#tryRename(state)) return;
+      await this.#copyAndPublish(state);
+    } catch (error) {
+      if (this.cancelled) return;
+      this.#fail(state, describeError(error), error);
+    } finally {
+      this.#inFlight.delete(state);
+    }
+  }
+
+  /** Same file system: a rename (hard link + unlink unless overwriting, so nothing is clobbered). */
+  async #tryRename(state: FileState): Promise<boolean> {
+    const { task } = state;
+    try {
+      await this.#ensureDir(dirname(task.dst));
+      const outcome = this.#existing === "overwrite"
+        ? await Deno.rename(task.src, task.dst).then(() => "published" as const)
+        : await publish(task.src, task.dst, "error");
+      if (outcome === "exists") {
+        this.#existsAtPublish(state);
+        return true;
+      }
+    } catch (error) {
+      if ((error as { code?: string }).code === "EXDEV") return false;
+      throw error;
+    }
+    this.#extraBytes += task.size;
+    this.#finish(state, "moved");
+    return true;
+  }
+
+  async #copyAndPublish(state: FileState): Promise<void> {
+    const { task } = state;
+    const tmp = tempPathFor(task.dst);
+    this.#temps.add(tmp);
+    try {
+      await this.#ensureDir(dirname(task.dst));
+      if (task.action === "symlink") {
+        await Deno.symlink(task.linkTarget!, tmp);
+      } else {
+        const ok = task.chunks.length === 0
+          ? await this.#copyWhole(state, tmp)
+          : await this.#copyChunks(state, tmp);
+        if (!ok) return;
+        await this.#verify(state, tmp);
+        await Deno.chmod(tmp, task.mode);
+        if (task.mtime !== null) await Deno.utime(tmp, task.atime ?? task.mtime, task.mtime);
+      }
+      if (this.cancelled) return;
+      const outcome = await publish(tmp, task.dst, this.#existing);
+      if (outcome === "exists") return this.#existsAtPublish(state);
+      this.#temps.delete(tmp);
+      if (this.#operation === "move") {
+        try {
+          await Deno.remove(task.src);
+        } catch (error) {
+          return this.#fail(
+            state,
+            `the copy is complete, but the source could not be removed: ${describeError(error)}`,
+            error,
+          );
+        }
+      }
+      this.#finish(state, this.#operation === "move" ? "moved" : "copied");
+    } finally {
+      if (this.#temps.delete(tmp)) await removeIfPresent(tmp).catch(() => {});
+    }
+  }
+
+  #existsAtPublish(state: FileState): void {
+    if (this.#existing === "skip") {
+      this.#finish(state, "skipped", "the destination exists");
+    } else {
+      this.#fail(state, "the destination appeared during the copy and was left alone");
+    }
+  }
+
+  /** A file below the cutoff: one in-kernel copy from the main thread. */
+  async #copyWhole(state: FileState, tmp: string): Promise<boolean> {
+    const { task } = state;
+    try {
+      await Deno.copyFile(task.src, tmp);
+    } catch (error) {
+      const side = await Deno.open(task.src, { read: true }).then(
+        (file) => (file.close(), "write the destination"),
+        () => "read the source",
+      );
+      this.#fail(state, `cannot ${side}: ${describeError(error)}`, error);
+      return false;
+    }
+    this.#extraBytes += task.size;
+    state.counted = task.size;
+    return !this.cancelled;
+  }
+
+  /** A file at or above the cutoff: its chunks on the worker pool, into a pre-sized temporary file. */
+  async #copyChunks(state: FileState, tmp: string): Promise<boolean> {
+    const { task } = state;
+    try {
+      const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+      try {
+        await file.truncate(task.size);
+      } finally {
+        file.close();
+      }
+    } catch (error) {
+      this.#fail(state, `cannot write the destination: ${describeError(error)}`, error);
+      return false;
+    }
+    const tag = this.states.indexOf(state);
+    let failure: ChunkOutcome | undefined;
+    await Promise.all(task.chunks.map(async (chunk, index) => {
+      const outcome = await this.#pool.run(
+        { src: task.src, dst: tmp, offset: chunk.offset, length: chunk.length },
+        tag,
+      );
+      state.counted += outcome.bytes;
+      if (outcome.type === "done") {
+        state.chunksDone.add(index);
+        this.#options.onChunk?.(task, chunk);
+      } else if (outcome.type === "error" && failure === undefined) {
+        failure = outcome;
+        this.#pool.dropQueued(tag);
+      }
+    }));
+    if (failure?.type === "error") {
+      const side = failure.side === "source" ? "read the source" : "write the destination";
+      const cause = Object.assign(new Error(failure.message), {
+        name: failure.name,
+        code: failure.code,
+      });
+      this.#fail(state, `cannot ${side}: ${describeError(cause)}`, cause);
+      return false;
+    }
+    if (state.chunksDone.size !== task.chunks.length) return false; // cancelled
+    return true;
+  }
+
+  /** Size check of the written file, and a check that the source did not change meanwhile. */
+  async #verify(state: FileState, tmp: string): Promise<void> {
+    const { task } = state;
+    const [written, source] = await Promise.all([Deno.stat(tmp), Deno.stat(task.src)]);
+    if (written.size !== task.size) {
+      throw new Error(
+        `size check failed: expected ${task.size} bytes, the copy has ${written.size}`,
+      );
+    }
+    if (source.size !== task.size || source.mtime?.getTime() !== task.mtime?.getTime()) {
+      throw new Error("the source changed during the copy");
+    }
+  }
+
+  #fail(state: FileState, reason: string, cause?: unknown): void {
+    const { task } = state;
+    if (task.action !== "skip" && task.action !== "fail") this.#bytesTotal -= task.size;
+    this.#extraBytes -= state.counted; // counted bytes of a file that is not published
+    state.counted = 0;
+    const error = new FileTransferError(task.src, task.dst, reason, cause);
+    this.#finish(state, "failed", reason, error);
+  }
+
+  #finish(
+    state: FileState,
+    status: FileResult["status"],
+    reason?: string,
+    error?: FileTransferError,
+  ): void {
+    state.result = { src: state.task.src, dst: state.task.dst, bytes: state.task.size, status };
+    if (reason !== undefined) state.result.reason = reason;
+    if (error !== undefined) state.result.error = error;
+    this.#filesDone++;
+    this.#options.onFile?.(state.result);
+  }
+}
