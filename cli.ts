@@ -1,0 +1,374 @@
+/**
+ * The `ferry` command: parses arguments, builds mappings and options, runs
+ * the engine, renders progress, and maps the outcome to an exit code
+ * (0 success · 1 some files failed · 2 usage or input error, nothing touched ·
+ * 130 cancelled, temporary files removed).
+ *
+ * ```sh
+ * deno run --allow-read --allow-write cli.ts copy plates/ /mnt/show/plates/
+ * ```
+ *
+ * @module
+ */
+
+import { basename, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { type Batch, parseBatch } from "./lib/batch_json.ts";
+import { CancelledError, InputError } from "./lib/errors.ts";
+import { type Mapping, planTransfer, type TransferPlan } from "./lib/plan.ts";
+import { Reporter } from "./lib/reporter.ts";
+import type { TransferResult } from "./lib/result.ts";
+import { formatBytes } from "./lib/size.ts";
+import { parseSize } from "./lib/size.ts";
+import { applyMappings, type TransferOptions } from "./lib/transfer.ts";
+import { VERSION } from "./lib/version.ts";
+
+/** Exit codes of the CLI. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, cancelled: 130 } as const;
+
+const HELP = `ferry ${VERSION} — copy big media fast, and never lie about the result
+
+Usage:
+  ferry copy SRC... DST      copy files and directory trees (like cp -r)
+  ferry move SRC... DST      move them (rename on the same file system)
+  ferry apply [FILE|-]       run a batch in the original tool's JSON format
+                             (from FILE, or stdin when FILE is - or missing)
+  ferry demo                 generate a sample shot in a temporary directory,
+                             copy it with live progress, print the throughput
+
+  A directory copied into an existing directory goes inside it; several
+  sources need an existing directory as DST.
+
+Options:
+  -w, --workers N        chunk workers: byte ranges copied at once (default 8)
+  -j, --file-workers N   files in flight at once (default 4)
+      --chunk-size SIZE  fixed chunk size, e.g. 16MiB (default: from file size, 1-64 MiB)
+      --cutoff SIZE      split files of this size or larger (default 10MiB)
+      --buffer-size SIZE each worker's copy buffer (default 1MiB)
+      --overwrite        replace existing destination files
+      --skip-existing    leave existing destination files alone
+  -n, --dry-run          print the plan (files, chunks, bytes) and touch nothing
+      --json             JSON lines on stdout: start, progress, file, summary
+  -q, --quiet            no progress and no summary; failures are still printed
+      --batch-id ID      an id echoed in the JSON events
+  -h, --help             this help
+  -V, --version          the version
+
+Exit codes: 0 all done · 1 some files failed · 2 usage or input error (nothing
+touched) · 130 cancelled (temporary files removed).`;
+
+/** A usage error: the CLI prints it with a hint and exits with code 2. */
+class UsageError extends Error {
+  readonly exitCode = EXIT.usage;
+}
+
+interface Parsed {
+  command: string;
+  operands: string[];
+  options: TransferOptions;
+  dryRun: boolean;
+  json: boolean;
+  quiet: boolean;
+}
+
+function parse(args: string[]): Parsed | "help" | "version" {
+  let values;
+  let positionals;
+  try {
+    ({ values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        workers: { type: "string", short: "w" },
+        "file-workers": { type: "string", short: "j" },
+        "chunk-size": { type: "string" },
+        cutoff: { type: "string" },
+        "buffer-size": { type: "string" },
+        overwrite: { type: "boolean" },
+        "skip-existing": { type: "boolean" },
+        "dry-run": { type: "boolean", short: "n" },
+        json: { type: "boolean" },
+        quiet: { type: "boolean", short: "q" },
+        "batch-id": { type: "string" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "V" },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message.replace(/\. To specify.*$/, ""));
+  }
+  if (values.help) return "help";
+  if (values.version) return "version";
+  const [command = "", ...operands] = positionals;
+  if (command === "help") return "help";
+  if (!["copy", "move", "apply", "demo"].includes(command)) {
+    throw new UsageError(command === "" ? "No command given" : `Unknown command '${command}'`);
+  }
+  if (values.overwrite && values["skip-existing"]) {
+    throw new UsageError("--overwrite and --skip-existing exclude each other");
+  }
+  const options: TransferOptions = {};
+  if (values.workers !== undefined) options.maxWorkers = count("--workers", values.workers, 256);
+  if (values["file-workers"] !== undefined) {
+    options.fileWorkers = count("--file-workers", values["file-workers"], 1024);
+  }
+  if (values["chunk-size"] !== undefined) {
+    options.chunkBytes = size("--chunk-size", values["chunk-size"], 64 * 1024);
+  }
+  if (values.cutoff !== undefined) options.cutoffBytes = size("--cutoff", values.cutoff, 0);
+  if (values["buffer-size"] !== undefined) {
+    options.bufferBytes = size("--buffer-size", values["buffer-size"], 4096);
+  }
+  if (values.overwrite) options.existing = "overwrite";
+  if (values["skip-existing"]) options.existing = "skip";
+  if (values["batch-id"] !== undefined) options.batchId = values["batch-id"];
+  return {
+    command,
+    operands,
+    options,
+    dryRun: values["dry-run"] ?? false,
+    json: values.json ?? false,
+    quiet: values.quiet ?? false,
+  };
+}
+
+function count(flag: string, text: string, max: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < 1 || value > max) {
+    throw new UsageError(
+      `Invalid value for ${flag}: '${text}' (expected a whole number from 1 to ${max})`,
+    );
+  }
+  return value;
+}
+
+function size(flag: string, text: string, min: number): number {
+  let value: number;
+  try {
+    value = parseSize(text);
+  } catch (error) {
+    throw new UsageError(`Invalid value for ${flag}: ${(error as Error).message}`);
+  }
+  if (value < min) {
+    throw new UsageError(
+      `Invalid value for ${flag}: '${text}' is below the minimum of ${formatBytes(min)}`,
+    );
+  }
+  return value;
+}
+
+/** cp semantics: into an existing directory, or onto the named path. */
+async function cpMappings(operands: string[]): Promise<Mapping[]> {
+  if (operands.length < 2) {
+    throw new UsageError(
+      operands.length === 0
+        ? "Missing source and destination"
+        : `Missing destination after '${operands[0]}'`,
+    );
+  }
+  const target = operands[operands.length - 1]!;
+  const sources = operands.slice(0, -1);
+  const info = await Deno.stat(target).catch(() => null);
+  if (info?.isDirectory) {
+    return sources.map((src) => ({ src, dst: join(target, basename(resolve(src))) }));
+  }
+  if (sources.length > 1) {
+    throw new InputError(
+      `Target '${target}' is not an existing directory (several sources need one as destination)`,
+      { path: target },
+    );
+  }
+  return [{ src: sources[0]!, dst: target }];
+}
+
+async function readBatch(operands: string[]): Promise<Batch> {
+  if (operands.length > 1) throw new UsageError("apply takes one batch file (or - for stdin)");
+  const file = operands[0] ?? "-";
+  let text: string;
+  try {
+    text = file === "-"
+      ? await new Response(Deno.stdin.readable).text()
+      : await Deno.readTextFile(file);
+  } catch (error) {
+    throw new InputError(`Cannot read batch file '${file}': ${(error as Error).message}`, {
+      path: file,
+      cause: error,
+    });
+  }
+  return parseBatch(text, file === "-" ? "the batch on stdin" : `batch file '${file}'`);
+}
+
+function printPlan(plan: TransferPlan, reporter: Reporter, json: boolean): number {
+  const out: string[] = [];
+  let failing = 0;
+  for (const file of plan.files) {
+    if (file.action === "fail") failing++;
+    if (json) {
+      out.push(JSON.stringify({
+        event: "plan",
+        action: file.action,
+        src: file.src,
+        dst: file.dst,
+        bytes: file.size,
+        chunks: file.chunks.length,
+        ...(file.reason === undefined ? {} : { reason: file.reason }),
+      }));
+    } else {
+      const chunks = file.chunks.length > 0 ? ` in ${file.chunks.length} chunks` : "";
+      const why = file.reason === undefined ? "" : ` (${file.reason})`;
+      out.push(
+        `${file.action.padEnd(8)} ${file.src} -> ${file.dst}  ${
+          formatBytes(file.size)
+        }${chunks}${why}`,
+      );
+    }
+  }
+  if (out.length > 0) console.log(out.join("\n"));
+  reporter.message(
+    `ferry: dry run: ${plan.files.length} files, ${formatBytes(plan.bytesTotal)} ` +
+      `(${formatBytes(plan.bytesToCopy)} to copy in ${plan.chunksTotal} chunks)` +
+      `${failing > 0 ? `, ${failing} would fail` : ""}; nothing was written`,
+  );
+  return failing > 0 ? EXIT.failed : EXIT.ok;
+}
+
+async function runBatch(
+  mappings: Mapping[],
+  options: TransferOptions,
+  parsed: Parsed,
+  reporter: Reporter,
+): Promise<number> {
+  if (parsed.dryRun) {
+    const planOptions = {
+      operation: options.operation ?? "copy",
+      existing: options.existing ?? "error",
+      workers: options.maxWorkers ?? 8,
+      ...(options.cutoffBytes === undefined ? {} : { cutoffBytes: options.cutoffBytes }),
+      ...(options.chunkBytes === undefined ? {} : { chunkBytes: options.chunkBytes }),
+    };
+    return printPlan(await planTransfer(mappings, planOptions), reporter, parsed.json);
+  }
+  const cancel = new AbortController();
+  const kill = new AbortController();
+  const onSignal = (): void => {
+    if (!cancel.signal.aborted) {
+      reporter.message(
+        "ferry: cancelling: removing temporary files (press Ctrl-C again to stop at once)",
+      );
+      cancel.abort(new Error("interrupted"));
+    } else {
+      kill.abort(new Error("interrupted twice"));
+    }
+  };
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const sig of signals) Deno.addSignalListener(sig, onSignal);
+  let result: TransferResult;
+  let code: number;
+  let cancelled = false;
+  try {
+    result = await applyMappings(mappings, {
+      ...options,
+      signal: cancel.signal,
+      killSignal: kill.signal,
+      onStart: (info) => reporter.start(info),
+      onProgress: (p) => reporter.progress(p),
+      onFile: (f) => reporter.file(f),
+    });
+    code = result.ok ? EXIT.ok : EXIT.failed;
+  } catch (error) {
+    if (!(error instanceof CancelledError)) throw error;
+    result = error.result;
+    code = EXIT.cancelled;
+    cancelled = true;
+  } finally {
+    for (const sig of signals) Deno.removeSignalListener(sig, onSignal);
+  }
+  reporter.finish(result, code, cancelled);
+  return code;
+}
+
+async function demo(parsed: Parsed, reporter: Reporter): Promise<number> {
+  const { makeSampleShot } = await import("./lib/demo.ts");
+  const dir = await Deno.makeTempDir({ prefix: "ferry-demo-" });
+  try {
+    reporter.message(`ferry: writing a sample shot into ${dir} ...`);
+    const shot = await makeSampleShot(dir);
+    reporter.message(
+      `ferry: copying ${shot.files} files (${
+        formatBytes(shot.bytes)
+      }): a frame sequence and a movie`,
+    );
+    return await runBatch(
+      [{ src: shot.root, dst: join(dir, "delivery", "sh010") }],
+      parsed.options,
+      parsed,
+      reporter,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
+ * Runs the CLI with the given arguments and returns its exit code. Prints to
+ * stdout and stderr; never calls `Deno.exit`.
+ *
+ * @param args The arguments after the program name.
+ * @returns The exit code.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "./cli.ts";
+ *
+ * Deno.exit(await main(["copy", "plates", "/mnt/show/plates"]));
+ * ```
+ */
+export async function main(args: string[]): Promise<number> {
+  const reporter = new Reporter({
+    json: args.includes("--json"),
+    quiet: args.includes("--quiet") || args.includes("-q"),
+  });
+  try {
+    const parsed = parse(args);
+    if (parsed === "help") {
+      console.log(HELP);
+      return EXIT.ok;
+    }
+    if (parsed === "version") {
+      console.log(`ferry ${VERSION}`);
+      return EXIT.ok;
+    }
+    switch (parsed.command) {
+      case "demo":
+        return await demo(parsed, reporter);
+      case "apply": {
+        const batch = await readBatch(parsed.operands);
+        const options: TransferOptions = { operation: batch.operation };
+        if (batch.maxWorkers !== undefined) options.maxWorkers = batch.maxWorkers;
+        if (batch.fileWorkers !== undefined) options.fileWorkers = batch.fileWorkers;
+        if (batch.batchId !== undefined) options.batchId = batch.batchId;
+        return await runBatch(batch.mappings, { ...options, ...parsed.options }, parsed, reporter);
+      }
+      default: {
+        const operation = parsed.command === "move" ? "move" : "copy";
+        const mappings = await cpMappings(parsed.operands);
+        return await runBatch(mappings, { ...parsed.options, operation }, parsed, reporter);
+      }
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      reporter.error(`${error.message}\nRun 'ferry --help' for usage.`, EXIT.usage);
+      return EXIT.usage;
+    }
+    if (error instanceof InputError || error instanceof RangeError) {
+      reporter.error(error.message, EXIT.usage);
+      return EXIT.usage;
+    }
+    throw error;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,107 @@
+/**
+ * A generated sample shot for the demo and the benchmarks: an EXR-like frame
+ * sequence and one large movie-like file, with pseudo-random content (no
+ * two MiB of it are alike), so nothing has to ship with ferry.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { MIB } from "./plan.ts";
+
+/** Options for {@linkcode makeSampleShot}. */
+export interface SampleShotOptions {
+  /**
+   * Number of frames in the sequence.
+   * @default {24}
+   */
+  frames?: number;
+  /**
+   * Size of each frame in bytes.
+   * @default {12 MiB}
+   */
+  frameBytes?: number;
+  /**
+   * Size of the movie file in bytes.
+   * @default {256 MiB}
+   */
+  movieBytes?: number;
+}
+
+/** What {@linkcode makeSampleShot} wrote. */
+export interface SampleShot {
+  /** The shot's root directory. */
+  root: string;
+  /** Number of files. */
+  files: number;
+  /** Total bytes. */
+  bytes: number;
+}
+
+/**
+ * Writes a sample shot into `dir`: `sh010/plate/sh010_plate.NNNN.exr` frames
+ * and `sh010/editorial/sh010_v001.mov`.
+ *
+ * Requires `--allow-write` on `dir`.
+ *
+ * @param dir An existing directory.
+ * @param options Frame count and sizes.
+ * @returns Where the shot is and how big it is.
+ *
+ * @example
+ * ```ts
+ * import { makeSampleShot } from "./lib/demo.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const shot = await makeSampleShot(dir, { frames: 2, frameBytes: 1024, movieBytes: 4096 });
+ * console.log(shot.files); // 3
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function makeSampleShot(
+  dir: string,
+  options: SampleShotOptions = {},
+): Promise<SampleShot> {
+  const { frames = 24, frameBytes = 12 * MIB, movieBytes = 256 * MIB } = options;
+  const root = join(dir, "sh010");
+  await Deno.mkdir(join(root, "plate"), { recursive: true });
+  await Deno.mkdir(join(root, "editorial"));
+  const block = randomBlock(MIB);
+  let seed = 0;
+  for (let frame = 1; frame <= frames; frame++) {
+    const name = `sh010_plate.${String(1000 + frame).padStart(4, "0")}.exr`;
+    await writePattern(join(root, "plate", name), frameBytes, block, seed++);
+  }
+  await writePattern(join(root, "editorial", "sh010_v001.mov"), movieBytes, block, seed);
+  return { root, files: frames + 1, bytes: frames * frameBytes + movieBytes };
+}
+
+function randomBlock(bytes: number): Uint8Array {
+  const block = new Uint8Array(bytes);
+  for (let at = 0; at < bytes; at += 65536) {
+    crypto.getRandomValues(block.subarray(at, Math.min(bytes, at + 65536)));
+  }
+  return block;
+}
+
+/** Writes `bytes` bytes: the random block, stamped with the file and MiB number in every MiB. */
+async function writePattern(
+  path: string,
+  bytes: number,
+  block: Uint8Array,
+  seed: number,
+): Promise<void> {
+  const file = await Deno.open(path, { write: true, create: true, truncate: true });
+  try {
+    const piece = new Uint8Array(block);
+    const stamp = new DataView(piece.buffer);
+    for (let at = 0, n = 0; at < bytes; at += piece.length, n++) {
+      stamp.setUint32(0, seed);
+      stamp.setUint32(4, n);
+      const part = piece.subarray(0, Math.min(piece.length, bytes - at));
+      for (let put = 0; put < part.length;) put += await file.write(part.subarray(put));
+    }
+  } finally {
+    file.close();
+  }
+}

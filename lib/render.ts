@@ -1,0 +1,205 @@
+/**
+ * What the CLI shows: the live progress line, the plain progress line, the
+ * end summary and the `--json` events. Pure functions from engine values to
+ * text; only `cli.ts` writes them out.
+ *
+ * @module
+ */
+
+import { basename } from "node:path";
+import type { Progress, StartInfo } from "./progress.ts";
+import type { FileResult, TransferResult } from "./result.ts";
+import { formatBytes, formatDuration } from "./size.ts";
+
+/**
+ * The one-line progress display: bytes done/total, percent, rate, ETA, files
+ * and the file(s) in flight, cut to `width` columns.
+ *
+ * @param p The progress snapshot.
+ * @param width The terminal width.
+ * @returns The line, without a newline.
+ *
+ * @example
+ * ```ts
+ * import { progressLine } from "./lib/render.ts";
+ *
+ * console.log(progressLine({
+ *   bytesDone: 1 << 30, bytesTotal: 4 << 30, filesDone: 10, filesTotal: 40,
+ *   bytesPerSecond: 500 << 20, etaMs: 6000, elapsedMs: 2000, inFlight: ["/a/plate.0011.exr"],
+ * }, 100));
+ * ```
+ */
+export function progressLine(p: Progress, width: number): string {
+  const percent = p.bytesTotal > 0 ? Math.floor((p.bytesDone / p.bytesTotal) * 100) : 100;
+  const eta = p.etaMs === null ? "--" : formatDuration(p.etaMs);
+  const names = p.inFlight.map((path) => basename(path)).join(", ");
+  const line = `${formatBytes(p.bytesDone)} / ${formatBytes(p.bytesTotal)}  ${percent}%  ` +
+    `${formatBytes(p.bytesPerSecond)}/s  ETA ${eta}  files ${p.filesDone}/${p.filesTotal}` +
+    (names ? `  ${names}` : "");
+  return line.length > width - 1 ? line.slice(0, Math.max(0, width - 2)) + "…" : line;
+}
+
+/**
+ * The end summary: counts, bytes, elapsed time, throughput and every failure
+ * with its path and cause.
+ *
+ * @param result The batch result.
+ * @param cancelled Whether the batch was cancelled.
+ * @returns Lines of text.
+ *
+ * @example
+ * ```ts
+ * import { summaryLines } from "./lib/render.ts";
+ * import { summarize } from "./lib/result.ts";
+ *
+ * const files = [{ src: "/a", dst: "/b", bytes: 10, status: "copied" as const }];
+ * console.log(summaryLines({
+ *   batchId: "x", operation: "copy", files, totals: summarize(files),
+ *   elapsedMs: 5, bytesPerSecond: 2000, ok: true,
+ * }, false).join("\n"));
+ * ```
+ */
+export function summaryLines(result: TransferResult, cancelled: boolean): string[] {
+  const t = result.totals;
+  const verb = result.operation === "move" ? "moved" : "copied";
+  const parts = [`${verb} ${t.filesDone} of ${t.files} files (${formatBytes(t.bytesDone)})`];
+  parts.push(`in ${formatDuration(result.elapsedMs)}, ${formatBytes(result.bytesPerSecond)}/s`);
+  const counts = [];
+  if (t.filesSkipped) counts.push(`${t.filesSkipped} skipped`);
+  if (t.filesFailed) counts.push(`${t.filesFailed} failed`);
+  if (t.filesCancelled) counts.push(`${t.filesCancelled} not copied (cancelled)`);
+  const head = `ferry: ${cancelled ? "cancelled: " : ""}${parts.join(" ")}` +
+    (counts.length ? `; ${counts.join(", ")}` : "");
+  const lines = [head];
+  for (const file of result.files) {
+    if (file.status === "failed") lines.push(`  failed: ${file.error?.message ?? file.reason}`);
+  }
+  return lines;
+}
+
+/**
+ * The `start` event of `--json` output.
+ *
+ * @param info The plan totals.
+ * @returns A JSON-ready object.
+ *
+ * @example
+ * ```ts
+ * import { startEvent } from "./lib/render.ts";
+ *
+ * console.log(JSON.stringify(startEvent({
+ *   batchId: "b1", operation: "copy", files: 3, bytes: 30, bytesToCopy: 30, chunks: 0, dirs: 1,
+ * })));
+ * ```
+ */
+export function startEvent(info: StartInfo): Record<string, unknown> {
+  return {
+    event: "start",
+    batch_id: info.batchId,
+    operation: info.operation,
+    files: info.files,
+    dirs: info.dirs,
+    bytes: info.bytes,
+    bytes_to_copy: info.bytesToCopy,
+    chunks: info.chunks,
+  };
+}
+
+/**
+ * The `progress` event of `--json` output.
+ *
+ * @param p The progress snapshot.
+ * @returns A JSON-ready object.
+ *
+ * @example
+ * ```ts
+ * import { progressEvent } from "./lib/render.ts";
+ *
+ * console.log(JSON.stringify(progressEvent({
+ *   bytesDone: 5, bytesTotal: 10, filesDone: 0, filesTotal: 1,
+ *   bytesPerSecond: 5, etaMs: 1000, elapsedMs: 1000, inFlight: ["/a"],
+ * })));
+ * ```
+ */
+export function progressEvent(p: Progress): Record<string, unknown> {
+  return {
+    event: "progress",
+    bytes_done: p.bytesDone,
+    bytes_total: p.bytesTotal,
+    files_done: p.filesDone,
+    files_total: p.filesTotal,
+    bytes_per_second: Math.round(p.bytesPerSecond),
+    eta_ms: p.etaMs,
+    elapsed_ms: Math.round(p.elapsedMs),
+    in_flight: p.inFlight,
+  };
+}
+
+/**
+ * The `file` event of `--json` output, one per file.
+ *
+ * @param file The file's result.
+ * @returns A JSON-ready object.
+ *
+ * @example
+ * ```ts
+ * import { fileEvent } from "./lib/render.ts";
+ *
+ * console.log(JSON.stringify(fileEvent({ src: "/a", dst: "/b", bytes: 1, status: "copied" })));
+ * ```
+ */
+export function fileEvent(file: FileResult): Record<string, unknown> {
+  return {
+    event: "file",
+    status: file.status,
+    src: file.src,
+    dst: file.dst,
+    bytes: file.bytes,
+    ...(file.reason === undefined ? {} : { reason: file.reason }),
+    ...(file.error === undefined ? {} : { error: file.error.message }),
+  };
+}
+
+/**
+ * The `summary` event of `--json` output.
+ *
+ * @param result The batch result.
+ * @param exitCode The exit code the CLI will return.
+ * @returns A JSON-ready object.
+ *
+ * @example
+ * ```ts
+ * import { summaryEvent } from "./lib/render.ts";
+ * import { summarize } from "./lib/result.ts";
+ *
+ * const files = [{ src: "/a", dst: "/b", bytes: 1, status: "copied" as const }];
+ * console.log(JSON.stringify(summaryEvent({
+ *   batchId: "b", operation: "copy", files, totals: summarize(files),
+ *   elapsedMs: 1, bytesPerSecond: 1000, ok: true,
+ * }, 0)));
+ * ```
+ */
+export function summaryEvent(result: TransferResult, exitCode: number): Record<string, unknown> {
+  const t = result.totals;
+  return {
+    event: "summary",
+    batch_id: result.batchId,
+    operation: result.operation,
+    ok: result.ok,
+    exit_code: exitCode,
+    files: t.files,
+    files_done: t.filesDone,
+    files_skipped: t.filesSkipped,
+    files_failed: t.filesFailed,
+    files_cancelled: t.filesCancelled,
+    bytes_total: t.bytesTotal,
+    bytes_done: t.bytesDone,
+    elapsed_ms: Math.round(result.elapsedMs),
+    bytes_per_second: Math.round(result.bytesPerSecond),
+    failures: result.files.filter((f) => f.status === "failed").map((f) => ({
+      src: f.src,
+      dst: f.dst,
+      error: f.error?.message ?? f.reason,
+    })),
+  };
+}

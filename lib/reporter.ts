@@ -1,0 +1,176 @@
+/**
+ * The CLI's output side: turns engine events into the live progress line on
+ * a terminal, a plain line every few seconds elsewhere, `--json` lines on
+ * stdout and the end summary. Used only by `cli.ts`.
+ *
+ * @module
+ */
+
+import type { Progress, StartInfo } from "./progress.ts";
+import {
+  fileEvent,
+  progressEvent,
+  progressLine,
+  startEvent,
+  summaryEvent,
+  summaryLines,
+} from "./render.ts";
+import type { FileResult, TransferResult } from "./result.ts";
+
+/** How the reporter writes. */
+export interface ReporterOptions {
+  /** Emit JSON lines on stdout. */
+  json: boolean;
+  /** No progress and no summary, only failures. */
+  quiet: boolean;
+}
+
+/** No live line for copies that finish sooner than this. */
+const LIVE_AFTER_MS = 1000;
+/** Interval of the plain progress line when stderr is not a terminal. */
+const PLAIN_EVERY_MS = 5000;
+/** Interval of `progress` events with `--json`. */
+const JSON_EVERY_MS = 500;
+
+const encoder = new TextEncoder();
+
+/**
+ * Renders one batch for the CLI.
+ *
+ * @example
+ * ```ts
+ * import { Reporter } from "./lib/reporter.ts";
+ *
+ * const reporter = new Reporter({ json: true, quiet: true });
+ * reporter.message("ferry: nothing to do");
+ * ```
+ */
+export class Reporter {
+  #json: boolean;
+  #quiet: boolean;
+  #tty: boolean;
+  #color: boolean;
+  #lineShown = false;
+  #lastPlainMs = 0;
+  #lastJsonMs = -Infinity;
+
+  /**
+   * Creates a reporter for the current process's stdout and stderr.
+   *
+   * @param options JSON and quiet switches.
+   */
+  constructor(options: ReporterOptions) {
+    this.#json = options.json;
+    this.#quiet = options.quiet;
+    this.#tty = Deno.stderr.isTerminal();
+    this.#color = this.#tty && !Deno.noColor;
+  }
+
+  /**
+   * The plan is ready.
+   *
+   * @param info The plan totals.
+   */
+  start(info: StartInfo): void {
+    if (this.#json) this.#stdout(startEvent(info));
+  }
+
+  /**
+   * A progress snapshot from the engine.
+   *
+   * @param p The snapshot.
+   */
+  progress(p: Progress): void {
+    if (this.#json && p.elapsedMs - this.#lastJsonMs >= JSON_EVERY_MS) {
+      this.#lastJsonMs = p.elapsedMs;
+      this.#stdout(progressEvent(p));
+    }
+    if (this.#quiet || p.elapsedMs < LIVE_AFTER_MS) return;
+    if (this.#tty) {
+      const width = consoleWidth();
+      this.#stderr(`\r\x1b[2K${progressLine(p, width)}`);
+      this.#lineShown = true;
+    } else if (p.elapsedMs - this.#lastPlainMs >= PLAIN_EVERY_MS) {
+      this.#lastPlainMs = p.elapsedMs;
+      this.#stderr(`ferry: ${progressLine(p, 200)}\n`);
+    }
+  }
+
+  /**
+   * One file finished.
+   *
+   * @param file Its result.
+   */
+  file(file: FileResult): void {
+    if (this.#json) this.#stdout(fileEvent(file));
+  }
+
+  /**
+   * The batch is over.
+   *
+   * @param result The result.
+   * @param exitCode The exit code the CLI returns.
+   * @param cancelled Whether it was cancelled.
+   */
+  finish(result: TransferResult, exitCode: number, cancelled: boolean): void {
+    this.clearLine();
+    if (this.#json) this.#stdout(summaryEvent(result, exitCode));
+    const lines = summaryLines(result, cancelled);
+    const [head, ...failures] = lines;
+    if (!this.#quiet && head !== undefined) this.#stderr(this.#paint(head, exitCode) + "\n");
+    for (const line of failures) this.#stderr(this.#paint(line, 1) + "\n");
+  }
+
+  /**
+   * A message on stderr (with the live line cleared first).
+   *
+   * @param text The message.
+   */
+  message(text: string): void {
+    this.clearLine();
+    this.#stderr(text + "\n");
+  }
+
+  /**
+   * An error that ends the run before or outside the batch.
+   *
+   * @param text The message.
+   * @param exitCode The exit code.
+   */
+  error(text: string, exitCode: number): void {
+    this.clearLine();
+    if (this.#json) this.#stdout({ event: "error", exit_code: exitCode, error: text });
+    this.#stderr(this.#paint(`ferry: error: ${text}`, 1) + "\n");
+  }
+
+  /** Removes the live line, if one is shown. */
+  clearLine(): void {
+    if (this.#lineShown) this.#stderr("\r\x1b[2K");
+    this.#lineShown = false;
+  }
+
+  #paint(text: string, exitCode: number): string {
+    if (!this.#color || exitCode === 0) return text;
+    return `\x1b[31m${text}\x1b[39m`;
+  }
+
+  #stdout(event: Record<string, unknown>): void {
+    writeAll(Deno.stdout, encoder.encode(JSON.stringify(event) + "\n"));
+  }
+
+  #stderr(text: string): void {
+    writeAll(Deno.stderr, encoder.encode(text));
+  }
+}
+
+function consoleWidth(): number {
+  try {
+    return Deno.consoleSize().columns;
+  } catch {
+    return 80;
+  }
+}
+
+function writeAll(out: typeof Deno.stdout, bytes: Uint8Array): void {
+  for (let at = 0; at < bytes.length;) at += out.writeSync(bytes.subarray(at));
+}
