@@ -1,0 +1,278 @@
+/**
+ * Shared helpers for ferry's tests: temporary directories, random files,
+ * byte-for-byte comparison of trees, and running the real CLI.
+ *
+ * @module
+ */
+
+import nodeAssert from "node:assert/strict";
+import { join, relative } from "node:path";
+
+/**
+ * Asserts that a value is truthy.
+ *
+ * @param value The value.
+ * @param message What failed.
+ */
+export function assert(value: unknown, message?: string): asserts value {
+  nodeAssert.ok(value, message);
+}
+
+/**
+ * Asserts deep strict equality.
+ *
+ * @param actual What the code gave.
+ * @param expected What it should give.
+ * @param message What failed.
+ */
+export function assertEquals<T>(
+  actual: unknown,
+  expected: T,
+  message?: string,
+): asserts actual is T {
+  nodeAssert.deepStrictEqual(actual, expected, message);
+}
+
+/**
+ * Asserts that a string matches a pattern.
+ *
+ * @param actual The string.
+ * @param pattern The pattern.
+ */
+export function assertMatch(actual: string, pattern: RegExp): void {
+  nodeAssert.match(actual, pattern);
+}
+
+/**
+ * Asserts that `fn` throws an error of `type` (or whose message matches a pattern).
+ *
+ * @param fn The code.
+ * @param expected An error class or a message pattern.
+ */
+export function assertThrows(
+  fn: () => unknown,
+  expected: RegExp | (new (...args: never[]) => Error),
+): void {
+  nodeAssert.throws(fn, expected as RegExp);
+}
+
+/** The repository root. */
+export const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+
+/** `true` when the tests run as root (permission bits do not stop root). */
+export const IS_ROOT = Deno.uid() === 0;
+
+/**
+ * Runs `fn` with a fresh temporary directory, removed afterwards.
+ *
+ * @param fn The test body.
+ * @param options Where to create the directory.
+ */
+export async function withTempDir(
+  fn: (dir: string) => Promise<void>,
+  options: { dir?: string } = {},
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "ferry-test-", ...options });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/**
+ * Writes a file of random content.
+ *
+ * @param path Where.
+ * @param bytes How many bytes.
+ */
+export async function writeRandomFile(path: string, bytes: number): Promise<void> {
+  const file = await Deno.open(path, { write: true, create: true, truncate: true });
+  try {
+    const block = new Uint8Array(Math.min(bytes, 1 << 20));
+    for (let at = 0; at < bytes; at += block.length) {
+      for (let i = 0; i < block.length; i += 65536) {
+        crypto.getRandomValues(block.subarray(i, Math.min(block.length, i + 65536)));
+      }
+      const part = block.subarray(0, Math.min(block.length, bytes - at));
+      for (let put = 0; put < part.length;) put += await file.write(part.subarray(put));
+    }
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * The SHA-256 of a file, as hex.
+ *
+ * @param path The file.
+ * @returns The digest.
+ */
+export async function sha256(path: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Every entry under a directory: relative path → kind and, for files, a
+ * SHA-256 of the content; for links, the target.
+ *
+ * @param root The directory.
+ * @returns The listing, sorted.
+ */
+export async function snapshot(root: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  async function walk(dir: string): Promise<void> {
+    for await (const entry of Deno.readDir(dir)) {
+      const path = join(dir, entry.name);
+      const rel = relative(root, path);
+      if (entry.isSymlink) out[rel] = `link:${await Deno.readLink(path)}`;
+      else if (entry.isDirectory) {
+        out[rel] = "dir";
+        await walk(path);
+      } else out[rel] = `file:${await sha256(path)}`;
+    }
+  }
+  await walk(root);
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+/**
+ * Asserts that two trees hold the same entries with the same bytes.
+ *
+ * @param actual The copy.
+ * @param expected The original.
+ */
+export async function assertSameTree(actual: string, expected: string): Promise<void> {
+  assertEquals(await snapshot(actual), await snapshot(expected));
+}
+
+/**
+ * Asserts that two files have the same bytes.
+ *
+ * @param actual The copy.
+ * @param expected The original.
+ */
+export async function assertSameFile(actual: string, expected: string): Promise<void> {
+  const [a, b] = await Promise.all([Deno.stat(actual), Deno.stat(expected)]);
+  assertEquals(a.size, b.size, `size of '${actual}'`);
+  assertEquals(await sha256(actual), await sha256(expected), `content of '${actual}'`);
+}
+
+/**
+ * Every path under `root` (recursively), relative.
+ *
+ * @param root A directory that may not exist.
+ * @returns The paths, sorted; empty when `root` does not exist.
+ */
+export async function listTree(root: string): Promise<string[]> {
+  try {
+    return Object.keys(await snapshot(root));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
+}
+
+/**
+ * Asserts that no ferry temporary file is left under `root`.
+ *
+ * @param root A directory.
+ */
+export async function assertNoTemps(root: string): Promise<void> {
+  const temps = (await listTree(root)).filter((p) => p.endsWith(".ferry-partial"));
+  assertEquals(temps, [], `temporary files left under '${root}'`);
+}
+
+/** What a CLI run printed and returned. */
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the real CLI in a subprocess.
+ *
+ * @param args The CLI arguments.
+ * @param options Deno permission flags (default: read and write everywhere),
+ * stdin text, and the working directory.
+ * @returns Exit code and output.
+ */
+export async function runCli(
+  args: string[],
+  options: { flags?: string[]; stdin?: string; cwd?: string } = {},
+): Promise<CliRun> {
+  const flags = options.flags ?? ["--allow-read", "--allow-write"];
+  const command = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", ...flags, join(ROOT, "cli.ts"), ...args],
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+  });
+  const child = command.spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
+  const out = await child.output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/**
+ * Makes a directory refuse new files, even to root: `chattr +i` where the
+ * file system supports it (root), otherwise mode 0555 (non-root).
+ *
+ * @param dir The directory.
+ * @returns A function that undoes it, or `null` when neither works here.
+ */
+export async function makeReadOnly(dir: string): Promise<(() => Promise<void>) | null> {
+  if (!IS_ROOT) {
+    await Deno.chmod(dir, 0o555);
+    return () => Deno.chmod(dir, 0o755);
+  }
+  const chattr = async (flag: string): Promise<boolean> => {
+    try {
+      const out = await new Deno.Command("chattr", { args: [flag, dir], stderr: "null" }).output();
+      return out.success;
+    } catch {
+      return false;
+    }
+  };
+  if (!(await chattr("+i"))) return null;
+  try {
+    await Deno.writeTextFile(join(dir, ".probe"), "x");
+  } catch {
+    return async () => void (await chattr("-i"));
+  }
+  await chattr("-i");
+  await Deno.remove(join(dir, ".probe"));
+  return null;
+}
+
+/**
+ * Asserts that a promise rejects with an error of a class whose message matches.
+ *
+ * @param promise The promise.
+ * @param type The error class.
+ * @param pattern What the message must match.
+ * @returns The error.
+ */
+export async function assertRejectsWith<E extends Error>(
+  promise: Promise<unknown>,
+  type: new (...args: never[]) => E,
+  pattern: RegExp,
+): Promise<E> {
+  try {
+    await promise;
+  } catch (error) {
+    if (!(error instanceof type)) throw new Error(`expected ${type.name}, got ${error}`);
+    assert(pattern.test(error.message), `message '${error.message}' does not match ${pattern}`);
+    return error;
+  }
+  throw new Error(`expected a rejection with ${type.name}`);
+}

@@ -1,0 +1,394 @@
+import { join } from "node:path";
+import {
+  applyMappings,
+  CancelledError,
+  copy,
+  DEFAULT_CUTOFF_BYTES,
+  InputError,
+  MIB,
+  move,
+  type TransferResult,
+} from "../mod.ts";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertNoTemps,
+  assertRejectsWith,
+  assertSameFile,
+  assertSameTree,
+  IS_ROOT,
+  listTree,
+  makeReadOnly,
+  snapshot,
+  withTempDir,
+  writeRandomFile,
+} from "./_helpers.ts";
+
+const SMALL_CHUNK = 4 * MIB;
+
+/** Sizes around every boundary the planner and the workers have. */
+const SIZES: Record<string, number> = {
+  "empty.bin": 0,
+  "one.bin": 1,
+  "cutoff-minus-1.bin": DEFAULT_CUTOFF_BYTES - 1,
+  "cutoff.bin": DEFAULT_CUTOFF_BYTES,
+  "cutoff-plus-1.bin": DEFAULT_CUTOFF_BYTES + 1,
+  "chunk-plus-1.bin": 3 * SMALL_CHUNK + 1,
+  "chunk-minus-1.bin": 3 * SMALL_CHUNK - 1,
+  "buffer-odd.bin": 5 * MIB + 4097,
+};
+
+async function makeTree(root: string, files: number): Promise<void> {
+  for (let i = 0; i < files; i++) {
+    const dir = join(root, `seq_${i % 5}`, `sub ${i % 3}`, i % 7 === 0 ? "déjà vu" : "");
+    await Deno.mkdir(dir, { recursive: true });
+    await writeRandomFile(join(dir, `frame ${String(i).padStart(4, "0")}.exr`), (i * 997) % 20000);
+  }
+  await Deno.mkdir(join(root, "empty dir"));
+  await Deno.symlink("seq_0", join(root, "link to seq"));
+}
+
+function assertAllCopied(result: TransferResult, files: number): void {
+  assertEquals(
+    result.files.filter((f) => f.status !== "copied").map((f) => `${f.src}: ${f.reason}`),
+    [],
+  );
+  assertEquals(result.totals.filesDone, files);
+  assert(result.ok);
+}
+
+Deno.test({
+  name: "copy() gives byte-identical files for every worker combination and boundary size",
+  async fn() {
+    await withTempDir(async (dir) => {
+      const src = join(dir, "src");
+      await Deno.mkdir(src);
+      for (const [name, size] of Object.entries(SIZES)) {
+        await writeRandomFile(join(src, name), size);
+      }
+      await writeRandomFile(join(src, "big 200MiB.mov"), 200 * MIB);
+      for (const maxWorkers of [1, 2, 8]) {
+        for (const fileWorkers of [1, 4]) {
+          const dst = join(dir, `out-${maxWorkers}-${fileWorkers}`);
+          const result = await copy(src, dst, { maxWorkers, fileWorkers });
+          assertAllCopied(result, Object.keys(SIZES).length + 1);
+          await assertSameTree(dst, src);
+          await Deno.remove(dst, { recursive: true });
+        }
+      }
+      const dst = join(dir, "out-fixed-chunks");
+      const fixed = await copy(src, dst, {
+        chunkBytes: SMALL_CHUNK,
+        cutoffBytes: 1,
+        bufferBytes: 65536,
+      });
+      assertAllCopied(fixed, Object.keys(SIZES).length + 1);
+      await assertSameTree(dst, src);
+    });
+  },
+});
+
+Deno.test("copy() copies a tree of 500 small files with nested dirs, spaces, unicode and links", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "plates");
+    await makeTree(src, 500);
+    for (const [maxWorkers, fileWorkers] of [[1, 1], [8, 4]] as const) {
+      const dst = join(dir, `copy ${maxWorkers}`);
+      const result = await copy(src, dst, { maxWorkers, fileWorkers });
+      assertAllCopied(result, 501);
+      await assertSameTree(dst, src);
+    }
+  });
+});
+
+Deno.test("copy() keeps mtime and permission bits", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "a.exr");
+    await writeRandomFile(src, 12 * MIB);
+    await Deno.chmod(src, 0o640);
+    const mtime = new Date("2024-03-01T12:34:56Z");
+    await Deno.utime(src, mtime, mtime);
+    await writeRandomFile(join(dir, "small.exr"), 10);
+    await Deno.chmod(join(dir, "small.exr"), 0o600);
+    await copy(src, join(dir, "b.exr"));
+    await copy(join(dir, "small.exr"), join(dir, "small copy.exr"));
+    const info = await Deno.stat(join(dir, "b.exr"));
+    assertEquals(info.mode! & 0o777, 0o640);
+    assertEquals(info.mtime?.getTime(), mtime.getTime());
+    assertEquals((await Deno.stat(join(dir, "small copy.exr"))).mode! & 0o777, 0o600);
+  });
+});
+
+Deno.test("copy() creates missing destination directories", async () => {
+  await withTempDir(async (dir) => {
+    await writeRandomFile(join(dir, "a.mov"), 1000);
+    const dst = join(dir, "x", "y", "z", "a.mov");
+    const result = await copy(join(dir, "a.mov"), dst);
+    assert(result.ok);
+    await assertSameFile(dst, join(dir, "a.mov"));
+  });
+});
+
+Deno.test("progress events count up to the total, at most about 10 per second", async () => {
+  await withTempDir(async (dir) => {
+    await writeRandomFile(join(dir, "a.mov"), 64 * MIB);
+    const events: { bytesDone: number; bytesTotal: number; elapsedMs: number }[] = [];
+    const files: string[] = [];
+    let started = 0;
+    const result = await copy(join(dir, "a.mov"), join(dir, "b.mov"), {
+      maxWorkers: 1,
+      bufferBytes: 65536,
+      progressIntervalMs: 100,
+      onStart: (info) => (started = info.bytesToCopy),
+      onProgress: (p) => events.push(p),
+      onFile: (f) => files.push(f.status),
+    });
+    assertEquals(started, 64 * MIB);
+    assertEquals(files, ["copied"]);
+    for (const e of events) {
+      assertEquals(e.bytesTotal, 64 * MIB);
+      assert(e.bytesDone <= e.bytesTotal);
+    }
+    for (let i = 1; i < events.length; i++) {
+      assert(events[i]!.bytesDone >= events[i - 1]!.bytesDone, "progress never goes back");
+    }
+    const spanMs = result.elapsedMs;
+    assert(events.length <= Math.ceil(spanMs / 100) + 1, `${events.length} events in ${spanMs} ms`);
+  });
+});
+
+Deno.test("cancelling a large file mid-copy leaves no temporary and no partial file", async () => {
+  await withTempDir(async (dir) => {
+    await writeRandomFile(join(dir, "big.mov"), 96 * MIB);
+    const out = join(dir, "out");
+    const controller = new AbortController();
+    const error = await assertRejectsWith(
+      copy(join(dir, "big.mov"), join(out, "big.mov"), {
+        signal: controller.signal,
+        maxWorkers: 2,
+        chunkBytes: 8 * MIB,
+        onChunk: () => controller.abort(),
+      }),
+      CancelledError,
+      /Transfer cancelled/,
+    );
+    assertEquals(error.result.files.map((f) => f.status), ["cancelled"]);
+    assertEquals(await listTree(out), [], "nothing left, not even the created directory");
+    await assertNoTemps(dir);
+  });
+});
+
+Deno.test("cancelling a tree mid-copy keeps published files complete and removes the rest", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "src");
+    await Deno.mkdir(src);
+    for (let i = 0; i < 40; i++) {
+      await writeRandomFile(join(src, `f${i}.exr`), i % 2 ? 100_000 : 11 * MIB);
+    }
+    const controller = new AbortController();
+    let done = 0;
+    const error = await assertRejectsWith(
+      copy(src, join(dir, "dst"), {
+        signal: controller.signal,
+        onFile: () => ++done === 5 && controller.abort(),
+      }),
+      CancelledError,
+      /cancelled/,
+    );
+    const published = error.result.files.filter((f) => f.status === "copied");
+    assert(published.length >= 5 && published.length < 40, `${published.length} published`);
+    for (const file of published) await assertSameFile(file.dst, file.src);
+    const left = await listTree(join(dir, "dst"));
+    assertEquals(
+      left.sort(),
+      published.map((f) => f.dst.slice(join(dir, "dst").length + 1)).sort(),
+    );
+    assertEquals(error.result.totals.filesCancelled, 40 - published.length);
+    await assertNoTemps(dir);
+  });
+});
+
+Deno.test("an already aborted signal cancels before anything is written", async () => {
+  await withTempDir(async (dir) => {
+    await writeRandomFile(join(dir, "a"), 10);
+    await assertRejectsWith(
+      copy(join(dir, "a"), join(dir, "out", "a"), { signal: AbortSignal.abort() }),
+      CancelledError,
+      /cancelled/,
+    );
+    assertEquals(await listTree(join(dir, "out")), []);
+  });
+});
+
+Deno.test("existing destinations: error by default, overwrite and skip on request", async () => {
+  await withTempDir(async (dir) => {
+    for (const size of [100, 12 * MIB]) {
+      const src = join(dir, `src-${size}`);
+      const dst = join(dir, `dst-${size}`);
+      await writeRandomFile(src, size);
+      await Deno.writeTextFile(dst, "old delivery");
+      const failed = await copy(src, dst);
+      assertEquals(failed.files[0]?.status, "failed");
+      assertEquals(
+        failed.files[0]?.error?.message,
+        `Cannot copy '${src}' to '${dst}': the destination exists (use the overwrite or skip policy)`,
+      );
+      assert(!failed.ok);
+      assertEquals(await Deno.readTextFile(dst), "old delivery");
+      const skipped = await copy(src, dst, { existing: "skip" });
+      assertEquals(skipped.files[0]?.status, "skipped");
+      assertEquals(await Deno.readTextFile(dst), "old delivery");
+      assert(skipped.ok);
+      const overwritten = await copy(src, dst, { existing: "overwrite" });
+      assertEquals(overwritten.files[0]?.status, "copied");
+      await assertSameFile(dst, src);
+    }
+    await assertNoTemps(dir);
+  });
+});
+
+Deno.test("src == dst and dst inside src are input errors that write nothing", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(join(dir, "src"));
+    await writeRandomFile(join(dir, "src", "a"), 10);
+    const before = await snapshot(dir);
+    await assertRejectsWith(copy(join(dir, "src"), join(dir, "src")), InputError, /same path/);
+    await assertRejectsWith(
+      copy(join(dir, "src"), join(dir, "src", "copy")),
+      InputError,
+      /is inside the source directory/,
+    );
+    await assertRejectsWith(
+      applyMappings([{ src: join(dir, "src", "a"), dst: join(dir, "x") }, {
+        src: join(dir, "missing"),
+        dst: join(dir, "y"),
+      }]),
+      InputError,
+      /^Mapping 1: source '.*missing' does not exist$/,
+    );
+    assertEquals(await snapshot(dir), before);
+  });
+});
+
+Deno.test("a read-only destination directory fails those files and the batch goes on", async () => {
+  await withTempDir(async (dir) => {
+    await writeRandomFile(join(dir, "small"), 100);
+    await writeRandomFile(join(dir, "large"), 12 * MIB);
+    await Deno.mkdir(join(dir, "locked"));
+    await Deno.mkdir(join(dir, "open"));
+    const undo = await makeReadOnly(join(dir, "locked"));
+    assert(undo !== null, "this file system cannot make a directory read-only for this user");
+    try {
+      const result = await applyMappings([
+        { src: join(dir, "small"), dst: join(dir, "locked", "small") },
+        { src: join(dir, "large"), dst: join(dir, "locked", "large") },
+        { src: join(dir, "large"), dst: join(dir, "open", "large") },
+      ]);
+      assertEquals(result.files.map((f) => f.status), ["failed", "failed", "copied"]);
+      for (const file of result.files.slice(0, 2)) {
+        assertMatch(
+          file.error!.message,
+          /^Cannot copy '.*' to '.*\/locked\/.*': cannot write the destination: (permission denied|operation not permitted)$/,
+        );
+      }
+      assertEquals(result.totals.filesFailed, 2);
+      await assertSameFile(join(dir, "open", "large"), join(dir, "large"));
+    } finally {
+      await undo();
+    }
+    assertEquals(await listTree(join(dir, "locked")), []);
+  });
+});
+
+Deno.test({
+  name: "an unreadable source fails that file with a clear error (needs a non-root user)",
+  ignore: IS_ROOT,
+  async fn() {
+    await withTempDir(async (dir) => {
+      await writeRandomFile(join(dir, "secret.exr"), 12 * MIB);
+      await writeRandomFile(join(dir, "secret-small.exr"), 10);
+      await writeRandomFile(join(dir, "fine.exr"), 10);
+      await Deno.chmod(join(dir, "secret.exr"), 0o000);
+      await Deno.chmod(join(dir, "secret-small.exr"), 0o000);
+      const result = await applyMappings(
+        ["secret.exr", "secret-small.exr", "fine.exr"].map((name) => ({
+          src: join(dir, name),
+          dst: join(dir, "out", name),
+        })),
+      );
+      assertEquals(result.files.map((f) => f.status), ["failed", "failed", "copied"]);
+      assertMatch(result.files[0]!.error!.message, /cannot read the source: permission denied$/);
+      assertMatch(result.files[1]!.error!.message, /cannot read the source: permission denied$/);
+      assertEquals(await listTree(join(dir, "out")), ["fine.exr"]);
+    });
+  },
+});
+
+Deno.test("move() on one file system is a rename that keeps the inode", async () => {
+  await withTempDir(async (dir) => {
+    await writeRandomFile(join(dir, "a.mov"), 12 * MIB);
+    await Deno.mkdir(join(dir, "tree"));
+    await writeRandomFile(join(dir, "tree", "f.exr"), 100);
+    const fileIno = (await Deno.stat(join(dir, "a.mov"))).ino;
+    const treeIno = (await Deno.stat(join(dir, "tree"))).ino;
+    const expected = await snapshot(join(dir, "tree"));
+    const moved = await move(join(dir, "a.mov"), join(dir, "b", "a.mov"));
+    assertEquals(moved.files[0]?.status, "moved");
+    assertEquals((await Deno.stat(join(dir, "b", "a.mov"))).ino, fileIno);
+    const movedTree = await move(join(dir, "tree"), join(dir, "b", "tree"));
+    assertEquals(movedTree.files.map((f) => f.status), ["moved"]);
+    assertEquals((await Deno.stat(join(dir, "b", "tree"))).ino, treeIno);
+    assertEquals(await snapshot(join(dir, "b", "tree")), expected);
+    assertEquals(await listTree(dir), ["b", "b/a.mov", "b/tree", "b/tree/f.exr"]);
+  });
+});
+
+Deno.test("move() into an existing directory on one file system renames file by file", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(join(dir, "src", "sub"), { recursive: true });
+    await writeRandomFile(join(dir, "src", "sub", "f.exr"), 100);
+    await Deno.mkdir(join(dir, "dst", "sub"), { recursive: true });
+    await Deno.writeTextFile(join(dir, "dst", "sub", "keep.txt"), "keep");
+    const ino = (await Deno.stat(join(dir, "src", "sub", "f.exr"))).ino;
+    const result = await move(join(dir, "src"), join(dir, "dst"));
+    assertEquals(result.files.map((f) => f.status), ["moved"]);
+    assertEquals((await Deno.stat(join(dir, "dst", "sub", "f.exr"))).ino, ino);
+    assertEquals(await listTree(dir), ["dst", "dst/sub", "dst/sub/f.exr", "dst/sub/keep.txt"]);
+  });
+});
+
+const SHM = "/dev/shm";
+const shmIsOtherFs = await (async () => {
+  try {
+    return (await Deno.stat(SHM)).dev !== (await Deno.stat("/tmp")).dev;
+  } catch {
+    return false;
+  }
+})();
+if (!shmIsOtherFs) {
+  console.warn(
+    "skipping cross-file-system move: /dev/shm is missing or on the same file system as /tmp",
+  );
+}
+
+Deno.test({
+  name: "move() across file systems copies, verifies, publishes, then removes the source",
+  ignore: !shmIsOtherFs,
+  async fn() {
+    await withTempDir(async (dir) => {
+      const src = join(dir, "shot");
+      await makeTree(src, 30);
+      await writeRandomFile(join(src, "big.mov"), 20 * MIB);
+      const expected = await snapshot(src);
+      await withTempDir(async (other) => {
+        const dst = join(other, "shot");
+        const result = await move(src, dst);
+        assert(result.ok);
+        assert(result.files.every((f) => f.status === "moved"));
+        assertEquals(await snapshot(dst), expected);
+        assertEquals(await listTree(dir), [], "the source tree is gone");
+      }, { dir: SHM });
+    });
+  },
+});
