@@ -60,7 +60,7 @@ function assertAllCopied(result: TransferResult, files: number): void {
 
 Deno.test({
   name: "copy() gives byte-identical files for every worker combination and boundary size",
-  async fn() {
+  async fn(): Promise<void> {
     await withTempDir(async (dir) => {
       const src = join(dir, "src");
       await Deno.mkdir(src);
@@ -304,7 +304,7 @@ Deno.test("a read-only destination directory fails those files and the batch goe
 Deno.test({
   name: "an unreadable source fails that file with a clear error (needs a non-root user)",
   ignore: IS_ROOT,
-  async fn() {
+  async fn(): Promise<void> {
     await withTempDir(async (dir) => {
       await writeRandomFile(join(dir, "secret.exr"), 12 * MIB);
       await writeRandomFile(join(dir, "secret-small.exr"), 10);
@@ -375,7 +375,7 @@ if (!shmIsOtherFs) {
 Deno.test({
   name: "move() across file systems copies, verifies, publishes, then removes the source",
   ignore: !shmIsOtherFs,
-  async fn() {
+  async fn(): Promise<void> {
     await withTempDir(async (dir) => {
       const src = join(dir, "shot");
       await makeTree(src, 30);
