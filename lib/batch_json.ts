@@ -39,7 +39,7 @@ const MAPPING_KEYS = new Set(["src", "dst"]);
  *
  * @example
  * ```ts
- * import { parseBatch } from "./mod.ts";
+ * import { parseBatch } from "../mod.ts";
  *
  * const batch = parseBatch(
  *   '{"mappings":[{"src":"/mnt/a.mov","dst":"/mnt/b.mov"}],"operation_type":"copy","max_workers":8}',

@@ -15,7 +15,7 @@
  *
  * @example
  * ```ts
- * import { forEachLimit } from "./lib/concurrency.ts";
+ * import { forEachLimit } from "./concurrency.ts";
  *
  * const seen: number[] = [];
  * await forEachLimit([1, 2, 3], 2, async (n) => { seen.push(n); });

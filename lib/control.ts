@@ -20,7 +20,7 @@ const FLAG = 0;
  *
  * @example
  * ```ts
- * import { ControlBlock } from "./lib/control.ts";
+ * import { ControlBlock } from "./control.ts";
  *
  * const control = new ControlBlock(4);
  * control.addBytes(2, 1024);

@@ -50,7 +50,7 @@ export interface SampleShot {
  *
  * @example
  * ```ts
- * import { makeSampleShot } from "./lib/demo.ts";
+ * import { makeSampleShot } from "./demo.ts";
  *
  * const dir = await Deno.makeTempDir();
  * const shot = await makeSampleShot(dir, { frames: 2, frameBytes: 1024, movieBytes: 4096 });

@@ -13,7 +13,7 @@ import type { TransferResult } from "./result.ts";
  *
  * @example Telling bad input apart from a failed copy
  * ```ts
- * import { applyMappings, InputError } from "./mod.ts";
+ * import { applyMappings, InputError } from "../mod.ts";
  *
  * try {
  *   await applyMappings([{ src: "/no/such/plate", dst: "/tmp/plate" }]);
@@ -53,7 +53,7 @@ export class InputError extends Error {
  *
  * @example Cancelling a batch after five seconds
  * ```ts
- * import { CancelledError, copy } from "./mod.ts";
+ * import { CancelledError, copy } from "../mod.ts";
  *
  * const src = await Deno.makeTempDir();
  * try {
@@ -90,7 +90,7 @@ export class CancelledError extends Error {
  *
  * @example Listing failures
  * ```ts
- * import { copy } from "./mod.ts";
+ * import { copy } from "../mod.ts";
  *
  * const src = await Deno.makeTempFile();
  * const result = await copy(src, src + ".copy");
@@ -153,7 +153,7 @@ const ERRNO_WORDS: Record<string, string> = {
  *
  * @example
  * ```ts
- * import { describeError } from "./lib/errors.ts";
+ * import { describeError } from "./errors.ts";
  *
  * try {
  *   await Deno.readFile("/no/such/file");

@@ -158,7 +158,7 @@ export interface PlanOptions extends PlanChunksOptions {
  *
  * @example
  * ```ts
- * import { autoChunkBytes, MIB } from "./lib/plan.ts";
+ * import { autoChunkBytes, MIB } from "./plan.ts";
  *
  * console.log(autoChunkBytes(2048 * MIB, 8) / MIB); // 64
  * ```
@@ -179,7 +179,7 @@ export function autoChunkBytes(sizeBytes: number, workers: number): number {
  *
  * @example Planning a 100 MiB file for 4 workers
  * ```ts
- * import { MIB, planChunks } from "./lib/plan.ts";
+ * import { MIB, planChunks } from "./plan.ts";
  *
  * const chunks = planChunks(100 * MIB, { workers: 4 });
  * console.log(chunks.length); // 8 (chunks of 13 MiB, the last one 9 MiB)
@@ -226,7 +226,7 @@ function checkCount(name: string, value: number, min: number): void {
  *
  * @example A dry run
  * ```ts
- * import { planTransfer } from "./mod.ts";
+ * import { planTransfer } from "../mod.ts";
  *
  * const src = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${src}/frame.0001.exr`, "pixels");
@@ -560,7 +560,7 @@ async function applyExisting(
   const missingRoots = new Set(
     mappings.filter((m) => m.info.isDirectory && m.dstInfo === null).map((m) => m.dst),
   );
-  const parents = new Map<string, Map<string, Deno.DirEntry> | null>();
+  const parents = new Map<string, Map<string, { isDirectory: boolean }> | null>();
   for (const file of plan.files) {
     if (file.action === "in-dir-rename") continue;
     const parent = dirname(file.dst);
@@ -571,13 +571,25 @@ async function applyExisting(
     }
   }
   await forEachLimit([...parents.keys()], STAT_CONCURRENCY, async (parent) => {
-    const names = new Map<string, Deno.DirEntry>();
+    const names = new Map<string, { isDirectory: boolean }>();
     try {
       for await (const entry of Deno.readDir(parent)) names.set(entry.name, entry);
     } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      if (!(error instanceof Deno.errors.NotFound)) return; // unlistable: look file by file below
     }
     parents.set(parent, names);
+  });
+  const unlisted = plan.files.filter((f) => parents.get(dirname(f.dst)) === null);
+  await forEachLimit(unlisted, STAT_CONCURRENCY, async (file) => {
+    const parent = dirname(file.dst);
+    try {
+      const info = await Deno.lstat(file.dst);
+      let names = parents.get(parent);
+      if (!names) parents.set(parent, names = new Map());
+      names.set(basename(file.dst), info);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
   });
   for (const file of plan.files) {
     const entry = parents.get(dirname(file.dst))?.get(basename(file.dst));

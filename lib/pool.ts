@@ -43,8 +43,8 @@ interface Slot {
  *
  * @example Copying one range with a worker
  * ```ts
- * import { ControlBlock } from "./lib/control.ts";
- * import { WorkerPool } from "./lib/pool.ts";
+ * import { ControlBlock } from "./control.ts";
+ * import { WorkerPool } from "./pool.ts";
  *
  * const src = await Deno.makeTempFile();
  * await Deno.writeFile(src, new Uint8Array(4096).fill(7));

@@ -49,7 +49,7 @@ export interface StartInfo {
  *
  * @example
  * ```ts
- * import { RateMeter } from "./lib/progress.ts";
+ * import { RateMeter } from "./progress.ts";
  *
  * const meter = new RateMeter();
  * meter.sample(0, 0);

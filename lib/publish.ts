@@ -23,7 +23,7 @@ const NAME_MAX_BYTES = 255;
  *
  * @example
  * ```ts
- * import { isTempName, tempPathFor } from "./lib/publish.ts";
+ * import { isTempName, tempPathFor } from "./publish.ts";
  *
  * const tmp = tempPathFor("/shots/sh010/plate.0001.exr");
  * console.log(isTempName(tmp)); // true
@@ -49,7 +49,7 @@ export function tempPathFor(dst: string): string {
  *
  * @example
  * ```ts
- * import { isTempName } from "./lib/publish.ts";
+ * import { isTempName } from "./publish.ts";
  *
  * console.log(isTempName("plate.0001.exr")); // false
  * ```
@@ -76,7 +76,7 @@ export type PublishOutcome = "published" | "exists";
  *
  * @example
  * ```ts
- * import { publish, tempPathFor } from "./lib/publish.ts";
+ * import { publish, tempPathFor } from "./publish.ts";
  *
  * const dir = await Deno.makeTempDir();
  * const tmp = tempPathFor(`${dir}/a.txt`);

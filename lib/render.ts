@@ -21,7 +21,7 @@ import { formatBytes, formatDuration } from "./size.ts";
  *
  * @example
  * ```ts
- * import { progressLine } from "./lib/render.ts";
+ * import { progressLine } from "./render.ts";
  *
  * console.log(progressLine({
  *   bytesDone: 1 << 30, bytesTotal: 4 << 30, filesDone: 10, filesTotal: 40,
@@ -49,8 +49,8 @@ export function progressLine(p: Progress, width: number): string {
  *
  * @example
  * ```ts
- * import { summaryLines } from "./lib/render.ts";
- * import { summarize } from "./lib/result.ts";
+ * import { summaryLines } from "./render.ts";
+ * import { summarize } from "./result.ts";
  *
  * const files = [{ src: "/a", dst: "/b", bytes: 10, status: "copied" as const }];
  * console.log(summaryLines({
@@ -85,7 +85,7 @@ export function summaryLines(result: TransferResult, cancelled: boolean): string
  *
  * @example
  * ```ts
- * import { startEvent } from "./lib/render.ts";
+ * import { startEvent } from "./render.ts";
  *
  * console.log(JSON.stringify(startEvent({
  *   batchId: "b1", operation: "copy", files: 3, bytes: 30, bytesToCopy: 30, chunks: 0, dirs: 1,
@@ -113,7 +113,7 @@ export function startEvent(info: StartInfo): Record<string, unknown> {
  *
  * @example
  * ```ts
- * import { progressEvent } from "./lib/render.ts";
+ * import { progressEvent } from "./render.ts";
  *
  * console.log(JSON.stringify(progressEvent({
  *   bytesDone: 5, bytesTotal: 10, filesDone: 0, filesTotal: 1,
@@ -143,7 +143,7 @@ export function progressEvent(p: Progress): Record<string, unknown> {
  *
  * @example
  * ```ts
- * import { fileEvent } from "./lib/render.ts";
+ * import { fileEvent } from "./render.ts";
  *
  * console.log(JSON.stringify(fileEvent({ src: "/a", dst: "/b", bytes: 1, status: "copied" })));
  * ```
@@ -169,8 +169,8 @@ export function fileEvent(file: FileResult): Record<string, unknown> {
  *
  * @example
  * ```ts
- * import { summaryEvent } from "./lib/render.ts";
- * import { summarize } from "./lib/result.ts";
+ * import { summaryEvent } from "./render.ts";
+ * import { summarize } from "./result.ts";
  *
  * const files = [{ src: "/a", dst: "/b", bytes: 1, status: "copied" as const }];
  * console.log(JSON.stringify(summaryEvent({

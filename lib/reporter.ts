@@ -39,7 +39,7 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
- * import { Reporter } from "./lib/reporter.ts";
+ * import { Reporter } from "./reporter.ts";
  *
  * const reporter = new Reporter({ json: true, quiet: true });
  * reporter.message("ferry: nothing to do");

@@ -72,7 +72,7 @@ export interface TransferResult {
  *
  * @example
  * ```ts
- * import { summarize } from "./lib/result.ts";
+ * import { summarize } from "./result.ts";
  *
  * const totals = summarize([{ src: "/a", dst: "/b", bytes: 3, status: "copied" }]);
  * console.log(totals.bytesDone); // 3

@@ -31,7 +31,7 @@ const UNITS: Record<string, number> = {
  *
  * @example
  * ```ts
- * import { parseSize } from "./lib/size.ts";
+ * import { parseSize } from "./size.ts";
  *
  * console.log(parseSize("16MiB")); // 16777216
  * console.log(parseSize("1.5G")); // 1610612736
@@ -56,7 +56,7 @@ export function parseSize(text: string): number {
  *
  * @example
  * ```ts
- * import { formatBytes } from "./lib/size.ts";
+ * import { formatBytes } from "./size.ts";
  *
  * console.log(formatBytes(1536)); // "1.5 KiB"
  * ```
@@ -81,7 +81,7 @@ export function formatBytes(bytes: number): string {
  *
  * @example
  * ```ts
- * import { formatDuration } from "./lib/size.ts";
+ * import { formatDuration } from "./size.ts";
  *
  * console.log(formatDuration(185_000)); // "3m05s"
  * ```

@@ -130,7 +130,7 @@ interface FileState {
  *
  * @example Delivering two plates with the original tool's settings
  * ```ts
- * import { applyMappings } from "./mod.ts";
+ * import { applyMappings } from "../mod.ts";
  *
  * const root = await Deno.makeTempDir();
  * await Deno.mkdir(`${root}/sh010`);
@@ -223,7 +223,7 @@ export async function applyMappings(
  *
  * @example
  * ```ts
- * import { copy } from "./mod.ts";
+ * import { copy } from "../mod.ts";
  *
  * const src = await Deno.makeTempFile();
  * await Deno.writeTextFile(src, "a movie");
@@ -256,7 +256,7 @@ export function copy(
  *
  * @example
  * ```ts
- * import { move } from "./mod.ts";
+ * import { move } from "../mod.ts";
  *
  * const src = await Deno.makeTempFile();
  * const result = await move(src, `${src}.moved`);
@@ -430,25 +430,23 @@ class Batch {
     return undefined;
   }
 
-  /** mkdir -p that remembers what it created, for clean-up after a cancel. */
+  /**
+   * mkdir -p that remembers what it created, for clean-up after a cancel.
+   * It tries the deepest directory first and climbs only on NotFound, so it
+   * needs no access above the first existing directory.
+   */
   async #ensureDir(path: string): Promise<void> {
-    const missing: string[] = [];
-    for (let at = path; at !== dirname(at); at = dirname(at)) {
-      try {
-        const info = await Deno.stat(at);
-        if (!info.isDirectory) throw new Deno.errors.AlreadyExists(`'${at}' is not a directory`);
-        break;
-      } catch (error) {
-        if (!(error instanceof Deno.errors.NotFound)) throw error;
-        missing.push(at);
+    try {
+      await Deno.mkdir(path);
+      this.#createdDirs.push(path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound && dirname(path) !== path) {
+        await this.#ensureDir(dirname(path));
+        return this.#ensureDir(path);
       }
-    }
-    for (const dir of missing.reverse()) {
-      try {
-        await Deno.mkdir(dir);
-        this.#createdDirs.push(dir);
-      } catch (error) {
-        if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      if (!(await Deno.stat(path)).isDirectory) {
+        throw new Deno.errors.AlreadyExists(`'${path}' exists and is not a directory`);
       }
     }
   }

@@ -368,7 +368,7 @@ const shmIsOtherFs = await (async () => {
 })();
 if (!shmIsOtherFs) {
   console.warn(
-    "skipping cross-file-system move: /dev/shm is missing or on the same file system as /tmp",
+    "SKIPPED cross-file-system move: /dev/shm is missing, not readable, or on the same file system as /tmp",
   );
 }
 
@@ -391,4 +391,29 @@ Deno.test({
       }, { dir: SHM });
     });
   },
+});
+
+Deno.test("killSignal terminates the workers at once and still removes every temporary file", async () => {
+  await withTempDir(async (dir) => {
+    await writeRandomFile(join(dir, "big.mov"), 64 * MIB);
+    const cancel = new AbortController();
+    const kill = new AbortController();
+    const error = await assertRejectsWith(
+      copy(join(dir, "big.mov"), join(dir, "out", "big.mov"), {
+        signal: cancel.signal,
+        killSignal: kill.signal,
+        chunkBytes: 4 * MIB,
+        maxWorkers: 4,
+        onChunk: () => {
+          cancel.abort();
+          kill.abort();
+        },
+      }),
+      CancelledError,
+      /cancelled/,
+    );
+    assertEquals(error.result.totals.filesCancelled, 1);
+    assertEquals(await listTree(join(dir, "out")), []);
+    await assertNoTemps(dir);
+  });
 });

@@ -1,0 +1,364 @@
+import { join } from "node:path";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertNoTemps,
+  assertSameFile,
+  assertSameTree,
+  listTree,
+  ROOT,
+  runCli,
+  snapshot,
+  withTempDir,
+  writeRandomFile,
+} from "./_helpers.ts";
+
+async function makeShot(root: string): Promise<void> {
+  await Deno.mkdir(join(root, "plate"), { recursive: true });
+  for (let i = 1; i <= 12; i++) {
+    await writeRandomFile(join(root, "plate", `sh010.${1000 + i}.exr`), 3000 * i);
+  }
+  await writeRandomFile(join(root, "sh010 v001.mov"), 15 * 1024 * 1024);
+}
+
+function jsonLines(stdout: string): Record<string, unknown>[] {
+  return stdout.trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
+}
+
+Deno.test("ferry copy copies a file and a tree byte for byte, into an existing directory like cp", async () => {
+  await withTempDir(async (dir) => {
+    await makeShot(join(dir, "sh010"));
+    const file = await runCli([
+      "copy",
+      join(dir, "sh010", "sh010 v001.mov"),
+      join(dir, "movie.mov"),
+    ]);
+    assertEquals(file.code, 0, file.stderr);
+    await assertSameFile(join(dir, "movie.mov"), join(dir, "sh010", "sh010 v001.mov"));
+    assertMatch(file.stderr, /^ferry: copied 1 of 1 files \(15\.0 MiB\) in .*\/s\n$/);
+
+    const tree = await runCli(["copy", join(dir, "sh010"), join(dir, "new name")]);
+    assertEquals(tree.code, 0, tree.stderr);
+    await assertSameTree(join(dir, "new name"), join(dir, "sh010"));
+
+    await Deno.mkdir(join(dir, "delivery"));
+    const into = await runCli([
+      "copy",
+      "-w",
+      "2",
+      "-j",
+      "2",
+      join(dir, "sh010"),
+      join(dir, "movie.mov"),
+      join(dir, "delivery"),
+    ]);
+    assertEquals(into.code, 0, into.stderr);
+    assertEquals(
+      await listTree(join(dir, "delivery")).then((l) => l.filter((p) => !p.includes("/"))),
+      [
+        "movie.mov",
+        "sh010",
+      ],
+    );
+    await assertSameTree(join(dir, "delivery", "sh010"), join(dir, "sh010"));
+  });
+});
+
+Deno.test("ferry move moves a tree and leaves no source", async () => {
+  await withTempDir(async (dir) => {
+    await makeShot(join(dir, "sh010"));
+    const expected = await snapshot(join(dir, "sh010"));
+    const run = await runCli(["move", join(dir, "sh010"), join(dir, "moved")]);
+    assertEquals(run.code, 0, run.stderr);
+    assertEquals(await snapshot(join(dir, "moved")), expected);
+    assertEquals((await listTree(dir)).includes("sh010"), false);
+  });
+});
+
+Deno.test("ferry apply runs the original JSON from stdin and from a file", async () => {
+  await withTempDir(async (dir) => {
+    await makeShot(join(dir, "sh010"));
+    const batch = {
+      mappings: [
+        { src: join(dir, "sh010", "plate"), dst: join(dir, "out1", "plate") },
+        { src: join(dir, "sh010", "sh010 v001.mov"), dst: join(dir, "out1", "edit.mov") },
+      ],
+      operation_type: "copy",
+      max_workers: 8,
+      file_workers: 4,
+      batch_id: "delivery-0042",
+    };
+    const fromStdin = await runCli(["apply", "--json"], { stdin: JSON.stringify(batch) });
+    assertEquals(fromStdin.code, 0, fromStdin.stderr);
+    await assertSameTree(join(dir, "out1", "plate"), join(dir, "sh010", "plate"));
+    await assertSameFile(join(dir, "out1", "edit.mov"), join(dir, "sh010", "sh010 v001.mov"));
+    const events = jsonLines(fromStdin.stdout);
+    assertEquals(events[0]?.batch_id, "delivery-0042");
+
+    const second = { ...batch, mappings: [{ src: join(dir, "sh010"), dst: join(dir, "out2") }] };
+    await Deno.writeTextFile(join(dir, "batch.json"), JSON.stringify(second));
+    const fromFile = await runCli(["apply", join(dir, "batch.json"), "--workers", "2"]);
+    assertEquals(fromFile.code, 0, fromFile.stderr);
+    await assertSameTree(join(dir, "out2"), join(dir, "sh010"));
+  });
+});
+
+Deno.test("ferry apply rejects every malformed batch with exit 2 and touches nothing", async () => {
+  await withTempDir(async (dir) => {
+    await makeShot(join(dir, "sh010"));
+    const src = join(dir, "sh010");
+    const ok = { src, dst: join(dir, "out") };
+    const cases: [unknown, RegExp][] = [
+      ["{not json", /Cannot read the batch on stdin: not valid JSON/],
+      [[ok], /expected a JSON object/],
+      [{ mappings: [ok], extra: 1 }, /unknown key 'extra'/],
+      [{ mappings: [] }, /'mappings' is empty/],
+      [{ mappings: "a" }, /'mappings' must be an array/],
+      [
+        { mappings: [ok], operation_type: "sync" },
+        /'operation_type' must be "copy" or "move", not "sync"/,
+      ],
+      [{ mappings: [ok], max_workers: "8" }, /'max_workers' must be a whole number/],
+      [{ mappings: [ok], file_workers: 0 }, /'file_workers' must be a whole number/],
+      [{ mappings: [ok], batch_id: 7 }, /'batch_id' must be a string/],
+      [{ mappings: [ok, { src: 5, dst: "x" }] }, /Mapping 1: 'src' must be a non-empty string/],
+      [{ mappings: [{ src, dst: join(dir, "o"), mode: 1 }] }, /Mapping 0: unknown key 'mode'/],
+      [
+        { mappings: [ok, { src: join(src, "plate"), dst: join(dir, "out") }] },
+        /Mapping 1 \('.*plate'\): destination '.*out' is also the destination of mapping 0/,
+      ],
+      [
+        {
+          mappings: [ok, {
+            src: join(src, "sh010 v001.mov"),
+            dst: join(dir, "out", "sh010 v001.mov"),
+          }],
+        },
+        /Mapping 1 \('.*sh010 v001.mov'\): destination '.*out\/sh010 v001.mov' is also written by mapping 0/,
+      ],
+      [
+        { mappings: [ok, { src: join(dir, "nope"), dst: join(dir, "x") }] },
+        /Mapping 1: source '.*nope' does not exist/,
+      ],
+      [
+        { mappings: [{ src, dst: join(src, "plate", "inside") }] },
+        /Mapping 0: destination '.*inside' is inside the source directory/,
+      ],
+    ];
+    const before = await snapshot(dir);
+    for (const [input, pattern] of cases) {
+      const text = typeof input === "string" ? input : JSON.stringify(input);
+      const run = await runCli(["apply"], { stdin: text });
+      assertEquals(run.code, 2, `${text}\n${run.stderr}`);
+      assertMatch(run.stderr, pattern);
+      assertMatch(run.stderr, /^ferry: error: /);
+    }
+    assertEquals(await snapshot(dir), before, "nothing was written");
+    const missing = await runCli(["apply", join(dir, "no-batch.json")]);
+    assertEquals(missing.code, 2);
+    assertMatch(
+      missing.stderr,
+      /Cannot read batch file '.*no-batch.json': No such file or directory/,
+    );
+  });
+});
+
+Deno.test("ferry rejects usage errors with exit 2 and a hint", async () => {
+  await withTempDir(async (dir) => {
+    await writeRandomFile(join(dir, "a"), 10);
+    await writeRandomFile(join(dir, "b"), 10);
+    const cases: [string[], RegExp][] = [
+      [[], /No command given/],
+      [["frobnicate"], /Unknown command 'frobnicate'/],
+      [["copy", join(dir, "a")], /Missing destination after/],
+      [
+        ["copy", "--workers", "0", join(dir, "a"), join(dir, "c")],
+        /Invalid value for --workers: '0'/,
+      ],
+      [
+        ["copy", "--cutoff", "12 parsecs", join(dir, "a"), join(dir, "c")],
+        /Invalid value for --cutoff: '12 parsecs' is not a size/,
+      ],
+      [["copy", "--bogus", join(dir, "a"), join(dir, "c")], /Unknown option '--bogus'/],
+      [
+        ["copy", "--overwrite", "--skip-existing", join(dir, "a"), join(dir, "c")],
+        /exclude each other/,
+      ],
+      [
+        ["copy", join(dir, "a"), join(dir, "b"), join(dir, "c")],
+        /Target '.*c' is not an existing directory/,
+      ],
+      [["copy", join(dir, "a"), join(dir, "a")], /same path/],
+    ];
+    for (const [args, pattern] of cases) {
+      const run = await runCli(args);
+      assertEquals(run.code, 2, `${args.join(" ")}: ${run.stderr}`);
+      assertMatch(run.stderr, pattern);
+    }
+    assertEquals(await listTree(dir), ["a", "b"]);
+  });
+});
+
+Deno.test("ferry --dry-run prints the plan and writes nothing", async () => {
+  await withTempDir(async (dir) => {
+    await makeShot(join(dir, "sh010"));
+    const run = await runCli(["copy", "--dry-run", join(dir, "sh010"), join(dir, "out")]);
+    assertEquals(run.code, 0, run.stderr);
+    assertMatch(
+      run.stdout,
+      /^copy +.*sh010 v001\.mov -> .*out\/sh010 v001\.mov {2}15\.0 MiB in \d+ chunks$/m,
+    );
+    assertEquals(run.stdout.trim().split("\n").length, 13);
+    assertMatch(run.stderr, /dry run: 13 files, .* nothing was written/);
+    assertEquals(await listTree(join(dir, "out")), []);
+  });
+});
+
+Deno.test("ferry --json prints one parseable event per line whose totals match the copy", async () => {
+  await withTempDir(async (dir) => {
+    await makeShot(join(dir, "sh010"));
+    await Deno.mkdir(join(dir, "out", "sh010", "plate"), { recursive: true });
+    await Deno.writeTextFile(join(dir, "out", "sh010", "plate", "sh010.1001.exr"), "already there");
+    const run = await runCli([
+      "copy",
+      "--json",
+      "--batch-id",
+      "b-7",
+      join(dir, "sh010"),
+      join(dir, "out"),
+    ]);
+    assertEquals(run.code, 1, "one file exists: exit 1");
+    const events = jsonLines(run.stdout);
+    const start = events[0]!;
+    assertEquals(start.event, "start");
+    assertEquals(start.batch_id, "b-7");
+    assertEquals(start.files, 13);
+    const files = events.filter((e) => e.event === "file");
+    assertEquals(files.length, 13);
+    const failed = files.filter((e) => e.status === "failed");
+    assertEquals(failed.length, 1);
+    assertMatch(String(failed[0]!.error), /sh010\.1001\.exr': the destination exists/);
+    const summary = events[events.length - 1]!;
+    assertEquals(summary.event, "summary");
+    assertEquals(summary.exit_code, 1);
+    assertEquals(summary.files_done, 12);
+    assertEquals(summary.files_failed, 1);
+    let bytes = 0;
+    for (const event of files) {
+      if (event.status !== "copied") continue;
+      bytes += (await Deno.stat(String(event.dst))).size;
+      await assertSameFile(String(event.dst), String(event.src));
+    }
+    assertEquals(summary.bytes_done, bytes);
+    assertMatch(
+      run.stderr,
+      /1 failed\n {2}failed: Cannot copy '.*sh010\.1001\.exr' to '.*': the destination exists/,
+    );
+  });
+});
+
+Deno.test("ferry reports a source it may not read (Deno's --deny-read) and copies the rest, exit 1", async () => {
+  await withTempDir(async (dir) => {
+    await makeShot(join(dir, "sh010"));
+    const secret = join(dir, "sh010", "plate", "sh010.1005.exr");
+    const run = await runCli(["copy", join(dir, "sh010"), join(dir, "out")], {
+      flags: ["--allow-read", "--allow-write", `--deny-read=${secret}`],
+    });
+    assertEquals(run.code, 1, run.stderr);
+    assertMatch(
+      run.stderr,
+      /failed: Cannot copy '.*sh010\.1005\.exr' to '.*out\/plate\/sh010\.1005\.exr': ferry was not granted access/,
+    );
+    assertEquals((await listTree(join(dir, "out"))).length, 13, "12 files and the plate directory");
+    await assertNoTemps(join(dir, "out"));
+  });
+});
+
+Deno.test("ferry works under the narrowest permissions documented in the README", async () => {
+  await withTempDir(async (dir) => {
+    await makeShot(join(dir, "sh010"));
+    const src = join(dir, "sh010");
+    const dst = join(dir, "delivery");
+    const run = await runCli(["copy", src, dst], {
+      flags: [`--allow-read=${ROOT},${src},${dst}`, `--allow-write=${dst}`],
+    });
+    assertEquals(run.code, 0, run.stderr);
+    await assertSameTree(dst, src);
+  });
+});
+
+Deno.test("ferry --version matches deno.json and --help explains the exit codes", async () => {
+  const config = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
+  const version = await runCli(["--version"]);
+  assertEquals(version.stdout, `ferry ${config.version}\n`);
+  const help = await runCli(["--help"]);
+  assertEquals(help.code, 0);
+  assertMatch(help.stdout, /Exit codes: 0 all done · 1 some files failed · 2 usage or input error/);
+});
+
+/** Starts a copy, waits until it is copying a large file, sends SIGINT `times` times. */
+async function interrupt(args: string[], times: number): Promise<{ code: number; stderr: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--allow-read",
+      "--allow-write",
+      join(ROOT, "cli.ts"),
+      "--json",
+      ...args,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  // Wait until movie bytes are flowing: a progress event past the first MiB.
+  while (!/"event":"progress","bytes_done":\d{7,}/.test(seen)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    seen += value;
+  }
+  for (let i = 0; i < times; i++) {
+    try {
+      child.kill("SIGINT");
+    } catch (error) {
+      // The first signal may already have ended the run; that is fine.
+      if (!(error instanceof TypeError) || i === 0) throw error;
+    }
+  }
+  while (!(await reader.read()).done) { /* drain */ }
+  const status = await child.status;
+  return { code: status.code, stderr: await stderr };
+}
+
+for (const times of [1, 2]) {
+  Deno.test(`SIGINT ${times === 1 ? "once" : "twice"} during a large copy exits 130 and leaves no temporary or partial file`, async () => {
+    await withTempDir(async (dir) => {
+      const src = join(dir, "src");
+      await Deno.mkdir(src);
+      for (let i = 0; i < 4; i++) {
+        await writeRandomFile(join(src, `head${i}.exr`), 1000);
+        const big = await Deno.open(join(src, `movie${i}.mov`), { write: true, create: true });
+        await big.truncate(1024 * 1024 * 1024); // sparse: cheap to make, slow enough to copy
+        big.close();
+      }
+      const dst = join(dir, "dst");
+      const run = await interrupt(["copy", "-w", "2", "-j", "1", src, dst], times);
+      assertEquals(run.code, 130, run.stderr);
+      assertMatch(run.stderr, /cancelling: removing temporary files/);
+      assertMatch(run.stderr, /ferry: cancelled: copied \d+ of 8 files/);
+      await assertNoTemps(dst);
+      for (const name of await listTree(dst)) {
+        await assertSameFile(join(dst, name), join(src, name));
+      }
+      assert(
+        !(await listTree(dst)).some((name) => name.startsWith("movie")),
+        "no movie was finished",
+      );
+    });
+  });
+}
