@@ -201,11 +201,13 @@ export interface CliRun {
  */
 export async function runCli(
   args: string[],
-  options: { flags?: string[]; stdin?: string; cwd?: string } = {},
+  options: { flags?: string[]; stdin?: string; cwd?: string; prefix?: string[] } = {},
 ): Promise<CliRun> {
   const flags = options.flags ?? ["--allow-read", "--allow-write"];
-  const command = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...flags, join(ROOT, "cli.ts"), ...args],
+  const [program, ...before] = options.prefix ?? [Deno.execPath()];
+  const root = options.prefix === undefined ? ROOT : before.pop()!;
+  const command = new Deno.Command(program!, {
+    args: [...before, "run", "--quiet", ...flags, join(root, "cli.ts"), ...args],
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
@@ -275,4 +277,40 @@ export async function assertRejectsWith<E extends Error>(
     return error;
   }
   throw new Error(`expected a rejection with ${type.name}`);
+}
+
+/**
+ * A command prefix that runs the CLI as the unprivileged user `nobody`, so
+ * that permission bits apply even when the tests run as root. Deno and
+ * ferry's sources are copied to a world-readable directory under `dir`.
+ * The last element is that ferry copy's root, for {@linkcode runCli}.
+ *
+ * @param dir A scratch directory (made world-readable).
+ * @returns The prefix, or `null` when `setpriv` is missing.
+ */
+export async function asNobody(dir: string): Promise<string[] | null> {
+  if (!IS_ROOT) return [Deno.execPath(), ROOT];
+  try {
+    await new Deno.Command("setpriv", { args: ["--version"], stdout: "null" }).output();
+  } catch {
+    return null;
+  }
+  const home = join(dir, "nobody");
+  await Deno.mkdir(join(home, "ferry"), { recursive: true });
+  await Deno.copyFile(Deno.execPath(), join(home, "deno"));
+  for (const part of ["cli.ts", "deno.json", "lib", "workers"]) {
+    await new Deno.Command("cp", { args: ["-r", join(ROOT, part), join(home, "ferry")] }).output();
+  }
+  await new Deno.Command("chmod", { args: ["-R", "a+rwX", dir] }).output();
+  return [
+    "setpriv",
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+    "env",
+    `DENO_DIR=${join(home, "cache")}`,
+    `HOME=${home}`,
+    join(home, "deno"),
+    join(home, "ferry"),
+  ];
 }

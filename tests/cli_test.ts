@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import {
+  asNobody,
   assert,
   assertEquals,
   assertMatch,
@@ -362,3 +363,27 @@ for (const times of [1, 2]) {
     });
   });
 }
+
+Deno.test("an unreadable source (mode 000) fails that file with path and cause, the rest is copied, exit 1", async () => {
+  await withTempDir(async (dir) => {
+    await makeShot(join(dir, "sh010"));
+    const prefix = await asNobody(dir);
+    assert(prefix !== null, "setpriv is needed to drop root privileges for this test");
+    await Deno.chmod(join(dir, "sh010", "plate", "sh010.1003.exr"), 0o000);
+    await Deno.chmod(join(dir, "sh010", "sh010 v001.mov"), 0o000);
+    const run = await runCli(["copy", join(dir, "sh010"), join(dir, "out")], { prefix });
+    assertEquals(run.code, 1, run.stderr);
+    assertMatch(
+      run.stderr,
+      /failed: Cannot copy '.*sh010\/plate\/sh010\.1003\.exr' to '.*out\/plate\/sh010\.1003\.exr': cannot read the source: permission denied/,
+    );
+    assertMatch(
+      run.stderr,
+      /failed: Cannot copy '.*sh010 v001\.mov' to '.*out\/sh010 v001\.mov': cannot read the source: permission denied/,
+    );
+    assertMatch(run.stderr, /copied 11 of 13 files.*2 failed/);
+    const left = await listTree(join(dir, "out"));
+    assertEquals(left.length, 12, "11 files and the plate directory");
+    await assertNoTemps(join(dir, "out"));
+  });
+});

@@ -17,7 +17,6 @@ import {
   assertRejectsWith,
   assertSameFile,
   assertSameTree,
-  IS_ROOT,
   listTree,
   makeReadOnly,
   snapshot,
@@ -299,30 +298,6 @@ Deno.test("a read-only destination directory fails those files and the batch goe
     }
     assertEquals(await listTree(join(dir, "locked")), []);
   });
-});
-
-Deno.test({
-  name: "an unreadable source fails that file with a clear error (needs a non-root user)",
-  ignore: IS_ROOT,
-  async fn(): Promise<void> {
-    await withTempDir(async (dir) => {
-      await writeRandomFile(join(dir, "secret.exr"), 12 * MIB);
-      await writeRandomFile(join(dir, "secret-small.exr"), 10);
-      await writeRandomFile(join(dir, "fine.exr"), 10);
-      await Deno.chmod(join(dir, "secret.exr"), 0o000);
-      await Deno.chmod(join(dir, "secret-small.exr"), 0o000);
-      const result = await applyMappings(
-        ["secret.exr", "secret-small.exr", "fine.exr"].map((name) => ({
-          src: join(dir, name),
-          dst: join(dir, "out", name),
-        })),
-      );
-      assertEquals(result.files.map((f) => f.status), ["failed", "failed", "copied"]);
-      assertMatch(result.files[0]!.error!.message, /cannot read the source: permission denied$/);
-      assertMatch(result.files[1]!.error!.message, /cannot read the source: permission denied$/);
-      assertEquals(await listTree(join(dir, "out")), ["fine.exr"]);
-    });
-  },
 });
 
 Deno.test("move() on one file system is a rename that keeps the inode", async () => {
