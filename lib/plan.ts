@@ -248,10 +248,19 @@ export async function planTransfer(
   planChunks(0, chunkOptions); // validates the numbers before any I/O
   if (mappings.length === 0) throw new InputError("No mappings given: nothing to transfer");
 
-  const checked: CheckedMapping[] = [];
-  for (const [index, mapping] of mappings.entries()) {
-    checked.push(await checkMapping(mapping, index, operation));
-  }
+  // Each check is a few round trips on a network share: run them side by side.
+  // Report the first bad mapping in input order, whichever check finished first.
+  const checked: CheckedMapping[] = new Array(mappings.length);
+  const errors: unknown[] = new Array(mappings.length);
+  await forEachLimit(mappings, STAT_CONCURRENCY, async (mapping, index) => {
+    try {
+      checked[index] = await checkMapping(mapping, index, operation);
+    } catch (error) {
+      errors[index] = error;
+    }
+  });
+  const firstError = errors.find((e) => e !== undefined);
+  if (firstError !== undefined) throw firstError;
   checkNesting(checked);
 
   const plan: TransferPlan = {
@@ -560,9 +569,12 @@ async function applyExisting(
   const missingRoots = new Set(
     mappings.filter((m) => m.info.isDirectory && m.dstInfo === null).map((m) => m.dst),
   );
+  // A file mapping's destination was looked at when the mapping was checked.
+  const known = new Map<string, { isDirectory: boolean } | undefined>();
+  for (const m of mappings) if (!m.info.isDirectory) known.set(m.dst, m.dstInfo ?? undefined);
   const parents = new Map<string, Map<string, { isDirectory: boolean }> | null>();
   for (const file of plan.files) {
-    if (file.action === "in-dir-rename") continue;
+    if (file.action === "in-dir-rename" || known.has(file.dst)) continue;
     const parent = dirname(file.dst);
     if (
       !parents.has(parent) && ![...missingRoots].some((r) => parent === r || isInside(parent, r))
@@ -579,7 +591,9 @@ async function applyExisting(
     }
     parents.set(parent, names);
   });
-  const unlisted = plan.files.filter((f) => parents.get(dirname(f.dst)) === null);
+  const unlisted = plan.files.filter((f) =>
+    !known.has(f.dst) && parents.get(dirname(f.dst)) === null
+  );
   await forEachLimit(unlisted, STAT_CONCURRENCY, async (file) => {
     const parent = dirname(file.dst);
     try {
@@ -592,7 +606,9 @@ async function applyExisting(
     }
   });
   for (const file of plan.files) {
-    const entry = parents.get(dirname(file.dst))?.get(basename(file.dst));
+    const entry = known.has(file.dst)
+      ? known.get(file.dst)
+      : parents.get(dirname(file.dst))?.get(basename(file.dst));
     if (entry === undefined || file.action === "fail") continue;
     if (entry.isDirectory) {
       file.action = "fail";

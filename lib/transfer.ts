@@ -325,6 +325,7 @@ class Batch {
   #inFlight = new Set<FileState>();
   #temps = new Set<string>();
   #createdDirs: string[] = [];
+  #dirs = new Map<string, Promise<void>>();
   #failedDirs = new Map<string, string>();
   #renamedMappings = new Set<number>();
 
@@ -433,16 +434,26 @@ class Batch {
   /**
    * mkdir -p that remembers what it created, for clean-up after a cancel.
    * It tries the deepest directory first and climbs only on NotFound, so it
-   * needs no access above the first existing directory.
+   * needs no access above the first existing directory. Each directory is
+   * made or checked once per batch, however many files go into it.
    */
-  async #ensureDir(path: string): Promise<void> {
+  #ensureDir(path: string): Promise<void> {
+    let done = this.#dirs.get(path);
+    if (done === undefined) {
+      done = this.#makeDir(path);
+      this.#dirs.set(path, done);
+    }
+    return done;
+  }
+
+  async #makeDir(path: string): Promise<void> {
     try {
       await Deno.mkdir(path);
       this.#createdDirs.push(path);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound && dirname(path) !== path) {
         await this.#ensureDir(dirname(path));
-        return this.#ensureDir(path);
+        return this.#makeDir(path);
       }
       if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
       if (!(await Deno.stat(path)).isDirectory) {
@@ -533,7 +544,8 @@ class Batch {
           : await this.#copyChunks(state, tmp);
         if (!ok) return;
         await this.#verify(state, tmp);
-        await Deno.chmod(tmp, task.mode);
+        // Deno.copyFile gives the copy the source's mode already; chunked copies start at 0600.
+        if (task.chunks.length > 0) await Deno.chmod(tmp, task.mode);
         if (task.mtime !== null) await Deno.utime(tmp, task.atime ?? task.mtime, task.mtime);
       }
       if (this.cancelled) return;
