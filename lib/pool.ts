@@ -65,6 +65,7 @@ export class WorkerPool {
   #queue: Queued[] = [];
   #nextId = 1;
   #broken: Error | undefined;
+  #spawnTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
    * Creates an empty pool; workers start when ranges are queued.
@@ -114,6 +115,8 @@ export class WorkerPool {
 
   /** Stops every worker at once; queued and running ranges resolve as cancelled. */
   terminate(): void {
+    clearTimeout(this.#spawnTimer);
+    this.#spawnTimer = undefined;
     for (const slot of this.#slots) {
       slot.worker.terminate();
       slot.current?.resolve({ type: "cancelled", id: slot.current.id, bytes: 0 });
@@ -129,12 +132,18 @@ export class WorkerPool {
       if (this.#queue.length === 0) return;
       if (slot.ready && slot.current === undefined) this.#dispatch(slot);
     }
-    // Start a worker for every queued range that no starting worker will take.
+    // Start a worker for a queued range that no starting worker will take.
+    // `new Worker` blocks this thread for ~20 ms, so workers start one per
+    // event-loop turn: the first one copies while the next ones start.
+    if (this.#spawnTimer !== undefined) return;
     const free = this.#freeIndexes();
-    let starting = this.#slots.filter((s) => !s.ready).length;
-    while (this.#queue.length > starting && free.length > 0) {
-      this.#spawn(free.shift()!);
-      starting++;
+    const starting = this.#slots.filter((s) => !s.ready).length;
+    if (this.#queue.length > starting && free.length > 0) {
+      this.#spawn(free[0]!);
+      this.#spawnTimer = setTimeout(() => {
+        this.#spawnTimer = undefined;
+        this.#pump();
+      }, 0);
     }
   }
 
