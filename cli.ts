@@ -45,6 +45,9 @@ Options:
       --chunk-size SIZE  fixed chunk size, e.g. 16MiB (default: from file size, 1-64 MiB)
       --cutoff SIZE      split files of this size or larger (default 10MiB)
       --buffer-size SIZE each worker's copy buffer (default 1MiB)
+      --offload MODE     auto|never|always: let the kernel copy (copy_file_range:
+                         reflinks, server-side copies); auto uses it when run
+                         with --allow-ffi on Linux and falls back by itself
       --overwrite        replace existing destination files
       --skip-existing    leave existing destination files alone
   -n, --dry-run          print the plan (files, chunks, bytes) and touch nothing
@@ -85,6 +88,7 @@ function parse(args: string[]): Parsed | "help" | "version" {
         "chunk-size": { type: "string" },
         cutoff: { type: "string" },
         "buffer-size": { type: "string" },
+        offload: { type: "string" },
         overwrite: { type: "boolean" },
         "skip-existing": { type: "boolean" },
         "dry-run": { type: "boolean", short: "n" },
@@ -119,6 +123,14 @@ function parse(args: string[]): Parsed | "help" | "version" {
   if (values.cutoff !== undefined) options.cutoffBytes = size("--cutoff", values.cutoff, 0);
   if (values["buffer-size"] !== undefined) {
     options.bufferBytes = size("--buffer-size", values["buffer-size"], 4096);
+  }
+  if (values.offload !== undefined) {
+    if (!["auto", "never", "always"].includes(values.offload)) {
+      throw new UsageError(
+        `Invalid value for --offload: '${values.offload}' (expected auto, never or always)`,
+      );
+    }
+    options.offload = values.offload as "auto" | "never" | "always";
   }
   if (values.overwrite) options.existing = "overwrite";
   if (values["skip-existing"]) options.existing = "skip";

@@ -29,6 +29,12 @@ export interface CopyMessage {
   offset: number;
   /** Length of the range. */
   length: number;
+  /** Try `copy_file_range` first (see lib/offload.ts); read/write when the kernel refuses. */
+  offload: boolean;
+  /** With `offload: "always"`: fail instead of falling back to read/write. */
+  offloadRequired: boolean;
+  /** Bytes per copy_file_range call; the cancel flag is checked between calls. */
+  offloadStepBytes: number;
 }
 
 /** Everything the main thread sends. */
@@ -45,6 +51,10 @@ export interface DoneMessage {
   id: number;
   /** Bytes written; always equal to the range length. */
   bytes: number;
+  /** Bytes copied by `copy_file_range` rather than read/write. */
+  offloadedBytes: number;
+  /** The errno name that made the worker fall back to read/write, if it did. */
+  fallback?: string;
 }
 
 /** Worker → main: the range stopped because the batch was cancelled. */

@@ -74,6 +74,8 @@ export interface FileTask {
   mtime: Date | null;
   /** Access time to give the copy. */
   atime: Date | null;
+  /** Device of the source (to remember per file-system pair whether offload works). */
+  dev: number;
   /** The chunks, for a file copied in parallel ranges; empty for a whole-file copy. */
   chunks: Chunk[];
   /** What the transfer does with it. */
@@ -452,6 +454,7 @@ function fileTask(mapping: number, src: string, dst: string, info: Deno.FileInfo
     mode: (info.mode ?? 0o644) & 0o7777,
     mtime: info.mtime,
     atime: info.atime,
+    dev: info.dev,
     chunks: [],
     action: info.isFile ? "copy" : "fail",
     ...(info.isFile ? {} : { reason: "not a regular file, directory or symbolic link" }),
@@ -536,6 +539,7 @@ function failedTask(mapping: number, src: string, dst: string, reason: string): 
     mode: 0o644,
     mtime: null,
     atime: null,
+    dev: 0,
     chunks: [],
     action: "fail",
     reason,

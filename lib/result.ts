@@ -22,6 +22,8 @@ export interface FileResult {
   bytes: number;
   /** What happened. */
   status: FileStatus;
+  /** Bytes the kernel copied with `copy_file_range` (reflink, server-side copy), when any. */
+  offloadedBytes?: number;
   /** Why it was not done, in plain words, for `"skipped"`, `"failed"` and `"cancelled"`. */
   reason?: string;
   /** The error, for `"failed"`; its message names both paths and the reason. */

@@ -27,6 +27,7 @@ import { type ChunkOutcome, WorkerPool } from "./pool.ts";
 import type { Progress, StartInfo } from "./progress.ts";
 import { RateMeter } from "./progress.ts";
 import { publish, removeIfPresent, tempPathFor } from "./publish.ts";
+import { DEFAULT_OFFLOAD_STEP_BYTES, offloadAvailable, type OffloadMode } from "./offload.ts";
 import { type FileResult, summarize, type TransferResult } from "./result.ts";
 
 /** Default size of each worker's reused copy buffer (1 MiB: larger was never faster here). */
@@ -70,6 +71,15 @@ export interface TransferOptions {
    */
   bufferBytes?: number;
   /**
+   * Copy offload (`copy_file_range`: reflinks, server-side copies, in-kernel
+   * copies). `"auto"` uses it for chunks where `--allow-ffi` is granted on
+   * Linux and falls back to read/write per file-system pair where the kernel
+   * refuses; `"always"` fails a file instead of falling back; `"never"` moves
+   * every byte through ferry's buffers (small files included).
+   * @default {"auto"}
+   */
+  offload?: OffloadMode;
+  /**
    * What to do when a destination file exists: fail that file, overwrite it,
    * or skip it.
    * @default {"error"}
@@ -106,7 +116,12 @@ interface FileState {
   chunksDone: Set<number>;
   /** Bytes of this file counted as done in the progress. */
   counted: number;
+  /** Bytes of this file copied by copy_file_range. */
+  offloadedBytes: number;
 }
+
+/** A copy loop noticed the cancel flag. */
+class Stopped extends Error {}
 
 /**
  * Transfers a batch of `{src, dst}` mappings: the TypeScript form of the
@@ -159,12 +174,25 @@ export async function applyMappings(
     signal,
   } = options;
   checkOptions(options, { maxWorkers, fileWorkers, bufferBytes, operation, existing });
+  const offload = options.offload ?? "auto";
+  if (!["auto", "never", "always"].includes(offload)) {
+    throw new RangeError(`Invalid offload '${offload}': expected "auto", "never" or "always"`);
+  }
+  if (offload === "always" && !offloadAvailable()) {
+    throw new RangeError(`Offload "always" needs Linux and the --allow-ffi permission`);
+  }
   const planOptions: PlanOptions = { operation, existing, workers: maxWorkers };
   if (options.cutoffBytes !== undefined) planOptions.cutoffBytes = options.cutoffBytes;
   if (options.chunkBytes !== undefined) planOptions.chunkBytes = options.chunkBytes;
   const plan = await planTransfer(mappings, planOptions);
 
-  const batch = new Batch(options, plan.files, existing, operation, bufferBytes, maxWorkers);
+  const batch = new Batch(options, plan.files, {
+    existing,
+    operation,
+    bufferBytes,
+    maxWorkers,
+    offload: offload === "auto" ? (offloadAvailable() ? "auto" : "never") : offload,
+  });
   options.onStart?.({
     batchId,
     operation,
@@ -315,6 +343,11 @@ class Batch {
   #options: TransferOptions;
   #existing: ExistingPolicy;
   #operation: "copy" | "move";
+  #offload: OffloadMode;
+  #bufferBytes: number;
+  /** File-system pairs (`srcDev:dstDev`) where copy_file_range was refused. */
+  #noOffload = new Set<string>();
+  #devs = new Map<string, Promise<number>>();
   #control: ControlBlock;
   #pool: WorkerPool;
   #meter = new RateMeter();
@@ -332,21 +365,27 @@ class Batch {
   constructor(
     options: TransferOptions,
     files: FileTask[],
-    existing: ExistingPolicy,
-    operation: "copy" | "move",
-    bufferBytes: number,
-    maxWorkers: number,
+    settings: {
+      existing: ExistingPolicy;
+      operation: "copy" | "move";
+      bufferBytes: number;
+      maxWorkers: number;
+      offload: OffloadMode;
+    },
   ) {
     this.#options = options;
-    this.#existing = existing;
-    this.#operation = operation;
-    this.#control = new ControlBlock(maxWorkers);
-    this.#pool = new WorkerPool(this.#control, { bufferBytes });
+    this.#existing = settings.existing;
+    this.#operation = settings.operation;
+    this.#offload = settings.offload;
+    this.#bufferBytes = settings.bufferBytes;
+    this.#control = new ControlBlock(settings.maxWorkers);
+    this.#pool = new WorkerPool(this.#control, { bufferBytes: settings.bufferBytes });
     this.states = files.map((task) => ({
       task,
       result: { src: task.src, dst: task.dst, bytes: task.size, status: "cancelled" },
       chunksDone: new Set<number>(),
       counted: 0,
+      offloadedBytes: 0,
     }));
     for (const state of this.states) {
       if (state.task.action !== "skip" && state.task.action !== "fail") {
@@ -539,13 +578,18 @@ class Batch {
       if (task.action === "symlink") {
         await Deno.symlink(task.linkTarget!, tmp);
       } else {
-        const ok = task.chunks.length === 0
-          ? await this.#copyWhole(state, tmp)
-          : await this.#copyChunks(state, tmp);
+        let ok = false;
+        let hasMode = false;
+        if (task.chunks.length === 0) {
+          const copied = await this.#copyWhole(state, tmp);
+          ok = copied !== undefined;
+          hasMode = copied === true;
+        } else {
+          ok = await this.#copyChunks(state, tmp);
+        }
         if (!ok) return;
         await this.#verify(state, tmp);
-        // Deno.copyFile gives the copy the source's mode already; chunked copies start at 0600.
-        if (task.chunks.length > 0) await Deno.chmod(tmp, task.mode);
+        if (!hasMode) await Deno.chmod(tmp, task.mode);
         if (task.mtime !== null) await Deno.utime(tmp, task.atime ?? task.mtime, task.mtime);
       }
       if (this.cancelled) return;
@@ -577,22 +621,51 @@ class Batch {
     }
   }
 
-  /** A file below the cutoff: one in-kernel copy from the main thread. */
-  async #copyWhole(state: FileState, tmp: string): Promise<boolean> {
+  /**
+   * A file below the cutoff, from the main thread: one in-kernel
+   * `Deno.copyFile` (which keeps the mode), or with offload `"never"` a
+   * read/write loop. Returns whether the copy has the source's mode already.
+   */
+  async #copyWhole(state: FileState, tmp: string): Promise<boolean | undefined> {
     const { task } = state;
     try {
-      await Deno.copyFile(task.src, tmp);
+      if (this.#offload === "never") await this.#readWriteWhole(task, tmp);
+      else await Deno.copyFile(task.src, tmp);
     } catch (error) {
+      if (error instanceof Stopped) return undefined;
       const side = await Deno.open(task.src, { read: true }).then(
         (file) => (file.close(), "write the destination"),
         () => "read the source",
       );
       this.#fail(state, `cannot ${side}: ${describeError(error)}`, error);
-      return false;
+      return undefined;
     }
     this.#extraBytes += task.size;
     state.counted = task.size;
-    return !this.cancelled;
+    if (this.cancelled) return undefined;
+    return this.#offload !== "never";
+  }
+
+  async #readWriteWhole(task: FileTask, tmp: string): Promise<void> {
+    using src = await Deno.open(task.src, { read: true });
+    using dst = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+    const buffer = new Uint8Array(Math.max(1, Math.min(task.size, this.#bufferBytes)));
+    for (;;) {
+      if (this.cancelled) throw new Stopped();
+      const got = await src.read(buffer);
+      if (got === null) return;
+      for (let put = 0; put < got;) put += await dst.write(buffer.subarray(put, got));
+    }
+  }
+
+  /** The device of a destination directory, looked up once per directory. */
+  #devOf(dir: string): Promise<number> {
+    let dev = this.#devs.get(dir);
+    if (dev === undefined) {
+      dev = Deno.stat(dir).then((info) => info.dev);
+      this.#devs.set(dir, dev);
+    }
+    return dev;
   }
 
   /** A file at or above the cutoff: its chunks on the worker pool, into a pre-sized temporary file. */
@@ -610,14 +683,24 @@ class Batch {
       return false;
     }
     const tag = this.states.indexOf(state);
+    const pair = this.#offload === "never" ? "" : `${task.dev}:${await this.#devOf(dirname(tmp))}`;
     let failure: ChunkOutcome | undefined;
+    let offloadedBytes = 0;
     await Promise.all(task.chunks.map(async (chunk, index) => {
-      const outcome = await this.#pool.run(
-        { src: task.src, dst: tmp, offset: chunk.offset, length: chunk.length },
-        tag,
-      );
+      const offload = this.#offload !== "never" && !this.#noOffload.has(pair);
+      const outcome = await this.#pool.run({
+        src: task.src,
+        dst: tmp,
+        offset: chunk.offset,
+        length: chunk.length,
+        offload,
+        offloadRequired: this.#offload === "always",
+        offloadStepBytes: DEFAULT_OFFLOAD_STEP_BYTES,
+      }, tag);
       state.counted += outcome.bytes;
       if (outcome.type === "done") {
+        offloadedBytes += outcome.offloadedBytes;
+        if (outcome.fallback !== undefined) this.#noOffload.add(pair);
         state.chunksDone.add(index);
         this.#options.onChunk?.(task, chunk);
       } else if (outcome.type === "error" && failure === undefined) {
@@ -635,6 +718,7 @@ class Batch {
       return false;
     }
     if (state.chunksDone.size !== task.chunks.length) return false; // cancelled
+    state.offloadedBytes = offloadedBytes;
     return true;
   }
 
@@ -668,6 +752,7 @@ class Batch {
     error?: FileTransferError,
   ): void {
     state.result = { src: state.task.src, dst: state.task.dst, bytes: state.task.size, status };
+    if (state.offloadedBytes > 0) state.result.offloadedBytes = state.offloadedBytes;
     if (reason !== undefined) state.result.reason = reason;
     if (error !== undefined) state.result.error = error;
     this.#filesDone++;

@@ -81,7 +81,9 @@ export async function withTempDir(
 }
 
 /**
- * Writes a file of random content.
+ * Writes a file of random content: one random MiB per file, with the MiB's
+ * number stamped into its first bytes so no two MiB are alike (fast enough
+ * for GiB files, and any misplaced chunk changes the hash).
  *
  * @param path Where.
  * @param bytes How many bytes.
@@ -90,10 +92,12 @@ export async function writeRandomFile(path: string, bytes: number): Promise<void
   const file = await Deno.open(path, { write: true, create: true, truncate: true });
   try {
     const block = new Uint8Array(Math.min(bytes, 1 << 20));
-    for (let at = 0; at < bytes; at += block.length) {
-      for (let i = 0; i < block.length; i += 65536) {
-        crypto.getRandomValues(block.subarray(i, Math.min(block.length, i + 65536)));
-      }
+    for (let i = 0; i < block.length; i += 65536) {
+      crypto.getRandomValues(block.subarray(i, Math.min(block.length, i + 65536)));
+    }
+    const stamp = new DataView(block.buffer);
+    for (let at = 0, n = 0; at < bytes; at += block.length, n++) {
+      if (block.length >= 4) stamp.setUint32(0, n);
       const part = block.subarray(0, Math.min(block.length, bytes - at));
       for (let put = 0; put < part.length;) put += await file.write(part.subarray(put));
     }
@@ -313,4 +317,53 @@ export async function asNobody(dir: string): Promise<string[] | null> {
     join(home, "deno"),
     join(home, "ferry"),
   ];
+}
+
+/** Paths of the simulated network storage (../shared/testbed), when it is up. */
+export interface Testbed {
+  /** FUSE share: 0.5 ms per request, 10 GbE link. */
+  net: string;
+  /** The tmpfs behind `net`, for seeding without paying for the network. */
+  netStore: string;
+  /** Plain tmpfs. */
+  local: string;
+  /** XFS with reflink. */
+  reflink: string;
+  /** 64 MiB tmpfs. */
+  tiny: string;
+  /** FUSE over `tiny`: ENOSPC over the network. */
+  tinyNet: string;
+}
+
+/**
+ * Reads the testbed's paths from `testbed.sh env`.
+ *
+ * @returns The paths, or the reason it is not available.
+ */
+export async function testbed(): Promise<Testbed | string> {
+  const script = join(ROOT, "..", "shared", "testbed", "testbed.sh");
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command("bash", { args: [script, "env"], stdout: "piped", stderr: "null" })
+      .output();
+  } catch (error) {
+    return `cannot run ${script}: ${error}`;
+  }
+  if (!out.success) {
+    return `the testbed is not up (as root: bash ${script} up; .ci/run does this)`;
+  }
+  const env = Object.fromEntries(
+    new TextDecoder().decode(out.stdout).trim().split("\n").map((line) => {
+      const at = line.indexOf("=");
+      return [line.slice(0, at), line.slice(at + 1)];
+    }),
+  );
+  return {
+    net: env.TESTBED_NET!,
+    netStore: env.TESTBED_NET_STORE!,
+    local: env.TESTBED_LOCAL!,
+    reflink: env.TESTBED_REFLINK!,
+    tiny: env.TESTBED_TINY!,
+    tinyNet: env.TESTBED_TINY_NET!,
+  };
 }

@@ -1,0 +1,222 @@
+/**
+ * Copy offload: the kernel's `copy_file_range(2)`, called through Deno's FFI,
+ * copies a byte range without moving it through user space. On XFS and btrfs
+ * it clones extents (reflink); on NFS 4.2, SMB3 and the testbed's `net/` it
+ * asks the server to copy. Where a file-system pair cannot do it, the call
+ * fails with one of {@linkcode FALLBACK_CODES} and ferry copies that range
+ * with read/write instead.
+ *
+ * Needs `--allow-ffi` and Linux. FFI widens the sandbox: native code is not
+ * bound by `--allow-read`/`--allow-write` scopes (ferry still opens every
+ * destination through Deno's file API first, so a missing grant fails as before).
+ *
+ * @module
+ */
+
+/** When to use copy offload. */
+export type OffloadMode = "auto" | "never" | "always";
+
+/**
+ * errno codes that mean "this pair of file systems cannot offload", after
+ * which ferry falls back to read/write for the rest of the batch.
+ */
+export const FALLBACK_CODES: ReadonlySet<string> = new Set([
+  "EXDEV",
+  "ENOSYS",
+  "EOPNOTSUPP",
+  "EINVAL",
+  "EIO",
+  "EBADF",
+  "ETXTBSY",
+  "EPERM",
+]);
+
+/**
+ * Bytes per copy_file_range call. The cancel flag is checked between calls;
+ * 8 MiB takes a few milliseconds in the kernel, and 1 MiB steps from several
+ * workers into one file were 6x slower on the FUSE share (bench/RESULTS.md).
+ */
+export const DEFAULT_OFFLOAD_STEP_BYTES = 8 * 1024 * 1024;
+
+/** glibc 2.41/2.42 corrupt copy_file_range calls over 2 GiB; stay far below. */
+export const MAX_CALL_BYTES = 1024 * 1024 * 1024;
+
+const ERRNO_NAMES: Record<number, string> = {
+  1: "EPERM",
+  2: "ENOENT",
+  5: "EIO",
+  9: "EBADF",
+  13: "EACCES",
+  17: "EEXIST",
+  18: "EXDEV",
+  21: "EISDIR",
+  22: "EINVAL",
+  26: "ETXTBSY",
+  27: "EFBIG",
+  28: "ENOSPC",
+  30: "EROFS",
+  38: "ENOSYS",
+  95: "EOPNOTSUPP",
+  110: "ETIMEDOUT",
+  116: "ESTALE",
+  122: "EDQUOT",
+};
+
+const O_RDONLY = 0;
+const O_WRONLY = 1;
+const O_CLOEXEC = 0o2000000;
+
+/** An error from a libc call, with the errno name as `code` (like Deno's own errors). */
+export class ErrnoError extends Error {
+  /** The errno name, e.g. `"EXDEV"`. */
+  readonly code: string;
+
+  /**
+   * Creates an errno error.
+   *
+   * @param call The libc function that failed.
+   * @param errno The errno value.
+   */
+  constructor(call: string, errno: number) {
+    const code = ERRNO_NAMES[errno] ?? `errno ${errno}`;
+    super(`${call} failed: ${code}`);
+    this.name = "ErrnoError";
+    this.code = code;
+  }
+}
+
+/**
+ * Whether offload can be used in this process: Linux, with `--allow-ffi` granted.
+ *
+ * @returns `true` when {@linkcode KernelCopy.open} may succeed.
+ *
+ * @example
+ * ```ts
+ * import { offloadAvailable } from "./offload.ts";
+ *
+ * console.log(offloadAvailable() ? "copy_file_range" : "read/write");
+ * ```
+ */
+export function offloadAvailable(): boolean {
+  return Deno.build.os === "linux" &&
+    Deno.permissions.querySync({ name: "ffi" }).state === "granted";
+}
+
+const SYMBOLS = {
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  copy_file_range: {
+    parameters: ["i32", "buffer", "i32", "buffer", "usize", "u32"],
+    result: "isize",
+  },
+  __errno_location: { parameters: [], result: "pointer" },
+} as const;
+
+/**
+ * libc's `open`, `close` and `copy_file_range`, for one thread.
+ *
+ * Requires `--allow-ffi`.
+ *
+ * @example Copying a range in the kernel
+ * ```ts
+ * import { KernelCopy } from "./offload.ts";
+ *
+ * const kernel = KernelCopy.open();
+ * if (kernel) {
+ *   const src = await Deno.makeTempFile();
+ *   await Deno.writeTextFile(src, "0123456789");
+ *   const dst = await Deno.makeTempFile();
+ *   const fdIn = kernel.openFile(src, false);
+ *   const fdOut = kernel.openFile(dst, true);
+ *   console.log(kernel.copyRange(fdIn, 2, fdOut, 0, 5)); // 5
+ *   kernel.closeFile(fdIn);
+ *   kernel.closeFile(fdOut);
+ *   kernel.close();
+ * }
+ * ```
+ */
+export class KernelCopy {
+  #lib: Deno.DynamicLibrary<typeof SYMBOLS>;
+  #offIn = new BigInt64Array(1);
+  #offOut = new BigInt64Array(1);
+  #encoder = new TextEncoder();
+
+  private constructor(lib: Deno.DynamicLibrary<typeof SYMBOLS>) {
+    this.#lib = lib;
+  }
+
+  /**
+   * Loads libc.
+   *
+   * @returns The binding, or `null` where libc cannot be loaded or FFI is not allowed.
+   */
+  static open(): KernelCopy | null {
+    if (!offloadAvailable()) return null;
+    try {
+      return new KernelCopy(Deno.dlopen("libc.so.6", SYMBOLS));
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Opens an existing file.
+   *
+   * @param path The file.
+   * @param write `true` to open it for writing (no create, no truncate).
+   * @returns The file descriptor.
+   * @throws {ErrnoError} When `open` fails.
+   */
+  openFile(path: string, write: boolean): number {
+    const name = this.#encoder.encode(path + "\0");
+    const fd = this.#lib.symbols.open(name, (write ? O_WRONLY : O_RDONLY) | O_CLOEXEC, 0);
+    if (fd < 0) throw new ErrnoError("open", this.#errno());
+    return fd;
+  }
+
+  /**
+   * Closes a file descriptor.
+   *
+   * @param fd The descriptor from {@linkcode KernelCopy.openFile}.
+   */
+  closeFile(fd: number): void {
+    this.#lib.symbols.close(fd);
+  }
+
+  /**
+   * One `copy_file_range` call (at most {@linkcode MAX_CALL_BYTES}).
+   *
+   * @param fdIn Source descriptor.
+   * @param offIn Source offset.
+   * @param fdOut Destination descriptor.
+   * @param offOut Destination offset.
+   * @param length Bytes to copy.
+   * @returns Bytes copied (0 at the end of the source).
+   * @throws {ErrnoError} When the call fails.
+   */
+  copyRange(fdIn: number, offIn: number, fdOut: number, offOut: number, length: number): number {
+    this.#offIn[0] = BigInt(offIn);
+    this.#offOut[0] = BigInt(offOut);
+    const n = this.#lib.symbols.copy_file_range(
+      fdIn,
+      this.#offIn,
+      fdOut,
+      this.#offOut,
+      BigInt(Math.min(length, MAX_CALL_BYTES)),
+      0,
+    );
+    const copied = Number(n);
+    if (copied < 0) throw new ErrnoError("copy_file_range", this.#errno());
+    return copied;
+  }
+
+  /** Unloads libc. */
+  close(): void {
+    this.#lib.close();
+  }
+
+  #errno(): number {
+    const pointer = this.#lib.symbols.__errno_location();
+    return pointer === null ? 0 : new Deno.UnsafePointerView(pointer).getInt32();
+  }
+}

@@ -1,0 +1,82 @@
+import { join } from "node:path";
+import { copy, MIB } from "../mod.ts";
+import { KernelCopy, offloadAvailable } from "../lib/offload.ts";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertNoTemps,
+  assertSameTree,
+  listTree,
+  withTempDir,
+  writeRandomFile,
+} from "./_helpers.ts";
+
+const SIZES = [0, 1, 4 * MIB - 1, 4 * MIB, 4 * MIB + 1, 10 * MIB, 10 * MIB + 1, 33 * MIB + 12345];
+
+Deno.test("offload is available to the tests (they run with --allow-ffi on Linux)", () => {
+  assertEquals(offloadAvailable(), Deno.build.os === "linux");
+});
+
+Deno.test("copies are byte-identical with offload never, auto and always", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "src");
+    await Deno.mkdir(src);
+    for (const size of SIZES) await writeRandomFile(join(src, `f${size}.bin`), size);
+    for (const offload of ["never", "auto", "always"] as const) {
+      const dst = join(dir, offload);
+      const result = await copy(src, dst, { offload, chunkBytes: 4 * MIB, maxWorkers: 3 });
+      assert(result.ok, JSON.stringify(result.files.map((f) => f.reason)));
+      await assertSameTree(dst, src);
+      const offloaded = result.files.reduce((sum, f) => sum + (f.offloadedBytes ?? 0), 0);
+      const chunked = SIZES.filter((s) => s >= 10 * MIB).reduce((a, b) => a + b, 0);
+      // Within one ext4/xfs/btrfs/tmpfs file system the kernel copies every chunk.
+      assertEquals(offloaded, offload === "never" ? 0 : chunked, `${offload}: bytes offloaded`);
+    }
+  });
+});
+
+Deno.test("KernelCopy reports errno names for failed calls", () => {
+  const kernel = KernelCopy.open();
+  assert(kernel !== null);
+  try {
+    let code = "";
+    try {
+      kernel.openFile("/no/such/file", false);
+    } catch (error) {
+      code = (error as { code: string }).code;
+    }
+    assertEquals(code, "ENOENT");
+  } finally {
+    kernel.close();
+  }
+});
+
+const SHM = "/dev/shm";
+const crossFs = await Deno.stat(SHM).then(
+  async (info) => info.dev !== (await Deno.stat(Deno.cwd())).dev,
+  () => false,
+);
+if (!crossFs) console.warn("SKIPPED offload fallback tests: no /dev/shm on another file system");
+
+Deno.test({
+  name: "offload falls back to read/write where the kernel refuses (ext4 to tmpfs: EXDEV)",
+  ignore: !crossFs,
+  async fn(): Promise<void> {
+    await withTempDir(async (dir) => {
+      await writeRandomFile(join(dir, "a.mov"), 24 * MIB);
+      await withTempDir(async (other) => {
+        const auto = await copy(dir, join(other, "auto"), { offload: "auto" });
+        assert(auto.ok);
+        assertEquals(auto.files[0]?.offloadedBytes, undefined);
+        await assertSameTree(join(other, "auto"), dir);
+
+        const always = await copy(dir, join(other, "always"), { offload: "always" });
+        assertEquals(always.files[0]?.status, "failed");
+        assertMatch(always.files[0]!.error!.message, /copy offload is not possible here \(EXDEV\)/);
+        assertEquals(await listTree(join(other, "always")), []);
+        await assertNoTemps(other);
+      }, { dir: SHM });
+    });
+  },
+});

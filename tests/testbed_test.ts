@@ -1,0 +1,124 @@
+// Tests on ../shared/testbed: a FUSE "network share" with 0.5 ms per request,
+// an XFS volume with reflink, and a 64 MiB share for disk-full. Where the bed
+// is not up they are skipped with the reason printed, never passed silently.
+import { join } from "node:path";
+import { copy, MIB } from "../mod.ts";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertNoTemps,
+  assertSameFile,
+  assertSameTree,
+  listTree,
+  runCli,
+  testbed,
+  writeRandomFile,
+} from "./_helpers.ts";
+
+const bed = await testbed();
+if (typeof bed === "string") console.warn(`SKIPPED testbed tests: ${bed}`);
+const ignore = typeof bed === "string";
+const paths = typeof bed === "string" ? undefined : bed;
+
+/** A fresh directory on one of the bed's volumes, removed afterwards. */
+async function inBed(root: string, fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ dir: root, prefix: "ferry-test-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+async function freeBytes(path: string): Promise<number> {
+  const out = await new Deno.Command("df", {
+    args: ["-B1", "--output=avail", path],
+    stdout: "piped",
+  })
+    .output();
+  return Number(new TextDecoder().decode(out.stdout).trim().split("\n")[1]);
+}
+
+Deno.test({
+  name:
+    "testbed: a 1 GiB copy with offload on the XFS reflink volume shares extents with its source",
+  ignore,
+  async fn(): Promise<void> {
+    await inBed(paths!.reflink, async (dir) => {
+      await writeRandomFile(join(dir, "plate.mov"), 1024 * MIB);
+      const before = await freeBytes(dir);
+      const result = await copy(join(dir, "plate.mov"), join(dir, "copy.mov"), { offload: "auto" });
+      assert(result.ok);
+      assertEquals(result.files[0]?.offloadedBytes, 1024 * MIB);
+      const used = before - (await freeBytes(dir));
+      assert(used < 64 * MIB, `the reflinked copy used ${used} bytes of space`);
+      await assertSameFile(join(dir, "copy.mov"), join(dir, "plate.mov"));
+      const fiemap = await new Deno.Command("xfs_io", {
+        args: ["-r", "-c", "fiemap -v", join(dir, "copy.mov")],
+        stdout: "piped",
+      }).output();
+      // FIEMAP_EXTENT_SHARED is flag 0x2000.
+      assertMatch(new TextDecoder().decode(fiemap.stdout), /0x2[0-9a-f]{3}/);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "testbed: net/ to local/ falls back to read/write (copy_file_range refused) and is identical",
+  ignore,
+  async fn(): Promise<void> {
+    await inBed(paths!.netStore, async (seeded) => {
+      await Deno.mkdir(join(seeded, "plate"));
+      for (let i = 0; i < 6; i++) {
+        await writeRandomFile(join(seeded, "plate", `f${i}.exr`), 3 * MIB);
+      }
+      await writeRandomFile(join(seeded, "movie.mov"), 40 * MIB);
+      const src = join(paths!.net, seeded.slice(paths!.netStore.length));
+      await inBed(paths!.local, async (dir) => {
+        const result = await copy(src, join(dir, "out"), { offload: "auto" });
+        assert(result.ok, JSON.stringify(result.files.map((f) => f.reason)));
+        assertEquals(result.files.some((f) => (f.offloadedBytes ?? 0) > 0), false);
+        await assertSameTree(join(dir, "out"), seeded);
+      });
+    });
+  },
+});
+
+Deno.test({
+  name: "testbed: net/ to net/ is copied on the server (offload) and is identical",
+  ignore,
+  async fn(): Promise<void> {
+    await inBed(paths!.net, async (dir) => {
+      await writeRandomFile(join(dir, "movie.mov"), 48 * MIB);
+      const result = await copy(join(dir, "movie.mov"), join(dir, "copy.mov"), { offload: "auto" });
+      assert(result.ok);
+      assertEquals(result.files[0]?.offloadedBytes, 48 * MIB);
+      await assertSameFile(join(dir, "copy.mov"), join(dir, "movie.mov"));
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "testbed: a full share over the network fails the file that does not fit, cleans up, goes on",
+  ignore,
+  async fn(): Promise<void> {
+    await inBed(paths!.local, async (src) => {
+      await writeRandomFile(join(src, "a-huge.mov"), 80 * MIB);
+      await writeRandomFile(join(src, "b-small.exr"), 1 * MIB);
+      await inBed(paths!.tinyNet, async (dir) => {
+        const run = await runCli(["copy", "-j", "1", src, join(dir, "out")]);
+        assertEquals(run.code, 1, run.stderr);
+        assertMatch(
+          run.stderr,
+          /failed: Cannot copy '.*a-huge\.mov' to '.*a-huge\.mov': cannot write the destination: no space left on the device/,
+        );
+        assertEquals(await listTree(join(dir, "out")), ["b-small.exr"]);
+        await assertSameFile(join(dir, "out", "b-small.exr"), join(src, "b-small.exr"));
+        await assertNoTemps(dir);
+      });
+    });
+  },
+});
