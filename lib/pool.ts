@@ -51,7 +51,10 @@ interface Slot {
  * const dst = await Deno.makeTempFile();
  * await Deno.truncate(dst, 4096);
  * const pool = new WorkerPool(new ControlBlock(2), { bufferBytes: 1024 });
- * const outcome = await pool.run({ src, dst, offset: 0, length: 4096 }, 0);
+ * const outcome = await pool.run({
+ *   src, dst, offset: 0, length: 4096,
+ *   offload: false, offloadRequired: false, offloadStepBytes: 1 << 20,
+ * }, 0);
  * pool.terminate();
  * console.log(outcome.type); // "done"
  * await Deno.remove(src);
