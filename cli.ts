@@ -41,7 +41,9 @@ Usage:
 
 Options:
   -w, --workers N        chunk workers: byte ranges copied at once (default 8)
-  -j, --file-workers N   files in flight at once (default 4)
+  -j, --file-workers N   large (chunked) files in flight at once (default 4)
+      --small-file-workers N
+                         small files (below the cutoff) in flight (default 16)
       --chunk-size SIZE  fixed chunk size, e.g. 16MiB (default: from file size, 1-64 MiB)
       --cutoff SIZE      split files of this size or larger (default 10MiB)
       --buffer-size SIZE each worker's copy buffer (default 1MiB)
@@ -85,6 +87,7 @@ function parse(args: string[]): Parsed | "help" | "version" {
       options: {
         workers: { type: "string", short: "w" },
         "file-workers": { type: "string", short: "j" },
+        "small-file-workers": { type: "string" },
         "chunk-size": { type: "string" },
         cutoff: { type: "string" },
         "buffer-size": { type: "string" },
@@ -116,6 +119,9 @@ function parse(args: string[]): Parsed | "help" | "version" {
   if (values.workers !== undefined) options.maxWorkers = count("--workers", values.workers, 256);
   if (values["file-workers"] !== undefined) {
     options.fileWorkers = count("--file-workers", values["file-workers"], 1024);
+  }
+  if (values["small-file-workers"] !== undefined) {
+    options.smallFileWorkers = count("--small-file-workers", values["small-file-workers"], 1024);
   }
   if (values["chunk-size"] !== undefined) {
     options.chunkBytes = size("--chunk-size", values["chunk-size"], 64 * 1024);

@@ -38,6 +38,13 @@ export const FALLBACK_CODES: ReadonlySet<string> = new Set([
  */
 export const DEFAULT_OFFLOAD_STEP_BYTES = 8 * 1024 * 1024;
 
+/**
+ * Bytes per copy_file_range call when source and destination share a file
+ * system and the whole file goes in one range (a clone or a server-side copy
+ * of 64 MiB takes milliseconds; cancel is checked between calls).
+ */
+export const SAME_FS_OFFLOAD_STEP_BYTES = 64 * 1024 * 1024;
+
 /** glibc 2.41/2.42 corrupt copy_file_range calls over 2 GiB; stay far below. */
 export const MAX_CALL_BYTES = 1024 * 1024 * 1024;
 

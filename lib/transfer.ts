@@ -27,11 +27,18 @@ import { type ChunkOutcome, WorkerPool } from "./pool.ts";
 import type { Progress, StartInfo } from "./progress.ts";
 import { RateMeter } from "./progress.ts";
 import { publish, removeIfPresent, tempPathFor } from "./publish.ts";
-import { DEFAULT_OFFLOAD_STEP_BYTES, offloadAvailable, type OffloadMode } from "./offload.ts";
+import {
+  DEFAULT_OFFLOAD_STEP_BYTES,
+  offloadAvailable,
+  type OffloadMode,
+  SAME_FS_OFFLOAD_STEP_BYTES,
+} from "./offload.ts";
 import { type FileResult, summarize, type TransferResult } from "./result.ts";
 
 /** Default size of each worker's reused copy buffer (1 MiB: larger was never faster here). */
 export const DEFAULT_BUFFER_BYTES = MIB;
+/** Default number of small files in flight (see {@linkcode TransferOptions.smallFileWorkers}). */
+export const DEFAULT_SMALL_FILE_WORKERS = 16;
 /** Default interval between progress events (10 per second at most). */
 export const DEFAULT_PROGRESS_INTERVAL_MS = 100;
 
@@ -51,10 +58,17 @@ export interface TransferOptions {
    */
   maxWorkers?: number;
   /**
-   * Files in flight at once (small files and chunked files interleave).
+   * Chunked (large) files in flight at once; their chunks share the workers.
    * @default {4}
    */
   fileWorkers?: number;
+  /**
+   * Small files (below the cutoff, copied whole) in flight at once, beside
+   * the large ones. On a network share each small file costs several round
+   * trips, so many in flight pay off (bench/RESULTS.md).
+   * @default {16}
+   */
+  smallFileWorkers?: number;
   /**
    * Files of this size or larger are split into chunks.
    * @default {10 MiB}
@@ -167,13 +181,21 @@ export async function applyMappings(
     operation = "copy",
     maxWorkers = DEFAULT_MAX_WORKERS,
     fileWorkers = DEFAULT_FILE_WORKERS,
+    smallFileWorkers = DEFAULT_SMALL_FILE_WORKERS,
     bufferBytes = DEFAULT_BUFFER_BYTES,
     existing = "error",
     batchId = crypto.randomUUID(),
     progressIntervalMs = DEFAULT_PROGRESS_INTERVAL_MS,
     signal,
   } = options;
-  checkOptions(options, { maxWorkers, fileWorkers, bufferBytes, operation, existing });
+  checkOptions(options, {
+    maxWorkers,
+    fileWorkers,
+    smallFileWorkers,
+    bufferBytes,
+    operation,
+    existing,
+  });
   const offload = options.offload ?? "auto";
   if (!["auto", "never", "always"].includes(offload)) {
     throw new RangeError(`Invalid offload '${offload}': expected "auto", "never" or "always"`);
@@ -212,7 +234,12 @@ export async function applyMappings(
   try {
     if (signal?.aborted) batch.cancel();
     await batch.makeDirs(plan.dirs, planOptions);
-    await forEachLimit(batch.states, fileWorkers, (state) => batch.runFile(state));
+    const large = batch.states.filter((s) => s.task.chunks.length > 0);
+    const small = batch.states.filter((s) => s.task.chunks.length === 0);
+    await Promise.all([
+      forEachLimit(large, fileWorkers, (state) => batch.runFile(state)),
+      forEachLimit(small, smallFileWorkers, (state) => batch.runFile(state)),
+    ]);
     await batch.finishDirs(plan.dirs);
   } finally {
     if (ticker !== undefined) clearInterval(ticker);
@@ -305,6 +332,7 @@ function checkOptions(
   values: {
     maxWorkers: number;
     fileWorkers: number;
+    smallFileWorkers: number;
     bufferBytes: number;
     operation: string;
     existing: string;
@@ -314,6 +342,7 @@ function checkOptions(
     const [name, value, min, max] of [
       ["maxWorkers", values.maxWorkers, 1, 256],
       ["fileWorkers", values.fileWorkers, 1, 1024],
+      ["smallFileWorkers", values.smallFileWorkers, 1, 1024],
       ["bufferBytes", values.bufferBytes, 4096, 256 * MIB],
     ] as const
   ) {
@@ -683,11 +712,20 @@ class Batch {
       return false;
     }
     const tag = this.states.indexOf(state);
-    const pair = this.#offload === "never" ? "" : `${task.dev}:${await this.#devOf(dirname(tmp))}`;
+    const dstDev = this.#offload === "never" ? -1 : await this.#devOf(dirname(tmp));
+    const pair = `${task.dev}:${dstDev}`;
+    const offload = this.#offload !== "never" && !this.#noOffload.has(pair);
+    let step = DEFAULT_OFFLOAD_STEP_BYTES;
+    if (offload && task.dev === dstDev) {
+      // One file system: the kernel (or the server) copies the whole file in
+      // large steps, as cp does. Parallel copy_file_range calls into one file
+      // gain nothing there and are serialized per file on network shares.
+      task.chunks = [{ offset: 0, length: task.size }];
+      step = SAME_FS_OFFLOAD_STEP_BYTES;
+    }
     let failure: ChunkOutcome | undefined;
     let offloadedBytes = 0;
     await Promise.all(task.chunks.map(async (chunk, index) => {
-      const offload = this.#offload !== "never" && !this.#noOffload.has(pair);
       const outcome = await this.#pool.run({
         src: task.src,
         dst: tmp,
@@ -695,7 +733,7 @@ class Batch {
         length: chunk.length,
         offload,
         offloadRequired: this.#offload === "always",
-        offloadStepBytes: DEFAULT_OFFLOAD_STEP_BYTES,
+        offloadStepBytes: step,
       }, tag);
       state.counted += outcome.bytes;
       if (outcome.type === "done") {
