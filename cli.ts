@@ -14,7 +14,7 @@
 import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { type Batch, parseBatch } from "./lib/batch_json.ts";
-import { CancelledError, InputError } from "./lib/errors.ts";
+import { CancelledError, describeError, InputError } from "./lib/errors.ts";
 import { type Mapping, planTransfer, type TransferPlan } from "./lib/plan.ts";
 import { Reporter } from "./lib/reporter.ts";
 import type { TransferResult } from "./lib/result.ts";
@@ -22,6 +22,7 @@ import { formatBytes } from "./lib/size.ts";
 import { parseSize } from "./lib/size.ts";
 import { applyMappings, type TransferOptions } from "./lib/transfer.ts";
 import { VERSION } from "./lib/version.ts";
+import { HASH_ALGORITHMS, type HashAlgorithm } from "./lib/hash.ts";
 
 /** Exit codes of the CLI. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, cancelled: 130 } as const;
@@ -35,6 +36,12 @@ Usage:
                              (from FILE, or stdin when FILE is - or missing)
   ferry demo                 generate a sample shot in a temporary directory,
                              copy it with live progress, print the throughput
+  ferry hash PATH...         print checksums as xxhsum/md5sum/sha1sum do
+                             (check them with xxhsum -c)
+  ferry verify DIR           re-hash DIR against its latest ASC MHL manifest,
+                             report ok/mismatch/missing/new, record the check
+  ferry verify DIR --against OTHER
+                             compare two trees by hash (no MHL)
 
   A directory copied into an existing directory goes inside it; several
   sources need an existing directory as DST.
@@ -50,6 +57,11 @@ Options:
       --offload MODE     auto|never|always: let the kernel copy (copy_file_range:
                          reflinks, server-side copies); auto uses it when run
                          with --allow-ffi on Linux and falls back by itself
+      --verify MODE      size (default): size check before publishing;
+                         source: hash the source in flight, hash the written
+                         copy, publish only when they match
+      --hash ALG         xxh64 (default), xxh3, xxh128, md5, sha1 or c4
+      --mhl              write an ASC MHL manifest into each destination root
       --overwrite        replace existing destination files
       --skip-existing    leave existing destination files alone
   -n, --dry-run          print the plan (files, chunks, bytes) and touch nothing
@@ -71,6 +83,7 @@ interface Parsed {
   command: string;
   operands: string[];
   options: TransferOptions;
+  against: string | undefined;
   dryRun: boolean;
   json: boolean;
   quiet: boolean;
@@ -92,6 +105,10 @@ function parse(args: string[]): Parsed | "help" | "version" {
         cutoff: { type: "string" },
         "buffer-size": { type: "string" },
         offload: { type: "string" },
+        verify: { type: "string" },
+        hash: { type: "string" },
+        mhl: { type: "boolean" },
+        against: { type: "string" },
         overwrite: { type: "boolean" },
         "skip-existing": { type: "boolean" },
         "dry-run": { type: "boolean", short: "n" },
@@ -109,7 +126,7 @@ function parse(args: string[]): Parsed | "help" | "version" {
   if (values.version) return "version";
   const [command = "", ...operands] = positionals;
   if (command === "help") return "help";
-  if (!["copy", "move", "apply", "demo"].includes(command)) {
+  if (!["copy", "move", "apply", "demo", "hash", "verify"].includes(command)) {
     throw new UsageError(command === "" ? "No command given" : `Unknown command '${command}'`);
   }
   if (values.overwrite && values["skip-existing"]) {
@@ -138,6 +155,23 @@ function parse(args: string[]): Parsed | "help" | "version" {
     }
     options.offload = values.offload as "auto" | "never" | "always";
   }
+  if (values.verify !== undefined) {
+    if (values.verify !== "size" && values.verify !== "source") {
+      throw new UsageError(
+        `Invalid value for --verify: '${values.verify}' (expected size or source)`,
+      );
+    }
+    options.verify = values.verify;
+  }
+  if (values.hash !== undefined) {
+    if (!HASH_ALGORITHMS.includes(values.hash as HashAlgorithm)) {
+      throw new UsageError(
+        `Invalid value for --hash: '${values.hash}' (expected ${HASH_ALGORITHMS.join(", ")})`,
+      );
+    }
+    options.hash = values.hash as HashAlgorithm;
+  }
+  if (values.mhl) options.mhl = true;
   if (values.overwrite) options.existing = "overwrite";
   if (values["skip-existing"]) options.existing = "skip";
   if (values["batch-id"] !== undefined) options.batchId = values["batch-id"];
@@ -145,6 +179,7 @@ function parse(args: string[]): Parsed | "help" | "version" {
     command,
     operands,
     options,
+    against: values.against,
     dryRun: values["dry-run"] ?? false,
     json: values.json ?? false,
     quiet: values.quiet ?? false,
@@ -328,6 +363,87 @@ async function demo(parsed: Parsed, reporter: Reporter): Promise<number> {
   }
 }
 
+async function hashCommand(parsed: Parsed, reporter: Reporter): Promise<number> {
+  const { checksumLine, DEFAULT_HASH, hashFile } = await import("./lib/hash.ts");
+  const { listFiles } = await import("./lib/verify.ts");
+  if (parsed.operands.length === 0) {
+    throw new UsageError("hash needs at least one file or directory");
+  }
+  const algorithm = parsed.options.hash ?? DEFAULT_HASH;
+  const files: string[] = [];
+  for (const path of parsed.operands) {
+    const info = await Deno.stat(path).catch((error) => {
+      throw new InputError(`Cannot hash '${path}': ${describeError(error)}`, {
+        path,
+        cause: error,
+      });
+    });
+    if (info.isDirectory) files.push(...(await listFiles(path)).map((rel) => join(path, rel)));
+    else files.push(path);
+  }
+  let code: number = EXIT.ok;
+  for (const file of files) {
+    try {
+      const digest = await hashFile(file, algorithm);
+      console.log(
+        parsed.json
+          ? JSON.stringify({ event: "hash", path: file, algorithm, digest })
+          : checksumLine(algorithm, digest, file),
+      );
+    } catch (error) {
+      reporter.message(`ferry: cannot hash '${file}': ${describeError(error)}`);
+      code = EXIT.failed;
+    }
+  }
+  return code;
+}
+
+async function verifyCommand(parsed: Parsed, reporter: Reporter): Promise<number> {
+  const { compareTrees, verifyTree } = await import("./lib/verify.ts");
+  if (parsed.operands.length !== 1) throw new UsageError("verify takes one directory");
+  const dir = parsed.operands[0]!;
+  for (const path of [dir, ...(parsed.against === undefined ? [] : [parsed.against])]) {
+    const info = await Deno.stat(path).catch(() => null);
+    if (!info?.isDirectory) {
+      throw new InputError(`Cannot verify '${path}': not a directory`, { path });
+    }
+  }
+  const options = parsed.options.hash === undefined ? {} : { hash: parsed.options.hash };
+  const report = parsed.against === undefined
+    ? await verifyTree(dir, options)
+    : { files: await compareTrees(parsed.against, dir, options), generation: undefined };
+  const counts = { ok: 0, mismatch: 0, missing: 0, new: 0 };
+  for (const file of report.files) {
+    counts[file.status]++;
+    if (parsed.json) console.log(JSON.stringify({ event: "verify", ...file }));
+    else if (file.status !== "ok" || !parsed.quiet) {
+      const detail = file.status === "mismatch"
+        ? ` (expected ${file.expected}, found ${file.actual})`
+        : "";
+      console.log(`${file.status.toUpperCase().padEnd(8)} ${file.path}${detail}`);
+    }
+  }
+  const bad = counts.mismatch + counts.missing + counts.new;
+  const code = bad === 0 ? EXIT.ok : EXIT.failed;
+  const where = report.generation === undefined ? "" : `; recorded in ${report.generation}`;
+  if (parsed.json) {
+    console.log(JSON.stringify({
+      event: "summary",
+      ok: bad === 0,
+      exit_code: code,
+      files_ok: counts.ok,
+      files_mismatch: counts.mismatch,
+      files_missing: counts.missing,
+      files_new: counts.new,
+    }));
+  }
+  reporter.message(
+    `ferry: ${report.files.length} files: ${counts.ok} ok, ${counts.mismatch} mismatch, ` +
+      `${counts.missing} missing, ${counts.new} new${where}`,
+  );
+  return code;
+}
+
 /**
  * Runs the CLI with the given arguments and returns its exit code. Prints to
  * stdout and stderr; never calls `Deno.exit`.
@@ -360,6 +476,10 @@ export async function main(args: string[]): Promise<number> {
     switch (parsed.command) {
       case "demo":
         return await demo(parsed, reporter);
+      case "hash":
+        return await hashCommand(parsed, reporter);
+      case "verify":
+        return await verifyCommand(parsed, reporter);
       case "apply": {
         const batch = await readBatch(parsed.operands);
         const options: TransferOptions = { operation: batch.operation };

@@ -29,4 +29,7 @@ export * from "./lib/result.ts";
 export * from "./lib/progress.ts";
 export * from "./lib/errors.ts";
 export * from "./lib/batch_json.ts";
+export * from "./lib/hash.ts";
+export * from "./lib/mhl.ts";
+export * from "./lib/verify.ts";
 export * from "./lib/version.ts";

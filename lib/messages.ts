@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { HashAlgorithm } from "./hash.ts";
+
 /** Main → worker: set-up, once after the worker starts. */
 export interface InitMessage {
   type: "init";
@@ -35,10 +37,36 @@ export interface CopyMessage {
   offloadRequired: boolean;
   /** Bytes per copy_file_range call; the cancel flag is checked between calls. */
   offloadStepBytes: number;
+  /**
+   * Hash the range's bytes in order with the file's other ranges: the worker
+   * asks for the state of the range before it ({@linkcode NeedStateMessage}),
+   * continues it, and returns the new state (and, for the last range, the digest).
+   */
+  hash?: HashJob;
+}
+
+/** The hashing part of a job. */
+export interface HashJob {
+  /** The algorithm. */
+  algorithm: HashAlgorithm;
+  /** `"copy"`: copy and hash the source's bytes; `"read"`: only read `src` and hash it. */
+  mode: "copy" | "read";
+  /** This is the file's last range: return the digest. */
+  last: boolean;
+}
+
+/** Main → worker: the hash state to continue (null: start afresh), or stop. */
+export interface StateMessage {
+  type: "state";
+  id: number;
+  /** The state after the previous range, `null` for the first range. */
+  state: Uint8Array | null;
+  /** The chain broke (an earlier range failed or the batch was cancelled). */
+  abort: boolean;
 }
 
 /** Everything the main thread sends. */
-export type ToWorker = InitMessage | CopyMessage;
+export type ToWorker = InitMessage | CopyMessage | StateMessage;
 
 /** Worker → main: ready for work. */
 export interface ReadyMessage {
@@ -55,6 +83,16 @@ export interface DoneMessage {
   offloadedBytes: number;
   /** The errno name that made the worker fall back to read/write, if it did. */
   fallback?: string;
+  /** For hashed ranges: the hash state after this range. */
+  state?: Uint8Array;
+  /** For the last hashed range: the file's digest. */
+  digest?: string;
+}
+
+/** Worker → main: the range is copied and waits for the hash state of the range before it. */
+export interface NeedStateMessage {
+  type: "need-state";
+  id: number;
 }
 
 /** Worker → main: the range stopped because the batch was cancelled. */
@@ -82,4 +120,9 @@ export interface ErrorMessage {
 }
 
 /** Everything a worker sends. */
-export type FromWorker = ReadyMessage | DoneMessage | CancelledMessage | ErrorMessage;
+export type FromWorker =
+  | ReadyMessage
+  | DoneMessage
+  | CancelledMessage
+  | ErrorMessage
+  | NeedStateMessage;

@@ -24,9 +24,13 @@ export type ChunkJob = Omit<CopyMessage, "type" | "id">;
 
 const WORKER_URL = new URL("../workers/copy_worker.ts", import.meta.url);
 
+/** Answers a hashed range's request for the hash state of the range before it. */
+export type NeedState = () => Promise<{ state: Uint8Array | null; abort: boolean }>;
+
 interface Queued {
   job: ChunkJob;
   tag: number;
+  needState: NeedState | undefined;
   resolve: (outcome: ChunkOutcome) => void;
   reject: (error: Error) => void;
 }
@@ -92,12 +96,13 @@ export class WorkerPool {
    *
    * @param job The range.
    * @param tag A number that groups ranges (the file), for {@linkcode WorkerPool.dropQueued}.
+   * @param needState For a hashed range: gives the hash state of the range before it.
    * @returns How the range ended.
    */
-  run(job: ChunkJob, tag: number): Promise<ChunkOutcome> {
+  run(job: ChunkJob, tag: number, needState?: NeedState): Promise<ChunkOutcome> {
     if (this.#broken) return Promise.reject(this.#broken);
     return new Promise((resolve, reject) => {
-      this.#queue.push({ job, tag, resolve, reject });
+      this.#queue.push({ job, tag, needState, resolve, reject });
       this.#pump();
     });
   }
@@ -185,6 +190,15 @@ export class WorkerPool {
   }
 
   #onMessage(slot: Slot, message: FromWorker): void {
+    if (message.type === "need-state") {
+      const current = slot.current;
+      const ask = current?.needState ?? (() => Promise.resolve({ state: null, abort: true }));
+      void ask().then(({ state, abort }) => {
+        const reply: ToWorker = { type: "state", id: message.id, state, abort };
+        if (slot.current?.id === message.id) slot.worker.postMessage(reply);
+      });
+      return;
+    }
     if (message.type === "ready") {
       slot.ready = true;
     } else {

@@ -5,6 +5,7 @@
  */
 
 import type { FileTransferError } from "./errors.ts";
+import type { HashAlgorithm } from "./hash.ts";
 
 /**
  * What happened to one file. `"cancelled"` appears only on the result carried
@@ -24,6 +25,15 @@ export interface FileResult {
   status: FileStatus;
   /** Bytes the kernel copied with `copy_file_range` (reflink, server-side copy), when any. */
   offloadedBytes?: number;
+  /** The source's checksum, computed while it was copied (with `hash` or `verify: "source"`). */
+  hash?: {
+    /** The algorithm. */
+    algorithm: HashAlgorithm;
+    /** The digest, as the standard tool prints it. */
+    digest: string;
+    /** `true` when the written copy was hashed again before publishing and matched. */
+    verified: boolean;
+  };
   /** Why it was not done, in plain words, for `"skipped"`, `"failed"` and `"cancelled"`. */
   reason?: string;
   /** The error, for `"failed"`; its message names both paths and the reason. */

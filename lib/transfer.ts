@@ -6,7 +6,8 @@
  * @module
  */
 
-import { dirname } from "node:path";
+import { dirname, relative, sep } from "node:path";
+import { type MhlEntry, writeGeneration } from "./mhl.ts";
 import { forEachLimit } from "./concurrency.ts";
 import { ControlBlock } from "./control.ts";
 import { CancelledError, describeError, FileTransferError, InputError } from "./errors.ts";
@@ -22,8 +23,12 @@ import {
   planChunks,
   type PlanOptions,
   planTransfer,
+  type TransferPlan,
 } from "./plan.ts";
-import { type ChunkOutcome, WorkerPool } from "./pool.ts";
+import { type ChunkJob, type ChunkOutcome, WorkerPool } from "./pool.ts";
+import type { ErrorMessage } from "./messages.ts";
+import { createHasher, DEFAULT_HASH, type HashAlgorithm, hashFile } from "./hash.ts";
+import { HashChain } from "./hash_chain.ts";
 import type { Progress, StartInfo } from "./progress.ts";
 import { RateMeter } from "./progress.ts";
 import { publish, removeIfPresent, tempPathFor } from "./publish.ts";
@@ -37,6 +42,8 @@ import { type FileResult, summarize, type TransferResult } from "./result.ts";
 
 /** Default size of each worker's reused copy buffer (1 MiB: larger was never faster here). */
 export const DEFAULT_BUFFER_BYTES = MIB;
+/** Range size when hashing: each hashed range waits in a worker's memory for its turn. */
+export const HASH_CHUNK_BYTES = 8 * MIB;
 /** Default number of small files in flight (see {@linkcode TransferOptions.smallFileWorkers}). */
 export const DEFAULT_SMALL_FILE_WORKERS = 16;
 /** Default interval between progress events (10 per second at most). */
@@ -94,6 +101,29 @@ export interface TransferOptions {
    */
   offload?: OffloadMode;
   /**
+   * What is checked before a copy is published. `"size"`: its size.
+   * `"source"`: also its content: the source is hashed while it is copied,
+   * the written temporary file is hashed again, and the file is published
+   * only when both digests match (otherwise it fails as corrupted on transfer).
+   * @default {"size"}
+   */
+  verify?: "size" | "source";
+  /**
+   * Compute a checksum of every file's source bytes in flight (reported as
+   * `hash` on each file). Hashing moves the bytes through ferry's buffers, so
+   * copy offload is not used for hashed files.
+   * @default {"xxh64" with verify "source", otherwise none}
+   */
+  hash?: HashAlgorithm;
+  /**
+   * Write an ASC MHL v2.0 generation into each destination root (a copied
+   * directory, or the folder a copied file lands in): `ascmhl/` with the
+   * manifest of the files this batch published and the chain file.
+   * Implies hashing (`hash` defaults to xxh64).
+   * @default {false}
+   */
+  mhl?: boolean;
+  /**
    * What to do when a destination file exists: fail that file, overwrite it,
    * or skip it.
    * @default {"error"}
@@ -132,6 +162,10 @@ interface FileState {
   counted: number;
   /** Bytes of this file copied by copy_file_range. */
   offloadedBytes: number;
+  /** The source's digest, computed in flight. */
+  sourceDigest?: string | undefined;
+  /** Whether the written copy was hashed again and matched. */
+  verified: boolean;
 }
 
 /** A copy loop noticed the cancel flag. */
@@ -208,7 +242,15 @@ export async function applyMappings(
   if (options.chunkBytes !== undefined) planOptions.chunkBytes = options.chunkBytes;
   const plan = await planTransfer(mappings, planOptions);
 
+  const verify = options.verify ?? "size";
+  if (verify !== "size" && verify !== "source") {
+    throw new RangeError(`Invalid verify '${verify}': expected "size" or "source"`);
+  }
+  const hash = options.hash ?? (verify === "source" || options.mhl ? DEFAULT_HASH : undefined);
+  if (hash !== undefined) await createHasher(hash); // rejects an unknown algorithm early
   const batch = new Batch(options, plan.files, {
+    verify,
+    hash,
     existing,
     operation,
     bufferBytes,
@@ -249,6 +291,7 @@ export async function applyMappings(
     if (batch.cancelled) await batch.cleanUpAfterCancel();
   }
   const files = batch.states.map((s) => s.result);
+  if (options.mhl && hash !== undefined) await writeManifests(plan, files, hash);
   const totals = summarize(files);
   const elapsedMs = performance.now() - startMs;
   const result: TransferResult = {
@@ -365,6 +408,40 @@ function checkOptions(
   }
 }
 
+/** One MHL generation per destination root, listing the files this batch published. */
+async function writeManifests(
+  plan: TransferPlan,
+  files: readonly FileResult[],
+  algorithm: HashAlgorithm,
+): Promise<void> {
+  const roots = new Map<number, string>();
+  for (const dir of plan.dirs) if (!roots.has(dir.mapping)) roots.set(dir.mapping, dir.dst);
+  const byRoot = new Map<string, { entries: MhlEntry[]; dirs: string[] }>();
+  const rel = (root: string, path: string): string => relative(root, path).split(sep).join("/");
+  plan.files.forEach((task, i) => {
+    const file = files[i]!;
+    if (file.hash === undefined || (file.status !== "copied" && file.status !== "moved")) return;
+    const root = roots.get(task.mapping) ?? dirname(task.dst);
+    let group = byRoot.get(root);
+    if (!group) byRoot.set(root, group = { entries: [], dirs: [] });
+    group.entries.push({
+      path: rel(root, task.dst),
+      size: task.size,
+      mtime: task.mtime,
+      algorithm,
+      digest: file.hash.digest,
+      action: "original",
+    });
+  });
+  for (const dir of plan.dirs) {
+    const root = roots.get(dir.mapping)!;
+    if (dir.dst !== root) byRoot.get(root)?.dirs.push(rel(root, dir.dst));
+  }
+  for (const [root, group] of byRoot) {
+    await writeGeneration(root, group.entries, { process: "transfer", dirs: group.dirs });
+  }
+}
+
 /** The mutable state of one running batch. */
 class Batch {
   readonly states: FileState[];
@@ -373,6 +450,8 @@ class Batch {
   #existing: ExistingPolicy;
   #operation: "copy" | "move";
   #offload: OffloadMode;
+  #verify: "size" | "source";
+  #hash: HashAlgorithm | undefined;
   #bufferBytes: number;
   /** File-system pairs (`srcDev:dstDev`) where copy_file_range was refused. */
   #noOffload = new Set<string>();
@@ -395,6 +474,8 @@ class Batch {
     options: TransferOptions,
     files: FileTask[],
     settings: {
+      verify: "size" | "source";
+      hash: HashAlgorithm | undefined;
       existing: ExistingPolicy;
       operation: "copy" | "move";
       bufferBytes: number;
@@ -406,6 +487,8 @@ class Batch {
     this.#existing = settings.existing;
     this.#operation = settings.operation;
     this.#offload = settings.offload;
+    this.#verify = settings.verify;
+    this.#hash = settings.hash;
     this.#bufferBytes = settings.bufferBytes;
     this.#control = new ControlBlock(settings.maxWorkers);
     this.#pool = new WorkerPool(this.#control, { bufferBytes: settings.bufferBytes });
@@ -415,6 +498,7 @@ class Batch {
       chunksDone: new Set<number>(),
       counted: 0,
       offloadedBytes: 0,
+      verified: false,
     }));
     for (const state of this.states) {
       if (state.task.action !== "skip" && state.task.action !== "fail") {
@@ -559,6 +643,11 @@ class Batch {
     if (task.action === "in-dir-rename") {
       if (this.#renamedMappings.has(task.mapping)) {
         this.#extraBytes += task.size;
+        try {
+          await this.#hashMoved(state);
+        } catch (error) {
+          return this.#fail(state, `moved, but cannot be hashed: ${describeError(error)}`, error);
+        }
         return this.#finish(state, "moved");
       }
     }
@@ -575,6 +664,12 @@ class Batch {
     } finally {
       this.#inFlight.delete(state);
     }
+  }
+
+  /** A renamed file's bytes never passed through ferry: hash it where it now is, when asked to. */
+  async #hashMoved(state: FileState): Promise<void> {
+    if (this.#hash === undefined || state.task.linkTarget !== undefined) return;
+    state.sourceDigest = await hashFile(state.task.dst, this.#hash);
   }
 
   /** Same file system: a rename (hard link + unlink unless overwriting, so nothing is clobbered). */
@@ -594,6 +689,7 @@ class Batch {
       throw error;
     }
     this.#extraBytes += task.size;
+    await this.#hashMoved(state);
     this.#finish(state, "moved");
     return true;
   }
@@ -617,7 +713,18 @@ class Batch {
           ok = await this.#copyChunks(state, tmp);
         }
         if (!ok) return;
-        await this.#verify(state, tmp);
+        await this.#checkSize(state, tmp);
+        if (this.#verify === "source") {
+          const written = await this.#hashWritten(state, tmp);
+          if (written === undefined) return; // cancelled
+          if (written !== state.sourceDigest) {
+            return this.#fail(
+              state,
+              `corrupted on transfer: the source's ${this.#hash} is ${state.sourceDigest}, the copy's is ${written}`,
+            );
+          }
+          state.verified = true;
+        }
         if (!hasMode) await Deno.chmod(tmp, task.mode);
         if (task.mtime !== null) await Deno.utime(tmp, task.atime ?? task.mtime, task.mtime);
       }
@@ -658,7 +765,8 @@ class Batch {
   async #copyWhole(state: FileState, tmp: string): Promise<boolean | undefined> {
     const { task } = state;
     try {
-      if (this.#offload === "never") await this.#readWriteWhole(task, tmp);
+      if (this.#hash !== undefined) state.sourceDigest = await this.#readWriteWhole(task, tmp);
+      else if (this.#offload === "never") await this.#readWriteWhole(task, tmp);
       else await Deno.copyFile(task.src, tmp);
     } catch (error) {
       if (error instanceof Stopped) return undefined;
@@ -672,17 +780,20 @@ class Batch {
     this.#extraBytes += task.size;
     state.counted = task.size;
     if (this.cancelled) return undefined;
-    return this.#offload !== "never";
+    return this.#offload !== "never" && this.#hash === undefined;
   }
 
-  async #readWriteWhole(task: FileTask, tmp: string): Promise<void> {
+  /** Copies a whole file through one buffer, hashing it when asked; returns the digest. */
+  async #readWriteWhole(task: FileTask, tmp: string): Promise<string | undefined> {
     using src = await Deno.open(task.src, { read: true });
     using dst = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+    const hasher = this.#hash === undefined ? undefined : await createHasher(this.#hash);
     const buffer = new Uint8Array(Math.max(1, Math.min(task.size, this.#bufferBytes)));
     for (;;) {
       if (this.cancelled) throw new Stopped();
       const got = await src.read(buffer);
-      if (got === null) return;
+      if (got === null) return hasher?.digest();
+      hasher?.update(buffer.subarray(0, got));
       for (let put = 0; put < got;) put += await dst.write(buffer.subarray(put, got));
     }
   }
@@ -712,9 +823,11 @@ class Batch {
       return false;
     }
     const tag = this.states.indexOf(state);
-    const dstDev = this.#offload === "never" ? -1 : await this.#devOf(dirname(tmp));
+    const hashing = this.#hash !== undefined;
+    const dstDev = this.#offload === "never" || hashing ? -1 : await this.#devOf(dirname(tmp));
     const pair = `${task.dev}:${dstDev}`;
-    const offload = this.#offload !== "never" && !this.#noOffload.has(pair);
+    // Hashing needs the bytes in user space: no offload then.
+    const offload = this.#offload !== "never" && !hashing && !this.#noOffload.has(pair);
     let step = DEFAULT_OFFLOAD_STEP_BYTES;
     if (offload && task.dev === dstDev) {
       // One file system: the kernel (or the server) copies the whole file in
@@ -722,31 +835,29 @@ class Batch {
       // gain nothing there and are serialized per file on network shares.
       task.chunks = [{ offset: 0, length: task.size }];
       step = SAME_FS_OFFLOAD_STEP_BYTES;
+    } else if (hashing) {
+      // Hashed ranges wait in memory for their turn: keep them small.
+      task.chunks = planChunks(task.size, { cutoffBytes: 0, chunkBytes: HASH_CHUNK_BYTES });
     }
-    let failure: ChunkOutcome | undefined;
-    let offloadedBytes = 0;
-    await Promise.all(task.chunks.map(async (chunk, index) => {
-      const outcome = await this.#pool.run({
-        src: task.src,
-        dst: tmp,
-        offset: chunk.offset,
-        length: chunk.length,
-        offload,
-        offloadRequired: this.#offload === "always",
-        offloadStepBytes: step,
-      }, tag);
+    const run = await this.#runRanges(state, tag, (chunk, last) => ({
+      src: task.src,
+      dst: tmp,
+      offset: chunk.offset,
+      length: chunk.length,
+      offload,
+      offloadRequired: this.#offload === "always",
+      offloadStepBytes: step,
+      ...(hashing ? { hash: { algorithm: this.#hash!, mode: "copy" as const, last } } : {}),
+    }), (index, chunk, outcome) => {
       state.counted += outcome.bytes;
-      if (outcome.type === "done") {
-        offloadedBytes += outcome.offloadedBytes;
-        if (outcome.fallback !== undefined) this.#noOffload.add(pair);
-        state.chunksDone.add(index);
-        this.#options.onChunk?.(task, chunk);
-      } else if (outcome.type === "error" && failure === undefined) {
-        failure = outcome;
-        this.#pool.dropQueued(tag);
-      }
-    }));
-    if (failure?.type === "error") {
+      if (outcome.type !== "done") return;
+      state.offloadedBytes += outcome.offloadedBytes;
+      if (outcome.fallback !== undefined) this.#noOffload.add(pair);
+      state.chunksDone.add(index);
+      this.#options.onChunk?.(task, chunk);
+    });
+    if (run.failure !== undefined) {
+      const failure = run.failure;
       const side = failure.side === "source" ? "read the source" : "write the destination";
       const cause = Object.assign(new Error(failure.message), {
         name: failure.name,
@@ -755,13 +866,75 @@ class Batch {
       this.#fail(state, `cannot ${side}: ${describeError(cause)}`, cause);
       return false;
     }
-    if (state.chunksDone.size !== task.chunks.length) return false; // cancelled
-    state.offloadedBytes = offloadedBytes;
+    if (!run.complete) return false; // cancelled
+    if (hashing) state.sourceDigest = run.digest;
     return true;
   }
 
+  /**
+   * Runs one file's ranges on the pool. Hashed ranges are chained in order.
+   * Stops queuing the file's ranges after the first error.
+   */
+  async #runRanges(
+    state: FileState,
+    tag: number,
+    job: (chunk: Chunk, last: boolean) => ChunkJob,
+    onOutcome: (index: number, chunk: Chunk, outcome: ChunkOutcome) => void,
+  ): Promise<{ failure?: ErrorMessage; complete: boolean; digest?: string }> {
+    const chunks = state.task.chunks;
+    const chain = new HashChain();
+    let failure: ErrorMessage | undefined;
+    let digest: string | undefined;
+    let done = 0;
+    await Promise.all(chunks.map(async (chunk, index) => {
+      const spec = job(chunk, index === chunks.length - 1);
+      const outcome = await this.#pool.run(
+        spec,
+        tag,
+        spec.hash ? () => chain.stateBefore(index) : undefined,
+      );
+      onOutcome(index, chunk, outcome);
+      if (outcome.type === "done") {
+        done++;
+        if (outcome.state !== undefined) chain.done(index, outcome.state);
+        if (outcome.digest !== undefined) digest = outcome.digest;
+        return;
+      }
+      chain.break();
+      if (outcome.type === "error" && failure === undefined) {
+        failure = outcome;
+        this.#pool.dropQueued(tag);
+      }
+    }));
+    return {
+      ...(failure === undefined ? {} : { failure }),
+      complete: done === chunks.length,
+      ...(digest === undefined ? {} : { digest }),
+    };
+  }
+
+  /** Hashes a written file: its ranges read by the workers in parallel, hashed in order. */
+  async #hashWritten(state: FileState, path: string): Promise<string | undefined> {
+    if (state.task.chunks.length === 0) return await hashFile(path, this.#hash!);
+    const tag = this.states.indexOf(state);
+    const run = await this.#runRanges(state, tag, (chunk, last) => ({
+      src: path,
+      dst: path,
+      offset: chunk.offset,
+      length: chunk.length,
+      offload: false,
+      offloadRequired: false,
+      offloadStepBytes: 0,
+      hash: { algorithm: this.#hash!, mode: "read", last },
+    }), () => {});
+    if (run.failure !== undefined) {
+      throw new Error(`cannot read the copy back: ${run.failure.message}`);
+    }
+    return run.complete ? run.digest : undefined;
+  }
+
   /** Size check of the written file, and a check that the source did not change meanwhile. */
-  async #verify(state: FileState, tmp: string): Promise<void> {
+  async #checkSize(state: FileState, tmp: string): Promise<void> {
     const { task } = state;
     const [written, source] = await Promise.all([Deno.stat(tmp), Deno.stat(task.src)]);
     if (written.size !== task.size) {
@@ -791,6 +964,13 @@ class Batch {
   ): void {
     state.result = { src: state.task.src, dst: state.task.dst, bytes: state.task.size, status };
     if (state.offloadedBytes > 0) state.result.offloadedBytes = state.offloadedBytes;
+    if (state.sourceDigest !== undefined && status !== "failed") {
+      state.result.hash = {
+        algorithm: this.#hash!,
+        digest: state.sourceDigest,
+        verified: state.verified,
+      };
+    }
     if (reason !== undefined) state.result.reason = reason;
     if (error !== undefined) state.result.error = error;
     this.#filesDone++;

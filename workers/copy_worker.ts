@@ -14,13 +14,18 @@
 /// <reference lib="deno.worker" />
 
 import { ControlBlock } from "../lib/control.ts";
-import type { CopyMessage, FromWorker, ToWorker } from "../lib/messages.ts";
+import type { Hasher } from "../lib/hash.ts";
+import type { CopyMessage, FromWorker, StateMessage, ToWorker } from "../lib/messages.ts";
 import { FALLBACK_CODES, KernelCopy } from "../lib/offload.ts";
 
 let control: ControlBlock | undefined;
 let slot = 0;
 let buffer = new Uint8Array(0);
 let kernel: KernelCopy | null | undefined;
+/** Buffer holding a whole hashed range until its turn to be hashed comes. */
+let rangeBuffer = new Uint8Array(0);
+const hashers = new Map<string, Hasher>();
+const stateWaiters = new Map<number, (message: StateMessage) => void>();
 
 function post(message: FromWorker): void {
   self.postMessage(message);
@@ -166,22 +171,109 @@ function copyRange(job: CopyMessage): void {
       ...(fallback === undefined ? {} : { fallback }),
     });
   } catch (error) {
-    if (error instanceof Stopped) {
-      post({ type: "cancelled", id: job.id, bytes: at.done });
-      return;
+    reportFailure(job, at, error);
+  }
+}
+
+/** Tells the main thread how a range ended when it did not complete. */
+function reportFailure(job: CopyMessage, at: Progress, error: unknown): void {
+  if (error instanceof Stopped) {
+    post({ type: "cancelled", id: job.id, bytes: at.done });
+    return;
+  }
+  const side = error instanceof SideError ? error.side : "destination";
+  const inner = error instanceof SideError ? error.inner : error;
+  const code = (inner as { code?: unknown })?.code;
+  post({
+    type: "error",
+    id: job.id,
+    bytes: at.done,
+    name: inner instanceof Error ? inner.name : "Error",
+    ...(typeof code === "string" ? { code } : {}),
+    message: inner instanceof Error ? inner.message : String(inner),
+    side,
+  });
+}
+
+/**
+ * A hashed range: read it whole into memory (writing it out as it comes when
+ * copying), then wait for the hash state of the range before it, continue
+ * it, and hand on the new state. Ranges of one file are hashed in order this
+ * way while their I/O runs in parallel.
+ */
+async function hashedRange(job: CopyMessage): Promise<void> {
+  const hash = job.hash!;
+  const at: Progress = { done: 0, offloaded: 0 };
+  try {
+    if (rangeBuffer.length < job.length) rangeBuffer = new Uint8Array(job.length);
+    readRangeInto(job, at, hash.mode === "copy");
+    post({ type: "need-state", id: job.id });
+    const reply = await new Promise<StateMessage>((resolve) => stateWaiters.set(job.id, resolve));
+    if (reply.abort) throw new Stopped();
+    let hasher = hashers.get(hash.algorithm);
+    if (hasher === undefined) {
+      const { createHasher } = await import("../lib/hash.ts");
+      hasher = await createHasher(hash.algorithm);
+      hashers.set(hash.algorithm, hasher);
     }
-    const side = error instanceof SideError ? error.side : "destination";
-    const inner = error instanceof SideError ? error.inner : error;
-    const code = (inner as { code?: unknown })?.code;
+    if (reply.state === null) hasher.reset();
+    else hasher.load(reply.state);
+    hasher.update(rangeBuffer.subarray(0, job.length));
     post({
-      type: "error",
+      type: "done",
       id: job.id,
       bytes: at.done,
-      name: inner instanceof Error ? inner.name : "Error",
-      ...(typeof code === "string" ? { code } : {}),
-      message: inner instanceof Error ? inner.message : String(inner),
-      side,
+      offloadedBytes: 0,
+      state: hasher.save(),
+      ...(hash.last ? { digest: hasher.digest() } : {}),
     });
+  } catch (error) {
+    reportFailure(job, at, error);
+  }
+}
+
+/** Reads the range into `rangeBuffer`, writing each piece to `dst` when `write` is set. */
+function readRangeInto(job: CopyMessage, at: Progress, write: boolean): void {
+  let src: Deno.FsFile | undefined;
+  let dst: Deno.FsFile | undefined;
+  try {
+    try {
+      src = Deno.openSync(job.src, { read: true });
+      src.seekSync(job.offset, Deno.SeekMode.Start);
+    } catch (error) {
+      throw new SideError("source", error);
+    }
+    if (write) {
+      try {
+        dst = Deno.openSync(job.dst, { write: true });
+        dst.seekSync(job.offset, Deno.SeekMode.Start);
+      } catch (error) {
+        throw new SideError("destination", error);
+      }
+    }
+    while (at.done < job.length) {
+      if (control!.cancelled) throw new Stopped();
+      const piece = rangeBuffer.subarray(at.done, Math.min(job.length, at.done + buffer.length));
+      let got: number | null;
+      try {
+        got = src.readSync(piece);
+      } catch (error) {
+        throw new SideError("source", error);
+      }
+      if (got === null || got === 0) throw earlyEnd(job, at.done);
+      if (dst !== undefined) {
+        try {
+          for (let put = 0; put < got;) put += dst.writeSync(piece.subarray(put, got));
+        } catch (error) {
+          throw new SideError("destination", error);
+        }
+        control!.addBytes(slot, got);
+      }
+      at.done += got;
+    }
+  } finally {
+    src?.close();
+    dst?.close();
   }
 }
 
@@ -195,7 +287,12 @@ self.onmessage = (event: MessageEvent<ToWorker>): void => {
       post({ type: "ready" });
       break;
     case "copy":
-      copyRange(message);
+      if (message.hash) void hashedRange(message);
+      else copyRange(message);
+      break;
+    case "state":
+      stateWaiters.get(message.id)?.(message);
+      stateWaiters.delete(message.id);
       break;
   }
 };

@@ -1,0 +1,185 @@
+/**
+ * Checksums for media deliveries: xxHash (xxh64, xxh3, xxh128), MD5, SHA-1
+ * and C4 (SHA-512 in base 58, SMPTE ST 2114), computed with the `hash-wasm`
+ * library. Digests print exactly as `xxhsum`, `md5sum` and `sha1sum` print
+ * them: lowercase hex, xxHash values big-endian with seed 0.
+ *
+ * The package is imported by its full `npm:` specifier so that scripts that
+ * import ferry's mod.ts from another project (without ferry's deno.json)
+ * still resolve it.
+ *
+ * @module
+ */
+
+import {
+  createMD5,
+  createSHA1,
+  createSHA512,
+  createXXHash128,
+  createXXHash3,
+  createXXHash64,
+  type IHasher,
+} from "npm:hash-wasm@4.13.0"; // the same pin as "imports" in deno.json (a test checks)
+
+/** The checksum algorithms ferry computes. */
+export type HashAlgorithm = "xxh64" | "xxh3" | "xxh128" | "md5" | "sha1" | "c4";
+
+/** Every algorithm, in the order they are documented. */
+export const HASH_ALGORITHMS: readonly HashAlgorithm[] = [
+  "xxh64",
+  "xxh3",
+  "xxh128",
+  "md5",
+  "sha1",
+  "c4",
+];
+
+/** The algorithm used where none is named: xxh64, the de-facto default of media tools. */
+export const DEFAULT_HASH: HashAlgorithm = "xxh64";
+
+/** An incremental hasher whose state can be saved and resumed in another thread. */
+export interface Hasher {
+  /** The algorithm. */
+  readonly algorithm: HashAlgorithm;
+  /** Feeds bytes, in order. */
+  update(bytes: Uint8Array): void;
+  /** The digest of everything fed so far, as printed by the standard tools. */
+  digest(): string;
+  /** The internal state, to continue elsewhere with {@linkcode Hasher.load}. */
+  save(): Uint8Array;
+  /** Continues from a state saved by {@linkcode Hasher.save}. */
+  load(state: Uint8Array): void;
+  /** Starts over, as if nothing had been fed. */
+  reset(): void;
+}
+
+const BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+
+/**
+ * Encodes a 64-byte SHA-512 digest as a C4 ID: `c4` and 88 base-58 digits.
+ *
+ * @param digest The SHA-512 digest.
+ * @returns The 90-character C4 ID.
+ * @throws {RangeError} When the digest is not 64 bytes.
+ *
+ * @example
+ * ```ts
+ * import { c4FromDigest } from "./hash.ts";
+ *
+ * const digest = new Uint8Array(await crypto.subtle.digest("SHA-512", new Uint8Array()));
+ * console.log(c4FromDigest(digest).length); // 90
+ * ```
+ */
+export function c4FromDigest(digest: Uint8Array): string {
+  if (digest.length !== 64) throw new RangeError(`A C4 digest has 64 bytes, not ${digest.length}`);
+  let value = 0n;
+  for (const byte of digest) value = (value << 8n) | BigInt(byte);
+  let out = "";
+  while (value > 0n) {
+    out = BASE58[Number(value % 58n)] + out;
+    value /= 58n;
+  }
+  return "c4" + out.padStart(88, "1");
+}
+
+const FACTORIES: Record<HashAlgorithm, () => Promise<IHasher>> = {
+  xxh64: () => createXXHash64(0, 0),
+  xxh3: () => createXXHash3(0, 0),
+  xxh128: () => createXXHash128(0, 0),
+  md5: () => createMD5(),
+  sha1: () => createSHA1(),
+  c4: () => createSHA512(),
+};
+
+/**
+ * Creates a hasher.
+ *
+ * @param algorithm The algorithm.
+ * @returns A fresh hasher.
+ * @throws {RangeError} For an unknown algorithm.
+ *
+ * @example
+ * ```ts
+ * import { createHasher } from "./hash.ts";
+ *
+ * const hasher = await createHasher("xxh64");
+ * hasher.update(new TextEncoder().encode("hello world\n"));
+ * console.log(hasher.digest()); // "5215e13b207d6d8c", as xxhsum prints it
+ * ```
+ */
+export async function createHasher(algorithm: HashAlgorithm): Promise<Hasher> {
+  const factory = FACTORIES[algorithm];
+  if (factory === undefined) {
+    throw new RangeError(
+      `Unknown hash '${algorithm}': expected one of ${HASH_ALGORITHMS.join(", ")}`,
+    );
+  }
+  const inner = await factory();
+  inner.init();
+  return {
+    algorithm,
+    update: (bytes) => void inner.update(bytes),
+    digest: () => algorithm === "c4" ? c4FromDigest(inner.digest("binary")) : inner.digest("hex"),
+    save: () => inner.save(),
+    load: (state) => void inner.load(state),
+    reset: () => void inner.init(),
+  };
+}
+
+/**
+ * Hashes a whole file by reading it in order.
+ *
+ * Requires `--allow-read`.
+ *
+ * @param path The file.
+ * @param algorithm The algorithm.
+ * @param options The read size, and a signal that stops the read.
+ * @returns The digest.
+ *
+ * @example
+ * ```ts
+ * import { hashFile } from "./hash.ts";
+ *
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "foo");
+ * console.log(await hashFile(path, "c4")); // c45xZeXw...
+ * await Deno.remove(path);
+ * ```
+ */
+export async function hashFile(
+  path: string,
+  algorithm: HashAlgorithm,
+  options: { bufferBytes?: number; signal?: AbortSignal } = {},
+): Promise<string> {
+  const hasher = await createHasher(algorithm);
+  using file = await Deno.open(path, { read: true });
+  const buffer = new Uint8Array(options.bufferBytes ?? 1024 * 1024);
+  for (;;) {
+    options.signal?.throwIfAborted();
+    const got = await file.read(buffer);
+    if (got === null) break;
+    hasher.update(buffer.subarray(0, got));
+  }
+  return hasher.digest();
+}
+
+/**
+ * One line of a checksum list, in the format of the standard tool, so that
+ * `xxhsum -c`, `md5sum -c` or `sha1sum -c` can check it: `DIGEST  PATH`,
+ * except XXH3, which `xxhsum` prints as `XXH3 (PATH) = DIGEST`.
+ *
+ * @param algorithm The algorithm.
+ * @param digest The digest.
+ * @param path The path as it should appear.
+ * @returns The line, without a newline.
+ *
+ * @example
+ * ```ts
+ * import { checksumLine } from "./hash.ts";
+ *
+ * console.log(checksumLine("xxh3", "d42f7ed4b73c6bde", "a.exr")); // XXH3 (a.exr) = d42f7ed4b73c6bde
+ * ```
+ */
+export function checksumLine(algorithm: HashAlgorithm, digest: string, path: string): string {
+  return algorithm === "xxh3" ? `XXH3 (${path}) = ${digest}` : `${digest}  ${path}`;
+}

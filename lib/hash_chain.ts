@@ -1,0 +1,62 @@
+/**
+ * Hands the hash state of a file's ranges from one range to the next, so
+ * that ranges copied in parallel by several workers are still hashed in file
+ * order (a whole-file xxHash or MD5 cannot be combined from range digests).
+ *
+ * @module
+ */
+
+/**
+ * The hash states of one file's ranges, in order.
+ *
+ * @example
+ * ```ts
+ * import { HashChain } from "./hash_chain.ts";
+ *
+ * const chain = new HashChain();
+ * const second = chain.stateBefore(1); // waits for range 0
+ * chain.done(0, new Uint8Array([1]));
+ * console.log((await second).state); // Uint8Array [ 1 ]
+ * ```
+ */
+export class HashChain {
+  #states = new Map<number, Uint8Array>();
+  #waiters = new Map<number, (answer: { state: Uint8Array | null; abort: boolean }) => void>();
+  #broken = false;
+
+  /**
+   * The state to continue for range `index`: `null` for the first range,
+   * otherwise the state range `index - 1` ended with, once it has.
+   *
+   * @param index The range's position in the file.
+   * @returns The state, or `abort: true` when the chain broke.
+   */
+  stateBefore(index: number): Promise<{ state: Uint8Array | null; abort: boolean }> {
+    if (this.#broken) return Promise.resolve({ state: null, abort: true });
+    if (index === 0) return Promise.resolve({ state: null, abort: false });
+    const state = this.#states.get(index - 1);
+    if (state !== undefined) return Promise.resolve({ state, abort: false });
+    return new Promise((resolve) => this.#waiters.set(index - 1, resolve));
+  }
+
+  /**
+   * Range `index` has been hashed and ended with `state`.
+   *
+   * @param index The range.
+   * @param state Its hash state.
+   */
+  done(index: number, state: Uint8Array): void {
+    this.#states.set(index, state);
+    this.#states.delete(index - 1);
+    const waiter = this.#waiters.get(index);
+    this.#waiters.delete(index);
+    waiter?.({ state, abort: false });
+  }
+
+  /** A range failed or was cancelled: every waiting range stops. */
+  break(): void {
+    this.#broken = true;
+    for (const waiter of this.#waiters.values()) waiter({ state: null, abort: true });
+    this.#waiters.clear();
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * Checking deliveries after the fact: re-hash a folder against its latest
+ * ASC MHL manifest (and record the check as a new generation), or compare
+ * two folders by hash.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { forEachLimit } from "./concurrency.ts";
+import { describeError, InputError } from "./errors.ts";
+import { DEFAULT_HASH, type HashAlgorithm, hashFile } from "./hash.ts";
+import { MHL_DIR, type MhlEntry, readLatestManifest, writeGeneration } from "./mhl.ts";
+import { isTempName } from "./publish.ts";
+
+/** How one file compares. */
+export type CheckStatus = "ok" | "mismatch" | "missing" | "new";
+
+/** One file's check. */
+export interface FileCheck {
+  /** Path relative to the root, with `/`. */
+  path: string;
+  /** The outcome. */
+  status: CheckStatus;
+  /** The digest expected (from the manifest, or the first tree). */
+  expected?: string;
+  /** The digest found. */
+  actual?: string;
+}
+
+/** Options for {@linkcode verifyTree} and {@linkcode compareTrees}. */
+export interface VerifyOptions {
+  /**
+   * Files hashed at once.
+   * @default {4}
+   */
+  concurrency?: number;
+  /**
+   * The algorithm for files the manifest does not list (and for {@linkcode compareTrees}).
+   * @default {the manifest's, or "xxh64"}
+   */
+  hash?: HashAlgorithm;
+}
+
+/** What {@linkcode verifyTree} found. */
+export interface VerifyReport {
+  /** Every file, sorted by path. */
+  files: FileCheck[];
+  /** The manifest checked against. */
+  manifest: string;
+  /** The new generation that records this check. */
+  generation: string;
+  /** `true` when every listed file is present and matches, and nothing is new. */
+  ok: boolean;
+}
+
+/**
+ * Lists the regular files under `root` (relative, with `/`), leaving out
+ * `ascmhl/`, `.DS_Store` and ferry's temporary files.
+ *
+ * @param root A directory.
+ * @returns The paths, sorted.
+ */
+export async function listFiles(root: string): Promise<string[]> {
+  const out: string[] = [];
+  async function walk(dir: string, prefix: string): Promise<void> {
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.name === ".DS_Store" || isTempName(entry.name)) continue;
+      if (prefix === "" && entry.name === MHL_DIR) continue;
+      const rel = prefix === "" ? entry.name : `${prefix}/${entry.name}`;
+      if (entry.isDirectory) await walk(join(dir, entry.name), rel);
+      else if (entry.isFile) out.push(rel);
+    }
+  }
+  await walk(root, "");
+  return out.sort();
+}
+
+/**
+ * Re-hashes `root` against its latest ASC MHL manifest, reports every file
+ * as ok, mismatch, missing or new, and appends a generation recording the
+ * check (`verified` for matches, `failed` for mismatches, `original` for new files).
+ *
+ * Requires `--allow-read` and `--allow-write` on `root`.
+ *
+ * @param root A folder with an `ascmhl/` history.
+ * @param options Concurrency and the algorithm for new files.
+ * @returns The report.
+ * @throws {InputError} When `root` has no history or its manifest was altered.
+ *
+ * @example
+ * ```ts
+ * import { copy, verifyTree } from "../mod.ts";
+ *
+ * const src = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${src}/a.exr`, "pixels");
+ * await copy(src, `${src}-delivery`, { mhl: true });
+ * const report = await verifyTree(`${src}-delivery`);
+ * console.log(report.ok); // true
+ * await Deno.remove(src, { recursive: true });
+ * await Deno.remove(`${src}-delivery`, { recursive: true });
+ * ```
+ */
+export async function verifyTree(root: string, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const { concurrency = 4 } = options;
+  let manifest;
+  try {
+    manifest = await readLatestManifest(root);
+  } catch (error) {
+    throw new InputError(`Cannot verify '${root}': ${describeError(error)}`, {
+      path: root,
+      cause: error,
+    });
+  }
+  if (manifest === null) {
+    throw new InputError(
+      `Cannot verify '${root}': it has no ASC MHL history (no ${MHL_DIR}/ folder)`,
+      {
+        path: root,
+      },
+    );
+  }
+  const algorithm = options.hash ?? manifest.entries[0]?.algorithm ?? DEFAULT_HASH;
+  const listed = new Map(manifest.entries.map((e) => [e.path, e]));
+  const present = await listFiles(root);
+  const paths = [...new Set([...listed.keys(), ...present])].sort();
+  const onDisk = new Set(present);
+  const files: FileCheck[] = new Array(paths.length);
+  const generation: MhlEntry[] = [];
+  await forEachLimit(paths, concurrency, async (path, i) => {
+    const entry = listed.get(path);
+    if (!onDisk.has(path)) {
+      files[i] = { path, status: "missing", ...(entry ? { expected: entry.digest } : {}) };
+      return;
+    }
+    const full = join(root, path);
+    const info = await Deno.stat(full);
+    const actual = await hashFile(full, entry?.algorithm ?? algorithm);
+    const status: CheckStatus = entry === undefined
+      ? "new"
+      : actual === entry.digest
+      ? "ok"
+      : "mismatch";
+    files[i] = { path, status, ...(entry ? { expected: entry.digest } : {}), actual };
+    generation.push({
+      path,
+      size: info.size,
+      mtime: info.mtime,
+      algorithm: entry?.algorithm ?? algorithm,
+      digest: actual,
+      action: status === "ok" ? "verified" : status === "mismatch" ? "failed" : "original",
+    });
+  });
+  const written = await writeGeneration(root, generation, { process: "in-place" });
+  return {
+    files,
+    manifest: manifest.file,
+    generation: written,
+    ok: files.every((f) => f.status === "ok"),
+  };
+}
+
+/**
+ * Compares two folders by hash, without MHL: `missing` is in `expected` but
+ * not in `actual`, `new` the other way round.
+ *
+ * Requires `--allow-read` on both.
+ *
+ * @param expected The reference folder (e.g. the source).
+ * @param actual The folder to check (e.g. the delivery).
+ * @param options Concurrency and algorithm.
+ * @returns Every file's check, sorted by path.
+ *
+ * @example
+ * ```ts
+ * import { compareTrees } from "../mod.ts";
+ *
+ * const a = await Deno.makeTempDir();
+ * const checks = await compareTrees(a, a);
+ * console.log(checks.length); // 0
+ * await Deno.remove(a);
+ * ```
+ */
+export async function compareTrees(
+  expected: string,
+  actual: string,
+  options: VerifyOptions = {},
+): Promise<FileCheck[]> {
+  const { concurrency = 4, hash = DEFAULT_HASH } = options;
+  const [left, right] = await Promise.all([listFiles(expected), listFiles(actual)]);
+  const inRight = new Set(right);
+  const inLeft = new Set(left);
+  const paths = [...new Set([...left, ...right])].sort();
+  const out: FileCheck[] = new Array(paths.length);
+  await forEachLimit(paths, concurrency, async (path, i) => {
+    if (!inRight.has(path)) {
+      out[i] = { path, status: "missing", expected: await hashFile(join(expected, path), hash) };
+    } else if (!inLeft.has(path)) {
+      out[i] = { path, status: "new", actual: await hashFile(join(actual, path), hash) };
+    } else {
+      const [e, a] = await Promise.all([
+        hashFile(join(expected, path), hash),
+        hashFile(join(actual, path), hash),
+      ]);
+      out[i] = { path, status: e === a ? "ok" : "mismatch", expected: e, actual: a };
+    }
+  });
+  return out;
+}
