@@ -7,7 +7,7 @@
  */
 
 import { dirname, relative, sep } from "node:path";
-import { type MhlEntry, writeGeneration } from "./mhl.ts";
+import { MHL_IGNORE, type MhlEntry, writeGeneration } from "./mhl.ts";
 import { forEachLimit } from "./concurrency.ts";
 import { ControlBlock } from "./control.ts";
 import { CancelledError, describeError, FileTransferError, InputError } from "./errors.ts";
@@ -422,10 +422,12 @@ async function writeManifests(
     const file = files[i]!;
     if (file.hash === undefined || (file.status !== "copied" && file.status !== "moved")) return;
     const root = roots.get(task.mapping) ?? dirname(task.dst);
+    const path = rel(root, task.dst);
+    if (path.split("/").some((part) => MHL_IGNORE.includes(part))) return;
     let group = byRoot.get(root);
     if (!group) byRoot.set(root, group = { entries: [], dirs: [] });
     group.entries.push({
-      path: rel(root, task.dst),
+      path,
       size: task.size,
       mtime: task.mtime,
       algorithm,

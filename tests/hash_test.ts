@@ -1,0 +1,108 @@
+import { join } from "node:path";
+import { c4FromDigest, checksumLine, copy, createHasher, hashFile, MIB } from "../mod.ts";
+import { assert, assertEquals, runCli, withTempDir, writeRandomFile } from "./_helpers.ts";
+
+/** The standard tool for each algorithm, and how to read its output. */
+const TOOLS: Record<string, [string, string[]]> = {
+  xxh64: ["xxhsum", ["-H1"]],
+  xxh3: ["xxhsum", ["-H3"]],
+  xxh128: ["xxhsum", ["-H2"]],
+  md5: ["md5sum", []],
+  sha1: ["sha1sum", []],
+};
+
+async function toolDigest(algorithm: string, path: string): Promise<string | null> {
+  const [tool, args] = TOOLS[algorithm]!;
+  try {
+    const out = await new Deno.Command(tool, { args: [...args, path], stdout: "piped" }).output();
+    const text = new TextDecoder().decode(out.stdout).trim();
+    return /([0-9a-f]{8,})\s*$/.exec(text)?.[1] ?? /^([0-9a-f]+)\s/.exec(text)?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+const xxhsumMissing = await toolDigest("xxh64", "/dev/null") === null;
+if (xxhsumMissing) console.warn("SKIPPED xxhsum comparisons: install Debian's xxhash package");
+
+const SIZES = [0, 1, 8 * MIB - 1, 8 * MIB, 8 * MIB + 1, 10 * MIB, 70 * MIB + 3];
+
+Deno.test({
+  name: "digests computed during a copy equal xxhsum, md5sum and sha1sum on the same files",
+  ignore: xxhsumMissing,
+  async fn(): Promise<void> {
+    await withTempDir(async (dir) => {
+      const src = join(dir, "src");
+      await Deno.mkdir(src);
+      for (const size of SIZES) await writeRandomFile(join(src, `f${size}.bin`), size);
+      for (const algorithm of ["xxh64", "xxh3", "xxh128", "md5", "sha1"] as const) {
+        const dst = join(dir, algorithm);
+        const result = await copy(src, dst, { hash: algorithm, maxWorkers: 4 });
+        assert(result.ok);
+        for (const file of result.files) {
+          assertEquals(file.hash?.algorithm, algorithm);
+          assertEquals(
+            file.hash?.digest,
+            await toolDigest(algorithm, file.src),
+            `${algorithm} ${file.src}`,
+          );
+          assertEquals(await hashFile(file.dst, algorithm), file.hash?.digest);
+        }
+      }
+    });
+  },
+});
+
+Deno.test("c4 digests match the published C4 ID test vectors", async () => {
+  const empty = await createHasher("c4");
+  assertEquals(
+    empty.digest(),
+    "c459dsjfscH38cYeXXYogktxf4Cd9ibshE3BHUo6a58hBXmRQdZrAkZzsWcbWtDg5oQstpDuni4Hirj75GEmTc1sFT",
+  );
+  const foo = await createHasher("c4");
+  foo.update(new TextEncoder().encode("foo"));
+  assertEquals(
+    foo.digest(),
+    "c45xZeXwMSpqXjpDumcHMA6mhoAmGHkUo7r9WmN2UgSEQzj9KjgseaQdkEJ11fGb5S1WEENcV3q8RFWwEeVpC7Fjk2",
+  );
+  assertEquals(c4FromDigest(new Uint8Array(64)), "c4" + "1".repeat(88));
+});
+
+Deno.test("a hash state saved after some bytes continues to the same digest elsewhere", async () => {
+  const data = crypto.getRandomValues(new Uint8Array(50_000));
+  for (const algorithm of ["xxh64", "xxh3", "xxh128", "md5", "sha1", "c4"] as const) {
+    const whole = await createHasher(algorithm);
+    whole.update(data);
+    const first = await createHasher(algorithm);
+    first.update(data.subarray(0, 12_345));
+    const second = await createHasher(algorithm);
+    second.load(first.save());
+    second.update(data.subarray(12_345));
+    assertEquals(second.digest(), whole.digest(), algorithm);
+  }
+});
+
+Deno.test({
+  name: "ferry hash prints lines that xxhsum -c accepts",
+  ignore: xxhsumMissing,
+  async fn(): Promise<void> {
+    await withTempDir(async (dir) => {
+      await Deno.mkdir(join(dir, "plate"));
+      for (let i = 0; i < 3; i++) await writeRandomFile(join(dir, "plate", `f ${i}.exr`), 1000 * i);
+      for (const [algorithm, flag] of [["xxh64", "-H1"], ["xxh3", "-H3"], ["xxh128", "-H2"]]) {
+        const run = await runCli(["hash", "--hash", algorithm!, "plate"], { cwd: dir });
+        assertEquals(run.code, 0, run.stderr);
+        assertEquals(run.stdout.trim().split("\n").length, 3);
+        await Deno.writeTextFile(join(dir, "sums"), run.stdout);
+        const check = await new Deno.Command("xxhsum", {
+          args: [flag!, "-c", "sums"],
+          cwd: dir,
+          stdout: "piped",
+        })
+          .output();
+        assertEquals(check.code, 0, new TextDecoder().decode(check.stdout));
+      }
+      assertEquals(checksumLine("md5", "abc", "x y"), "abc  x y");
+    });
+  },
+});

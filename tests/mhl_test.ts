@@ -1,0 +1,199 @@
+import { join } from "node:path";
+import { copy, MIB, readLatestManifest, verifyTree } from "../mod.ts";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  listTree,
+  ROOT,
+  runCli,
+  withTempDir,
+  writeRandomFile,
+} from "./_helpers.ts";
+
+const XSD = join(ROOT, "..", "shared", "ascmhl-xsd");
+const xmllint = await new Deno.Command("xmllint", { args: ["--version"], stderr: "null" }).output()
+  .then(() => true, () => false);
+const haveXsd = await Deno.stat(join(XSD, "ASCMHL.xsd")).then(() => true, () => false);
+if (!xmllint || !haveXsd) {
+  console.warn(
+    `SKIPPED MHL schema validation: ${
+      !xmllint ? "no xmllint (Debian libxml2-utils)" : `no schemas in ${XSD}`
+    }`,
+  );
+}
+
+/** Validates every manifest and the chain file of a root with xmllint against the ASC MHL schemas. */
+async function validate(root: string): Promise<void> {
+  const folder = join(root, "ascmhl");
+  const manifests = (await listTree(folder)).filter((n) => n.endsWith(".mhl")).map((n) =>
+    join(folder, n)
+  );
+  const run = await new Deno.Command("xmllint", {
+    args: ["--noout", "--schema", join(XSD, "ASCMHL.xsd"), ...manifests],
+    stderr: "piped",
+  }).output();
+  assertEquals(run.code, 0, new TextDecoder().decode(run.stderr));
+  // The chain schema imports ASCMHL.xsd from the web: point it at the local copy.
+  const chainXsd = join(root, "..", "chain.xsd");
+  const text = await Deno.readTextFile(join(XSD, "ASCMHLDirectory.xsd"));
+  await Deno.writeTextFile(
+    chainXsd,
+    text.replace(/schemaLocation="[^"]+"/, `schemaLocation="${join(XSD, "ASCMHL.xsd")}"`),
+  );
+  const chain = await new Deno.Command("xmllint", {
+    args: ["--noout", "--schema", chainXsd, join(folder, "ascmhl_chain.xml")],
+    stderr: "piped",
+  }).output();
+  assertEquals(chain.code, 0, new TextDecoder().decode(chain.stderr));
+}
+
+async function makeShot(root: string): Promise<void> {
+  await Deno.mkdir(join(root, "plate"), { recursive: true });
+  await Deno.mkdir(join(root, "empty"));
+  for (let i = 1; i <= 5; i++) {
+    await writeRandomFile(join(root, "plate", `sh010.${1000 + i}.exr`), i * 100_000);
+  }
+  await writeRandomFile(join(root, "sh010 & v001.mov"), 30 * MIB);
+  await Deno.writeTextFile(join(root, ".DS_Store"), "finder junk");
+}
+
+Deno.test({
+  name:
+    "copy --verify source --mhl: a valid ASC MHL whose digests match xxhsum, and ferry verify passes",
+  ignore: !xmllint || !haveXsd,
+  async fn(): Promise<void> {
+    await withTempDir(async (dir) => {
+      await makeShot(join(dir, "sh010"));
+      const run = await runCli([
+        "copy",
+        "--verify",
+        "source",
+        "--mhl",
+        join(dir, "sh010"),
+        join(dir, "out"),
+      ]);
+      assertEquals(run.code, 0, run.stderr);
+      const out = join(dir, "out");
+      assertEquals((await listTree(join(out, "ascmhl"))).length, 2, "one manifest and the chain");
+      await validate(out);
+      const manifest = (await readLatestManifest(out))!;
+      assertEquals(manifest.sequence, 1);
+      assertMatch(manifest.file, /^0001_out_\d{4}-\d\d-\d\d_\d{6}Z\.mhl$/);
+      const paths = manifest.entries.map((e) => e.path).sort();
+      assertEquals(paths, [
+        ...[1, 2, 3, 4, 5].map((i) => `plate/sh010.${1000 + i}.exr`),
+        "sh010 & v001.mov",
+      ]);
+      for (const entry of manifest.entries) {
+        const xxh = await new Deno.Command("xxhsum", {
+          args: ["-H1", join(out, entry.path)],
+          stdout: "piped",
+        })
+          .output();
+        assertEquals(entry.digest, new TextDecoder().decode(xxh.stdout).split(" ")[0]);
+        assertEquals(entry.action, "original");
+        assertEquals(entry.algorithm, "xxh64");
+      }
+      const verify = await runCli(["verify", out]);
+      assertEquals(verify.code, 0, verify.stdout + verify.stderr);
+      assertMatch(
+        verify.stderr,
+        /6 files: 6 ok, 0 mismatch, 0 missing, 0 new; recorded in .*0002_out_/,
+      );
+      await validate(out);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "ferry verify fails on one flipped byte, names the file, and records failed in the next generation",
+  ignore: !xmllint || !haveXsd,
+  async fn(): Promise<void> {
+    await withTempDir(async (dir) => {
+      await makeShot(join(dir, "sh010"));
+      const result = await copy(join(dir, "sh010"), join(dir, "out"), {
+        mhl: true,
+        hash: "xxh128",
+      });
+      assert(result.ok);
+      const victim = join(dir, "out", "plate", "sh010.1003.exr");
+      const file = await Deno.open(victim, { read: true, write: true });
+      const byte = new Uint8Array(1);
+      await file.seek(1234, Deno.SeekMode.Start);
+      await file.read(byte);
+      await file.seek(1234, Deno.SeekMode.Start);
+      await file.write(new Uint8Array([byte[0]! ^ 0xff]));
+      file.close();
+      await Deno.remove(join(dir, "out", "sh010 & v001.mov"));
+      await Deno.writeTextFile(join(dir, "out", "plate", "extra.exr"), "new");
+      const run = await runCli(["verify", join(dir, "out")]);
+      assertEquals(run.code, 1);
+      assertMatch(
+        run.stdout,
+        /^MISMATCH plate\/sh010\.1003\.exr \(expected [0-9a-f]{32}, found [0-9a-f]{32}\)$/m,
+      );
+      assertMatch(run.stdout, /^MISSING +sh010 & v001\.mov$/m);
+      assertMatch(run.stdout, /^NEW +plate\/extra\.exr$/m);
+      const latest = (await readLatestManifest(join(dir, "out")))!;
+      assertEquals(latest.sequence, 2);
+      const actions = Object.fromEntries(latest.entries.map((e) => [e.path, e.action]));
+      assertEquals(actions["plate/sh010.1003.exr"], "failed");
+      assertEquals(actions["plate/sh010.1001.exr"], "verified");
+      assertEquals(actions["plate/extra.exr"], "original");
+      await validate(join(dir, "out"));
+    });
+  },
+});
+
+Deno.test("verifyTree() refuses a folder without history and a manifest changed after writing", async () => {
+  await withTempDir(async (dir) => {
+    let message = "";
+    try {
+      await verifyTree(dir);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    assertMatch(message, /Cannot verify '.*': it has no ASC MHL history/);
+    await Deno.mkdir(join(dir, "src"));
+    await writeRandomFile(join(dir, "src", "a.exr"), 10);
+    await copy(join(dir, "src"), join(dir, "out"), { mhl: true });
+    const folder = join(dir, "out", "ascmhl");
+    const name = (await listTree(folder)).find((n) => n.endsWith(".mhl"))!;
+    const text = await Deno.readTextFile(join(folder, name));
+    await Deno.writeTextFile(join(folder, name), text.replace("<hostname>", "<hostname>x"));
+    try {
+      await verifyTree(join(dir, "out"));
+      message = "";
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    assertMatch(message, /was changed after it was written/);
+  });
+});
+
+Deno.test("verify source: a copy corrupted after writing fails as corrupted and is never published", async () => {
+  await withTempDir(async (dir) => {
+    await writeRandomFile(join(dir, "movie.mov"), 24 * MIB);
+    const out = join(dir, "out");
+    await Deno.mkdir(out);
+    const result = await copy(join(dir, "movie.mov"), join(out, "movie.mov"), {
+      verify: "source",
+      onChunk: (_file, chunk) => {
+        if (chunk.offset + chunk.length < 24 * MIB) return;
+        // The last range is on disk: damage the temporary file before the re-hash reads it.
+        const tmp = [...Deno.readDirSync(out)].find((e) => e.name.endsWith(".ferry-partial"))!;
+        const file = Deno.openSync(join(out, tmp.name), { write: true });
+        file.writeSync(new Uint8Array([1, 2, 3]));
+        file.close();
+      },
+    });
+    assertEquals(result.files[0]?.status, "failed");
+    assertMatch(
+      result.files[0]!.error!.message,
+      /corrupted on transfer: the source's xxh64 is [0-9a-f]{16}, the copy's is [0-9a-f]{16}$/,
+    );
+    assertEquals(await listTree(out), []);
+  });
+});
