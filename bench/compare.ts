@@ -20,6 +20,8 @@ import { parseArgs } from "node:util";
 import { makeSampleShot } from "../lib/demo.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+/** The ferry that is timed: a snapshot made by compare.sh, so edits during a run do not leak in. */
+const FERRY_ROOT = Deno.env.get("FERRY_ROOT") ?? ROOT;
 const MIB = 1024 * 1024;
 
 const { values: flags } = parseArgs({
@@ -255,7 +257,7 @@ interface Contender {
 }
 
 const DENO = Deno.execPath();
-const FERRY = [DENO, "run", "--allow-all", join(ROOT, "cli.ts"), "copy", "--quiet"];
+const FERRY = [DENO, "run", "--allow-all", join(FERRY_ROOT, "cli.ts"), "copy", "--quiet"];
 const RCLONE_STREAMS = (flags.rclone ?? "8").split(",").map(Number);
 
 const CONTENDERS: Contender[] = [
@@ -621,7 +623,9 @@ async function machine(): Promise<string> {
     "cp --version | head -1; rsync --version | head -1; rclone version | head -1",
   )).out.trim().split("\n").join("; ");
   return `${Deno.build.os} ${kernel}, ${navigator.hardwareConcurrency} cores (${cpu}), ${mem} GiB RAM; ` +
-    `Deno ${Deno.version.deno}; ${versions}`;
+    `Deno ${Deno.version.deno}; ferry ${
+      Deno.env.get("FERRY_COMMIT") ?? "working tree"
+    }; ${versions}`;
 }
 
 function fmtRate(v: number): string {
