@@ -36,10 +36,16 @@ const { values: flags } = parseArgs({
     "memory-files": { type: "string" },
     out: { type: "string" },
     sweep: { type: "boolean" },
+    verified: { type: "boolean" },
+    contenders: { type: "string" },
+    append: { type: "boolean" },
+    "max-seconds": { type: "string" },
     rclone: { type: "string" },
   },
 });
 const SWEEP = flags.sweep ?? false;
+/** A run still going after this long is stopped and counted at this time (a lower bound on its rate is then shown with ≤). */
+const MAX_MS = Number(flags["max-seconds"] ?? 40) * 1000;
 const QUICK = flags.quick ?? false;
 const RUNS = Number(flags.runs ?? (QUICK ? 2 : 5));
 const BIG_BYTES = Number(flags["big-mib"] ?? (QUICK ? 128 : 2048)) * MIB;
@@ -285,11 +291,7 @@ const CONTENDERS: Contender[] = [
     applies: () => true,
     argv: (src, dst, c) => ["rsync", "-a", "--whole-file", "--inplace", slash(src, c), dst],
   },
-  {
-    name: "rsync",
-    applies: () => true,
-    argv: (src, dst, c) => ["rsync", "-a", slash(src, c), dst],
-  },
+
   ...RCLONE_STREAMS.map((n): Contender => ({
     name: `rclone ${n}`,
     applies: () => true,
@@ -308,6 +310,16 @@ const CONTENDERS: Contender[] = [
       dst,
     ],
   })),
+  {
+    name: "ferry --hash xxh64",
+    applies: () => flags.verified ?? false,
+    argv: (src, dst) => [...FERRY, "--hash", "xxh64", src, dst],
+  },
+  {
+    name: "ferry --verify source",
+    applies: () => flags.verified ?? false,
+    argv: (src, dst) => [...FERRY, "--verify", "source", src, dst],
+  },
   {
     name: "dd 1 stream",
     applies: (c) => !c.data.isDir,
@@ -363,15 +375,26 @@ async function clear(path: string): Promise<void> {
   await Deno.remove(path, { recursive: true }).catch(() => {});
 }
 
-async function timeIt(argv: string[]): Promise<{ ms: number; ok: boolean; err: string }> {
+async function timeIt(
+  argv: string[],
+): Promise<{ ms: number; ok: boolean; err: string; cut: boolean }> {
   const start = performance.now();
-  const out = await new Deno.Command(argv[0]!, {
+  const child = new Deno.Command(argv[0]!, {
     args: argv.slice(1),
     stdout: "null",
     stderr: "piped",
-  }).output();
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), MAX_MS);
+  const out = await child.output();
+  clearTimeout(timer);
   const ms = performance.now() - start;
-  return { ms, ok: out.success, err: new TextDecoder().decode(out.stderr).slice(0, 500) };
+  const cut = ms >= MAX_MS;
+  return {
+    ms: cut ? MAX_MS : ms,
+    ok: out.success || cut,
+    err: cut ? "" : new TextDecoder().decode(out.stderr).slice(0, 500),
+    cut,
+  };
 }
 
 interface CaseResult {
@@ -380,6 +403,8 @@ interface CaseResult {
   /** contender name → times in ms per round (undefined where it failed). */
   times: Map<string, (number | undefined)[]>;
   errors: Map<string, string>;
+  /** Contenders stopped at the time limit in some round: their rates are upper bounds. */
+  cut: Set<string>;
 }
 
 function median(xs: number[]): number {
@@ -408,8 +433,11 @@ async function runCase(bed: Bed, c: Case): Promise<CaseResult> {
   const src = join(volume(bed, c.from), srcName);
   const { bytes, files } = await datasetBytes(seedPath);
   const dst = join(volume(bed, c.to), `bench-dst-${c.data.name}`);
-  const contenders = (SWEEP ? SWEEP_CONTENDERS : CONTENDERS).filter((k) => k.applies(c));
-  const result: CaseResult = { c, bytes, times: new Map(), errors: new Map() };
+  const only = flags.contenders?.split(",");
+  const contenders = (SWEEP ? SWEEP_CONTENDERS : CONTENDERS).filter((k) =>
+    k.applies(c) && (only === undefined || only.includes(k.name))
+  );
+  const result: CaseResult = { c, bytes, times: new Map(), errors: new Map(), cut: new Set() };
   for (const k of contenders) result.times.set(k.name, []);
   console.error(
     `\n## ${c.title}: ${c.data.describe} (${(bytes / MIB).toFixed(0)} MiB, ${files} files)`,
@@ -419,7 +447,8 @@ async function runCase(bed: Bed, c: Case): Promise<CaseResult> {
     for (const k of order) {
       await clear(dst);
       const run = await timeIt(k.argv(src, dst, c));
-      if (!k.ceiling && run.ok) {
+      if (run.cut) result.cut.add(k.name);
+      if (!k.ceiling && run.ok && !run.cut) {
         const copied = await datasetBytes(dst);
         if (copied.bytes !== bytes) {
           run.ok = false;
@@ -675,6 +704,8 @@ function report(
         : "–";
       const note = r.errors.has(row.name)
         ? ` (failed: ${r.errors.get(row.name)!.split("\n")[0]})`
+        : r.cut.has(row.name)
+        ? ` (stopped at ${MAX_MS / 1000} s in some rounds: upper bounds)`
         : "";
       lines.push(
         `| ${row.name}${note} | ${fmtRate(row.median)} | ${fmtRate(row.min)}–${
@@ -703,7 +734,12 @@ if (import.meta.main) {
   const command = `deno task bench:compare${Deno.args.length ? " " + Deno.args.join(" ") : ""}`;
   const text = report(results, extra, await machine(), command);
   console.log(text);
-  if (OUT !== undefined) {
+  if (OUT !== undefined && flags.append) {
+    // Add this run's cases to an existing report, under its own heading.
+    const body = text.split("\n").slice(2).join("\n");
+    await Deno.writeTextFile(OUT, `\n# Added by \`${command}\`\n\n${body}`, { append: true });
+    console.error(`appended to ${OUT}`);
+  } else if (OUT !== undefined) {
     await Deno.writeTextFile(OUT, text);
     if (!SWEEP) await Deno.writeTextFile(OUT.replace(/RESULTS\.md$/, "results.svg"), svg(results));
     console.error(`wrote ${OUT}`);

@@ -157,6 +157,12 @@ export function fileEvent(file: FileResult): Record<string, unknown> {
     bytes: file.bytes,
     ...(file.reason === undefined ? {} : { reason: file.reason }),
     ...(file.error === undefined ? {} : { error: file.error.message }),
+    ...(file.offloadedBytes === undefined ? {} : { offloaded_bytes: file.offloadedBytes }),
+    ...(file.hash === undefined ? {} : {
+      hash: file.hash.algorithm,
+      digest: file.hash.digest,
+      verified: file.hash.verified,
+    }),
   };
 }
 
