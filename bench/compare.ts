@@ -661,6 +661,49 @@ function fmtRate(v: number): string {
   return Number.isFinite(v) ? v.toFixed(0) : "–";
 }
 
+/** The issue's targets, checked against this run's medians (ratios are round-by-round medians). */
+function targets(results: CaseResult[]): string[] {
+  const find = (id: string): Row[] | undefined => {
+    const r = results.find((x) => x.c.id === id);
+    return r === undefined ? undefined : rows(r);
+  };
+  const rowOf = (id: string, name: string): Row | undefined =>
+    find(id)?.find((row) => row.name === name);
+  const bestRclone = (id: string): Row | undefined =>
+    find(id)?.filter((row) => row.name.startsWith("rclone")).sort((a, b) => b.median - a.median)[0];
+  const out: string[] = [];
+  const check = (label: string, value: number | undefined, goal: number): void => {
+    if (value === undefined || !Number.isFinite(value)) return;
+    out.push(
+      `| ${label} | ${value.toFixed(2)} | ${goal} | ${value >= goal ? "met" : "**missed**"} |`,
+    );
+  };
+  for (const id of ["big-net-local", "seq-net-local"]) {
+    const ferry = rowOf(id, "ferry");
+    const ceiling = rowOf(id, "ceiling: 8× dd");
+    if (ferry && ceiling) check(`${id}: ferry ÷ ceiling`, ferry.median / ceiling.median, 0.9);
+    check(`${id}: ferry ÷ ferry 1 stream`, rowOf(id, "ferry 1 stream")?.ferryRatio, 3);
+    check(`${id}: ferry ÷ best rclone`, bestRclone(id)?.ferryRatio, 1.5);
+  }
+  check("small-net-local: ferry ÷ cp", rowOf("small-net-local", "cp")?.ferryRatio, 3);
+  check("small-net-local: ferry ÷ best rclone", bestRclone("small-net-local")?.ferryRatio, 1);
+  check("big-local-local: ferry ÷ cp", rowOf("big-local-local", "cp")?.ferryRatio, 0.95);
+  check("big-reflink: ferry ÷ cp", rowOf("big-reflink", "cp")?.ferryRatio, 0.95);
+  check(
+    "big-reflink: ferry ÷ ferry 1 stream (read/write)",
+    rowOf("big-reflink", "ferry 1 stream")?.ferryRatio,
+    50,
+  );
+  for (const id of ["big-net-local", "seq-net-local", "big-local-local"]) {
+    const verified = rowOf(id, "ferry --verify source")?.ferryRatio;
+    if (verified !== undefined) {
+      check(`${id}: --verify source ÷ ferry (cost ≤ 15 %)`, 1 / verified, 0.85);
+    }
+  }
+  if (out.length === 0) return [];
+  return ["| target | measured | goal | |", "|---|---:|---:|---|", ...out, ""];
+}
+
 function report(
   results: CaseResult[],
   extra: string[],
@@ -715,7 +758,9 @@ function report(
     }
     lines.push("");
   }
-  lines.push("## Memory, cancel, start-up", "", ...extra, "");
+  const goals = targets(results);
+  if (goals.length > 0 && !SWEEP) lines.push("## Targets", "", ...goals);
+  if (extra.length > 0) lines.push("## Memory, cancel, start-up", "", ...extra, "");
   return lines.join("\n");
 }
 
