@@ -280,10 +280,11 @@ const CONTENDERS: Contender[] = [
   {
     name: "ferry 1 stream",
     applies: () => true,
-    argv: (
-      src,
-      dst,
-    ) => [...FERRY, "--workers", "1", "--file-workers", "1", "--offload", "never", src, dst],
+    argv: (src, dst) => [
+      ...FERRY,
+      ...["--workers", "1", "--file-workers", "1", "--small-file-workers", "1"],
+      ...["--offload", "never", src, dst],
+    ],
   },
   { name: "cp", applies: () => true, argv: (src, dst) => ["cp", "-r", src, dst] },
   {
@@ -727,7 +728,7 @@ function report(
     `of the whole process. "ferry ÷" is the median over rounds of ferry's rate divided by that ` +
     `contender's rate in the same round (>1: ferry faster). The ceiling reads the source with 8 ` +
     `parallel readers and writes nothing. ferry runs with \`--allow-all\` (offload on); ` +
-    `"ferry 1 stream" is \`--workers 1 --file-workers 1 --offload never\`, the single-threaded baseline ` +
+    `"ferry 1 stream" is \`--workers 1 --file-workers 1 --small-file-workers 1 --offload never\`, the single-threaded baseline ` +
     `of the original tool's claim.`,
     "",
   ];

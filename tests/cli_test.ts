@@ -204,7 +204,14 @@ Deno.test("ferry rejects usage errors with exit 2 and a hint", async () => {
 Deno.test("ferry --dry-run prints the plan and writes nothing", async () => {
   await withTempDir(async (dir) => {
     await makeShot(join(dir, "sh010"));
-    const run = await runCli(["copy", "--dry-run", join(dir, "sh010"), join(dir, "out")]);
+    const run = await runCli([
+      "copy",
+      "--dry-run",
+      "--cutoff",
+      "10MiB",
+      join(dir, "sh010"),
+      join(dir, "out"),
+    ]);
     assertEquals(run.code, 0, run.stderr);
     assertMatch(
       run.stdout,

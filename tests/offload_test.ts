@@ -25,7 +25,12 @@ Deno.test("copies are byte-identical with offload never, auto and always", async
     for (const size of SIZES) await writeRandomFile(join(src, `f${size}.bin`), size);
     for (const offload of ["never", "auto", "always"] as const) {
       const dst = join(dir, offload);
-      const result = await copy(src, dst, { offload, chunkBytes: 4 * MIB, maxWorkers: 3 });
+      const result = await copy(src, dst, {
+        offload,
+        chunkBytes: 4 * MIB,
+        cutoffBytes: 10 * MIB,
+        maxWorkers: 3,
+      });
       assert(result.ok, JSON.stringify(result.files.map((f) => f.reason)));
       await assertSameTree(dst, src);
       const offloaded = result.files.reduce((sum, f) => sum + (f.offloadedBytes ?? 0), 0);
@@ -66,12 +71,15 @@ Deno.test({
     await withTempDir(async (dir) => {
       await writeRandomFile(join(dir, "a.mov"), 24 * MIB);
       await withTempDir(async (other) => {
-        const auto = await copy(dir, join(other, "auto"), { offload: "auto" });
+        const auto = await copy(dir, join(other, "auto"), { offload: "auto", cutoffBytes: MIB });
         assert(auto.ok);
         assertEquals(auto.files[0]?.offloadedBytes, undefined);
         await assertSameTree(join(other, "auto"), dir);
 
-        const always = await copy(dir, join(other, "always"), { offload: "always" });
+        const always = await copy(dir, join(other, "always"), {
+          offload: "always",
+          cutoffBytes: MIB,
+        });
         assertEquals(always.files[0]?.status, "failed");
         assertMatch(always.files[0]!.error!.message, /copy offload is not possible here \(EXDEV\)/);
         assertEquals(await listTree(join(other, "always")), []);
