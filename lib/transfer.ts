@@ -707,6 +707,11 @@ class Batch {
       } else {
         let ok = false;
         let hasMode = false;
+        if (this.#hash !== undefined && task.chunks.length === 0 && task.size > 0) {
+          // Hashing would make the main thread the bottleneck: whole files go
+          // to the workers too, as one or more hashed ranges.
+          task.chunks = [{ offset: 0, length: task.size }];
+        }
         if (task.chunks.length === 0) {
           const copied = await this.#copyWhole(state, tmp);
           ok = copied !== undefined;
