@@ -17,7 +17,7 @@
 
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { makeSampleShot } from "../lib/demo.ts";
+import { makeSampleShot, writeSampleFile } from "../lib/demo.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 /** The ferry that is timed: a snapshot made by compare.sh, so edits during a run do not leak in. */
@@ -98,23 +98,6 @@ interface Dataset {
   isDir: boolean;
 }
 
-async function writeBlockFile(path: string, bytes: number, seed: number): Promise<void> {
-  const block = new Uint8Array(Math.min(bytes, MIB));
-  for (let i = 0; i < block.length; i += 65536) {
-    crypto.getRandomValues(block.subarray(i, Math.min(block.length, i + 65536)));
-  }
-  const view = new DataView(block.buffer);
-  using file = await Deno.open(path, { write: true, create: true, truncate: true });
-  for (let at = 0, n = 0; at < bytes; at += block.length, n++) {
-    if (block.length >= 8) {
-      view.setUint32(0, seed);
-      view.setUint32(4, n);
-    }
-    const part = block.subarray(0, Math.min(block.length, bytes - at));
-    for (let put = 0; put < part.length;) put += await file.write(part.subarray(put));
-  }
-}
-
 const DATASETS: Record<string, Dataset> = {
   big: {
     name: "big",
@@ -122,7 +105,7 @@ const DATASETS: Record<string, Dataset> = {
     bytes: BIG_BYTES,
     files: 1,
     isDir: false,
-    make: (path) => writeBlockFile(path, BIG_BYTES, 1),
+    make: (path) => writeSampleFile(path, BIG_BYTES, 1),
   },
   seq: {
     name: "seq",
@@ -133,7 +116,7 @@ const DATASETS: Record<string, Dataset> = {
     make: async (path) => {
       await Deno.mkdir(path, { recursive: true });
       for (let i = 0; i < FRAMES; i++) {
-        await writeBlockFile(join(path, `sh010.${String(1001 + i)}.exr`), FRAME_BYTES, i);
+        await writeSampleFile(join(path, `sh010.${String(1001 + i)}.exr`), FRAME_BYTES, i);
       }
     },
   },
@@ -147,7 +130,7 @@ const DATASETS: Record<string, Dataset> = {
       for (let i = 0; i < SMALL_FILES; i++) {
         const dir = join(path, `d${i % 20}`);
         if (i < 20) await Deno.mkdir(dir, { recursive: true });
-        await writeBlockFile(join(dir, `f${i}.bin`), SMALL_BYTES, i);
+        await writeSampleFile(join(dir, `f${i}.bin`), SMALL_BYTES, i);
       }
     },
   },
@@ -165,7 +148,7 @@ const DATASETS: Record<string, Dataset> = {
         movieBytes: QUICK ? 64 * MIB : 512 * MIB,
       });
       for (let i = 0; i < (QUICK ? 20 : 200); i++) {
-        await writeBlockFile(join(path, "sh010", `sidecar_${i}.json`), 4096, 9000 + i);
+        await writeSampleFile(join(path, "sh010", `sidecar_${i}.json`), 4096, 9000 + i);
       }
     },
   },
@@ -528,7 +511,7 @@ async function memoryAndCancel(bed: Bed): Promise<string[]> {
   await clear(dst);
   // Cancel latency: SIGINT while a big file is being copied, to process exit.
   const big = join(bed.store, "bench-cancel.bin");
-  await writeBlockFile(big, 1024 * MIB, 7);
+  await writeSampleFile(big, 1024 * MIB, 7);
   await new Promise((r) => setTimeout(r, 1200));
   const latencies: number[] = [];
   let leftovers = 0;

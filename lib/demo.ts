@@ -66,42 +66,49 @@ export async function makeSampleShot(
   const root = join(dir, "sh010");
   await Deno.mkdir(join(root, "plate"), { recursive: true });
   await Deno.mkdir(join(root, "editorial"));
-  const block = randomBlock(MIB);
   let seed = 0;
   for (let frame = 1; frame <= frames; frame++) {
     const name = `sh010_plate.${String(1000 + frame).padStart(4, "0")}.exr`;
-    await writePattern(join(root, "plate", name), frameBytes, block, seed++);
+    await writeSampleFile(join(root, "plate", name), frameBytes, seed++);
   }
-  await writePattern(join(root, "editorial", "sh010_v001.mov"), movieBytes, block, seed);
+  await writeSampleFile(join(root, "editorial", "sh010_v001.mov"), movieBytes, seed);
   return { root, files: frames + 1, bytes: frames * frameBytes + movieBytes };
 }
 
-function randomBlock(bytes: number): Uint8Array {
-  const block = new Uint8Array(bytes);
-  for (let at = 0; at < bytes; at += 65536) {
-    crypto.getRandomValues(block.subarray(at, Math.min(bytes, at + 65536)));
+/**
+ * Writes `bytes` bytes of sample content: one random MiB, with `seed` and the
+ * MiB's number stamped into its first 8 bytes, so no two MiB of a file (or of
+ * two files with different seeds) are alike. Fast enough for GiB files.
+ *
+ * Requires `--allow-write`.
+ *
+ * @param path The file to write (created or truncated).
+ * @param bytes Its size.
+ * @param seed A number that tells files apart.
+ *
+ * @example
+ * ```ts
+ * import { writeSampleFile } from "./demo.ts";
+ *
+ * const path = await Deno.makeTempFile();
+ * await writeSampleFile(path, 3 * 1024 * 1024 + 5, 7);
+ * console.log((await Deno.stat(path)).size); // 3145733
+ * await Deno.remove(path);
+ * ```
+ */
+export async function writeSampleFile(path: string, bytes: number, seed = 0): Promise<void> {
+  const block = new Uint8Array(Math.min(bytes, MIB));
+  for (let at = 0; at < block.length; at += 65536) {
+    crypto.getRandomValues(block.subarray(at, Math.min(block.length, at + 65536)));
   }
-  return block;
-}
-
-/** Writes `bytes` bytes: the random block, stamped with the file and MiB number in every MiB. */
-async function writePattern(
-  path: string,
-  bytes: number,
-  block: Uint8Array,
-  seed: number,
-): Promise<void> {
-  const file = await Deno.open(path, { write: true, create: true, truncate: true });
-  try {
-    const piece = new Uint8Array(block);
-    const stamp = new DataView(piece.buffer);
-    for (let at = 0, n = 0; at < bytes; at += piece.length, n++) {
+  const stamp = new DataView(block.buffer);
+  using file = await Deno.open(path, { write: true, create: true, truncate: true });
+  for (let at = 0, n = 0; at < bytes; at += block.length, n++) {
+    if (block.length >= 8) {
       stamp.setUint32(0, seed);
       stamp.setUint32(4, n);
-      const part = piece.subarray(0, Math.min(piece.length, bytes - at));
-      for (let put = 0; put < part.length;) put += await file.write(part.subarray(put));
     }
-  } finally {
-    file.close();
+    const part = block.subarray(0, Math.min(block.length, bytes - at));
+    for (let put = 0; put < part.length;) put += await file.write(part.subarray(put));
   }
 }

@@ -7,6 +7,7 @@
 
 import nodeAssert from "node:assert/strict";
 import { join, relative } from "node:path";
+import { writeSampleFile } from "../lib/demo.ts";
 
 /**
  * Asserts that a value is truthy.
@@ -89,21 +90,7 @@ export async function withTempDir(
  * @param bytes How many bytes.
  */
 export async function writeRandomFile(path: string, bytes: number): Promise<void> {
-  const file = await Deno.open(path, { write: true, create: true, truncate: true });
-  try {
-    const block = new Uint8Array(Math.min(bytes, 1 << 20));
-    for (let i = 0; i < block.length; i += 65536) {
-      crypto.getRandomValues(block.subarray(i, Math.min(block.length, i + 65536)));
-    }
-    const stamp = new DataView(block.buffer);
-    for (let at = 0, n = 0; at < bytes; at += block.length, n++) {
-      if (block.length >= 4) stamp.setUint32(0, n);
-      const part = block.subarray(0, Math.min(block.length, bytes - at));
-      for (let put = 0; put < part.length;) put += await file.write(part.subarray(put));
-    }
-  } finally {
-    file.close();
-  }
+  await writeSampleFile(path, bytes, Math.floor(Math.random() * 2 ** 32));
 }
 
 /**
