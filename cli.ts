@@ -20,7 +20,7 @@ import { Reporter } from "./lib/reporter.ts";
 import type { TransferResult } from "./lib/result.ts";
 import { formatBytes } from "./lib/size.ts";
 import { parseSize } from "./lib/size.ts";
-import { applyMappings, type TransferOptions } from "./lib/transfer.ts";
+import { applyMappings, planOptionsFor, type TransferOptions } from "./lib/transfer.ts";
 import { VERSION } from "./lib/version.ts";
 import { HASH_ALGORITHMS, type HashAlgorithm } from "./lib/hash.ts";
 
@@ -293,14 +293,8 @@ async function runBatch(
   reporter: Reporter,
 ): Promise<number> {
   if (parsed.dryRun) {
-    const planOptions = {
-      operation: options.operation ?? "copy",
-      existing: options.existing ?? "error",
-      workers: options.maxWorkers ?? 8,
-      ...(options.cutoffBytes === undefined ? {} : { cutoffBytes: options.cutoffBytes }),
-      ...(options.chunkBytes === undefined ? {} : { chunkBytes: options.chunkBytes }),
-    };
-    return printPlan(await planTransfer(mappings, planOptions), reporter, parsed.json);
+    const plan = await planTransfer(mappings, planOptionsFor(options));
+    return printPlan(plan, reporter, parsed.json);
   }
   const cancel = new AbortController();
   const kill = new AbortController();

@@ -82,6 +82,30 @@ export function c4FromDigest(digest: Uint8Array): string {
   return "c4" + out.padStart(88, "1");
 }
 
+/**
+ * Decodes a C4 ID back to its 64-byte SHA-512 digest.
+ *
+ * @param id A C4 ID, as made by {@linkcode c4FromDigest}.
+ * @returns The digest.
+ *
+ * @example
+ * ```ts
+ * import { c4FromDigest, digestFromC4 } from "./hash.ts";
+ *
+ * console.log(digestFromC4(c4FromDigest(new Uint8Array(64).fill(9)))[0]); // 9
+ * ```
+ */
+export function digestFromC4(id: string): Uint8Array {
+  let value = 0n;
+  for (const char of id.slice(2)) value = value * 58n + BigInt(BASE58.indexOf(char));
+  const out = new Uint8Array(64);
+  for (let i = 63; i >= 0; i--) {
+    out[i] = Number(value & 0xffn);
+    value >>= 8n;
+  }
+  return out;
+}
+
 const FACTORIES: Record<HashAlgorithm, () => Promise<IHasher>> = {
   xxh64: () => createXXHash64(0, 0),
   xxh3: () => createXXHash3(0, 0),

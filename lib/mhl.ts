@@ -11,7 +11,7 @@
  */
 
 import { basename, dirname, join } from "node:path";
-import { c4FromDigest, createHasher, type HashAlgorithm } from "./hash.ts";
+import { c4FromDigest, createHasher, digestFromC4, type HashAlgorithm } from "./hash.ts";
 import { VERSION } from "./version.ts";
 
 /** The manifest folder inside a root. */
@@ -85,17 +85,7 @@ function xmlDate(date: Date): string {
 }
 
 function digestBytes(algorithm: HashAlgorithm, digest: string): Uint8Array {
-  if (algorithm === "c4") {
-    let value = 0n;
-    const alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-    for (const char of digest.slice(2)) value = value * 58n + BigInt(alphabet.indexOf(char));
-    const out = new Uint8Array(64);
-    for (let i = 63; i >= 0; i--) {
-      out[i] = Number(value & 0xffn);
-      value >>= 8n;
-    }
-    return out;
-  }
+  if (algorithm === "c4") return digestFromC4(digest);
   return Uint8Array.from(digest.match(/../g) ?? [], (h) => parseInt(h, 16));
 }
 

@@ -237,9 +237,7 @@ export async function applyMappings(
   if (offload === "always" && !offloadAvailable()) {
     throw new RangeError(`Offload "always" needs Linux and the --allow-ffi permission`);
   }
-  const planOptions: PlanOptions = { operation, existing, workers: maxWorkers };
-  if (options.cutoffBytes !== undefined) planOptions.cutoffBytes = options.cutoffBytes;
-  if (options.chunkBytes !== undefined) planOptions.chunkBytes = options.chunkBytes;
+  const planOptions = planOptionsFor(options);
   const plan = await planTransfer(mappings, planOptions);
 
   const verify = options.verify ?? "size";
@@ -305,6 +303,31 @@ export async function applyMappings(
   };
   if (batch.cancelled) throw new CancelledError(result, signal?.reason);
   return result;
+}
+
+/**
+ * The planning part of transfer options, with the same defaults as
+ * {@linkcode applyMappings}: what a dry run plans is what the transfer does.
+ *
+ * @param options Transfer options.
+ * @returns The options for {@linkcode planTransfer}.
+ *
+ * @example
+ * ```ts
+ * import { planOptionsFor } from "../mod.ts";
+ *
+ * console.log(planOptionsFor({ maxWorkers: 2 }).workers); // 2
+ * ```
+ */
+export function planOptionsFor(options: TransferOptions): PlanOptions {
+  const planOptions: PlanOptions = {
+    operation: options.operation ?? "copy",
+    existing: options.existing ?? "error",
+    workers: options.maxWorkers ?? DEFAULT_MAX_WORKERS,
+  };
+  if (options.cutoffBytes !== undefined) planOptions.cutoffBytes = options.cutoffBytes;
+  if (options.chunkBytes !== undefined) planOptions.chunkBytes = options.chunkBytes;
+  return planOptions;
 }
 
 /**

@@ -105,47 +105,6 @@ function offloadRange(job: CopyMessage, at: Progress): string | undefined {
   }
 }
 
-/** Copies the rest of the range (from `at.done`) by read/write. */
-function readWriteRange(job: CopyMessage, at: Progress): void {
-  let src: Deno.FsFile | undefined;
-  let dst: Deno.FsFile | undefined;
-  try {
-    try {
-      src = Deno.openSync(job.src, { read: true });
-      src.seekSync(job.offset + at.done, Deno.SeekMode.Start);
-    } catch (error) {
-      throw new SideError("source", error);
-    }
-    try {
-      dst = Deno.openSync(job.dst, { write: true });
-      dst.seekSync(job.offset + at.done, Deno.SeekMode.Start);
-    } catch (error) {
-      throw new SideError("destination", error);
-    }
-    while (at.done < job.length) {
-      if (control!.cancelled) throw new Stopped();
-      const want = Math.min(buffer.length, job.length - at.done);
-      let got: number | null;
-      try {
-        got = src.readSync(buffer.subarray(0, want));
-      } catch (error) {
-        throw new SideError("source", error);
-      }
-      if (got === null || got === 0) throw earlyEnd(job, at.done);
-      try {
-        for (let put = 0; put < got;) put += dst.writeSync(buffer.subarray(put, got));
-      } catch (error) {
-        throw new SideError("destination", error);
-      }
-      at.done += got;
-      control!.addBytes(slot, got);
-    }
-  } finally {
-    src?.close();
-    dst?.close();
-  }
-}
-
 function copyRange(job: CopyMessage): void {
   const at: Progress = { done: 0, offloaded: 0 };
   let fallback: string | undefined;
@@ -159,7 +118,9 @@ function copyRange(job: CopyMessage): void {
         );
       }
     }
-    if (at.done < job.length) readWriteRange(job, at);
+    if (at.done < job.length) {
+      streamRange(job, at, true, (_done, want) => buffer.subarray(0, want));
+    }
     if (at.done !== job.length) {
       throw new SideError("destination", new Error(`wrote ${at.done} of ${job.length} bytes`));
     }
@@ -206,7 +167,12 @@ async function hashedRange(job: CopyMessage): Promise<void> {
   const at: Progress = { done: 0, offloaded: 0 };
   try {
     if (rangeBuffer.length < job.length) rangeBuffer = new Uint8Array(job.length);
-    readRangeInto(job, at, hash.mode === "copy");
+    streamRange(
+      job,
+      at,
+      hash.mode === "copy",
+      (done, want) => rangeBuffer.subarray(done, done + want),
+    );
     post({ type: "need-state", id: job.id });
     const reply = await new Promise<StateMessage>((resolve) => stateWaiters.set(job.id, resolve));
     if (reply.abort) throw new Stopped();
@@ -232,28 +198,38 @@ async function hashedRange(job: CopyMessage): Promise<void> {
   }
 }
 
-/** Reads the range into `rangeBuffer`, writing each piece to `dst` when `write` is set. */
-function readRangeInto(job: CopyMessage, at: Progress, write: boolean): void {
+/**
+ * Reads the rest of the range (from `at.done`) buffer by buffer, checking the
+ * cancel flag before each; each piece is read into `target(done, want)` and,
+ * when `write` is set, written to `dst` and counted in the control block.
+ * Copies use the reused buffer; hashed ranges keep the whole range in memory.
+ */
+function streamRange(
+  job: CopyMessage,
+  at: Progress,
+  write: boolean,
+  target: (done: number, want: number) => Uint8Array,
+): void {
   let src: Deno.FsFile | undefined;
   let dst: Deno.FsFile | undefined;
   try {
     try {
       src = Deno.openSync(job.src, { read: true });
-      src.seekSync(job.offset, Deno.SeekMode.Start);
+      src.seekSync(job.offset + at.done, Deno.SeekMode.Start);
     } catch (error) {
       throw new SideError("source", error);
     }
     if (write) {
       try {
         dst = Deno.openSync(job.dst, { write: true });
-        dst.seekSync(job.offset, Deno.SeekMode.Start);
+        dst.seekSync(job.offset + at.done, Deno.SeekMode.Start);
       } catch (error) {
         throw new SideError("destination", error);
       }
     }
     while (at.done < job.length) {
       if (control!.cancelled) throw new Stopped();
-      const piece = rangeBuffer.subarray(at.done, Math.min(job.length, at.done + buffer.length));
+      const piece = target(at.done, Math.min(buffer.length, job.length - at.done));
       let got: number | null;
       try {
         got = src.readSync(piece);
