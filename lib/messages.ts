@@ -43,6 +43,20 @@ export interface CopyMessage {
    * continues it, and returns the new state (and, for the last range, the digest).
    */
   hash?: HashJob;
+  /**
+   * More ranges of this source are queued right behind this one: keep the
+   * source open for them. Every open of a file on a network share costs a
+   * round trip and may drop the client's cached pages of the whole file
+   * (the testbed's FUSE share does, on every open), so a big file is opened
+   * once per worker instead of once per range. Closed on the next job for
+   * another source, on {@linkcode ReleaseMessage}, or after a failure.
+   */
+  keepSource?: boolean;
+}
+
+/** Main → worker: close the source kept open for queued ranges (the worker is idle). */
+export interface ReleaseMessage {
+  type: "release";
 }
 
 /** The hashing part of a job. */
@@ -66,7 +80,7 @@ export interface StateMessage {
 }
 
 /** Everything the main thread sends. */
-export type ToWorker = InitMessage | CopyMessage | StateMessage;
+export type ToWorker = InitMessage | CopyMessage | StateMessage | ReleaseMessage;
 
 /** Worker → main: ready for work. */
 export interface ReadyMessage {

@@ -28,7 +28,7 @@ const WORKER_URL = new URL("../workers/copy_worker.ts", import.meta.url);
 export type NeedState = () => Promise<{ state: Uint8Array | null; abort: boolean }>;
 
 interface Queued {
-  job: ChunkJob;
+  job: ChunkJob | (() => ChunkJob);
   tag: number;
   needState: NeedState | undefined;
   resolve: (outcome: ChunkOutcome) => void;
@@ -40,6 +40,8 @@ interface Slot {
   index: number;
   ready: boolean;
   current: (Queued & { id: number }) | undefined;
+  /** The worker keeps the current range's source open for the next range of the same file. */
+  keepsSource: boolean;
 }
 
 /**
@@ -94,12 +96,17 @@ export class WorkerPool {
    * Queues a range and resolves with its outcome. Rejects only when the
    * worker itself crashed or could not start.
    *
-   * @param job The range.
+   * @param job The range, or a function that gives it when a worker takes it
+   *   (so settings learnt from earlier ranges, such as a failed offload, apply).
    * @param tag A number that groups ranges (the file), for {@linkcode WorkerPool.dropQueued}.
    * @param needState For a hashed range: gives the hash state of the range before it.
    * @returns How the range ended.
    */
-  run(job: ChunkJob, tag: number, needState?: NeedState): Promise<ChunkOutcome> {
+  run(
+    job: ChunkJob | (() => ChunkJob),
+    tag: number,
+    needState?: NeedState,
+  ): Promise<ChunkOutcome> {
     if (this.#broken) return Promise.reject(this.#broken);
     return new Promise((resolve, reject) => {
       this.#queue.push({ job, tag, needState, resolve, reject });
@@ -167,13 +174,19 @@ export class WorkerPool {
     const item = this.#queue.shift()!;
     const id = this.#nextId++;
     slot.current = { ...item, id };
-    const message: ToWorker = { type: "copy", id, ...item.job };
+    slot.keepsSource = this.#queue.some((next) => next.tag === item.tag);
+    const message: ToWorker = {
+      type: "copy",
+      id,
+      ...(typeof item.job === "function" ? item.job() : item.job),
+      ...(slot.keepsSource ? { keepSource: true } : {}),
+    };
     slot.worker.postMessage(message);
   }
 
   #spawn(index: number): void {
     const worker = new Worker(WORKER_URL, { type: "module" });
-    const slot: Slot = { worker, index, ready: false, current: undefined };
+    const slot: Slot = { worker, index, ready: false, current: undefined, keepsSource: false };
     this.#slots.push(slot);
     worker.onmessage = (event: MessageEvent<FromWorker>) => this.#onMessage(slot, event.data);
     worker.onerror = (event: ErrorEvent) => {
@@ -206,7 +219,15 @@ export class WorkerPool {
       slot.current = undefined;
       current?.resolve(message);
     }
-    if (this.#queue.length > 0 && slot.current === undefined) this.#dispatch(slot);
+    if (slot.current !== undefined) return;
+    if (this.#queue.length > 0) {
+      this.#dispatch(slot);
+    } else if (slot.keepsSource) {
+      // Idle: no source stays open behind the engine's back (a move removes
+      // sources once they are verified; an open file would linger on a share).
+      slot.keepsSource = false;
+      slot.worker.postMessage({ type: "release" } satisfies ToWorker);
+    }
   }
 
   #onCrash(slot: Slot, error: Error): void {

@@ -865,6 +865,9 @@ class Batch {
     const pair = `${task.dev}:${dstDev}`;
     // Hashing needs the bytes in user space: no offload then.
     const offload = this.#offload !== "never" && !hashing && !this.#noOffload.has(pair);
+    // Read when a worker takes the range: once one range of this pair of file
+    // systems has found that the kernel cannot offload, the others skip the try.
+    const tryOffload = () => offload && !this.#noOffload.has(pair);
     let step = DEFAULT_OFFLOAD_STEP_BYTES;
     if (offload && task.dev === dstDev) {
       // One file system: the kernel (or the server) copies the whole file in
@@ -881,7 +884,7 @@ class Batch {
       dst: tmp,
       offset: chunk.offset,
       length: chunk.length,
-      offload,
+      offload: tryOffload(),
       offloadRequired: this.#offload === "always",
       offloadStepBytes: step,
       ...(hashing ? { hash: { algorithm: this.#hash!, mode: "copy" as const, last } } : {}),
@@ -924,11 +927,11 @@ class Batch {
     let digest: string | undefined;
     let done = 0;
     await Promise.all(chunks.map(async (chunk, index) => {
-      const spec = job(chunk, index === chunks.length - 1);
+      const spec = () => job(chunk, index === chunks.length - 1);
       const outcome = await this.#pool.run(
         spec,
         tag,
-        spec.hash ? () => chain.stateBefore(index) : undefined,
+        this.#hash !== undefined ? () => chain.stateBefore(index) : undefined,
       );
       onOutcome(index, chunk, outcome);
       if (outcome.type === "done") {

@@ -394,3 +394,56 @@ Deno.test("an unreadable source (mode 000) fails that file with path and cause, 
     await assertNoTemps(join(dir, "out"));
   });
 });
+
+// Every open of a file on a share costs a round trip, and on the testbed's
+// FUSE share it drops the cached pages of the whole file: a worker keeps the
+// source open from one range of a file to the next. Counted with strace.
+const straceMissing = await new Deno.Command("strace", {
+  args: ["-f", "-o", "/dev/null", "true"],
+  stdout: "null",
+  stderr: "null",
+}).output().then((out) => !out.success, () => true);
+if (straceMissing) {
+  console.warn("SKIPPED open-count test: strace is not installed or cannot trace here");
+}
+
+for (const ffi of [false, true]) {
+  Deno.test({
+    name: `a file copied in many ranges is opened once per worker, not once per range (${
+      ffi ? "libc reads with --allow-ffi" : "Deno file API without FFI"
+    })`,
+    ignore: straceMissing,
+    async fn(): Promise<void> {
+      await withTempDir(async (dir) => {
+        const src = join(dir, "plate.mov");
+        const dst = join(dir, "copy.mov");
+        const trace = join(dir, "trace.txt");
+        await writeRandomFile(src, 24 * 1024 * 1024 + 5);
+        const run = await runCli(
+          [
+            ...["copy", "--quiet", "--workers", "2", "--file-workers", "1"],
+            ...["--chunk-size", "1MiB", "--cutoff", "1MiB", "--offload", "never", src, dst],
+          ],
+          {
+            flags: ["--allow-read", "--allow-write", ...(ffi ? ["--allow-ffi"] : [])],
+            prefix: [
+              ...["strace", "-f", "-e", "trace=openat,fadvise64", "-o", trace],
+              ...[Deno.execPath(), ROOT],
+            ],
+          },
+        );
+        assertEquals(run.code, 0, run.stderr);
+        await assertSameFile(dst, src);
+        const lines = (await Deno.readTextFile(trace)).split("\n");
+        const opens = lines.filter((line) => line.includes("openat(") && line.includes(`"${src}"`));
+        assert(
+          opens.length >= 1 && opens.length <= 2,
+          `25 ranges, 2 workers, ${opens.length} opens`,
+        );
+        // With FFI each source descriptor also gets the sequential read-ahead hint.
+        const hints = lines.filter((line) => line.includes("POSIX_FADV_SEQUENTIAL) = 0")).length;
+        assertEquals(hints, ffi ? opens.length : 0);
+      });
+    },
+  });
+}

@@ -26,6 +26,72 @@ let kernel: KernelCopy | null | undefined;
 let rangeBuffer = new Uint8Array(0);
 const hashers = new Map<string, Hasher>();
 const stateWaiters = new Map<number, (message: StateMessage) => void>();
+/** The source kept open for the next range of the same file (see `CopyMessage.keepSource`). */
+let kept: { path: string; file: RangeFile } | undefined;
+
+/**
+ * An open file read or written at given offsets. With FFI (the CLI's
+ * default) it is a plain descriptor and a source gets the kernel's
+ * sequential read-ahead hint; without FFI it is a `Deno.FsFile`.
+ */
+interface RangeFile {
+  /** Reads into `into` from `position`; 0 at the end of the file. */
+  read(into: Uint8Array, position: number): number;
+  /** Writes (part of) `from` at `position`; returns the bytes written. */
+  write(from: Uint8Array, position: number): number;
+  close(): void;
+}
+
+function openRangeFile(path: string, write: boolean): RangeFile {
+  kernel ??= KernelCopy.open();
+  if (kernel !== null) {
+    const k = kernel;
+    const fd = k.openFile(path, write);
+    if (!write) k.adviseSequential(fd);
+    return {
+      read: (into, position) => k.readAt(fd, into, position),
+      write: (from, position) => k.writeAt(fd, from, position),
+      close: () => k.closeFile(fd),
+    };
+  }
+  const file = Deno.openSync(path, write ? { write: true } : { read: true });
+  let at = 0;
+  const seek = (position: number): void => {
+    if (position !== at) at = file.seekSync(position, Deno.SeekMode.Start);
+  };
+  return {
+    read(into, position): number {
+      seek(position);
+      const got = file.readSync(into) ?? 0;
+      at += got;
+      return got;
+    },
+    write(from, position): number {
+      seek(position);
+      const put = file.writeSync(from);
+      at += put;
+      return put;
+    },
+    close: () => file.close(),
+  };
+}
+
+/** Closes the kept source, if any. */
+function release(): void {
+  kept?.file.close();
+  kept = undefined;
+}
+
+/** Opens `path` for reading, or takes the kept handle when it is that file. */
+function openSource(path: string): RangeFile {
+  if (kept?.path === path) {
+    const file = kept.file;
+    kept = undefined;
+    return file;
+  }
+  release();
+  return openRangeFile(path, false);
+}
 
 function post(message: FromWorker): void {
   self.postMessage(message);
@@ -106,6 +172,7 @@ function offloadRange(job: CopyMessage, at: Progress): string | undefined {
 }
 
 function copyRange(job: CopyMessage): void {
+  if (kept !== undefined && kept.path !== job.src) release();
   const at: Progress = { done: 0, offloaded: 0 };
   let fallback: string | undefined;
   try {
@@ -210,36 +277,38 @@ function streamRange(
   write: boolean,
   target: (done: number, want: number) => Uint8Array,
 ): void {
-  let src: Deno.FsFile | undefined;
-  let dst: Deno.FsFile | undefined;
+  let src: RangeFile | undefined;
+  let dst: RangeFile | undefined;
+  let completed = false;
   try {
     try {
-      src = Deno.openSync(job.src, { read: true });
-      src.seekSync(job.offset + at.done, Deno.SeekMode.Start);
+      src = openSource(job.src);
     } catch (error) {
       throw new SideError("source", error);
     }
     if (write) {
       try {
-        dst = Deno.openSync(job.dst, { write: true });
-        dst.seekSync(job.offset + at.done, Deno.SeekMode.Start);
+        dst = openRangeFile(job.dst, true);
       } catch (error) {
         throw new SideError("destination", error);
       }
     }
     while (at.done < job.length) {
       if (control!.cancelled) throw new Stopped();
+      const position = job.offset + at.done;
       const piece = target(at.done, Math.min(buffer.length, job.length - at.done));
-      let got: number | null;
+      let got: number;
       try {
-        got = src.readSync(piece);
+        got = src.read(piece, position);
       } catch (error) {
         throw new SideError("source", error);
       }
-      if (got === null || got === 0) throw earlyEnd(job, at.done);
+      if (got === 0) throw earlyEnd(job, at.done);
       if (dst !== undefined) {
         try {
-          for (let put = 0; put < got;) put += dst.writeSync(piece.subarray(put, got));
+          for (let put = 0; put < got;) {
+            put += dst.write(piece.subarray(put, got), position + put);
+          }
         } catch (error) {
           throw new SideError("destination", error);
         }
@@ -247,8 +316,10 @@ function streamRange(
       }
       at.done += got;
     }
+    completed = true;
   } finally {
-    src?.close();
+    if (completed && job.keepSource && src !== undefined) kept = { path: job.src, file: src };
+    else src?.close();
     dst?.close();
   }
 }
@@ -265,6 +336,9 @@ self.onmessage = (event: MessageEvent<ToWorker>): void => {
     case "copy":
       if (message.hash) void hashedRange(message);
       else copyRange(message);
+      break;
+    case "release":
+      release();
       break;
     case "state":
       stateWaiters.get(message.id)?.(message);
