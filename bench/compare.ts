@@ -531,13 +531,58 @@ async function memoryAndCancel(bed: Bed): Promise<string[]> {
     leftovers += (await sh(`find "${out}" -type f 2>/dev/null | wc -l`)).out.trim() === "0" ? 0 : 1;
     await clear(out);
   }
+  const stops: number[] = [];
+  for (let i = 0; i < (QUICK ? 2 : 5); i++) {
+    stops.push(
+      await workersStopMs(join(bed.net, "bench-cancel.bin"), join(bed.local, "bench-stop")),
+    );
+  }
   await clear(join(bed.net, "bench-cancel.bin"));
   lines.push(
-    `- Cancel: SIGINT during a 1 GiB net → local copy to process exit, median ` +
-      `${median(latencies).toFixed(0)} ms (min ${Math.min(...latencies).toFixed(0)}, max ` +
-      `${Math.max(...latencies).toFixed(0)}); runs that left any file behind: ${leftovers}`,
+    `- Cancel: SIGINT during a 1 GiB net → local copy to process exit (workers stopped, ` +
+      `partial file removed), median ${median(latencies).toFixed(0)} ms (min ` +
+      `${Math.min(...latencies).toFixed(0)}, max ${Math.max(...latencies).toFixed(0)}); ` +
+      `runs that left any file behind: ${leftovers}`,
+    `- Cancel, in process: \`abort()\` to the last byte any worker copied, median ` +
+      `${median(stops).toFixed(1)} ms (min ${Math.min(...stops).toFixed(1)}, max ` +
+      `${Math.max(...stops).toFixed(1)}; progress sampled every millisecond)`,
   );
   return lines;
+}
+
+/**
+ * Cancel latency inside the engine: aborts a copy of `src` 700 ms in and
+ * returns the time from `abort()` to the last change of the workers' byte
+ * counters (sampled every millisecond through `onProgress`).
+ */
+async function workersStopMs(src: string, dir: string): Promise<number> {
+  const ferry = await import(join(FERRY_ROOT, "mod.ts"));
+  await clear(dir);
+  const controller = new AbortController();
+  let lastBytes = -1;
+  let lastChange = 0;
+  let abortedAt = 0;
+  const timer = setTimeout(() => {
+    abortedAt = performance.now();
+    controller.abort();
+  }, 700);
+  try {
+    await ferry.copy(src, join(dir, "x.bin"), {
+      signal: controller.signal,
+      progressIntervalMs: 1,
+      onProgress: (p: { bytesDone: number }) => {
+        if (p.bytesDone === lastBytes) return;
+        lastBytes = p.bytesDone;
+        lastChange = performance.now();
+      },
+    });
+  } catch (error) {
+    if (!(error instanceof ferry.CancelledError)) throw error;
+  } finally {
+    clearTimeout(timer);
+    await clear(dir);
+  }
+  return Math.max(0, lastChange - abortedAt);
 }
 
 async function startup(): Promise<string[]> {

@@ -143,6 +143,7 @@ export class WorkerPool {
   }
 
   #pump(): void {
+    if (this.#dropIfCancelled()) return;
     for (const slot of this.#slots) {
       if (this.#queue.length === 0) return;
       if (slot.ready && slot.current === undefined) this.#dispatch(slot);
@@ -160,6 +161,15 @@ export class WorkerPool {
         this.#pump();
       }, 0);
     }
+  }
+
+  /** After a cancel, queued ranges end as cancelled without reaching a worker. */
+  #dropIfCancelled(): boolean {
+    if (!this.#control.cancelled) return false;
+    const queued = this.#queue;
+    this.#queue = [];
+    for (const item of queued) item.resolve({ type: "cancelled", id: 0, bytes: 0 });
+    return true;
   }
 
   /** Counter slots not used by a live worker (a crashed worker's slot is reused). */
@@ -220,6 +230,7 @@ export class WorkerPool {
       current?.resolve(message);
     }
     if (slot.current !== undefined) return;
+    this.#dropIfCancelled();
     if (this.#queue.length > 0) {
       this.#dispatch(slot);
     } else if (slot.keepsSource) {
