@@ -9,8 +9,13 @@
  * Run it through `deno task bench:compare` (bench/compare.sh brings the bed up
  * and installs the peers). Options: `--quick` (small data, 2 rounds, for CI
  * smoke), `--runs N`, `--cases a,b`, `--big-mib N`, `--frames N`,
- * `--small-files N`, `--out FILE` (default bench/RESULTS.md; `--quick` writes
- * nothing unless `--out` is given).
+ * `--small-files N`, `--memory-files N`, `--out FILE` (default
+ * bench/RESULTS.md; `--quick` writes nothing unless `--out` is given),
+ * `--verified` (adds `--hash` and `--verify source` rows where the
+ * verification target applies), `--sweep` (ferry's settings one at a time,
+ * into bench/SWEEP.md, which a later full run copies into RESULTS.md),
+ * `--contenders a,b`, `--rclone 4,8,16` (rclone stream counts),
+ * `--max-seconds N` (stop a contender's run after N s), `--append`.
  *
  * @module
  */
@@ -249,6 +254,12 @@ const DENO = Deno.execPath();
 const FERRY = [DENO, "run", "--allow-all", join(FERRY_ROOT, "cli.ts"), "copy", "--quiet"];
 const RCLONE_STREAMS = (flags.rclone ?? "8").split(",").map(Number);
 
+/** `--verified`: the hashed rows, on the cases the verification target names. */
+function verifiedCase(c: Case): boolean {
+  return (flags.verified ?? false) &&
+    ["big-net-local", "seq-net-local", "big-local-local"].includes(c.id);
+}
+
 const CONTENDERS: Contender[] = [
   {
     name: "ceiling: 8× dd",
@@ -296,12 +307,12 @@ const CONTENDERS: Contender[] = [
   })),
   {
     name: "ferry --hash xxh64",
-    applies: () => flags.verified ?? false,
+    applies: verifiedCase,
     argv: (src, dst) => [...FERRY, "--hash", "xxh64", src, dst],
   },
   {
     name: "ferry --verify source",
-    applies: () => flags.verified ?? false,
+    applies: verifiedCase,
     argv: (src, dst) => [...FERRY, "--verify", "source", src, dst],
   },
   {
@@ -490,26 +501,38 @@ function rows(r: CaseResult): Row[] {
 
 async function memoryAndCancel(bed: Bed): Promise<string[]> {
   const lines: string[] = [];
-  // Peak RSS for many small files, planned and copied (local → local).
-  const src = join(bed.local, "bench-mem-src");
-  const dst = join(bed.local, "bench-mem-dst");
-  await clear(src);
-  await clear(dst);
-  const made = await sh(
-    `mkdir -p "${src}" && cd "${src}" && for d in $(seq 0 99); do mkdir d$d; done && ` +
-      `for i in $(seq 0 ${MEMORY_FILES - 1}); do printf x > d$((i % 100))/f$i; done`,
-  );
-  if (made.ok) {
-    const out = await sh(`/usr/bin/time -v ${FERRY.join(" ")} "${src}" "${dst}" 2>&1 >/dev/null`);
-    const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(out.out)?.[1];
-    const wall = /Elapsed \(wall clock\) time.*: (.*)/.exec(out.out)?.[1];
-    lines.push(
-      `- Peak RSS copying ${MEMORY_FILES} one-byte files (local → local): ` +
-        `${rss ? (Number(rss) / 1024).toFixed(0) + " MiB" : "not measured"} (wall ${wall ?? "?"})`,
+  // Peak RSS for many small files, planned and copied (local → local), at
+  // two file counts: the target is flat memory, at most 64 MiB + workers × buffer.
+  const peaks: { files: number; mib: number; wall: string }[] = [];
+  for (const files of [MEMORY_FILES / 10, MEMORY_FILES]) {
+    const src = join(bed.local, "bench-mem-src");
+    const dst = join(bed.local, "bench-mem-dst");
+    await clear(src);
+    await clear(dst);
+    const made = await sh(
+      `mkdir -p "${src}" && cd "${src}" && for d in $(seq 0 99); do mkdir d$d; done && ` +
+        `for i in $(seq 0 ${files - 1}); do printf x > d$((i % 100))/f$i; done`,
     );
+    if (made.ok) {
+      const out = await sh(`/usr/bin/time -v ${FERRY.join(" ")} "${src}" "${dst}" 2>&1 >/dev/null`);
+      const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(out.out)?.[1];
+      const wall = /Elapsed \(wall clock\) time.*: (.*)/.exec(out.out)?.[1] ?? "?";
+      if (rss !== undefined) peaks.push({ files, mib: Number(rss) / 1024, wall });
+    }
+    await clear(src);
+    await clear(dst);
   }
-  await clear(src);
-  await clear(dst);
+  const limit = 64 + 8; // 64 MiB + 8 workers × 1 MiB buffers
+  lines.push(
+    `- Peak RSS copying one-byte files (local → local): ${
+      peaks.map((p) => `${p.files} files ${p.mib.toFixed(0)} MiB (wall ${p.wall})`).join(", ")
+    }. Target: flat in file count and ≤ ${limit} MiB: ${
+      peaks.length === 2 && peaks.every((p) => p.mib <= limit) &&
+        peaks[1]!.mib <= peaks[0]!.mib * 1.1
+        ? "met"
+        : "**missed**"
+    }.`,
+  );
   // Cancel latency: SIGINT while a big file is being copied, to process exit.
   const big = join(bed.store, "bench-cancel.bin");
   await writeSampleFile(big, 1024 * MIB, 7);
@@ -546,7 +569,9 @@ async function memoryAndCancel(bed: Bed): Promise<string[]> {
       `runs that left any file behind: ${leftovers}`,
     `- Cancel, in process: \`abort()\` to the last byte any worker copied, median ` +
       `${median(stops).toFixed(1)} ms (min ${Math.min(...stops).toFixed(1)}, max ` +
-      `${Math.max(...stops).toFixed(1)}; progress sampled every millisecond)`,
+      `${Math.max(...stops).toFixed(1)}; progress sampled every millisecond). Target ≤ 100 ms: ${
+        median(stops) <= 100 ? "met" : "**missed**"
+      }.`,
   );
   return lines;
 }
@@ -794,6 +819,24 @@ function report(
   return lines.join("\n");
 }
 
+/**
+ * The settings sweep (bench/SWEEP.md, from `--sweep`), demoted one heading
+ * level so that RESULTS.md carries it as its last section.
+ */
+async function sweepSection(): Promise<string[]> {
+  const text = await Deno.readTextFile(join(ROOT, "bench", "SWEEP.md")).catch(() => "");
+  if (text === "") return [];
+  const body = text.split("\n").slice(1).map((line) => line.startsWith("#") ? `#${line}` : line);
+  return [
+    "## Settings sweep",
+    "",
+    "Copied from bench/SWEEP.md, which `deno task bench:compare --sweep` writes; the engine's " +
+    "defaults point here. \"ferry ÷\" is the defaults' rate over the variant's, round by round " +
+    "(>1: the defaults were faster).",
+    ...body,
+  ];
+}
+
 if (import.meta.main) {
   const bed = await readBed();
   const wanted = flags.cases?.split(",") ??
@@ -807,7 +850,10 @@ if (import.meta.main) {
     ? []
     : [...(await memoryAndCancel(bed)), ...(await startup())];
   const command = `deno task bench:compare${Deno.args.length ? " " + Deno.args.join(" ") : ""}`;
-  const text = report(results, extra, await machine(), command);
+  const text = [
+    report(results, extra, await machine(), command),
+    ...(SWEEP || QUICK || flags.append ? [] : await sweepSection()),
+  ].join("\n");
   console.log(text);
   if (OUT !== undefined && flags.append) {
     // Add this run's cases to an existing report, under its own heading.

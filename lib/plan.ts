@@ -13,21 +13,35 @@ import { describeError, InputError } from "./errors.ts";
 /** One MiB in bytes. */
 export const MIB = 1024 * 1024;
 
+// The defaults below were checked in the settings sweep at the end of
+// bench/RESULTS.md (`deno task bench:compare --sweep`: each setting changed
+// alone, on net → local, local → net and page-cache copies of a 2 GiB file,
+// 12 MiB frames and 64 KiB files). No other value was better beyond the
+// round-to-round noise (about ±10 %) in any case, and several were clearly
+// worse where noted.
+
 /**
  * Files at or above this size are split into chunks copied in parallel;
  * smaller ones are copied whole, many at a time. The original tool used
- * 10 MiB; on the simulated share, 12 MiB frames went 815 MiB/s copied whole
- * (16 in flight) against 375 MiB/s split into 1 MiB chunks, so the cutoff
- * is 64 MiB (bench/RESULTS.md, "frame sequence" cases).
+ * 10 MiB; on the simulated share, 12 MiB frames copied whole (16 in flight)
+ * go about twice as fast as split into chunks (sweep: cutoff 4 MiB halves
+ * the frame rate; 16 and 256 MiB are level with 64 MiB).
  */
 export const DEFAULT_CUTOFF_BYTES = 64 * MIB;
 /** Smallest chunk the automatic chunk size picks. */
 export const MIN_CHUNK_BYTES = MIB;
-/** Largest chunk the automatic chunk size picks. */
+/**
+ * Largest chunk the automatic chunk size picks (about two chunks per worker;
+ * sweep: fixed 4, 16 and 256 MiB chunks were level with it).
+ */
 export const MAX_CHUNK_BYTES = 64 * MIB;
-/** Default number of chunk workers. */
+/**
+ * Default number of chunk workers: the original tool's 8 (sweep: 4, 12 and
+ * 16 were level on this 2-core machine; more ranges in flight is what a
+ * share with higher latency or more cores needs).
+ */
 export const DEFAULT_MAX_WORKERS = 8;
-/** Default number of files in flight. */
+/** Default number of files in flight on the workers (sweep: 2 and 8 were level). */
 export const DEFAULT_FILE_WORKERS = 4;
 
 /** How many stat/readDir calls planning keeps in flight (they are round trips on a share). */
