@@ -28,6 +28,8 @@ const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 /** The ferry that is timed: a snapshot made by compare.sh, so edits during a run do not leak in. */
 const FERRY_ROOT = Deno.env.get("FERRY_ROOT") ?? ROOT;
 const MIB = 1024 * 1024;
+/** The commit timed (compare.sh sets it from git). */
+const FERRY_COMMIT = Deno.env.get("FERRY_COMMIT") ?? "working tree";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -46,6 +48,7 @@ const { values: flags } = parseArgs({
     append: { type: "boolean" },
     "max-seconds": { type: "string" },
     rclone: { type: "string" },
+    "from-log": { type: "string" },
   },
 });
 const SWEEP = flags.sweep ?? false;
@@ -61,6 +64,22 @@ const SMALL_BYTES = 64 * 1024;
 const MEMORY_FILES = Number(flags["memory-files"] ?? (QUICK ? 1000 : 100_000));
 const OUT = flags.out ??
   (QUICK ? undefined : join(ROOT, "bench", SWEEP ? "SWEEP.md" : "RESULTS.md"));
+/**
+ * Every timed run is also appended to this log as it happens (next to the
+ * report, `.log` for `.md`), so a run that fails late keeps its numbers:
+ * `--from-log FILE` builds the case tables from such a log instead of
+ * running the cases again.
+ */
+const LOG = OUT === undefined || flags["from-log"] !== undefined || flags.append
+  ? undefined
+  : OUT.replace(/\.md$/, ".log");
+if (LOG !== undefined) await Deno.writeTextFile(LOG, "");
+
+/** Prints a progress line to stderr and appends it to {@linkcode LOG}. */
+function logLine(line: string): void {
+  console.error(line);
+  if (LOG !== undefined) Deno.writeTextFileSync(LOG, `${line}\n`, { append: true });
+}
 
 interface Bed {
   net: string;
@@ -435,9 +454,7 @@ async function runCase(bed: Bed, c: Case): Promise<CaseResult> {
   );
   const result: CaseResult = { c, bytes, times: new Map(), errors: new Map(), cut: new Set() };
   for (const k of contenders) result.times.set(k.name, []);
-  console.error(
-    `\n## ${c.title}: ${c.data.describe} (${(bytes / MIB).toFixed(0)} MiB, ${files} files)`,
-  );
+  logLine(`\n## ${c.title}: ${c.data.describe} (${(bytes / MIB).toFixed(0)} MiB, ${files} files)`);
   for (let round = 0; round <= RUNS; round++) {
     const order = contenders.map((_, i) => contenders[(i + round) % contenders.length]!);
     for (const k of order) {
@@ -453,17 +470,61 @@ async function runCase(bed: Bed, c: Case): Promise<CaseResult> {
       }
       if (!run.ok) result.errors.set(k.name, run.err.trim() || "failed");
       if (round > 0) result.times.get(k.name)!.push(run.ok ? run.ms : undefined);
-      const rate = bytes / MIB / (run.ms / 1000);
-      console.error(
+      logLine(
         `${round === 0 ? "warm-up" : `round ${round}`}  ${k.name.padEnd(20)} ${
-          run.ok ? `${rate.toFixed(0).padStart(6)} MiB/s` : "FAILED"
-        }`,
+          run.ok ? `${run.ms.toFixed(1).padStart(9)} ms  ${rateText(bytes, run.ms)}` : "FAILED"
+        }${run.cut ? "  (stopped at the time limit)" : ""}`,
       );
     }
   }
   await clear(dst);
   await clear(c.from === "net" ? join(bed.net, srcName) : seedPath);
   return result;
+}
+
+function rateText(bytes: number, ms: number): string {
+  return `${(bytes / MIB / (ms / 1000)).toFixed(0).padStart(6)} MiB/s`;
+}
+
+/**
+ * Rebuilds case results from a log written by {@linkcode logLine}: the
+ * heading of each case gives its bytes, each round line the contender's time
+ * (older logs have only the rate, rounded to 1 MiB/s; the time is then
+ * derived from it). Warm-up lines are skipped.
+ */
+function parseLog(text: string): CaseResult[] {
+  const results: CaseResult[] = [];
+  let current: CaseResult | undefined;
+  for (const line of text.split("\n")) {
+    const head = /^## (.*?): .* \((\d+) MiB, \d+ files\)$/.exec(line);
+    if (head) {
+      const c = CASES.find((x) => x.title === head[1]);
+      if (c === undefined) throw new Error(`--from-log: unknown case '${head[1]}'`);
+      const bytes = Number(head[2]) * MIB;
+      current = { c, bytes, times: new Map(), errors: new Map(), cut: new Set() };
+      results.push(current);
+      continue;
+    }
+    const round = /^round \d+ {2}(.+?) +(?:([\d.]+) ms {2})?(?: *(\d+) MiB\/s|(FAILED))(.*)$/.exec(
+      line,
+    );
+    if (!round || current === undefined) continue;
+    const [, name, ms, rate, failed, rest] = round;
+    const times = current.times.get(name!) ?? [];
+    current.times.set(name!, times);
+    if (failed) {
+      times.push(undefined);
+      current.errors.set(name!, "failed");
+      continue;
+    }
+    const time = ms !== undefined ? Number(ms) : current.bytes / MIB / Number(rate) * 1000;
+    // A run stopped at the limit was counted at the limit (its rate then
+    // equals bytes / limit; older logs do not mark it otherwise).
+    const atLimit = Math.abs(current.bytes / MIB / (MAX_MS / 1000) - Number(rate ?? NaN)) < 0.5;
+    if (rest!.includes("time limit") || atLimit) current.cut.add(name!);
+    times.push(time);
+  }
+  return results;
 }
 
 interface Row {
@@ -680,11 +741,15 @@ function svg(results: CaseResult[]): string {
   const groupW = 30 + names.length * 12;
   const width = 80 + results.length * groupW;
   const height = 360;
-  const max = Math.max(
-    ...results.flatMap((r) => rows(r).map((x) => (Number.isFinite(x.median) ? x.median : 0))),
-    1,
+  // The scale ends at the highest rate within 20× the median of all rates, so
+  // that a reflink (a clone "copies" at hundreds of GB/s) does not flatten
+  // every other bar; taller bars are cut at the top and labelled.
+  const medians = results.flatMap((r) =>
+    rows(r).map((x) => x.median).filter((v) => Number.isFinite(v))
   );
-  const y = (v: number): number => 300 - (v / max) * 260;
+  const typical = median(medians);
+  const max = Math.max(...medians.filter((v) => v <= 20 * typical), 1);
+  const y = (v: number): number => 300 - (Math.min(v, max) / max) * 260;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${
       height + names.length * 14
@@ -712,6 +777,13 @@ function svg(results: CaseResult[]): string {
           row.median.toFixed(0)
         } MiB/s</title></rect>`,
       );
+      if (row.median > max) {
+        parts.push(
+          `<text x="${x0 + i * 12}" y="36" font-size="8">▲${
+            (row.median / 1024).toFixed(0)
+          }G</text>`,
+        );
+      }
     }
     parts.push(`<text x="${x0}" y="315" transform="rotate(30 ${x0} 315)">${r.c.id}</text>`);
   });
@@ -734,9 +806,7 @@ async function machine(): Promise<string> {
     "cp --version | head -1; rsync --version | head -1; rclone version | head -1",
   )).out.trim().split("\n").join("; ");
   return `${Deno.build.os} ${kernel}, ${navigator.hardwareConcurrency} cores (${cpu}), ${mem} GiB RAM; ` +
-    `Deno ${Deno.version.deno}; ferry ${
-      Deno.env.get("FERRY_COMMIT") ?? "working tree"
-    }; ${versions}`;
+    `Deno ${Deno.version.deno}; ferry ${FERRY_COMMIT}; ${versions}`;
 }
 
 function fmtRate(v: number): string {
@@ -791,6 +861,7 @@ function report(
   extra: string[],
   machineLine: string,
   command: string,
+  source: string,
 ): string {
   const lines = [
     SWEEP ? "# ferry settings sweep" : "# ferry benchmark results",
@@ -801,6 +872,7 @@ function report(
     "",
     `Machine: ${machineLine}.`,
     "",
+    ...(source === "" ? [] : [source, ""]),
     "Storage: `../shared/testbed` — `net/` is a FUSE share with 0.5 ms per request and a 1180 MiB/s " +
     "(10 GbE) link; `local/` a tmpfs; `reflink/` XFS with reflink on a loop device.",
     "",
@@ -871,14 +943,27 @@ if (import.meta.main) {
       ? ["big-net-local", "seq-net-local", "small-net-local", "big-local-local", "seq-local-net"]
       : undefined);
   const cases = CASES.filter((c) => !wanted || wanted.includes(c.id));
-  const results: CaseResult[] = [];
-  for (const c of cases) results.push(await runCase(bed, c));
+  const fromLog = flags["from-log"];
+  const results: CaseResult[] = fromLog === undefined
+    ? []
+    : parseLog(await Deno.readTextFile(fromLog)).filter((r) => cases.includes(r.c));
+  let source = "";
+  if (fromLog === undefined) {
+    logLine(`# ferry ${FERRY_COMMIT}, started ${new Date().toISOString()}`);
+    for (const c of cases) results.push(await runCase(bed, c));
+  } else {
+    const text = await Deno.readTextFile(fromLog);
+    const commit = /^# ferry (.*), started/m.exec(text)?.[1] ?? /\((git [^)]*)\)/.exec(text)?.[1];
+    source = `The case tables are rebuilt from \`${fromLog}\`, the per-round log of an ` +
+      `earlier run of this script (ferry ${commit ?? "commit not recorded"}); the memory, ` +
+      `cancel and start-up lines were measured by this command.`;
+  }
   const extra = SWEEP || (wanted && !wanted.includes("extra"))
     ? []
     : [...(await memoryAndCancel(bed)), ...(await startup())];
   const command = `deno task bench:compare${Deno.args.length ? " " + Deno.args.join(" ") : ""}`;
   const text = [
-    report(results, extra, await machine(), command),
+    report(results, extra, await machine(), command, source),
     ...(SWEEP || QUICK || flags.append ? [] : await sweepSection()),
   ].join("\n");
   console.log(text);
@@ -889,7 +974,12 @@ if (import.meta.main) {
     console.error(`appended to ${OUT}`);
   } else if (OUT !== undefined) {
     await Deno.writeTextFile(OUT, text);
-    if (!SWEEP) await Deno.writeTextFile(OUT.replace(/RESULTS\.md$/, "results.svg"), svg(results));
+    if (!SWEEP) {
+      const chart = OUT.endsWith("RESULTS.md")
+        ? OUT.replace(/RESULTS\.md$/, "results.svg")
+        : OUT.replace(/\.md$/, "") + ".svg";
+      await Deno.writeTextFile(chart, svg(results));
+    }
     console.error(`wrote ${OUT}`);
   }
 }

@@ -57,6 +57,8 @@ export interface CopyMessage {
 /** Main → worker: close the source kept open for queued ranges (the worker is idle). */
 export interface ReleaseMessage {
   type: "release";
+  /** Answer with {@linkcode ReleasedMessage} (the pool is shutting down). */
+  ack?: boolean;
 }
 
 /** The hashing part of a job. */
@@ -133,9 +135,15 @@ export interface ErrorMessage {
   side: "source" | "destination";
 }
 
+/** Worker → main: every file the worker had open is closed (answer to a release with `ack`). */
+export interface ReleasedMessage {
+  type: "released";
+}
+
 /** Everything a worker sends. */
 export type FromWorker =
   | ReadyMessage
+  | ReleasedMessage
   | DoneMessage
   | CancelledMessage
   | ErrorMessage

@@ -40,6 +40,8 @@ interface Slot {
   index: number;
   ready: boolean;
   current: (Queued & { id: number }) | undefined;
+  /** Called when the worker confirms it closed its files (see {@linkcode WorkerPool.close}). */
+  onReleased: (() => void) | undefined;
   /** The worker keeps the current range's source open for the next range of the same file. */
   keepsSource: boolean;
 }
@@ -128,6 +130,30 @@ export class WorkerPool {
     this.#queue = keep;
   }
 
+  /**
+   * Shuts the pool down when its work is over: asks every worker to close the
+   * files it still holds (a source kept open for a next range; libc
+   * descriptors would outlive a terminated worker), waits for the answers
+   * (at most `timeoutMs`), then terminates the workers.
+   *
+   * @param timeoutMs How long to wait for the workers' answers.
+   */
+  async close(timeoutMs = 1000): Promise<void> {
+    const answers = this.#slots.filter((slot) => slot.ready).map((slot) =>
+      new Promise<void>((resolve) => {
+        slot.onReleased = resolve;
+        slot.worker.postMessage({ type: "release", ack: true } satisfies ToWorker);
+      })
+    );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(answers),
+      new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    this.terminate();
+  }
+
   /** Stops every worker at once; queued and running ranges resolve as cancelled. */
   terminate(): void {
     clearTimeout(this.#spawnTimer);
@@ -196,7 +222,14 @@ export class WorkerPool {
 
   #spawn(index: number): void {
     const worker = new Worker(WORKER_URL, { type: "module" });
-    const slot: Slot = { worker, index, ready: false, current: undefined, keepsSource: false };
+    const slot: Slot = {
+      worker,
+      index,
+      ready: false,
+      current: undefined,
+      onReleased: undefined,
+      keepsSource: false,
+    };
     this.#slots.push(slot);
     worker.onmessage = (event: MessageEvent<FromWorker>) => this.#onMessage(slot, event.data);
     worker.onerror = (event: ErrorEvent) => {
@@ -220,6 +253,11 @@ export class WorkerPool {
         const reply: ToWorker = { type: "state", id: message.id, state, abort };
         if (slot.current?.id === message.id) slot.worker.postMessage(reply);
       });
+      return;
+    }
+    if (message.type === "released") {
+      slot.onReleased?.();
+      slot.onReleased = undefined;
       return;
     }
     if (message.type === "ready") {

@@ -294,7 +294,7 @@ export async function applyMappings(
     if (ticker !== undefined) clearInterval(ticker);
     signal?.removeEventListener("abort", onAbort);
     options.killSignal?.removeEventListener("abort", onKill);
-    batch.closePool();
+    await batch.closePool();
     if (batch.cancelled) await batch.cleanUpAfterCancel();
   }
   const files = batch.states.map((s) => s.result);
@@ -551,8 +551,8 @@ class Batch {
     this.#pool.terminate();
   }
 
-  closePool(): void {
-    this.#pool.terminate();
+  async closePool(): Promise<void> {
+    await this.#pool.close();
   }
 
   progress(startMs: number): Progress {

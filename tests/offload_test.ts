@@ -1,11 +1,12 @@
 import { join } from "node:path";
-import { copy, MIB } from "../mod.ts";
-import { KernelCopy, offloadAvailable } from "../lib/offload.ts";
+import { CancelledError, copy, MIB } from "../mod.ts";
+import { KernelCopy, offloadAvailable, SAME_FS_OFFLOAD_STEP_BYTES } from "../lib/offload.ts";
 import {
   assert,
   assertEquals,
   assertMatch,
   assertNoTemps,
+  assertRejectsWith,
   assertSameTree,
   listTree,
   withTempDir,
@@ -87,4 +88,41 @@ Deno.test({
       }, { dir: SHM });
     });
   },
+});
+
+Deno.test("a cancel between copy_file_range steps stops the copy and removes the temporary", async () => {
+  await withTempDir(async (dir) => {
+    // One file system: the file is one range copied in 64 MiB kernel steps;
+    // the worker checks the cancel flag between steps.
+    const size = 4 * SAME_FS_OFFLOAD_STEP_BYTES;
+    await writeRandomFile(join(dir, "plate.mov"), size);
+    const controller = new AbortController();
+    let seenAtAbort = 0;
+    let lastSeen = 0;
+    const error = await assertRejectsWith(
+      copy(join(dir, "plate.mov"), join(dir, "out", "plate.mov"), {
+        signal: controller.signal,
+        offload: "always",
+        progressIntervalMs: 1,
+        onProgress: (p) => {
+          lastSeen = p.bytesDone;
+          if (p.bytesDone > 0 && seenAtAbort === 0) {
+            seenAtAbort = p.bytesDone;
+            controller.abort();
+          }
+        },
+      }),
+      CancelledError,
+      /cancelled/,
+    );
+    assert(seenAtAbort > 0 && seenAtAbort < size, `aborted at ${seenAtAbort} of ${size} bytes`);
+    assert(lastSeen < size, `the kernel copy went on to ${lastSeen} of ${size} bytes`);
+    assertEquals(error.result.files.map((f) => f.status), ["cancelled"]);
+    assertEquals(
+      await listTree(join(dir, "out")),
+      [],
+      "nothing left, not even the created directory",
+    );
+    await assertNoTemps(dir);
+  });
 });

@@ -392,3 +392,44 @@ Deno.test("killSignal terminates the workers at once and still removes every tem
     await assertNoTemps(dir);
   });
 });
+
+Deno.test("chunked copies, done or cancelled, leave no file descriptor open", async () => {
+  await withTempDir(async (dir) => {
+    /** This process's descriptors open on files under `dir` (the runtime's own are left out). */
+    const openFds = async (): Promise<string[]> => {
+      const open: string[] = [];
+      for await (const entry of Deno.readDir("/proc/self/fd")) {
+        const target = await Deno.readLink(`/proc/self/fd/${entry.name}`).catch(() => "");
+        if (target.startsWith(dir)) open.push(target);
+      }
+      return open;
+    };
+    await writeRandomFile(join(dir, "a.mov"), 40 * MIB + 3);
+    const before = await openFds();
+    for (let i = 0; i < 3; i++) {
+      const result = await copy(join(dir, "a.mov"), join(dir, `copy${i}.mov`), {
+        maxWorkers: 3,
+        chunkBytes: 4 * MIB,
+        cutoffBytes: MIB,
+        offload: "never",
+      });
+      assert(result.ok);
+      await assertSameFile(join(dir, `copy${i}.mov`), join(dir, "a.mov"));
+    }
+    const controller = new AbortController();
+    await assertRejectsWith(
+      copy(join(dir, "a.mov"), join(dir, "cancelled.mov"), {
+        signal: controller.signal,
+        maxWorkers: 3,
+        chunkBytes: 4 * MIB,
+        cutoffBytes: MIB,
+        offload: "never",
+        onChunk: () => controller.abort(),
+      }),
+      CancelledError,
+      /cancelled/,
+    );
+    assertEquals(before, []);
+    assertEquals(await openFds(), [], "descriptors still open on the copies");
+  });
+});

@@ -339,6 +339,7 @@ self.onmessage = (event: MessageEvent<ToWorker>): void => {
       break;
     case "release":
       release();
+      if (message.ack) post({ type: "released" });
       break;
     case "state":
       stateWaiters.get(message.id)?.(message);
