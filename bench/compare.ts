@@ -305,6 +305,13 @@ const CONTENDERS: Contender[] = [
     applies: () => true,
     argv: (src, dst, c) => ["rsync", "-a", "--whole-file", "--inplace", slash(src, c), dst],
   },
+  {
+    // rsync's defaults: a temporary file per file, renamed into place (and
+    // whole-file anyway, since both paths are local to rsync).
+    name: "rsync -a",
+    applies: () => true,
+    argv: (src, dst, c) => ["rsync", "-a", slash(src, c), dst],
+  },
 
   ...RCLONE_STREAMS.map((n): Contender => ({
     name: `rclone ${n}`,
