@@ -23,6 +23,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { makeSampleShot, writeSampleFile } from "../lib/demo.ts";
+import { compileBinary } from "../tests/_helpers.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 /** The ferry that is timed: a snapshot made by compare.sh, so edits during a run do not leak in. */
@@ -715,20 +716,12 @@ async function startup(): Promise<string[]> {
  * `dir`; returns its path, or why it could not be built.
  */
 async function buildBinary(dir: string): Promise<string> {
-  const config = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
-  const args = String(config.tasks.compile).split(" ").slice(1);
   const output = join(dir, "ferry");
-  const build = await new Deno.Command(DENO, {
-    args: args.map((arg) => (arg === "dist/ferry" ? output : arg)),
-    cwd: FERRY_ROOT,
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (build.success) return output;
-  const log = new TextDecoder().decode(build.stderr);
-  return /error sending request|dns error|Connect/i.test(log)
+  const build = await compileBinary(output, FERRY_ROOT);
+  if (build.ok) return output;
+  return build.offline
     ? "not measured: `deno compile` cannot download its denort runtime from this machine"
-    : `not measured: \`deno compile\` failed (${log.trim().split("\n").at(-1)})`;
+    : `not measured: \`deno compile\` failed (${build.log.trim().split("\n").at(-1)})`;
 }
 
 function svg(results: CaseResult[]): string {

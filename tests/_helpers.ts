@@ -175,6 +175,39 @@ export async function assertNoTemps(root: string): Promise<void> {
   assertEquals(temps, [], `temporary files left under '${root}'`);
 }
 
+/** How a `deno task compile` build went. */
+export interface CompileRun {
+  /** The binary was written. */
+  ok: boolean;
+  /** `deno compile`'s stderr. */
+  log: string;
+  /** It failed because Deno's download host (for `denort`) cannot be reached. */
+  offline: boolean;
+}
+
+/**
+ * Builds the single binary with the exact arguments of the `compile` task in
+ * deno.json, writing it to `output` instead of dist/ferry.
+ *
+ * @param output Where the binary goes.
+ * @param cwd The tree to build (default: this repository).
+ * @returns Whether it was built, the log, and whether the failure was for want of network.
+ */
+export async function compileBinary(output: string, cwd = ROOT): Promise<CompileRun> {
+  const config = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
+  const taskArgs = String(config.tasks.compile).split(" ").slice(1);
+  const build = await new Deno.Command(Deno.execPath(), {
+    args: taskArgs.map((arg) => (arg === "dist/ferry" ? output : arg)),
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const log = new TextDecoder().decode(build.stderr);
+  const offline = !build.success &&
+    /error sending request|dns error|failed to lookup address|Connect/i.test(log);
+  return { ok: build.success, log, offline };
+}
+
 /** What a CLI run printed and returned. */
 export interface CliRun {
   code: number;

@@ -1,24 +1,20 @@
 import { join } from "node:path";
-import { assertEquals, assertSameTree, ROOT, withTempDir, writeRandomFile } from "./_helpers.ts";
+import {
+  assertEquals,
+  assertSameTree,
+  compileBinary,
+  withTempDir,
+  writeRandomFile,
+} from "./_helpers.ts";
 
 // Builds the single binary with the exact `deno task compile` command (output
 // redirected to a temporary path). `deno compile` downloads its `denort`
 // runtime from Deno's own host; where that host cannot be reached, the test
 // is skipped with the reason instead of passing silently.
-const config = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
-const taskArgs = String(config.tasks.compile).split(" ").slice(1);
 const outDir = await Deno.makeTempDir({ prefix: "ferry-compile-" });
 const binary = join(outDir, "ferry");
-const build = await new Deno.Command(Deno.execPath(), {
-  args: taskArgs.map((arg) => (arg === "dist/ferry" ? binary : arg)),
-  cwd: ROOT,
-  stdout: "piped",
-  stderr: "piped",
-}).output();
-const buildLog = new TextDecoder().decode(build.stderr);
-const offline = !build.success &&
-  /error sending request|dns error|failed to lookup address|Connect/i.test(buildLog);
-if (offline) {
+const build = await compileBinary(binary);
+if (build.offline) {
   console.warn(
     "SKIPPED compiled-binary test: `deno compile` cannot download its denort runtime here " +
       "(no route to Deno's download host). It runs wherever that host is reachable.",
@@ -28,10 +24,10 @@ if (offline) {
 
 Deno.test({
   name: "the compiled binary copies a tree (deno task compile)",
-  ignore: offline,
+  ignore: build.offline,
   async fn(): Promise<void> {
     try {
-      assertEquals(build.success, true, buildLog);
+      assertEquals(build.ok, true, build.log);
       await withTempDir(async (dir) => {
         await Deno.mkdir(join(dir, "src", "plate"), { recursive: true });
         await writeRandomFile(join(dir, "src", "plate", "a.exr"), 100_000);
