@@ -137,7 +137,7 @@ export interface TransferPlan {
 export interface PlanChunksOptions {
   /**
    * Files of this size or larger are split into chunks.
-   * @default {10 MiB}
+   * @default {64 MiB}
    */
   cutoffBytes?: number;
   /**
@@ -302,7 +302,7 @@ export async function planTransfer(
       plan.files.push(fileTask(mapping.index, mapping.src, mapping.dst, mapping.info));
     }
   }
-  checkDuplicates(plan, mappings);
+  if (destinationsNest(checked)) checkDuplicates(plan, mappings);
   await applyExisting(plan, existing, checked);
 
   const sameFs = new Set(checked.filter((m) => m.sameFs).map((m) => m.index));
@@ -563,6 +563,21 @@ function failedTask(mapping: number, src: string, dst: string, reason: string): 
   };
 }
 
+/**
+ * Whether a mapping's destination lies inside another's. Only then can two
+ * planned files share a destination (equal destinations were rejected), so
+ * only then is every file's destination checked against every other's.
+ */
+function destinationsNest(mappings: readonly CheckedMapping[]): boolean {
+  const roots = new Set(mappings.map((m) => m.dst));
+  return mappings.some((m) => {
+    for (let at = dirname(m.dst);; at = dirname(at)) {
+      if (roots.has(at)) return true;
+      if (at === dirname(at)) return false;
+    }
+  });
+}
+
 function checkDuplicates(plan: TransferPlan, mappings: readonly Mapping[]): void {
   const owners = new Map<string, { mapping: number; dir: boolean }>();
   for (const dir of plan.dirs) owners.set(dir.dst, { mapping: dir.mapping, dir: true });
@@ -594,12 +609,14 @@ async function applyExisting(
   const known = new Map<string, { isDirectory: boolean } | undefined>();
   for (const m of mappings) if (!m.info.isDirectory) known.set(m.dst, m.dstInfo ?? undefined);
   const parents = new Map<string, Map<string, { isDirectory: boolean }> | null>();
+  const inMissingRoot = new Set<string>(); // parents that cannot exist yet: nothing to look at
   for (const file of plan.files) {
     if (file.action === "in-dir-rename" || known.has(file.dst)) continue;
     const parent = dirname(file.dst);
-    if (
-      !parents.has(parent) && ![...missingRoots].some((r) => parent === r || isInside(parent, r))
-    ) {
+    if (parents.has(parent) || inMissingRoot.has(parent)) continue;
+    if ([...missingRoots].some((r) => parent === r || isInside(parent, r))) {
+      inMissingRoot.add(parent);
+    } else {
       parents.set(parent, null);
     }
   }
