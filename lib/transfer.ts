@@ -27,7 +27,7 @@ import {
 } from "./plan.ts";
 import { type ChunkJob, type ChunkOutcome, WorkerPool } from "./pool.ts";
 import type { ErrorMessage } from "./messages.ts";
-import { createHasher, DEFAULT_HASH, type HashAlgorithm, hashFile } from "./hash.ts";
+import { createHasher, DEFAULT_HASH, type HashAlgorithm, type Hasher, hashFile } from "./hash.ts";
 import { HashChain } from "./hash_chain.ts";
 import type { Progress, StartInfo } from "./progress.ts";
 import { RateMeter } from "./progress.ts";
@@ -87,7 +87,7 @@ export interface TransferOptions {
   smallFileWorkers?: number;
   /**
    * Files of this size or larger are split into chunks.
-   * @default {10 MiB}
+   * @default {64 MiB}
    */
   cutoffBytes?: number;
   /**
@@ -164,9 +164,10 @@ export interface TransferOptions {
 
 interface FileState {
   task: FileTask;
-  result: FileResult;
-  /** Chunks of this file that are complete (index into `task.chunks`). */
-  chunksDone: Set<number>;
+  /** Set when the file is published, skipped or failed. */
+  result?: FileResult;
+  /** The file's position in the plan: its ranges' tag on the pool. */
+  tag: number;
   /** Bytes of this file counted as done in the progress. */
   counted: number;
   /** Bytes of this file copied by copy_file_range. */
@@ -297,7 +298,9 @@ export async function applyMappings(
     await batch.closePool();
     if (batch.cancelled) await batch.cleanUpAfterCancel();
   }
-  const files = batch.states.map((s) => s.result);
+  const files = batch.states.map((s): FileResult =>
+    s.result ?? { src: s.task.src, dst: s.task.dst, bytes: s.task.size, status: "cancelled" }
+  );
   if (options.mhl && hash !== undefined) await writeManifests(plan, files, hash);
   const totals = summarize(files);
   const elapsedMs = performance.now() - startMs;
@@ -486,6 +489,7 @@ class Batch {
   #offload: OffloadMode;
   #verify: "size" | "source";
   #hash: HashAlgorithm | undefined;
+  #sharedHasher: Promise<Hasher> | undefined;
   #bufferBytes: number;
   /** File-system pairs (`srcDev:dstDev`) where copy_file_range was refused. */
   #noOffload = new Set<string>();
@@ -526,10 +530,9 @@ class Batch {
     this.#bufferBytes = settings.bufferBytes;
     this.#control = new ControlBlock(settings.maxWorkers);
     this.#pool = new WorkerPool(this.#control, { bufferBytes: settings.bufferBytes });
-    this.states = files.map((task) => ({
+    this.states = files.map((task, tag) => ({
       task,
-      result: { src: task.src, dst: task.dst, bytes: task.size, status: "cancelled" },
-      chunksDone: new Set<number>(),
+      tag,
       counted: 0,
       offloadedBytes: 0,
       verified: false,
@@ -739,9 +742,13 @@ class Batch {
       } else {
         let ok = false;
         let hasMode = false;
-        if (this.#hash !== undefined && task.chunks.length === 0 && task.size > 0) {
-          // Hashing would make the main thread the bottleneck: whole files go
-          // to the workers too, as one or more hashed ranges.
+        if (
+          this.#hash !== undefined && task.chunks.length === 0 && task.size > this.#bufferBytes
+        ) {
+          // Hashing frames would make the main thread the bottleneck: whole
+          // files larger than one buffer go to the workers too, as hashed
+          // ranges. Smaller ones are read, hashed and written in one step
+          // here, which costs less than a round trip through a worker.
           task.chunks = [{ offset: 0, length: task.size }];
         }
         if (task.chunks.length === 0) {
@@ -822,16 +829,29 @@ class Batch {
     return this.#offload !== "never" && this.#hash === undefined;
   }
 
+  /**
+   * The digest of bytes held in memory, from one hasher the batch reuses:
+   * a new hash-wasm hasher per small file would cost a WebAssembly instance
+   * each. Nothing is awaited between reset and digest, so files cannot mix.
+   */
+  async #digestOf(data: Uint8Array): Promise<string> {
+    this.#sharedHasher ??= createHasher(this.#hash!);
+    const hasher = await this.#sharedHasher;
+    hasher.reset();
+    hasher.update(data);
+    return hasher.digest();
+  }
+
   /** Copies a whole file through one buffer, hashing it when asked; returns the digest. */
   async #readWriteWhole(task: FileTask, tmp: string): Promise<string | undefined> {
-    const hasher = this.#hash === undefined ? undefined : await createHasher(this.#hash);
     if (task.size <= this.#bufferBytes) {
       // Two file operations instead of seven: on a share each is a round trip.
       const data = await Deno.readFile(task.src);
-      hasher?.update(data);
+      const digest = this.#hash === undefined ? undefined : await this.#digestOf(data);
       await Deno.writeFile(tmp, data, { createNew: true, mode: 0o600 });
-      return hasher?.digest();
+      return digest;
     }
+    const hasher = this.#hash === undefined ? undefined : await createHasher(this.#hash);
     using src = await Deno.open(task.src, { read: true });
     using dst = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
     const buffer = new Uint8Array(Math.max(1, Math.min(task.size, this.#bufferBytes)));
@@ -868,7 +888,6 @@ class Batch {
       this.#fail(state, `cannot write the destination: ${describeError(error)}`, error);
       return false;
     }
-    const tag = this.states.indexOf(state);
     const hashing = this.#hash !== undefined;
     const dstDev = this.#offload === "never" || hashing ? -1 : await this.#devOf(dirname(tmp));
     const pair = `${task.dev}:${dstDev}`;
@@ -888,7 +907,7 @@ class Batch {
       // Hashed ranges wait in memory for their turn: keep them small.
       task.chunks = planChunks(task.size, { cutoffBytes: 0, chunkBytes: HASH_CHUNK_BYTES });
     }
-    const run = await this.#runRanges(state, tag, (chunk, last) => ({
+    const run = await this.#runRanges(state, (chunk, last) => ({
       src: task.src,
       dst: tmp,
       offset: chunk.offset,
@@ -902,7 +921,6 @@ class Batch {
       if (outcome.type !== "done") return;
       state.offloadedBytes += outcome.offloadedBytes;
       if (outcome.fallback !== undefined) this.#noOffload.add(pair);
-      state.chunksDone.add(index);
       this.#options.onChunk?.(task, chunk);
     });
     if (run.failure !== undefined) {
@@ -926,7 +944,6 @@ class Batch {
    */
   async #runRanges(
     state: FileState,
-    tag: number,
     job: (chunk: Chunk, last: boolean) => ChunkJob,
     onOutcome: (index: number, chunk: Chunk, outcome: ChunkOutcome) => void,
   ): Promise<{ failure?: ErrorMessage; complete: boolean; digest?: string }> {
@@ -939,7 +956,7 @@ class Batch {
       const spec = () => job(chunk, index === chunks.length - 1);
       const outcome = await this.#pool.run(
         spec,
-        tag,
+        state.tag,
         this.#hash !== undefined ? () => chain.stateBefore(index) : undefined,
       );
       onOutcome(index, chunk, outcome);
@@ -952,7 +969,7 @@ class Batch {
       chain.break();
       if (outcome.type === "error" && failure === undefined) {
         failure = outcome;
-        this.#pool.dropQueued(tag);
+        this.#pool.dropQueued(state.tag);
       }
     }));
     return {
@@ -964,9 +981,8 @@ class Batch {
 
   /** Hashes a written file: its ranges read by the workers in parallel, hashed in order. */
   async #hashWritten(state: FileState, path: string): Promise<string | undefined> {
-    if (state.task.chunks.length === 0) return await hashFile(path, this.#hash!);
-    const tag = this.states.indexOf(state);
-    const run = await this.#runRanges(state, tag, (chunk, last) => ({
+    if (state.task.chunks.length === 0) return await this.#digestOf(await Deno.readFile(path));
+    const run = await this.#runRanges(state, (chunk, last) => ({
       src: path,
       dst: path,
       offset: chunk.offset,
@@ -1011,18 +1027,24 @@ class Batch {
     reason?: string,
     error?: FileTransferError,
   ): void {
-    state.result = { src: state.task.src, dst: state.task.dst, bytes: state.task.size, status };
-    if (state.offloadedBytes > 0) state.result.offloadedBytes = state.offloadedBytes;
+    const result: FileResult = {
+      src: state.task.src,
+      dst: state.task.dst,
+      bytes: state.task.size,
+      status,
+    };
+    if (state.offloadedBytes > 0) result.offloadedBytes = state.offloadedBytes;
     if (state.sourceDigest !== undefined && status !== "failed") {
-      state.result.hash = {
+      result.hash = {
         algorithm: this.#hash!,
         digest: state.sourceDigest,
         verified: state.verified,
       };
     }
-    if (reason !== undefined) state.result.reason = reason;
-    if (error !== undefined) state.result.error = error;
+    if (reason !== undefined) result.reason = reason;
+    if (error !== undefined) result.error = error;
+    state.result = result;
     this.#filesDone++;
-    this.#options.onFile?.(state.result);
+    this.#options.onFile?.(result);
   }
 }

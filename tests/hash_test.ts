@@ -25,7 +25,9 @@ async function toolDigest(algorithm: string, path: string): Promise<string | nul
 const xxhsumMissing = await toolDigest("xxh64", "/dev/null") === null;
 if (xxhsumMissing) console.warn("SKIPPED xxhsum comparisons: install Debian's xxhash package");
 
-const SIZES = [0, 1, 8 * MIB - 1, 8 * MIB, 8 * MIB + 1, 10 * MIB, 70 * MIB + 3];
+// Files up to one buffer (1 MiB) are hashed on the main thread, larger ones by
+// the workers in 8 MiB ranges; the sizes sit on both sides of each boundary.
+const SIZES = [0, 1, MIB, MIB + 1, 8 * MIB - 1, 8 * MIB, 8 * MIB + 1, 10 * MIB, 70 * MIB + 3];
 
 Deno.test({
   name: "digests computed during a copy equal xxhsum, md5sum and sha1sum on the same files",
@@ -48,6 +50,25 @@ Deno.test({
           );
           assertEquals(await hashFile(file.dst, algorithm), file.hash?.digest);
         }
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "small files verified side by side each get their own digest (one hasher, reused)",
+  ignore: xxhsumMissing,
+  async fn(): Promise<void> {
+    await withTempDir(async (dir) => {
+      const src = join(dir, "src");
+      await Deno.mkdir(src);
+      for (let i = 0; i < 40; i++) await writeRandomFile(join(src, `f${i}.dpx`), 997 * i * i);
+      const result = await copy(src, join(dir, "dst"), { verify: "source", smallFileWorkers: 16 });
+      assert(result.ok);
+      assertEquals(result.files.length, 40);
+      for (const file of result.files) {
+        assertEquals(file.hash?.verified, true, file.src);
+        assertEquals(file.hash?.digest, await toolDigest("xxh64", file.src), file.src);
       }
     });
   },
