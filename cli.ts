@@ -15,12 +15,26 @@ import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { type Batch, parseBatch } from "./lib/batch_json.ts";
 import { CancelledError, describeError, InputError } from "./lib/errors.ts";
-import { type Mapping, planTransfer, type TransferPlan } from "./lib/plan.ts";
+import {
+  DEFAULT_CUTOFF_BYTES,
+  DEFAULT_FILE_WORKERS,
+  DEFAULT_MAX_WORKERS,
+  type Mapping,
+  MIB,
+  planTransfer,
+  type TransferPlan,
+} from "./lib/plan.ts";
 import { Reporter } from "./lib/reporter.ts";
 import type { TransferResult } from "./lib/result.ts";
 import { formatBytes } from "./lib/size.ts";
 import { parseSize } from "./lib/size.ts";
-import { applyMappings, planOptionsFor, type TransferOptions } from "./lib/transfer.ts";
+import {
+  applyMappings,
+  DEFAULT_BUFFER_BYTES,
+  DEFAULT_SMALL_FILE_WORKERS,
+  planOptionsFor,
+  type TransferOptions,
+} from "./lib/transfer.ts";
 import { VERSION } from "./lib/version.ts";
 import { HASH_ALGORITHMS, type HashAlgorithm } from "./lib/hash.ts";
 
@@ -47,13 +61,15 @@ Usage:
   sources need an existing directory as DST.
 
 Options:
-  -w, --workers N        chunk workers: byte ranges copied at once (default 8)
-  -j, --file-workers N   large (chunked) files in flight at once (default 4)
+  -w, --workers N        chunk workers: byte ranges copied at once (default ${DEFAULT_MAX_WORKERS})
+  -j, --file-workers N   large (chunked) files in flight at once (default ${DEFAULT_FILE_WORKERS})
       --small-file-workers N
-                         small files (below the cutoff) in flight (default 16)
+                         small files (below the cutoff) in flight (default ${DEFAULT_SMALL_FILE_WORKERS})
       --chunk-size SIZE  fixed chunk size, e.g. 16MiB (default: from file size, 1-64 MiB)
-      --cutoff SIZE      split files of this size or larger (default 10MiB)
-      --buffer-size SIZE each worker's copy buffer (default 1MiB)
+      --cutoff SIZE      split files of this size or larger (default ${
+  DEFAULT_CUTOFF_BYTES / MIB
+}MiB)
+      --buffer-size SIZE each worker's copy buffer (default ${DEFAULT_BUFFER_BYTES / MIB}MiB)
       --offload MODE     auto|never|always: let the kernel copy (copy_file_range:
                          reflinks, server-side copies); auto uses it when run
                          with --allow-ffi on Linux and falls back by itself

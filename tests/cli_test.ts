@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { DEFAULT_CUTOFF_BYTES, DEFAULT_MAX_WORKERS, MIB } from "../mod.ts";
 import {
   asNobody,
   assert,
@@ -303,6 +304,12 @@ Deno.test("ferry --version matches deno.json and --help explains the exit codes"
   const help = await runCli(["--help"]);
   assertEquals(help.code, 0);
   assertMatch(help.stdout, /Exit codes: 0 all done · 1 some files failed · 2 usage or input error/);
+  // The defaults it shows are the engine's.
+  assertMatch(
+    help.stdout,
+    new RegExp(`--cutoff SIZE .*\\(default ${DEFAULT_CUTOFF_BYTES / MIB}MiB\\)`),
+  );
+  assertMatch(help.stdout, new RegExp(`--workers N .*\\(default ${DEFAULT_MAX_WORKERS}\\)`));
 });
 
 /** Starts a copy, waits until it is copying a large file, sends SIGINT `times` times. */
