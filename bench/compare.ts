@@ -277,7 +277,7 @@ const RCLONE_STREAMS = (flags.rclone ?? "8").split(",").map(Number);
 /** `--verified`: the hashed rows, on the cases the verification target names. */
 function verifiedCase(c: Case): boolean {
   return (flags.verified ?? false) &&
-    ["big-net-local", "seq-net-local", "big-local-local"].includes(c.id);
+    ["big-net-local", "seq-net-local", "small-net-local", "big-local-local"].includes(c.id);
 }
 
 const CONTENDERS: Contender[] = [
