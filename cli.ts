@@ -78,6 +78,9 @@ Options:
                          copy, publish only when they match
       --hash ALG         xxh64 (default), xxh3, xxh128, md5, sha1 or c4
       --mhl              write an ASC MHL manifest into each destination root
+      --fsync            flush each copy and its directory to storage before
+                         it counts as done (survives a power cut; slower on
+                         local disks)
       --overwrite        replace existing destination files
       --skip-existing    leave existing destination files alone
   -n, --dry-run          print the plan (files, chunks, bytes) and touch nothing
@@ -124,6 +127,7 @@ function parse(args: string[]): Parsed | "help" | "version" {
         verify: { type: "string" },
         hash: { type: "string" },
         mhl: { type: "boolean" },
+        fsync: { type: "boolean" },
         against: { type: "string" },
         overwrite: { type: "boolean" },
         "skip-existing": { type: "boolean" },
@@ -188,6 +192,7 @@ function parse(args: string[]): Parsed | "help" | "version" {
     options.hash = values.hash as HashAlgorithm;
   }
   if (values.mhl) options.mhl = true;
+  if (values.fsync) options.fsync = true;
   if (values.overwrite) options.existing = "overwrite";
   if (values["skip-existing"]) options.existing = "skip";
   if (values["batch-id"] !== undefined) options.batchId = values["batch-id"];

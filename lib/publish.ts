@@ -142,3 +142,29 @@ export async function removeIfPresent(path: string): Promise<void> {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
 }
+
+/**
+ * Flushes a file (its data and metadata) or a directory (its entries) to
+ * stable storage with `fsync`, so that it survives a power cut or a crash.
+ * A copy flushed before its rename, and its directory flushed after, can
+ * never show up after a crash under its final name with missing data.
+ *
+ * Requires `--allow-read` on the path.
+ *
+ * @param path The file or directory.
+ *
+ * @example
+ * ```ts
+ * import { flushToStorage } from "./publish.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/a.txt`, "done");
+ * await flushToStorage(`${dir}/a.txt`);
+ * await flushToStorage(dir);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function flushToStorage(path: string): Promise<void> {
+  using file = await Deno.open(path, { read: true });
+  await file.sync();
+}

@@ -31,7 +31,7 @@ import { createHasher, DEFAULT_HASH, type HashAlgorithm, type Hasher, hashFile }
 import { HashChain } from "./hash_chain.ts";
 import type { Progress, StartInfo } from "./progress.ts";
 import { RateMeter } from "./progress.ts";
-import { publish, removeIfPresent, tempPathFor } from "./publish.ts";
+import { flushToStorage, publish, removeIfPresent, tempPathFor } from "./publish.ts";
 import {
   DEFAULT_OFFLOAD_STEP_BYTES,
   offloadAvailable,
@@ -117,6 +117,17 @@ export interface TransferOptions {
    * @default {"size"}
    */
   verify?: "size" | "source";
+  /**
+   * Flush every copy to stable storage (`fsync`) before it gets its final
+   * name, and every destination directory after its files are published, so
+   * that after a power cut or a crash a final name never holds a partial
+   * file. Each flush waits for the storage: on a local disk the copy then
+   * runs at the disk's speed rather than the page cache's; an NFS client
+   * already writes a file back when it is closed. Off by default, as in cp,
+   * rsync and rclone.
+   * @default {false}
+   */
+  fsync?: boolean;
   /**
    * Compute a checksum of every file's source bytes in flight (reported as
    * `hash` on each file). Hashing moves the bytes through ferry's buffers, so
@@ -586,6 +597,7 @@ class Batch {
           await this.#ensureDir(dirname(dir.dst));
           try {
             await Deno.rename(dir.src, dir.dst);
+            if (this.#options.fsync) await flushToStorage(dirname(dir.dst));
             this.#renamedMappings.add(dir.mapping);
             continue;
           } catch (error) {
@@ -639,6 +651,8 @@ class Batch {
     try {
       await Deno.mkdir(path);
       this.#createdDirs.push(path);
+      // A new directory's own name must reach storage before the files in it count as done.
+      if (this.#options.fsync) await flushToStorage(dirname(path));
     } catch (error) {
       if (error instanceof Deno.errors.NotFound && dirname(path) !== path) {
         await this.#ensureDir(dirname(path));
@@ -725,10 +739,28 @@ class Batch {
       if ((error as { code?: string }).code === "EXDEV") return false;
       throw error;
     }
+    if (!(await this.#flushDirectoryOf(state, "moved"))) return true;
     this.#extraBytes += task.size;
     await this.#hashMoved(state);
     this.#finish(state, "moved");
     return true;
+  }
+
+  /**
+   * With the `fsync` option, flushes the directory a file was just published
+   * into, so that its name is on storage before the file counts as done.
+   * Fails the file and returns `false` when the flush fails.
+   */
+  async #flushDirectoryOf(state: FileState, done: string): Promise<boolean> {
+    if (!this.#options.fsync) return true;
+    try {
+      await flushToStorage(dirname(state.task.dst));
+      return true;
+    } catch (error) {
+      const reason = `${done}, but its directory could not be flushed to storage`;
+      this.#fail(state, `${reason}: ${describeError(error)}`, error);
+      return false;
+    }
   }
 
   async #copyAndPublish(state: FileState): Promise<void> {
@@ -773,11 +805,19 @@ class Batch {
         }
         if (!hasMode) await Deno.chmod(tmp, task.mode);
         if (task.mtime !== null) await Deno.utime(tmp, task.atime ?? task.mtime, task.mtime);
+        if (this.#options.fsync) {
+          await flushToStorage(tmp).catch((error) => {
+            throw new Error(`cannot flush the copy to storage: ${describeError(error)}`, {
+              cause: error,
+            });
+          });
+        }
       }
       if (this.cancelled) return;
       const outcome = await publish(tmp, task.dst, this.#existing);
       if (outcome === "exists") return this.#existsAtPublish(state);
       this.#temps.delete(tmp);
+      if (!(await this.#flushDirectoryOf(state, "published"))) return;
       if (this.#operation === "move") {
         try {
           await Deno.remove(task.src);

@@ -1,4 +1,4 @@
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { DEFAULT_CUTOFF_BYTES, DEFAULT_MAX_WORKERS, MIB } from "../mod.ts";
 import {
   asNobody,
@@ -402,18 +402,57 @@ Deno.test("an unreadable source (mode 000) fails that file with path and cause, 
   });
 });
 
-// Every open of a file on a share costs a round trip, and on the testbed's
-// FUSE share it drops the cached pages of the whole file: a worker keeps the
-// source open from one range of a file to the next. Counted with strace.
 const straceMissing = await new Deno.Command("strace", {
   args: ["-f", "-o", "/dev/null", "true"],
   stdout: "null",
   stderr: "null",
 }).output().then((out) => !out.success, () => true);
 if (straceMissing) {
-  console.warn("SKIPPED open-count test: strace is not installed or cannot trace here");
+  console.warn("SKIPPED open-count and fsync tests: strace is not installed or cannot trace here");
 }
 
+/**
+ * Runs the CLI under strace, tracing `calls` with descriptor paths (-y) and
+ * timestamps, and returns the calls of all threads in time order. One trace
+ * file per thread (-ff): with -f into one file, a call that another thread
+ * interrupts is split into "unfinished" and "resumed" lines.
+ */
+async function traceCli(
+  dir: string,
+  calls: string,
+  args: string[],
+  flags = ["--allow-read", "--allow-write"],
+): Promise<string[]> {
+  const trace = join(dir, "trace");
+  const run = await runCli(args, {
+    flags,
+    prefix: [
+      "strace",
+      "-ff",
+      "-y",
+      "-ttt",
+      "-e",
+      `trace=${calls}`,
+      "-o",
+      trace,
+      Deno.execPath(),
+      ROOT,
+    ],
+  });
+  assertEquals(run.code, 0, run.stderr);
+  const lines: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    if (!entry.name.startsWith("trace.")) continue;
+    const text = await Deno.readTextFile(join(dir, entry.name));
+    lines.push(...text.split("\n").filter((line) => /^\d+\.\d+ /.test(line)));
+    await Deno.remove(join(dir, entry.name));
+  }
+  return lines.sort((a, b) => parseFloat(a) - parseFloat(b));
+}
+
+// Every open of a file on a share costs a round trip, and on the testbed's
+// FUSE share it drops the cached pages of the whole file: a worker keeps the
+// source open from one range of a file to the next. Counted with strace.
 for (const ffi of [false, true]) {
   Deno.test({
     name: `a file copied in many ranges is opened once per worker, not once per range (${
@@ -424,31 +463,12 @@ for (const ffi of [false, true]) {
       await withTempDir(async (dir) => {
         const src = join(dir, "plate.mov");
         const dst = join(dir, "copy.mov");
-        // One trace file per thread (-ff): with -f into one file, a call that
-        // another thread interrupts is split into "unfinished" and "resumed" lines.
-        const trace = join(dir, "trace");
         await writeRandomFile(src, 24 * 1024 * 1024 + 5);
-        const run = await runCli(
-          [
-            ...["copy", "--quiet", "--workers", "2", "--file-workers", "1"],
-            ...["--chunk-size", "1MiB", "--cutoff", "1MiB", "--offload", "never", src, dst],
-          ],
-          {
-            flags: ["--allow-read", "--allow-write", ...(ffi ? ["--allow-ffi"] : [])],
-            prefix: [
-              ...["strace", "-ff", "-e", "trace=openat,fadvise64", "-o", trace],
-              ...[Deno.execPath(), ROOT],
-            ],
-          },
-        );
-        assertEquals(run.code, 0, run.stderr);
+        const lines = await traceCli(dir, "openat,fadvise64", [
+          ...["copy", "--quiet", "--workers", "2", "--file-workers", "1"],
+          ...["--chunk-size", "1MiB", "--cutoff", "1MiB", "--offload", "never", src, dst],
+        ], ["--allow-read", "--allow-write", ...(ffi ? ["--allow-ffi"] : [])]);
         await assertSameFile(dst, src);
-        const lines: string[] = [];
-        for await (const entry of Deno.readDir(dir)) {
-          if (entry.name.startsWith("trace.")) {
-            lines.push(...(await Deno.readTextFile(join(dir, entry.name))).split("\n"));
-          }
-        }
         const opens = lines.filter((line) => line.includes("openat(") && line.includes(`"${src}"`));
         assert(
           opens.length >= 1 && opens.length <= 2,
@@ -461,3 +481,50 @@ for (const ffi of [false, true]) {
     },
   });
 }
+
+// --fsync: each copy reaches storage before its final name exists, and its
+// directory (with the new name) before the file counts as done. Without the
+// flag ferry flushes nothing, as cp does.
+Deno.test({
+  name:
+    "--fsync flushes every copy before publishing it and its directory after; without it, nothing",
+  ignore: straceMissing,
+  async fn(): Promise<void> {
+    await withTempDir(async (dir) => {
+      const src = join(dir, "sh010");
+      await Deno.mkdir(join(src, "plate"), { recursive: true });
+      await writeRandomFile(join(src, "sh010.mov"), 5 * MIB + 3); // chunked (cutoff 1 MiB)
+      await writeRandomFile(join(src, "plate", "sh010.1001.exr"), 1000); // whole
+      await writeRandomFile(join(src, "plate", "sh010.1002.exr"), 0);
+      const copyArgs = ["copy", "--quiet", "--cutoff", "1MiB", "--chunk-size", "1MiB"];
+      const calls = "fsync,link,linkat,rename,renameat,renameat2,mkdir,mkdirat";
+      const lines = await traceCli(dir, calls, [...copyArgs, "--fsync", src, join(dir, "out")]);
+      await assertSameTree(join(dir, "out"), src);
+      const at = (line: string | undefined): number => line === undefined ? NaN : parseFloat(line);
+      const flushOf = (path: string): string[] =>
+        lines.filter((l) => / fsync\(\d+</.test(l) && l.includes(`<${path}>) = 0`));
+      for (const name of ["sh010.mov", "plate/sh010.1001.exr", "plate/sh010.1002.exr"]) {
+        const dst = join(dir, "out", name);
+        const publish = lines.find((l) => /(link|rename)/.test(l) && l.includes(`"${dst}"`));
+        assert(publish !== undefined, `no link or rename creates ${dst}`);
+        const tmp = /"([^"]*\.ferry-partial)"/.exec(publish)?.[1];
+        assert(tmp !== undefined, publish);
+        const flushed = flushOf(tmp);
+        assertEquals(flushed.length, 1, `${tmp} flushed once`);
+        assert(at(flushed[0]) < at(publish), `${name}: flushed before it was published`);
+        const dirFlushed = flushOf(dirname(dst)).filter((l) => at(l) > at(publish));
+        assert(dirFlushed.length > 0, `${name}: its directory was flushed after publishing`);
+      }
+      // A directory ferry made is flushed into its parent.
+      const made = lines.find((l) =>
+        l.includes("mkdir") && l.includes(`"${join(dir, "out", "plate")}"`)
+      );
+      assert(made !== undefined, "mkdir of out/plate");
+      assert(flushOf(join(dir, "out")).some((l) => at(l) > at(made)), "out/ flushed after mkdir");
+
+      const plain = await traceCli(dir, calls, [...copyArgs, src, join(dir, "plain")]);
+      await assertSameTree(join(dir, "plain"), src);
+      assertEquals(plain.filter((l) => / fsync\(/.test(l)), [], "no flush without --fsync");
+    });
+  },
+});

@@ -311,7 +311,8 @@ Deno.test("move() on one file system is a rename that keeps the inode", async ()
     const moved = await move(join(dir, "a.mov"), join(dir, "b", "a.mov"));
     assertEquals(moved.files[0]?.status, "moved");
     assertEquals((await Deno.stat(join(dir, "b", "a.mov"))).ino, fileIno);
-    const movedTree = await move(join(dir, "tree"), join(dir, "b", "tree"));
+    // fsync: the renamed tree's parent is flushed; the outcome is the same.
+    const movedTree = await move(join(dir, "tree"), join(dir, "b", "tree"), { fsync: true });
     assertEquals(movedTree.files.map((f) => f.status), ["moved"]);
     assertEquals((await Deno.stat(join(dir, "b", "tree"))).ino, treeIno);
     assertEquals(await snapshot(join(dir, "b", "tree")), expected);
@@ -347,26 +348,30 @@ if (!shmIsOtherFs) {
   );
 }
 
-Deno.test({
-  name: "move() across file systems copies, verifies, publishes, then removes the source",
-  ignore: !shmIsOtherFs,
-  async fn(): Promise<void> {
-    await withTempDir(async (dir) => {
-      const src = join(dir, "shot");
-      await makeTree(src, 30);
-      await writeRandomFile(join(src, "big.mov"), 20 * MIB);
-      const expected = await snapshot(src);
-      await withTempDir(async (other) => {
-        const dst = join(other, "shot");
-        const result = await move(src, dst);
-        assert(result.ok);
-        assert(result.files.every((f) => f.status === "moved"));
-        assertEquals(await snapshot(dst), expected);
-        assertEquals(await listTree(dir), [], "the source tree is gone");
-      }, { dir: SHM });
-    });
-  },
-});
+for (const fsync of [false, true]) {
+  Deno.test({
+    name: `move() across file systems copies, verifies, publishes, then removes the source${
+      fsync ? " (fsync)" : ""
+    }`,
+    ignore: !shmIsOtherFs,
+    async fn(): Promise<void> {
+      await withTempDir(async (dir) => {
+        const src = join(dir, "shot");
+        await makeTree(src, 30);
+        await writeRandomFile(join(src, "big.mov"), 20 * MIB);
+        const expected = await snapshot(src);
+        await withTempDir(async (other) => {
+          const dst = join(other, "shot");
+          const result = await move(src, dst, { fsync });
+          assert(result.ok);
+          assert(result.files.every((f) => f.status === "moved"));
+          assertEquals(await snapshot(dst), expected);
+          assertEquals(await listTree(dir), [], "the source tree is gone");
+        }, { dir: SHM });
+      });
+    },
+  });
+}
 
 Deno.test("killSignal terminates the workers at once and still removes every temporary file", async () => {
   await withTempDir(async (dir) => {
