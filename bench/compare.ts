@@ -846,7 +846,7 @@ function targets(results: CaseResult[]): string[] {
     rowOf("big-reflink", "ferry 1 stream")?.ferryRatio,
     50,
   );
-  for (const id of ["big-net-local", "seq-net-local", "big-local-local"]) {
+  for (const id of ["big-net-local", "seq-net-local", "small-net-local", "big-local-local"]) {
     const verified = rowOf(id, "ferry --verify source")?.ferryRatio;
     if (verified !== undefined) {
       check(`${id}: --verify source ÷ ferry (cost ≤ 15 %)`, 1 / verified, 0.85);
