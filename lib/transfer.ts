@@ -956,7 +956,7 @@ class Batch {
       offloadRequired: this.#offload === "always",
       offloadStepBytes: step,
       ...(hashing ? { hash: { algorithm: this.#hash!, mode: "copy" as const, last } } : {}),
-    }), (index, chunk, outcome) => {
+    }), (chunk, outcome) => {
       state.counted += outcome.bytes;
       if (outcome.type !== "done") return;
       state.offloadedBytes += outcome.offloadedBytes;
@@ -985,7 +985,7 @@ class Batch {
   async #runRanges(
     state: FileState,
     job: (chunk: Chunk, last: boolean) => ChunkJob,
-    onOutcome: (index: number, chunk: Chunk, outcome: ChunkOutcome) => void,
+    onOutcome: (chunk: Chunk, outcome: ChunkOutcome) => void,
   ): Promise<{ failure?: ErrorMessage; complete: boolean; digest?: string }> {
     const chunks = state.task.chunks;
     const chain = new HashChain();
@@ -999,7 +999,7 @@ class Batch {
         state.tag,
         this.#hash !== undefined ? () => chain.stateBefore(index) : undefined,
       );
-      onOutcome(index, chunk, outcome);
+      onOutcome(chunk, outcome);
       if (outcome.type === "done") {
         done++;
         if (outcome.state !== undefined) chain.done(index, outcome.state);
