@@ -30,6 +30,7 @@ export * from "./lib/progress.ts";
 export * from "./lib/errors.ts";
 export * from "./lib/batch_json.ts";
 export * from "./lib/hash.ts";
+export * from "./lib/file_hasher.ts";
 export * from "./lib/mhl.ts";
 export * from "./lib/verify.ts";
 export * from "./lib/version.ts";

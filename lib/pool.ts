@@ -7,6 +7,8 @@
  */
 
 import type { ControlBlock } from "./control.ts";
+import { HashChain } from "./hash_chain.ts";
+import type { Chunk } from "./plan.ts";
 import type {
   CancelledMessage,
   CopyMessage,
@@ -23,6 +25,16 @@ export type ChunkOutcome = DoneMessage | CancelledMessage | ErrorMessage;
 export type ChunkJob = Omit<CopyMessage, "type" | "id">;
 
 const WORKER_URL = new URL("../workers/copy_worker.ts", import.meta.url);
+
+/** How all the ranges of one file ended (see {@linkcode WorkerPool.runRanges}). */
+export interface RangesOutcome {
+  /** The first range that failed, if any. */
+  failure?: ErrorMessage;
+  /** Whether every range completed. */
+  complete: boolean;
+  /** The whole file's digest, for hashed ranges that all completed. */
+  digest?: string;
+}
 
 /** Answers a hashed range's request for the hash state of the range before it. */
 export type NeedState = () => Promise<{ state: Uint8Array | null; abort: boolean }>;
@@ -114,6 +126,74 @@ export class WorkerPool {
       this.#queue.push({ job, tag, needState, resolve, reject });
       this.#pump();
     });
+  }
+
+  /**
+   * Runs all the ranges of one file. Hashed ranges are read in parallel and
+   * hashed in file order: each continues the hash state the range before it
+   * ended with, and the last gives the digest. After the first error the
+   * file's queued ranges are dropped.
+   *
+   * @param tag A number for this file, unique among the files in flight.
+   * @param chunks The file's ranges, in order.
+   * @param job The job for a range, made when a worker takes it.
+   * @param options `hashed` when the jobs carry `hash`; `onOutcome` is called
+   *   as each range ends.
+   * @returns The first failure, whether every range completed, and the digest.
+   *
+   * @example Hashing a file in two ranges read side by side
+   * ```ts
+   * import { ControlBlock } from "./control.ts";
+   * import { WorkerPool } from "./pool.ts";
+   *
+   * const path = await Deno.makeTempFile();
+   * await Deno.writeTextFile(path, "hello world\n");
+   * const pool = new WorkerPool(new ControlBlock(2), { bufferBytes: 4096 });
+   * const ranges = [{ offset: 0, length: 6 }, { offset: 6, length: 6 }];
+   * const run = await pool.runRanges(1, ranges, (range, last) => ({
+   *   src: path, dst: path, ...range,
+   *   offload: false, offloadRequired: false, offloadStepBytes: 0,
+   *   hash: { algorithm: "xxh64", mode: "read", last },
+   * }), { hashed: true });
+   * await pool.close();
+   * console.log(run.digest); // "5215e13b207d6d8c"
+   * await Deno.remove(path);
+   * ```
+   */
+  async runRanges(
+    tag: number,
+    chunks: readonly Chunk[],
+    job: (chunk: Chunk, last: boolean) => ChunkJob,
+    options: { hashed: boolean; onOutcome?: (chunk: Chunk, outcome: ChunkOutcome) => void },
+  ): Promise<RangesOutcome> {
+    const chain = new HashChain();
+    let failure: ErrorMessage | undefined;
+    let digest: string | undefined;
+    let done = 0;
+    await Promise.all(chunks.map(async (chunk, index) => {
+      const outcome = await this.run(
+        () => job(chunk, index === chunks.length - 1),
+        tag,
+        options.hashed ? () => chain.stateBefore(index) : undefined,
+      );
+      options.onOutcome?.(chunk, outcome);
+      if (outcome.type === "done") {
+        done++;
+        if (outcome.state !== undefined) chain.done(index, outcome.state);
+        if (outcome.digest !== undefined) digest = outcome.digest;
+        return;
+      }
+      chain.break();
+      if (outcome.type === "error" && failure === undefined) {
+        failure = outcome;
+        this.dropQueued(tag);
+      }
+    }));
+    return {
+      ...(failure === undefined ? {} : { failure }),
+      complete: done === chunks.length,
+      ...(digest === undefined ? {} : { digest }),
+    };
   }
 
   /**

@@ -25,10 +25,9 @@ import {
   planTransfer,
   type TransferPlan,
 } from "./plan.ts";
-import { type ChunkJob, type ChunkOutcome, WorkerPool } from "./pool.ts";
-import type { ErrorMessage } from "./messages.ts";
+import { WorkerPool } from "./pool.ts";
 import { createHasher, DEFAULT_HASH, type HashAlgorithm, type Hasher, hashFile } from "./hash.ts";
-import { HashChain } from "./hash_chain.ts";
+import { HASH_CHUNK_BYTES, hashedReadJob } from "./file_hasher.ts";
 import type { Progress, StartInfo } from "./progress.ts";
 import { RateMeter } from "./progress.ts";
 import { flushToStorage, publish, removeIfPresent, tempPathFor } from "./publish.ts";
@@ -46,8 +45,6 @@ import { type FileResult, summarize, type TransferResult } from "./result.ts";
  * 256 KiB, 4 and 8 MiB were level).
  */
 export const DEFAULT_BUFFER_BYTES = MIB;
-/** Range size when hashing: each hashed range waits in a worker's memory for its turn. */
-export const HASH_CHUNK_BYTES = 8 * MIB;
 /**
  * Default number of small files in flight (see
  * {@linkcode TransferOptions.smallFileWorkers}); settings sweep in
@@ -947,7 +944,7 @@ class Batch {
       // Hashed ranges wait in memory for their turn: keep them small.
       task.chunks = planChunks(task.size, { cutoffBytes: 0, chunkBytes: HASH_CHUNK_BYTES });
     }
-    const run = await this.#runRanges(state, (chunk, last) => ({
+    const run = await this.#pool.runRanges(state.tag, task.chunks, (chunk, last) => ({
       src: task.src,
       dst: tmp,
       offset: chunk.offset,
@@ -956,12 +953,15 @@ class Batch {
       offloadRequired: this.#offload === "always",
       offloadStepBytes: step,
       ...(hashing ? { hash: { algorithm: this.#hash!, mode: "copy" as const, last } } : {}),
-    }), (chunk, outcome) => {
-      state.counted += outcome.bytes;
-      if (outcome.type !== "done") return;
-      state.offloadedBytes += outcome.offloadedBytes;
-      if (outcome.fallback !== undefined) this.#noOffload.add(pair);
-      this.#options.onChunk?.(task, chunk);
+    }), {
+      hashed: hashing,
+      onOutcome: (chunk, outcome) => {
+        state.counted += outcome.bytes;
+        if (outcome.type !== "done") return;
+        state.offloadedBytes += outcome.offloadedBytes;
+        if (outcome.fallback !== undefined) this.#noOffload.add(pair);
+        this.#options.onChunk?.(task, chunk);
+      },
     });
     if (run.failure !== undefined) {
       const failure = run.failure;
@@ -978,60 +978,15 @@ class Batch {
     return true;
   }
 
-  /**
-   * Runs one file's ranges on the pool. Hashed ranges are chained in order.
-   * Stops queuing the file's ranges after the first error.
-   */
-  async #runRanges(
-    state: FileState,
-    job: (chunk: Chunk, last: boolean) => ChunkJob,
-    onOutcome: (chunk: Chunk, outcome: ChunkOutcome) => void,
-  ): Promise<{ failure?: ErrorMessage; complete: boolean; digest?: string }> {
-    const chunks = state.task.chunks;
-    const chain = new HashChain();
-    let failure: ErrorMessage | undefined;
-    let digest: string | undefined;
-    let done = 0;
-    await Promise.all(chunks.map(async (chunk, index) => {
-      const spec = () => job(chunk, index === chunks.length - 1);
-      const outcome = await this.#pool.run(
-        spec,
-        state.tag,
-        this.#hash !== undefined ? () => chain.stateBefore(index) : undefined,
-      );
-      onOutcome(chunk, outcome);
-      if (outcome.type === "done") {
-        done++;
-        if (outcome.state !== undefined) chain.done(index, outcome.state);
-        if (outcome.digest !== undefined) digest = outcome.digest;
-        return;
-      }
-      chain.break();
-      if (outcome.type === "error" && failure === undefined) {
-        failure = outcome;
-        this.#pool.dropQueued(state.tag);
-      }
-    }));
-    return {
-      ...(failure === undefined ? {} : { failure }),
-      complete: done === chunks.length,
-      ...(digest === undefined ? {} : { digest }),
-    };
-  }
-
   /** Hashes a written file: its ranges read by the workers in parallel, hashed in order. */
   async #hashWritten(state: FileState, path: string): Promise<string | undefined> {
     if (state.task.chunks.length === 0) return await this.#digestOf(await Deno.readFile(path));
-    const run = await this.#runRanges(state, (chunk, last) => ({
-      src: path,
-      dst: path,
-      offset: chunk.offset,
-      length: chunk.length,
-      offload: false,
-      offloadRequired: false,
-      offloadStepBytes: 0,
-      hash: { algorithm: this.#hash!, mode: "read", last },
-    }), () => {});
+    const run = await this.#pool.runRanges(
+      state.tag,
+      state.task.chunks,
+      (chunk, last) => hashedReadJob(path, this.#hash!, chunk, last),
+      { hashed: true },
+    );
     if (run.failure !== undefined) {
       throw new Error(`cannot read the copy back: ${run.failure.message}`);
     }

@@ -1,0 +1,152 @@
+/**
+ * Hashing many files side by side, for `ferry hash`, `ferry verify` and the
+ * read-back of verified copies. Files larger than one buffer are read by the
+ * chunk workers in ranges that are hashed in file order (with `--allow-ffi`,
+ * libc reads with the sequential read-ahead hint); smaller ones are read
+ * whole on the main thread, where a round trip through a worker would cost
+ * more than the read.
+ *
+ * @module
+ */
+
+import { ControlBlock } from "./control.ts";
+import { createHasher, type HashAlgorithm, type Hasher } from "./hash.ts";
+import { type Chunk, DEFAULT_MAX_WORKERS, MIB, planChunks } from "./plan.ts";
+import { type ChunkJob, WorkerPool } from "./pool.ts";
+
+/** Range size when hashing: each hashed range waits in a worker's memory for its turn. */
+export const HASH_CHUNK_BYTES = 8 * MIB;
+
+/** Options for {@linkcode FileHasher}. */
+export interface FileHasherOptions {
+  /**
+   * Workers reading the ranges of large files.
+   * @default {8}
+   */
+  workers?: number;
+  /**
+   * Files up to this size are read whole on the main thread; it is also
+   * each worker's read size.
+   * @default {1 MiB}
+   */
+  bufferBytes?: number;
+}
+
+/**
+ * The job that reads one range of a file and continues its hash.
+ *
+ * @param path The file.
+ * @param algorithm The hash algorithm.
+ * @param chunk The range.
+ * @param last Whether it is the file's last range (its worker gives the digest).
+ * @returns The job for {@linkcode WorkerPool.run}.
+ *
+ * @example
+ * ```ts
+ * import { hashedReadJob } from "./file_hasher.ts";
+ *
+ * const job = hashedReadJob("/shots/a.exr", "xxh64", { offset: 0, length: 10 }, true);
+ * console.log(job.hash?.mode); // "read"
+ * ```
+ */
+export function hashedReadJob(
+  path: string,
+  algorithm: HashAlgorithm,
+  chunk: Chunk,
+  last: boolean,
+): ChunkJob {
+  return {
+    src: path,
+    dst: path,
+    offset: chunk.offset,
+    length: chunk.length,
+    offload: false,
+    offloadRequired: false,
+    offloadStepBytes: 0,
+    hash: { algorithm, mode: "read", last },
+  };
+}
+
+/**
+ * Hashes files, many at once: call {@linkcode FileHasher.hash} from several
+ * lanes, then close it (or use `await using`). Workers start only for files
+ * larger than one buffer.
+ *
+ * Requires `--allow-read` on the files and on ferry's `workers/` module.
+ *
+ * @example Hashing a folder's files eight at a time
+ * ```ts
+ * import { FileHasher } from "./file_hasher.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/a.txt`, "hello world\n");
+ * await using hasher = new FileHasher();
+ * console.log(await hasher.hash(`${dir}/a.txt`, "xxh64")); // "5215e13b207d6d8c"
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class FileHasher implements AsyncDisposable {
+  #control: ControlBlock;
+  #bufferBytes: number;
+  #pool: WorkerPool | undefined;
+  #hashers = new Map<HashAlgorithm, Promise<Hasher>>();
+  #nextTag = 0;
+
+  /**
+   * Creates a hasher; no worker starts until a large file is hashed.
+   *
+   * @param options Workers and buffer size.
+   */
+  constructor(options: FileHasherOptions = {}) {
+    this.#control = new ControlBlock(options.workers ?? DEFAULT_MAX_WORKERS);
+    this.#bufferBytes = options.bufferBytes ?? MIB;
+  }
+
+  /**
+   * Hashes one file by reading it.
+   *
+   * @param path The file (symbolic links are followed).
+   * @param algorithm The algorithm.
+   * @returns The digest, as the standard tool prints it.
+   * @throws {Error} When the file cannot be read; Deno's errors, or one with
+   *   the errno name as `code` from a worker.
+   */
+  async hash(path: string, algorithm: HashAlgorithm): Promise<string> {
+    const { size } = await Deno.stat(path);
+    if (size <= this.#bufferBytes) {
+      const data = await Deno.readFile(path);
+      // One hasher per algorithm: nothing is awaited between reset and digest.
+      let hasher = this.#hashers.get(algorithm);
+      if (hasher === undefined) this.#hashers.set(algorithm, hasher = createHasher(algorithm));
+      const reused = await hasher;
+      reused.reset();
+      reused.update(data);
+      return reused.digest();
+    }
+    this.#pool ??= new WorkerPool(this.#control, { bufferBytes: this.#bufferBytes });
+    const chunks = planChunks(size, { cutoffBytes: 0, chunkBytes: HASH_CHUNK_BYTES });
+    const run = await this.#pool.runRanges(
+      this.#nextTag++,
+      chunks,
+      (chunk, last) => hashedReadJob(path, algorithm, chunk, last),
+      { hashed: true },
+    );
+    if (run.failure !== undefined) {
+      const { message, name, code } = run.failure;
+      throw Object.assign(new Error(message), { name, code });
+    }
+    if (!run.complete || run.digest === undefined) throw new Error("the read was stopped");
+    return run.digest;
+  }
+
+  /** Stops the workers, once every hash has ended. */
+  async close(): Promise<void> {
+    await this.#pool?.close();
+    this.#pool = undefined;
+  }
+
+  /** Same as {@linkcode FileHasher.close}, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
