@@ -379,7 +379,9 @@ async function demo(parsed: Parsed, reporter: Reporter): Promise<number> {
 }
 
 async function hashCommand(parsed: Parsed, reporter: Reporter): Promise<number> {
-  const { checksumLine, DEFAULT_HASH, hashFile } = await import("./lib/hash.ts");
+  const { checksumLine, DEFAULT_HASH } = await import("./lib/hash.ts");
+  const { FileHasher } = await import("./lib/file_hasher.ts");
+  const { forEachLimit } = await import("./lib/concurrency.ts");
   const { listFiles } = await import("./lib/verify.ts");
   if (parsed.operands.length === 0) {
     throw new UsageError("hash needs at least one file or directory");
@@ -397,19 +399,29 @@ async function hashCommand(parsed: Parsed, reporter: Reporter): Promise<number> 
     else files.push(path);
   }
   let code: number = EXIT.ok;
-  for (const file of files) {
+  // Many files are read at once; lines still come out in the order listed,
+  // each as soon as every file before it is done.
+  const ready = new Map<number, () => void>();
+  let printed = 0;
+  await using hasher = new FileHasher();
+  await forEachLimit(files, 16, async (file, i) => {
     try {
-      const digest = await hashFile(file, algorithm);
-      console.log(
-        parsed.json
-          ? JSON.stringify({ event: "hash", path: file, algorithm, digest })
-          : checksumLine(algorithm, digest, file),
-      );
+      const digest = await hasher.hash(file, algorithm);
+      ready.set(i, () =>
+        console.log(
+          parsed.json
+            ? JSON.stringify({ event: "hash", path: file, algorithm, digest })
+            : checksumLine(algorithm, digest, file),
+        ));
     } catch (error) {
-      reporter.message(`ferry: cannot hash '${file}': ${describeError(error)}`);
+      ready.set(i, () => reporter.message(`ferry: cannot hash '${file}': ${describeError(error)}`));
       code = EXIT.failed;
     }
-  }
+    for (let line = ready.get(printed); line !== undefined; line = ready.get(printed)) {
+      line();
+      ready.delete(printed++);
+    }
+  });
   return code;
 }
 

@@ -1,6 +1,21 @@
 import { join } from "node:path";
-import { c4FromDigest, checksumLine, copy, createHasher, hashFile, MIB } from "../mod.ts";
-import { assert, assertEquals, runCli, withTempDir, writeRandomFile } from "./_helpers.ts";
+import {
+  c4FromDigest,
+  checksumLine,
+  copy,
+  createHasher,
+  FileHasher,
+  hashFile,
+  MIB,
+} from "../mod.ts";
+import {
+  assert,
+  assertEquals,
+  assertRejectsWith,
+  runCli,
+  withTempDir,
+  writeRandomFile,
+} from "./_helpers.ts";
 
 /** The standard tool for each algorithm, and how to read its output. */
 const TOOLS: Record<string, [string, string[]]> = {
@@ -74,6 +89,27 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "FileHasher hashes files side by side, on the main thread and on workers, as xxhsum does",
+  ignore: xxhsumMissing,
+  async fn(): Promise<void> {
+    await withTempDir(async (dir) => {
+      const paths = SIZES.map((size) => join(dir, `f${size}.bin`));
+      for (const [i, size] of SIZES.entries()) await writeRandomFile(paths[i]!, size);
+      await using hasher = new FileHasher({ workers: 3 });
+      const digests = await Promise.all(paths.map((path) => hasher.hash(path, "xxh64")));
+      for (const [i, path] of paths.entries()) {
+        assertEquals(digests[i], await toolDigest("xxh64", path), path);
+      }
+      await assertRejectsWith(
+        hasher.hash(join(dir, "gone.bin"), "xxh64"),
+        Deno.errors.NotFound,
+        /gone\.bin/,
+      );
+    });
+  },
+});
+
 Deno.test("c4 digests match the published C4 ID test vectors", async () => {
   const empty = await createHasher("c4");
   assertEquals(
@@ -109,11 +145,14 @@ Deno.test({
   async fn(): Promise<void> {
     await withTempDir(async (dir) => {
       await Deno.mkdir(join(dir, "plate"));
+      // The first file is read by workers and ends last; its line still comes first.
+      await writeRandomFile(join(dir, "plate", "a.mov"), 20 * MIB + 1);
       for (let i = 0; i < 3; i++) await writeRandomFile(join(dir, "plate", `f ${i}.exr`), 1000 * i);
       for (const [algorithm, flag] of [["xxh64", "-H1"], ["xxh3", "-H3"], ["xxh128", "-H2"]]) {
         const run = await runCli(["hash", "--hash", algorithm!, "plate"], { cwd: dir });
         assertEquals(run.code, 0, run.stderr);
-        assertEquals(run.stdout.trim().split("\n").length, 3);
+        const names = run.stdout.trim().split("\n").map((line) => /plate\/([^)]*)/.exec(line)?.[1]);
+        assertEquals(names, ["a.mov", "f 0.exr", "f 1.exr", "f 2.exr"]);
         await Deno.writeTextFile(join(dir, "sums"), run.stdout);
         const check = await new Deno.Command("xxhsum", {
           args: [flag!, "-c", "sums"],
