@@ -11,15 +11,13 @@
  * @module
  */
 
-import {
-  createMD5,
-  createSHA1,
-  createSHA512,
-  createXXHash128,
-  createXXHash3,
-  createXXHash64,
-  type IHasher,
-} from "npm:hash-wasm@4.13.0"; // the same pin as "imports" in deno.json (a test checks)
+import type { IHasher } from "npm:hash-wasm@4.13.0"; // the same pin as "imports" in deno.json (a test checks)
+
+/**
+ * The library, loaded on the first hash: loading it costs ~27 ms of start-up,
+ * which a copy that hashes nothing should not pay.
+ */
+const library = () => import("npm:hash-wasm@4.13.0");
 
 /** The checksum algorithms ferry computes. */
 export type HashAlgorithm = "xxh64" | "xxh3" | "xxh128" | "md5" | "sha1" | "c4";
@@ -107,12 +105,12 @@ export function digestFromC4(id: string): Uint8Array {
 }
 
 const FACTORIES: Record<HashAlgorithm, () => Promise<IHasher>> = {
-  xxh64: () => createXXHash64(0, 0),
-  xxh3: () => createXXHash3(0, 0),
-  xxh128: () => createXXHash128(0, 0),
-  md5: () => createMD5(),
-  sha1: () => createSHA1(),
-  c4: () => createSHA512(),
+  xxh64: async () => (await library()).createXXHash64(0, 0),
+  xxh3: async () => (await library()).createXXHash3(0, 0),
+  xxh128: async () => (await library()).createXXHash128(0, 0),
+  md5: async () => (await library()).createMD5(),
+  sha1: async () => (await library()).createSHA1(),
+  c4: async () => (await library()).createSHA512(),
 };
 
 /**

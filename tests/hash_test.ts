@@ -12,6 +12,7 @@ import {
   assert,
   assertEquals,
   assertRejectsWith,
+  ROOT,
   runCli,
   withTempDir,
   writeRandomFile,
@@ -108,6 +109,16 @@ Deno.test({
       );
     });
   },
+});
+
+Deno.test("lib/hash.ts loads hash-wasm at the version deno.json pins", async () => {
+  const config = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
+  const pinned: string = config.imports["hash-wasm"];
+  assert(/^npm:hash-wasm@\d+\.\d+\.\d+$/.test(pinned), pinned);
+  const source = await Deno.readTextFile(join(ROOT, "lib", "hash.ts"));
+  const used = [...source.matchAll(/"(npm:hash-wasm[^"]*)"/g)].map((m) => m[1]);
+  assert(used.length > 0, "lib/hash.ts names hash-wasm");
+  for (const specifier of used) assertEquals(specifier, pinned);
 });
 
 Deno.test("c4 digests match the published C4 ID test vectors", async () => {
