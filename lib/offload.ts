@@ -134,6 +134,121 @@ const SYMBOLS = {
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
+const ASYNC_SYMBOLS = {
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32", nonblocking: true },
+  close: { parameters: ["i32"], result: "i32", nonblocking: true },
+  copy_file_range: {
+    parameters: ["i32", "buffer", "i32", "buffer", "usize", "u32"],
+    result: "isize",
+    nonblocking: true,
+  },
+} as const;
+
+/**
+ * libc's `open`, `close` and `copy_file_range` for the main thread: each call
+ * runs on one of Deno's blocking threads and returns a promise, so the event
+ * loop goes on meanwhile. `errno` belongs to the thread that made the call and
+ * cannot be read here, so a failed call only says that it failed: the caller
+ * hands what is left to a worker ({@linkcode KernelCopy}), which learns why.
+ *
+ * Requires `--allow-ffi`.
+ *
+ * @example Copying a file in the kernel without blocking
+ * ```ts
+ * import { KernelCopyAsync } from "./offload.ts";
+ *
+ * const kernel = KernelCopyAsync.open();
+ * if (kernel) {
+ *   const src = await Deno.makeTempFile();
+ *   await Deno.writeTextFile(src, "0123456789");
+ *   const dst = await Deno.makeTempFile();
+ *   const fdIn = await kernel.openFile(src, false);
+ *   const fdOut = await kernel.openFile(dst, true);
+ *   console.log(await kernel.copyRange(fdIn, 0, fdOut, 0, 10)); // 10
+ *   await kernel.closeFile(fdIn);
+ *   await kernel.closeFile(fdOut);
+ *   kernel.close();
+ * }
+ * ```
+ */
+export class KernelCopyAsync {
+  #lib: Deno.DynamicLibrary<typeof ASYNC_SYMBOLS>;
+  #encoder = new TextEncoder();
+
+  private constructor(lib: Deno.DynamicLibrary<typeof ASYNC_SYMBOLS>) {
+    this.#lib = lib;
+  }
+
+  /**
+   * Loads libc.
+   *
+   * @returns The binding, or `null` where libc cannot be loaded or FFI is not allowed.
+   */
+  static open(): KernelCopyAsync | null {
+    if (!offloadAvailable()) return null;
+    try {
+      return new KernelCopyAsync(Deno.dlopen("libc.so.6", ASYNC_SYMBOLS));
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Opens an existing file.
+   *
+   * @param path The file.
+   * @param write `true` to open it for writing (no create, no truncate).
+   * @returns The file descriptor, or -1 when `open` failed.
+   */
+  openFile(path: string, write: boolean): Promise<number> {
+    const name = this.#encoder.encode(path + "\0");
+    return this.#lib.symbols.open(name, (write ? O_WRONLY : O_RDONLY) | O_CLOEXEC, 0);
+  }
+
+  /**
+   * Closes a file descriptor.
+   *
+   * @param fd The descriptor from {@linkcode KernelCopyAsync.openFile}.
+   */
+  async closeFile(fd: number): Promise<void> {
+    await this.#lib.symbols.close(fd);
+  }
+
+  /**
+   * One `copy_file_range` call (at most {@linkcode MAX_CALL_BYTES}).
+   *
+   * @param fdIn Source descriptor.
+   * @param offIn Source offset.
+   * @param fdOut Destination descriptor.
+   * @param offOut Destination offset.
+   * @param length Bytes to copy.
+   * @returns Bytes copied (0 at the end of the source), or -1 when the call failed.
+   */
+  async copyRange(
+    fdIn: number,
+    offIn: number,
+    fdOut: number,
+    offOut: number,
+    length: number,
+  ): Promise<number> {
+    // Offsets of their own: several calls may be in flight at once.
+    const copied = await this.#lib.symbols.copy_file_range(
+      fdIn,
+      new BigInt64Array([BigInt(offIn)]),
+      fdOut,
+      new BigInt64Array([BigInt(offOut)]),
+      BigInt(Math.min(length, MAX_CALL_BYTES)),
+      0,
+    );
+    return Math.max(-1, Number(copied));
+  }
+
+  /** Unloads libc; call it only when no call is in flight. */
+  close(): void {
+    this.#lib.close();
+  }
+}
+
 /**
  * libc's `open`, `close` and `copy_file_range`, for one thread.
  *

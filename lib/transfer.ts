@@ -33,6 +33,7 @@ import { RateMeter } from "./progress.ts";
 import { flushToStorage, publish, removeIfPresent, tempPathFor } from "./publish.ts";
 import {
   DEFAULT_OFFLOAD_STEP_BYTES,
+  KernelCopyAsync,
   offloadAvailable,
   type OffloadMode,
   SAME_FS_OFFLOAD_STEP_BYTES,
@@ -501,6 +502,8 @@ class Batch {
   #bufferBytes: number;
   /** File-system pairs (`srcDev:dstDev`) where copy_file_range was refused. */
   #noOffload = new Set<string>();
+  /** libc for same-file-system offload from this thread, loaded on first use. */
+  #kernelHere: KernelCopyAsync | null | undefined;
   #devs = new Map<string, Promise<number>>();
   #control: ControlBlock;
   #pool: WorkerPool;
@@ -564,6 +567,8 @@ class Batch {
 
   async closePool(): Promise<void> {
     await this.#pool.close();
+    this.#kernelHere?.close(); // every call has ended: every file has
+    this.#kernelHere = undefined;
   }
 
   progress(startMs: number): Progress {
@@ -940,6 +945,14 @@ class Batch {
       // gain nothing there and are serialized per file on network shares.
       task.chunks = [{ offset: 0, length: task.size }];
       step = SAME_FS_OFFLOAD_STEP_BYTES;
+      const here = await this.#offloadHere(state, tmp);
+      if (this.cancelled) return false;
+      if (here === task.size) {
+        this.#options.onChunk?.(task, task.chunks[0]!);
+        return true;
+      }
+      // A call failed (this thread cannot tell why): a worker takes the rest.
+      task.chunks = [{ offset: here, length: task.size - here }];
     } else if (hashing) {
       // Hashed ranges wait in memory for their turn: keep them small.
       task.chunks = planChunks(task.size, { cutoffBytes: 0, chunkBytes: HASH_CHUNK_BYTES });
@@ -976,6 +989,38 @@ class Batch {
     if (!run.complete) return false; // cancelled
     if (hashing) state.sourceDigest = run.digest;
     return true;
+  }
+
+  /**
+   * One file system with offload: the kernel (or the server) copies the whole
+   * file in large steps, called from this thread, so that no worker has to
+   * start for it (a worker start costs 20–40 ms, more than a reflink of a
+   * large file). The cancel flag is checked between steps. Returns the bytes
+   * copied; when a call fails, a worker copies the rest and learns why.
+   */
+  async #offloadHere(state: FileState, tmp: string): Promise<number> {
+    if (this.#kernelHere === undefined) this.#kernelHere = KernelCopyAsync.open();
+    const kernel = this.#kernelHere;
+    if (kernel === null) return 0;
+    const { task } = state;
+    const fdIn = await kernel.openFile(task.src, false);
+    const fdOut = fdIn < 0 ? -1 : await kernel.openFile(tmp, true);
+    let done = 0;
+    try {
+      while (fdOut >= 0 && done < task.size && !this.cancelled) {
+        const step = Math.min(SAME_FS_OFFLOAD_STEP_BYTES, task.size - done);
+        const copied = await kernel.copyRange(fdIn, done, fdOut, done, step);
+        if (copied <= 0) break;
+        done += copied;
+        state.counted += copied;
+        state.offloadedBytes += copied;
+        this.#extraBytes += copied;
+      }
+    } finally {
+      if (fdIn >= 0) await kernel.closeFile(fdIn);
+      if (fdOut >= 0) await kernel.closeFile(fdOut);
+    }
+    return done;
   }
 
   /** Hashes a written file: its ranges read by the workers in parallel, hashed in order. */

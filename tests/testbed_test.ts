@@ -105,6 +105,33 @@ Deno.test({
 
 Deno.test({
   name:
+    "testbed: a full volume stops an in-kernel copy on one file system half-way: the file fails, no partial",
+  ignore,
+  async fn(): Promise<void> {
+    await inBed(paths!.tiny, async (dir) => {
+      // 40 MiB on a 64 MiB tmpfs: the copy (no reflink on tmpfs) runs out of
+      // space after ~20 MiB. The first calls copy from the main thread; after
+      // the failed one a worker takes the rest, finds ENOSPC and says so.
+      const src = join(dir, "src");
+      await Deno.mkdir(src);
+      await writeRandomFile(join(src, "plate.mov"), 40 * MIB);
+      await writeRandomFile(join(src, "notes.txt"), 1000);
+      const result = await copy(src, join(dir, "out"), { offload: "auto", cutoffBytes: 16 * MIB });
+      const byName = new Map(result.files.map((f) => [f.src.slice(src.length + 1), f]));
+      assertEquals(byName.get("notes.txt")?.status, "copied");
+      assertEquals(byName.get("plate.mov")?.status, "failed");
+      assertMatch(
+        byName.get("plate.mov")!.error!.message,
+        /Cannot copy '.*plate\.mov' to '.*out\/plate\.mov': cannot write the destination: no space left on the device/,
+      );
+      assertEquals(await listTree(join(dir, "out")), ["notes.txt"]);
+      await assertNoTemps(dir);
+    });
+  },
+});
+
+Deno.test({
+  name:
     "testbed: a full share over the network fails the file that does not fit, cleans up, goes on",
   ignore,
   async fn(): Promise<void> {
