@@ -13,6 +13,7 @@
 import { basename, dirname, join } from "node:path";
 import { c4FromDigest, createHasher, digestFromC4, type HashAlgorithm } from "./hash.ts";
 import { VERSION } from "./version.ts";
+import { flushToStorage } from "./publish.ts";
 
 /** The manifest folder inside a root. */
 export const MHL_DIR = "ascmhl";
@@ -64,6 +65,12 @@ export interface GenerationOptions {
    * @default {now}
    */
   date?: Date;
+  /**
+   * Flush the manifest, the chain file and the `ascmhl/` folder to storage
+   * (as the transfer's `fsync` option does for the files).
+   * @default {false}
+   */
+  fsync?: boolean;
 }
 
 function xmlEscape(text: string): string {
@@ -223,7 +230,7 @@ export async function writeGeneration(
   entries: readonly MhlEntry[],
   options: GenerationOptions = {},
 ): Promise<string> {
-  const { process = "transfer", dirs = [], date = new Date() } = options;
+  const { process = "transfer", dirs = [], date = new Date(), fsync = false } = options;
   const algorithm = entries[0]?.algorithm ?? "xxh64";
   const folder = join(root, MHL_DIR);
   await Deno.mkdir(folder, { recursive: true });
@@ -283,9 +290,11 @@ export async function writeGeneration(
   const text = lines.join("\n");
   const path = join(folder, name);
   await Deno.writeTextFile(path, text, { createNew: true });
+  if (fsync) await flushToStorage(path);
   const c4 = await manifestC4(new TextEncoder().encode(text));
   chain.push({ sequence, file: name, c4 });
-  await writeChain(root, chain);
+  await writeChain(root, chain, fsync);
+  if (fsync) await flushToStorage(folder);
   return path;
 }
 
@@ -319,7 +328,11 @@ async function readChain(root: string): Promise<ChainEntry[]> {
   return out;
 }
 
-async function writeChain(root: string, chain: readonly ChainEntry[]): Promise<void> {
+async function writeChain(
+  root: string,
+  chain: readonly ChainEntry[],
+  fsync: boolean,
+): Promise<void> {
   const lines = [
     `<?xml version="1.0" encoding="UTF-8"?>`,
     `<ascmhldirectory xmlns="urn:ASC:MHL:DIRECTORY:v2.0">`,
@@ -335,6 +348,7 @@ async function writeChain(root: string, chain: readonly ChainEntry[]): Promise<v
   const path = join(root, MHL_DIR, CHAIN_FILE);
   const tmp = join(dirname(path), `.${CHAIN_FILE}.tmp`);
   await Deno.writeTextFile(tmp, lines.join("\n"));
+  if (fsync) await flushToStorage(tmp);
   await Deno.rename(tmp, path);
 }
 

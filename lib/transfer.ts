@@ -316,7 +316,9 @@ export async function applyMappings(
   const files = batch.states.map((s): FileResult =>
     s.result ?? { src: s.task.src, dst: s.task.dst, bytes: s.task.size, status: "cancelled" }
   );
-  if (options.mhl && hash !== undefined) await writeManifests(plan, files, hash);
+  if (options.mhl && hash !== undefined) {
+    await writeManifests(plan, files, hash, options.fsync ?? false);
+  }
   const totals = summarize(files);
   const elapsedMs = performance.now() - startMs;
   const result: TransferResult = {
@@ -463,6 +465,7 @@ async function writeManifests(
   plan: TransferPlan,
   files: readonly FileResult[],
   algorithm: HashAlgorithm,
+  fsync: boolean,
 ): Promise<void> {
   const roots = new Map<number, string>();
   for (const dir of plan.dirs) if (!roots.has(dir.mapping)) roots.set(dir.mapping, dir.dst);
@@ -490,7 +493,7 @@ async function writeManifests(
     if (dir.dst !== root) byRoot.get(root)?.dirs.push(rel(root, dir.dst));
   }
   for (const [root, group] of byRoot) {
-    await writeGeneration(root, group.entries, { process: "transfer", dirs: group.dirs });
+    await writeGeneration(root, group.entries, { process: "transfer", dirs: group.dirs, fsync });
   }
 }
 

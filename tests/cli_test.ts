@@ -498,8 +498,12 @@ Deno.test({
       await writeRandomFile(join(src, "plate", "sh010.1002.exr"), 0);
       const copyArgs = ["copy", "--quiet", "--cutoff", "1MiB", "--chunk-size", "1MiB"];
       const calls = "fsync,link,linkat,rename,renameat,renameat2,mkdir,mkdirat";
-      const lines = await traceCli(dir, calls, [...copyArgs, "--fsync", src, join(dir, "out")]);
-      await assertSameTree(join(dir, "out"), src);
+      const lines = await traceCli(dir, calls, [
+        ...[...copyArgs, "--fsync", "--mhl", src, join(dir, "out")],
+      ]);
+      const copied = Object.entries(await snapshot(join(dir, "out")))
+        .filter(([path]) => !path.startsWith("ascmhl"));
+      assertEquals(Object.fromEntries(copied), await snapshot(src));
       const at = (line: string | undefined): number => line === undefined ? NaN : parseFloat(line);
       const flushOf = (path: string): string[] =>
         lines.filter((l) => / fsync\(\d+</.test(l) && l.includes(`<${path}>) = 0`));
@@ -515,6 +519,17 @@ Deno.test({
         const dirFlushed = flushOf(dirname(dst)).filter((l) => at(l) > at(publish));
         assert(dirFlushed.length > 0, `${name}: its directory was flushed after publishing`);
       }
+      // The ASC MHL manifest, the chain file (before its rename) and ascmhl/ too.
+      const mhlDir = join(dir, "out", "ascmhl");
+      const manifest = [...Deno.readDirSync(mhlDir)].find((e) => e.name.endsWith(".mhl"))!.name;
+      assertEquals(flushOf(join(mhlDir, manifest)).length, 1, "the manifest is flushed");
+      const chainRename = lines.find((l) =>
+        l.includes("rename") && l.includes('ascmhl_chain.xml"')
+      );
+      assert(chainRename !== undefined, "the chain file is renamed into place");
+      const chainTmp = /"([^"]*\.tmp)"/.exec(chainRename)![1]!;
+      assert(flushOf(chainTmp).some((l) => at(l) < at(chainRename)), "chain flushed before rename");
+      assert(flushOf(mhlDir).some((l) => at(l) > at(chainRename)), "ascmhl/ flushed after");
       // A directory ferry made is flushed into its parent.
       const made = lines.find((l) =>
         l.includes("mkdir") && l.includes(`"${join(dir, "out", "plate")}"`)
