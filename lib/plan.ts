@@ -445,7 +445,7 @@ async function nearestExisting(path: string): Promise<Deno.FileInfo | null> {
 
 function isInside(child: string, parent: string): boolean {
   const rel = relative(parent, child);
-  return rel !== "" && !rel.startsWith("..") && !rel.startsWith(sep);
+  return rel !== "" && rel !== ".." && !rel.startsWith(`..${sep}`) && !rel.startsWith(sep);
 }
 
 function checkNesting(mappings: readonly CheckedMapping[]): void {

@@ -129,6 +129,17 @@ Deno.test("planTransfer() rejects src == dst and dst inside src", async () => {
       InputError,
       /destination '.*\/src\/sub\/copy' is inside the source directory/,
     );
+    // A name that starts with two dots is still a name inside the source.
+    await assertRejectsWith(
+      planTransfer([{ src: join(dir, "src"), dst: join(dir, "src", "..copy") }]),
+      InputError,
+      /destination '.*\/src\/\.\.copy' is inside the source directory/,
+    );
+    // A sibling whose name starts with the source's is not inside it.
+    await Deno.mkdir(join(dir, "src2"));
+    const sibling = await planTransfer([{ src: join(dir, "src"), dst: join(dir, "src2", "copy") }]);
+    assertEquals(sibling.dirs.length, 1);
+    await Deno.remove(join(dir, "src2"));
     await Deno.symlink(join(dir, "src"), join(dir, "alias"));
     await assertRejectsWith(
       planTransfer([{ src: join(dir, "src"), dst: join(dir, "alias", "copy") }]),
