@@ -74,7 +74,7 @@ export function hashedReadJob(
  *
  * Requires `--allow-read` on the files and on ferry's `workers/` module.
  *
- * @example Hashing a folder's files eight at a time
+ * @example Hashing a file (call it from many lanes to hash many at once)
  * ```ts
  * import { FileHasher } from "./file_hasher.ts";
  *

@@ -960,7 +960,8 @@ class Batch {
         this.#options.onChunk?.(task, task.chunks[0]!);
         return true;
       }
-      // A call failed (this thread cannot tell why): a worker takes the rest.
+      // The kernel moves the data (no clone), or a call failed, which only the
+      // calling thread could explain: a worker takes the rest.
       task.chunks = [{ offset: here, length: task.size - here }];
     } else if (hashing) {
       // Hashed ranges wait in memory for their turn: keep them small.
