@@ -53,7 +53,8 @@ Usage:
   ferry hash PATH...         print checksums as xxhsum/md5sum/sha1sum do
                              (check them with xxhsum -c)
   ferry verify DIR           re-hash DIR against its latest ASC MHL manifest,
-                             report ok/mismatch/missing/new, record the check
+                             report ok/mismatch/missing/new/unreadable, record
+                             the check
   ferry verify DIR --against OTHER
                              compare two trees by hash (no MHL)
 
@@ -439,18 +440,20 @@ async function verifyCommand(parsed: Parsed, reporter: Reporter): Promise<number
   const report = parsed.against === undefined
     ? await verifyTree(dir, options)
     : { files: await compareTrees(parsed.against, dir, options), generation: undefined };
-  const counts = { ok: 0, mismatch: 0, missing: 0, new: 0 };
+  const counts = { ok: 0, mismatch: 0, missing: 0, new: 0, unreadable: 0 };
   for (const file of report.files) {
     counts[file.status]++;
     if (parsed.json) console.log(JSON.stringify({ event: "verify", ...file }));
     else if (file.status !== "ok" || !parsed.quiet) {
       const detail = file.status === "mismatch"
         ? ` (expected ${file.expected}, found ${file.actual})`
+        : file.status === "unreadable"
+        ? ` (${file.error})`
         : "";
-      console.log(`${file.status.toUpperCase().padEnd(8)} ${file.path}${detail}`);
+      console.log(`${file.status.toUpperCase().padEnd(10)} ${file.path}${detail}`);
     }
   }
-  const bad = counts.mismatch + counts.missing + counts.new;
+  const bad = counts.mismatch + counts.missing + counts.new + counts.unreadable;
   const code = bad === 0 ? EXIT.ok : EXIT.failed;
   const where = report.generation === undefined ? "" : `; recorded in ${report.generation}`;
   if (parsed.json) {
@@ -462,11 +465,12 @@ async function verifyCommand(parsed: Parsed, reporter: Reporter): Promise<number
       files_mismatch: counts.mismatch,
       files_missing: counts.missing,
       files_new: counts.new,
+      files_unreadable: counts.unreadable,
     }));
   }
   reporter.message(
     `ferry: ${report.files.length} files: ${counts.ok} ok, ${counts.mismatch} mismatch, ` +
-      `${counts.missing} missing, ${counts.new} new${where}`,
+      `${counts.missing} missing, ${counts.new} new, ${counts.unreadable} unreadable${where}`,
   );
   return code;
 }

@@ -21,7 +21,7 @@ import { isTempName } from "./publish.ts";
 const DEFAULT_CONCURRENCY = 16;
 
 /** How one file compares. */
-export type CheckStatus = "ok" | "mismatch" | "missing" | "new";
+export type CheckStatus = "ok" | "mismatch" | "missing" | "new" | "unreadable";
 
 /** One file's check. */
 export interface FileCheck {
@@ -33,6 +33,8 @@ export interface FileCheck {
   expected?: string;
   /** The digest found. */
   actual?: string;
+  /** Which file could not be read and why, in plain words (status `"unreadable"`). */
+  error?: string;
 }
 
 /** Options for {@linkcode verifyTree} and {@linkcode compareTrees}. */
@@ -86,7 +88,8 @@ export async function listFiles(root: string): Promise<string[]> {
 
 /**
  * Re-hashes `root` against its latest ASC MHL manifest, reports every file
- * as ok, mismatch, missing or new, and appends a generation recording the
+ * as ok, mismatch, missing, new or unreadable (the rest is still checked),
+ * and appends a generation recording the
  * check (`verified` for matches, `failed` for mismatches, `original` for new files).
  *
  * Requires `--allow-read` and `--allow-write` on `root`.
@@ -143,8 +146,18 @@ export async function verifyTree(root: string, options: VerifyOptions = {}): Pro
       return;
     }
     const full = join(root, path);
-    const info = await Deno.stat(full);
-    const actual = await hasher.hash(full, entry?.algorithm ?? algorithm);
+    let info: Deno.FileInfo;
+    let actual: string;
+    try {
+      info = await Deno.stat(full);
+      actual = await hasher.hash(full, entry?.algorithm ?? algorithm);
+    } catch (error) {
+      // One unreadable file is reported, and the rest is still checked.
+      const expected = entry ? { expected: entry.digest } : {};
+      const why = `cannot read '${full}': ${describeError(error)}`;
+      files[i] = { path, status: "unreadable", ...expected, error: why };
+      return;
+    }
     const status: CheckStatus = entry === undefined
       ? "new"
       : actual === entry.digest
@@ -203,17 +216,29 @@ export async function compareTrees(
   const out: FileCheck[] = new Array(paths.length);
   await using hasher = new FileHasher();
   await forEachLimit(paths, concurrency, async (path, i) => {
-    if (!inRight.has(path)) {
-      out[i] = { path, status: "missing", expected: await hasher.hash(join(expected, path), hash) };
-    } else if (!inLeft.has(path)) {
-      out[i] = { path, status: "new", actual: await hasher.hash(join(actual, path), hash) };
-    } else {
-      const [e, a] = await Promise.all([
-        hasher.hash(join(expected, path), hash),
-        hasher.hash(join(actual, path), hash),
-      ]);
-      out[i] = { path, status: e === a ? "ok" : "mismatch", expected: e, actual: a };
+    try {
+      out[i] = await compareOne(path);
+    } catch (error) {
+      out[i] = { path, status: "unreadable", error: (error as Error).message };
     }
   });
   return out;
+
+  async function hashIn(root: string, path: string): Promise<string> {
+    const full = join(root, path);
+    try {
+      return await hasher.hash(full, hash);
+    } catch (error) {
+      throw new Error(`cannot read '${full}': ${describeError(error)}`, { cause: error });
+    }
+  }
+
+  async function compareOne(path: string): Promise<FileCheck> {
+    if (!inRight.has(path)) {
+      return { path, status: "missing", expected: await hashIn(expected, path) };
+    }
+    if (!inLeft.has(path)) return { path, status: "new", actual: await hashIn(actual, path) };
+    const [e, a] = await Promise.all([hashIn(expected, path), hashIn(actual, path)]);
+    return { path, status: e === a ? "ok" : "mismatch", expected: e, actual: a };
+  }
 }

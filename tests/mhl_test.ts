@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { copy, MIB, readLatestManifest, verifyTree } from "../mod.ts";
 import {
+  asNobody,
   assert,
   assertEquals,
   assertMatch,
@@ -99,7 +100,7 @@ Deno.test({
       assertEquals(verify.code, 0, verify.stdout + verify.stderr);
       assertMatch(
         verify.stderr,
-        /6 files: 6 ok, 0 mismatch, 0 missing, 0 new; recorded in .*0002_out_/,
+        /6 files: 6 ok, 0 mismatch, 0 missing, 0 new, 0 unreadable; recorded in .*0002_out_/,
       );
       await validate(out);
     });
@@ -132,7 +133,7 @@ Deno.test({
       assertEquals(run.code, 1);
       assertMatch(
         run.stdout,
-        /^MISMATCH plate\/sh010\.1003\.exr \(expected [0-9a-f]{32}, found [0-9a-f]{32}\)$/m,
+        /^MISMATCH +plate\/sh010\.1003\.exr \(expected [0-9a-f]{32}, found [0-9a-f]{32}\)$/m,
       );
       assertMatch(run.stdout, /^MISSING +sh010 & v001\.mov$/m);
       assertMatch(run.stdout, /^NEW +plate\/extra\.exr$/m);
@@ -145,6 +146,31 @@ Deno.test({
       await validate(join(dir, "out"));
     });
   },
+});
+
+Deno.test("ferry verify reports unreadable files with the cause, checks the rest, exits 1", async () => {
+  await withTempDir(async (dir) => {
+    await makeShot(join(dir, "sh010"));
+    assert((await copy(join(dir, "sh010"), join(dir, "out"), { mhl: true })).ok);
+    const prefix = await asNobody(dir);
+    assert(prefix !== null, "setpriv is needed to drop root privileges for this test");
+    // One file read on the main thread (100 kB), one by the workers (30 MiB).
+    await Deno.chmod(join(dir, "out", "plate", "sh010.1002.exr"), 0o000);
+    await Deno.chmod(join(dir, "out", "sh010 & v001.mov"), 0o000);
+    const run = await runCli(["verify", join(dir, "out")], { prefix });
+    assertEquals(run.code, 1, run.stderr);
+    for (const name of ["plate/sh010\\.1002\\.exr", "sh010 & v001\\.mov"]) {
+      assertMatch(
+        run.stdout,
+        new RegExp(
+          `^UNREADABLE ${name} \\(cannot read '.*out/${name}': permission denied\\)$`,
+          "m",
+        ),
+      );
+    }
+    assertMatch(run.stdout, /^OK +plate\/sh010\.1005\.exr$/m);
+    assertMatch(run.stderr, /6 files: 4 ok, 0 mismatch, 0 missing, 0 new, 2 unreadable; recorded/);
+  });
 });
 
 Deno.test("verifyTree() refuses a folder without history and a manifest changed after writing", async () => {
