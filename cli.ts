@@ -84,6 +84,9 @@ Options:
                          local disks)
       --overwrite        replace existing destination files
       --skip-existing    leave existing destination files alone
+      --update           leave an existing destination file alone when it has
+                         the source's size and modification time, otherwise
+                         replace it (resume or refresh a delivery)
   -n, --dry-run          print the plan (files, chunks, bytes) and touch nothing
       --json             JSON lines on stdout: start, progress, file, summary
   -q, --quiet            no progress and no summary; failures are still printed
@@ -132,6 +135,7 @@ function parse(args: string[]): Parsed | "help" | "version" {
         against: { type: "string" },
         overwrite: { type: "boolean" },
         "skip-existing": { type: "boolean" },
+        update: { type: "boolean" },
         "dry-run": { type: "boolean", short: "n" },
         json: { type: "boolean" },
         quiet: { type: "boolean", short: "q" },
@@ -150,8 +154,8 @@ function parse(args: string[]): Parsed | "help" | "version" {
   if (!["copy", "move", "apply", "demo", "hash", "verify"].includes(command)) {
     throw new UsageError(command === "" ? "No command given" : `Unknown command '${command}'`);
   }
-  if (values.overwrite && values["skip-existing"]) {
-    throw new UsageError("--overwrite and --skip-existing exclude each other");
+  if ([values.overwrite, values["skip-existing"], values.update].filter(Boolean).length > 1) {
+    throw new UsageError("--overwrite, --skip-existing and --update exclude each other");
   }
   const options: TransferOptions = {};
   if (values.workers !== undefined) options.maxWorkers = count("--workers", values.workers, 256);
@@ -196,6 +200,7 @@ function parse(args: string[]): Parsed | "help" | "version" {
   if (values.fsync) options.fsync = true;
   if (values.overwrite) options.existing = "overwrite";
   if (values["skip-existing"]) options.existing = "skip";
+  if (values.update) options.existing = "update";
   if (values["batch-id"] !== undefined) options.batchId = values["batch-id"];
   return {
     command,

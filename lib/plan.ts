@@ -55,8 +55,14 @@ export interface Mapping {
   dst: string;
 }
 
-/** What to do when a destination file exists. */
-export type ExistingPolicy = "error" | "overwrite" | "skip";
+/**
+ * What to do when a destination file exists: fail that file, overwrite it,
+ * skip it, or `"update"`: skip it when it has the source's size and
+ * modification time (rsync's quick check; ferry gives every copy its source's
+ * mtime), otherwise overwrite it. A destination path only ever holds a
+ * complete file, so `"skip"` and `"update"` resume an interrupted delivery.
+ */
+export type ExistingPolicy = "error" | "overwrite" | "skip" | "update";
 
 /** A byte range of one file. */
 export interface Chunk {
@@ -643,6 +649,7 @@ async function applyExisting(
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
   });
+  const toCompare: FileTask[] = [];
   for (const file of plan.files) {
     const entry = known.has(file.dst)
       ? known.get(file.dst)
@@ -651,6 +658,8 @@ async function applyExisting(
     if (entry.isDirectory) {
       file.action = "fail";
       file.reason = "the destination is a directory";
+    } else if (policy === "update") {
+      if (file.action === "copy") toCompare.push(file);
     } else if (policy === "skip") {
       file.action = "skip";
       file.reason = "the destination exists";
@@ -659,4 +668,15 @@ async function applyExisting(
       file.reason = "the destination exists (use the overwrite or skip policy)";
     }
   }
+  // "update": one more look at each existing destination, for its size and time.
+  await forEachLimit(toCompare, STAT_CONCURRENCY, async (file) => {
+    const info = await Deno.lstat(file.dst).catch(() => null);
+    if (
+      info?.isFile && info.size === file.size && file.mtime !== null &&
+      info.mtime?.getTime() === file.mtime.getTime()
+    ) {
+      file.action = "skip";
+      file.reason = "the destination has the same size and modification time";
+    }
+  });
 }

@@ -149,7 +149,8 @@ export interface TransferOptions {
   mhl?: boolean;
   /**
    * What to do when a destination file exists: fail that file, overwrite it,
-   * or skip it.
+   * skip it, or update it (skip it when it has the source's size and
+   * modification time, otherwise overwrite it).
    * @default {"error"}
    */
   existing?: ExistingPolicy;
@@ -450,9 +451,9 @@ function checkOptions(
   if (values.operation !== "copy" && values.operation !== "move") {
     throw new RangeError(`Invalid operation '${values.operation}': expected "copy" or "move"`);
   }
-  if (!["error", "overwrite", "skip"].includes(values.existing)) {
+  if (!["error", "overwrite", "skip", "update"].includes(values.existing)) {
     throw new RangeError(
-      `Invalid existing '${values.existing}': expected "error", "overwrite" or "skip"`,
+      `Invalid existing '${values.existing}': expected "error", "overwrite", "skip" or "update"`,
     );
   }
   if (options.batchId !== undefined && typeof options.batchId !== "string") {
@@ -739,7 +740,7 @@ class Batch {
     const { task } = state;
     try {
       await this.#ensureDir(dirname(task.dst));
-      const outcome = this.#existing === "overwrite"
+      const outcome = this.#overwrites()
         ? await Deno.rename(task.src, task.dst).then(() => "published" as const)
         : await publish(task.src, task.dst, "error");
       if (outcome === "exists") {
@@ -825,7 +826,7 @@ class Batch {
         }
       }
       if (this.cancelled) return;
-      const outcome = await publish(tmp, task.dst, this.#existing);
+      const outcome = await publish(tmp, task.dst, this.#overwrites() ? "overwrite" : "error");
       if (outcome === "exists") return this.#existsAtPublish(state);
       this.#temps.delete(tmp);
       if (!(await this.#flushDirectoryOf(state, "published"))) return;
@@ -844,6 +845,11 @@ class Batch {
     } finally {
       if (this.#temps.delete(tmp)) await removeIfPresent(tmp).catch(() => {});
     }
+  }
+
+  /** Whether a published copy replaces what is at its destination. */
+  #overwrites(): boolean {
+    return this.#existing === "overwrite" || this.#existing === "update";
   }
 
   #existsAtPublish(state: FileState): void {

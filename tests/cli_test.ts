@@ -188,6 +188,10 @@ Deno.test("ferry rejects usage errors with exit 2 and a hint", async () => {
         /exclude each other/,
       ],
       [
+        ["copy", "--update", "--overwrite", join(dir, "a"), join(dir, "c")],
+        /--overwrite, --skip-existing and --update exclude each other/,
+      ],
+      [
         ["copy", join(dir, "a"), join(dir, "b"), join(dir, "c")],
         /Target '.*c' is not an existing directory/,
       ],

@@ -247,6 +247,44 @@ Deno.test("existing destinations: error by default, overwrite and skip on reques
   });
 });
 
+Deno.test("existing destinations, update: same size and time skipped, any other difference replaced", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "plates");
+    await Deno.mkdir(src);
+    for (const name of ["same", "retouched", "rerendered", "missing"]) {
+      await writeRandomFile(join(src, `${name}.exr`), 3 * MIB + 7);
+    }
+    await writeRandomFile(join(src, "movie.mov"), 70 * MIB); // chunked
+    const dst = join(dir, "delivery");
+    assert((await copy(src, dst)).ok);
+    // A frame fixed in place: same size, new bytes, new time.
+    await writeRandomFile(join(dst, "retouched.exr"), 3 * MIB + 7);
+    // A frame re-rendered at the source: other size.
+    await writeRandomFile(join(src, "rerendered.exr"), 3 * MIB + 9);
+    // The movie changed at the source but kept its size and time: the quick check cannot see it.
+    const movie = await Deno.stat(join(src, "movie.mov"));
+    await writeRandomFile(join(src, "movie.mov"), 70 * MIB);
+    await Deno.utime(join(src, "movie.mov"), movie.atime!, movie.mtime!);
+    await Deno.remove(join(dst, "missing.exr"));
+    const before = await Deno.readFile(join(dst, "movie.mov"));
+    const result = await copy(src, dst, { existing: "update" });
+    assert(result.ok);
+    const status = Object.fromEntries(result.files.map((f) => [f.src.slice(src.length + 1), f]));
+    assertEquals(status["same.exr"]?.status, "skipped");
+    assertEquals(
+      status["same.exr"]?.reason,
+      "the destination has the same size and modification time",
+    );
+    assertEquals(status["movie.mov"]?.status, "skipped");
+    for (const name of ["retouched.exr", "rerendered.exr", "missing.exr"]) {
+      assertEquals(status[name]?.status, "copied", name);
+      await assertSameFile(join(dst, name), join(src, name));
+    }
+    assertEquals(await Deno.readFile(join(dst, "movie.mov")), before, "skipped, not rewritten");
+    await assertNoTemps(dir);
+  });
+});
+
 Deno.test("src == dst and dst inside src are input errors that write nothing", async () => {
   await withTempDir(async (dir) => {
     await Deno.mkdir(join(dir, "src"));
