@@ -69,7 +69,7 @@ export function formatBytes(bytes: number): string {
     value /= 1024;
     unit++;
   }
-  if (unit === 0) return `${value} B`;
+  if (unit === 0) return `${Math.round(value)} B`; // rates are fractional
   return `${value >= 100 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
 }
 

@@ -20,6 +20,7 @@ Deno.test("parseSize() rejects what is not a size", () => {
 Deno.test("formatBytes() and formatDuration() read naturally", () => {
   assertEquals(formatBytes(0), "0 B");
   assertEquals(formatBytes(1536), "1.5 KiB");
+  assertEquals(formatBytes(552.9053573101112), "553 B", "a rate below 1 KiB/s");
   assertEquals(formatBytes(300 * 1024 * 1024), "300 MiB");
   assertEquals(formatDuration(850), "850 ms");
   assertEquals(formatDuration(4200), "4.2 s");
