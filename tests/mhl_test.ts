@@ -170,6 +170,16 @@ Deno.test("ferry verify reports unreadable files with the cause, checks the rest
     }
     assertMatch(run.stdout, /^OK +plate\/sh010\.1005\.exr$/m);
     assertMatch(run.stderr, /6 files: 4 ok, 0 mismatch, 0 missing, 0 new, 2 unreadable; recorded/);
+    // The same against the source tree, without MHL.
+    const against = await runCli(["verify", join(dir, "out"), "--against", join(dir, "sh010")], {
+      prefix,
+    });
+    assertEquals(against.code, 1, against.stderr);
+    assertMatch(
+      against.stdout,
+      /^UNREADABLE sh010 & v001\.mov \(cannot read '.*out\/sh010 & v001\.mov': permission denied\)$/m,
+    );
+    assertMatch(against.stderr, /6 files: 4 ok, 0 mismatch, 0 missing, 0 new, 2 unreadable$/m);
   });
 });
 
