@@ -36,6 +36,7 @@ import {
   type TransferOptions,
 } from "./lib/transfer.ts";
 import { VERSION } from "./lib/version.ts";
+import type { VerifyOptions } from "./lib/verify.ts";
 import { HASH_ALGORITHMS, type HashAlgorithm } from "./lib/hash.ts";
 
 /** Exit codes of the CLI. */
@@ -441,23 +442,26 @@ async function verifyCommand(parsed: Parsed, reporter: Reporter): Promise<number
       throw new InputError(`Cannot verify '${path}': not a directory`, { path });
     }
   }
-  const options = parsed.options.hash === undefined ? {} : { hash: parsed.options.hash };
+  // Each file is printed as soon as it is checked: a large delivery takes a while.
+  const options: VerifyOptions = {
+    onCheck: (file) => {
+      if (parsed.json) console.log(JSON.stringify({ event: "verify", ...file }));
+      else if (file.status !== "ok" || !parsed.quiet) {
+        const detail = file.status === "mismatch"
+          ? ` (expected ${file.expected}, found ${file.actual})`
+          : file.status === "unreadable"
+          ? ` (${file.error})`
+          : "";
+        console.log(`${file.status.toUpperCase().padEnd(10)} ${file.path}${detail}`);
+      }
+    },
+  };
+  if (parsed.options.hash !== undefined) options.hash = parsed.options.hash;
   const report = parsed.against === undefined
     ? await verifyTree(dir, options)
     : { files: await compareTrees(parsed.against, dir, options), generation: undefined };
   const counts = { ok: 0, mismatch: 0, missing: 0, new: 0, unreadable: 0 };
-  for (const file of report.files) {
-    counts[file.status]++;
-    if (parsed.json) console.log(JSON.stringify({ event: "verify", ...file }));
-    else if (file.status !== "ok" || !parsed.quiet) {
-      const detail = file.status === "mismatch"
-        ? ` (expected ${file.expected}, found ${file.actual})`
-        : file.status === "unreadable"
-        ? ` (${file.error})`
-        : "";
-      console.log(`${file.status.toUpperCase().padEnd(10)} ${file.path}${detail}`);
-    }
-  }
+  for (const file of report.files) counts[file.status]++;
   const bad = counts.mismatch + counts.missing + counts.new + counts.unreadable;
   const code = bad === 0 ? EXIT.ok : EXIT.failed;
   const where = report.generation === undefined ? "" : `; recorded in ${report.generation}`;

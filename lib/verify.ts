@@ -46,6 +46,11 @@ export interface VerifyOptions {
    */
   concurrency?: number;
   /**
+   * Called as each file's check ends (in the order they end, not sorted), so
+   * that a long check can be followed as it goes.
+   */
+  onCheck?: (check: FileCheck) => void;
+  /**
    * The algorithm for files the manifest does not list (and for {@linkcode compareTrees}).
    * @default {the manifest's, or "xxh64"}
    */
@@ -140,6 +145,18 @@ export async function verifyTree(root: string, options: VerifyOptions = {}): Pro
   const generation: MhlEntry[] = [];
   await using hasher = new FileHasher();
   await forEachLimit(paths, concurrency, async (path, i) => {
+    await checkOne(path, i);
+    options.onCheck?.(files[i]!);
+  });
+  const written = await writeGeneration(root, generation, { process: "in-place" });
+  return {
+    files,
+    manifest: manifest.file,
+    generation: written,
+    ok: files.every((f) => f.status === "ok"),
+  };
+
+  async function checkOne(path: string, i: number): Promise<void> {
     const entry = listed.get(path);
     if (!onDisk.has(path)) {
       files[i] = { path, status: "missing", ...(entry ? { expected: entry.digest } : {}) };
@@ -172,14 +189,7 @@ export async function verifyTree(root: string, options: VerifyOptions = {}): Pro
       digest: actual,
       action: status === "ok" ? "verified" : status === "mismatch" ? "failed" : "original",
     });
-  });
-  const written = await writeGeneration(root, generation, { process: "in-place" });
-  return {
-    files,
-    manifest: manifest.file,
-    generation: written,
-    ok: files.every((f) => f.status === "ok"),
-  };
+  }
 }
 
 /**
@@ -221,6 +231,7 @@ export async function compareTrees(
     } catch (error) {
       out[i] = { path, status: "unreadable", error: (error as Error).message };
     }
+    options.onCheck?.(out[i]!);
   });
   return out;
 

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { copy, MIB, readLatestManifest, verifyTree } from "../mod.ts";
+import { compareTrees, copy, type FileCheck, MIB, readLatestManifest, verifyTree } from "../mod.ts";
 import {
   asNobody,
   assert,
@@ -180,6 +180,25 @@ Deno.test("ferry verify reports unreadable files with the cause, checks the rest
       /^UNREADABLE sh010 & v001\.mov \(cannot read '.*out\/sh010 & v001\.mov': permission denied\)$/m,
     );
     assertMatch(against.stderr, /6 files: 4 ok, 0 mismatch, 0 missing, 0 new, 2 unreadable$/m);
+  });
+});
+
+Deno.test("verifyTree() and compareTrees() hand each check to onCheck once, as it ends", async () => {
+  await withTempDir(async (dir) => {
+    await makeShot(join(dir, "sh010"));
+    assert((await copy(join(dir, "sh010"), join(dir, "out"), { mhl: true })).ok);
+    await Deno.remove(join(dir, "out", "plate", "sh010.1004.exr"));
+    const byPath = (checks: FileCheck[]) => [...checks].sort((a, b) => a.path < b.path ? -1 : 1);
+    const seen: FileCheck[] = [];
+    const report = await verifyTree(join(dir, "out"), { onCheck: (c) => seen.push(c) });
+    assertEquals(byPath(seen), report.files);
+    assertEquals(report.files.filter((f) => f.status === "missing").length, 1);
+    const compared: FileCheck[] = [];
+    const checks = await compareTrees(join(dir, "sh010"), join(dir, "out"), {
+      onCheck: (c) => compared.push(c),
+    });
+    assertEquals(byPath(compared), checks);
+    assertEquals(checks.length, 6);
   });
 });
 
