@@ -10,7 +10,7 @@
  */
 
 import { ControlBlock } from "./control.ts";
-import { createHasher, type HashAlgorithm, type Hasher } from "./hash.ts";
+import { type HashAlgorithm, hashBytes } from "./hash.ts";
 import { type Chunk, DEFAULT_MAX_WORKERS, MIB, planChunks } from "./plan.ts";
 import { type ChunkJob, WorkerPool } from "./pool.ts";
 
@@ -89,7 +89,6 @@ export class FileHasher implements AsyncDisposable {
   #control: ControlBlock;
   #bufferBytes: number;
   #pool: WorkerPool | undefined;
-  #hashers = new Map<HashAlgorithm, Promise<Hasher>>();
   #nextTag = 0;
 
   /**
@@ -113,16 +112,7 @@ export class FileHasher implements AsyncDisposable {
    */
   async hash(path: string, algorithm: HashAlgorithm): Promise<string> {
     const { size } = await Deno.stat(path);
-    if (size <= this.#bufferBytes) {
-      const data = await Deno.readFile(path);
-      // One hasher per algorithm: nothing is awaited between reset and digest.
-      let hasher = this.#hashers.get(algorithm);
-      if (hasher === undefined) this.#hashers.set(algorithm, hasher = createHasher(algorithm));
-      const reused = await hasher;
-      reused.reset();
-      reused.update(data);
-      return reused.digest();
-    }
+    if (size <= this.#bufferBytes) return await hashBytes(algorithm, await Deno.readFile(path));
     this.#pool ??= new WorkerPool(this.#control, { bufferBytes: this.#bufferBytes });
     const chunks = planChunks(size, { cutoffBytes: 0, chunkBytes: HASH_CHUNK_BYTES });
     const run = await this.#pool.runRanges(

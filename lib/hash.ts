@@ -148,6 +148,34 @@ export async function createHasher(algorithm: HashAlgorithm): Promise<Hasher> {
   };
 }
 
+/** One hasher per algorithm for {@linkcode hashBytes}, made on first use. */
+const reused = new Map<HashAlgorithm, Promise<Hasher>>();
+
+/**
+ * The digest of bytes held in memory. One hasher per algorithm is reused (a
+ * new hash-wasm hasher costs a WebAssembly instance); nothing is awaited
+ * between its reset and its digest, so calls cannot mix.
+ *
+ * @param algorithm The algorithm.
+ * @param bytes The bytes.
+ * @returns The digest, as the standard tool prints it.
+ *
+ * @example
+ * ```ts
+ * import { hashBytes } from "./hash.ts";
+ *
+ * console.log(await hashBytes("xxh64", new TextEncoder().encode("hello world\n"))); // "5215e13b207d6d8c"
+ * ```
+ */
+export async function hashBytes(algorithm: HashAlgorithm, bytes: Uint8Array): Promise<string> {
+  let hasher = reused.get(algorithm);
+  if (hasher === undefined) reused.set(algorithm, hasher = createHasher(algorithm));
+  const ready = await hasher;
+  ready.reset();
+  ready.update(bytes);
+  return ready.digest();
+}
+
 /**
  * Hashes a whole file by reading it in order.
  *

@@ -11,7 +11,7 @@
  */
 
 import { basename, dirname, join } from "node:path";
-import { c4FromDigest, createHasher, digestFromC4, type HashAlgorithm } from "./hash.ts";
+import { c4FromDigest, digestFromC4, type HashAlgorithm, hashBytes } from "./hash.ts";
 import { VERSION } from "./version.ts";
 import { flushToStorage } from "./publish.ts";
 
@@ -94,12 +94,6 @@ function xmlDate(date: Date): string {
 function digestBytes(algorithm: HashAlgorithm, digest: string): Uint8Array {
   if (algorithm === "c4") return digestFromC4(digest);
   return Uint8Array.from(digest.match(/../g) ?? [], (h) => parseInt(h, 16));
-}
-
-async function hashBytes(algorithm: HashAlgorithm, bytes: Uint8Array): Promise<string> {
-  const hasher = await createHasher(algorithm);
-  hasher.update(bytes);
-  return hasher.digest();
 }
 
 /** Hash of a list of digests: sorted as text, concatenated as bytes. */

@@ -26,7 +26,7 @@ import {
   type TransferPlan,
 } from "./plan.ts";
 import { WorkerPool } from "./pool.ts";
-import { createHasher, DEFAULT_HASH, type HashAlgorithm, type Hasher, hashFile } from "./hash.ts";
+import { createHasher, DEFAULT_HASH, type HashAlgorithm, hashBytes, hashFile } from "./hash.ts";
 import { HASH_CHUNK_BYTES, hashedReadJob } from "./file_hasher.ts";
 import type { Progress, StartInfo } from "./progress.ts";
 import { RateMeter } from "./progress.ts";
@@ -508,7 +508,6 @@ class Batch {
   #offload: OffloadMode;
   #verify: "size" | "source";
   #hash: HashAlgorithm | undefined;
-  #sharedHasher: Promise<Hasher> | undefined;
   #bufferBytes: number;
   /** File-system pairs (`srcDev:dstDev`) where copy_file_range was refused. */
   #noOffload = new Set<string>();
@@ -886,25 +885,12 @@ class Batch {
     return this.#offload !== "never" && this.#hash === undefined;
   }
 
-  /**
-   * The digest of bytes held in memory, from one hasher the batch reuses:
-   * a new hash-wasm hasher per small file would cost a WebAssembly instance
-   * each. Nothing is awaited between reset and digest, so files cannot mix.
-   */
-  async #digestOf(data: Uint8Array): Promise<string> {
-    this.#sharedHasher ??= createHasher(this.#hash!);
-    const hasher = await this.#sharedHasher;
-    hasher.reset();
-    hasher.update(data);
-    return hasher.digest();
-  }
-
   /** Copies a whole file through one buffer, hashing it when asked; returns the digest. */
   async #readWriteWhole(task: FileTask, tmp: string): Promise<string | undefined> {
     if (task.size <= this.#bufferBytes) {
       // Two file operations instead of seven: on a share each is a round trip.
       const data = await Deno.readFile(task.src);
-      const digest = this.#hash === undefined ? undefined : await this.#digestOf(data);
+      const digest = this.#hash === undefined ? undefined : await hashBytes(this.#hash, data);
       await Deno.writeFile(tmp, data, { createNew: true, mode: 0o600 });
       return digest;
     }
@@ -1047,7 +1033,9 @@ class Batch {
 
   /** Hashes a written file: its ranges read by the workers in parallel, hashed in order. */
   async #hashWritten(state: FileState, path: string): Promise<string | undefined> {
-    if (state.task.chunks.length === 0) return await this.#digestOf(await Deno.readFile(path));
+    if (state.task.chunks.length === 0) {
+      return await hashBytes(this.#hash!, await Deno.readFile(path));
+    }
     const run = await this.#pool.runRanges(
       state.tag,
       state.task.chunks,
