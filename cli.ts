@@ -387,7 +387,7 @@ async function demo(parsed: Parsed, reporter: Reporter): Promise<number> {
 
 async function hashCommand(parsed: Parsed, reporter: Reporter): Promise<number> {
   const { checksumLine, DEFAULT_HASH } = await import("./lib/hash.ts");
-  const { FileHasher } = await import("./lib/file_hasher.ts");
+  const { DEFAULT_HASH_CONCURRENCY, FileHasher } = await import("./lib/file_hasher.ts");
   const { forEachLimit } = await import("./lib/concurrency.ts");
   const { listFiles } = await import("./lib/verify.ts");
   if (parsed.operands.length === 0) {
@@ -411,7 +411,7 @@ async function hashCommand(parsed: Parsed, reporter: Reporter): Promise<number> 
   const ready = new Map<number, () => void>();
   let printed = 0;
   await using hasher = new FileHasher();
-  await forEachLimit(files, 16, async (file, i) => {
+  await forEachLimit(files, DEFAULT_HASH_CONCURRENCY, async (file, i) => {
     try {
       const digest = await hasher.hash(file, algorithm);
       ready.set(i, () =>

@@ -17,6 +17,12 @@ import { type ChunkJob, WorkerPool } from "./pool.ts";
 /** Range size when hashing: each hashed range waits in a worker's memory for its turn. */
 export const HASH_CHUNK_BYTES = 8 * MIB;
 
+/**
+ * Files hashed at once by `ferry hash` and `ferry verify`: on a share each
+ * file costs round trips, and large files share the workers anyway.
+ */
+export const DEFAULT_HASH_CONCURRENCY = 16;
+
 /** Options for {@linkcode FileHasher}. */
 export interface FileHasherOptions {
   /**
@@ -106,12 +112,13 @@ export class FileHasher implements AsyncDisposable {
    *
    * @param path The file (symbolic links are followed).
    * @param algorithm The algorithm.
+   * @param size Its size, when the caller has just looked (saves a stat).
    * @returns The digest, as the standard tool prints it.
    * @throws {Error} When the file cannot be read; Deno's errors, or one with
    *   the errno name as `code` from a worker.
    */
-  async hash(path: string, algorithm: HashAlgorithm): Promise<string> {
-    const { size } = await Deno.stat(path);
+  async hash(path: string, algorithm: HashAlgorithm, size?: number): Promise<string> {
+    size ??= (await Deno.stat(path)).size;
     if (size <= this.#bufferBytes) return await hashBytes(algorithm, await Deno.readFile(path));
     this.#pool ??= new WorkerPool(this.#control, { bufferBytes: this.#bufferBytes });
     const chunks = planChunks(size, { cutoffBytes: 0, chunkBytes: HASH_CHUNK_BYTES });

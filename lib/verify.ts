@@ -10,15 +10,9 @@ import { join } from "node:path";
 import { forEachLimit } from "./concurrency.ts";
 import { describeError, InputError } from "./errors.ts";
 import { DEFAULT_HASH, type HashAlgorithm } from "./hash.ts";
-import { FileHasher } from "./file_hasher.ts";
+import { DEFAULT_HASH_CONCURRENCY, FileHasher } from "./file_hasher.ts";
 import { MHL_DIR, type MhlEntry, readLatestManifest, writeGeneration } from "./mhl.ts";
 import { isTempName } from "./publish.ts";
-
-/**
- * Files hashed at once by default: on a share each file costs round trips,
- * and large files share the 8 workers anyway.
- */
-const DEFAULT_CONCURRENCY = 16;
 
 /** How one file compares. */
 export type CheckStatus = "ok" | "mismatch" | "missing" | "new" | "unreadable";
@@ -118,7 +112,7 @@ export async function listFiles(root: string): Promise<string[]> {
  * ```
  */
 export async function verifyTree(root: string, options: VerifyOptions = {}): Promise<VerifyReport> {
-  const { concurrency = DEFAULT_CONCURRENCY } = options;
+  const { concurrency = DEFAULT_HASH_CONCURRENCY } = options;
   let manifest;
   try {
     manifest = await readLatestManifest(root);
@@ -167,7 +161,7 @@ export async function verifyTree(root: string, options: VerifyOptions = {}): Pro
     let actual: string;
     try {
       info = await Deno.stat(full);
-      actual = await hasher.hash(full, entry?.algorithm ?? algorithm);
+      actual = await hasher.hash(full, entry?.algorithm ?? algorithm, info.size);
     } catch (error) {
       // One unreadable file is reported, and the rest is still checked.
       const expected = entry ? { expected: entry.digest } : {};
@@ -218,7 +212,7 @@ export async function compareTrees(
   actual: string,
   options: VerifyOptions = {},
 ): Promise<FileCheck[]> {
-  const { concurrency = DEFAULT_CONCURRENCY, hash = DEFAULT_HASH } = options;
+  const { concurrency = DEFAULT_HASH_CONCURRENCY, hash = DEFAULT_HASH } = options;
   const [left, right] = await Promise.all([listFiles(expected), listFiles(actual)]);
   const inRight = new Set(right);
   const inLeft = new Set(left);
