@@ -135,14 +135,28 @@ const SYMBOLS = {
 } as const;
 
 const ASYNC_SYMBOLS = {
-  open: { parameters: ["buffer", "i32", "u32"], result: "i32", nonblocking: true },
-  close: { parameters: ["i32"], result: "i32", nonblocking: true },
-  copy_file_range: {
-    parameters: ["i32", "buffer", "i32", "buffer", "usize", "u32"],
-    result: "isize",
-    nonblocking: true,
-  },
+  open: { ...SYMBOLS.open, nonblocking: true },
+  close: { ...SYMBOLS.close, nonblocking: true },
+  copy_file_range: { ...SYMBOLS.copy_file_range, nonblocking: true },
 } as const;
+
+/** libc with these symbols, or `null` where it cannot be loaded or FFI is not allowed. */
+function loadLibc<S extends Deno.ForeignLibraryInterface>(
+  symbols: S,
+): Deno.DynamicLibrary<S> | null {
+  if (!offloadAvailable()) return null;
+  try {
+    return Deno.dlopen("libc.so.6", symbols);
+  } catch {
+    return null;
+  }
+}
+
+/** `open`'s arguments for an existing file: the path as a C string, and the flags. */
+function openArgs(path: string, write: boolean): [Uint8Array<ArrayBuffer>, number, number] {
+  const name = new TextEncoder().encode(path + "\0");
+  return [name, (write ? O_WRONLY : O_RDONLY) | O_CLOEXEC, 0];
+}
 
 /**
  * libc's `open`, `close` and `copy_file_range` for the main thread: each call
@@ -173,7 +187,6 @@ const ASYNC_SYMBOLS = {
  */
 export class KernelCopyAsync {
   #lib: Deno.DynamicLibrary<typeof ASYNC_SYMBOLS>;
-  #encoder = new TextEncoder();
 
   private constructor(lib: Deno.DynamicLibrary<typeof ASYNC_SYMBOLS>) {
     this.#lib = lib;
@@ -185,12 +198,8 @@ export class KernelCopyAsync {
    * @returns The binding, or `null` where libc cannot be loaded or FFI is not allowed.
    */
   static open(): KernelCopyAsync | null {
-    if (!offloadAvailable()) return null;
-    try {
-      return new KernelCopyAsync(Deno.dlopen("libc.so.6", ASYNC_SYMBOLS));
-    } catch {
-      return null;
-    }
+    const lib = loadLibc(ASYNC_SYMBOLS);
+    return lib === null ? null : new KernelCopyAsync(lib);
   }
 
   /**
@@ -201,8 +210,7 @@ export class KernelCopyAsync {
    * @returns The file descriptor, or -1 when `open` failed.
    */
   openFile(path: string, write: boolean): Promise<number> {
-    const name = this.#encoder.encode(path + "\0");
-    return this.#lib.symbols.open(name, (write ? O_WRONLY : O_RDONLY) | O_CLOEXEC, 0);
+    return this.#lib.symbols.open(...openArgs(path, write));
   }
 
   /**
@@ -276,7 +284,6 @@ export class KernelCopy {
   #lib: Deno.DynamicLibrary<typeof SYMBOLS>;
   #offIn = new BigInt64Array(1);
   #offOut = new BigInt64Array(1);
-  #encoder = new TextEncoder();
 
   private constructor(lib: Deno.DynamicLibrary<typeof SYMBOLS>) {
     this.#lib = lib;
@@ -288,12 +295,8 @@ export class KernelCopy {
    * @returns The binding, or `null` where libc cannot be loaded or FFI is not allowed.
    */
   static open(): KernelCopy | null {
-    if (!offloadAvailable()) return null;
-    try {
-      return new KernelCopy(Deno.dlopen("libc.so.6", SYMBOLS));
-    } catch {
-      return null;
-    }
+    const lib = loadLibc(SYMBOLS);
+    return lib === null ? null : new KernelCopy(lib);
   }
 
   /**
@@ -305,8 +308,7 @@ export class KernelCopy {
    * @throws {ErrnoError} When `open` fails.
    */
   openFile(path: string, write: boolean): number {
-    const name = this.#encoder.encode(path + "\0");
-    const fd = this.#lib.symbols.open(name, (write ? O_WRONLY : O_RDONLY) | O_CLOEXEC, 0);
+    const fd = this.#lib.symbols.open(...openArgs(path, write));
     if (fd < 0) throw new ErrnoError("open", this.#errno());
     return fd;
   }
