@@ -611,10 +611,13 @@ async function applyExisting(
   const missingRoots = new Set(
     mappings.filter((m) => m.info.isDirectory && m.dstInfo === null).map((m) => m.dst),
   );
+  // What is at a destination: a directory listing's entry, or a full lstat
+  // (which the "update" policy can compare without looking again).
+  type Existing = Deno.DirEntry | Deno.FileInfo;
   // A file mapping's destination was looked at when the mapping was checked.
-  const known = new Map<string, { isDirectory: boolean } | undefined>();
+  const known = new Map<string, Existing | undefined>();
   for (const m of mappings) if (!m.info.isDirectory) known.set(m.dst, m.dstInfo ?? undefined);
-  const parents = new Map<string, Map<string, { isDirectory: boolean }> | null>();
+  const parents = new Map<string, Map<string, Existing> | null>();
   const inMissingRoot = new Set<string>(); // parents that cannot exist yet: nothing to look at
   for (const file of plan.files) {
     if (file.action === "in-dir-rename" || known.has(file.dst)) continue;
@@ -627,7 +630,7 @@ async function applyExisting(
     }
   }
   await forEachLimit([...parents.keys()], STAT_CONCURRENCY, async (parent) => {
-    const names = new Map<string, { isDirectory: boolean }>();
+    const names = new Map<string, Existing>();
     try {
       for await (const entry of Deno.readDir(parent)) names.set(entry.name, entry);
     } catch (error) {
@@ -649,7 +652,7 @@ async function applyExisting(
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
   });
-  const toCompare: FileTask[] = [];
+  const toCompare: { file: FileTask; entry: Existing }[] = [];
   for (const file of plan.files) {
     const entry = known.has(file.dst)
       ? known.get(file.dst)
@@ -659,7 +662,7 @@ async function applyExisting(
       file.action = "fail";
       file.reason = "the destination is a directory";
     } else if (policy === "update") {
-      if (file.action === "copy") toCompare.push(file);
+      if (file.action === "copy") toCompare.push({ file, entry });
     } else if (policy === "skip") {
       file.action = "skip";
       file.reason = "the destination exists";
@@ -668,9 +671,10 @@ async function applyExisting(
       file.reason = "the destination exists (use the overwrite or skip policy)";
     }
   }
-  // "update": one more look at each existing destination, for its size and time.
-  await forEachLimit(toCompare, STAT_CONCURRENCY, async (file) => {
-    const info = await Deno.lstat(file.dst).catch(() => null);
+  // "update": size and time of each existing destination, looked at once
+  // more where only a directory listing saw it.
+  await forEachLimit(toCompare, STAT_CONCURRENCY, async ({ file, entry }) => {
+    const info = "size" in entry ? entry : await Deno.lstat(file.dst).catch(() => null);
     if (
       info?.isFile && info.size === file.size && file.mtime !== null &&
       info.mtime?.getTime() === file.mtime.getTime()

@@ -281,6 +281,14 @@ Deno.test("existing destinations, update: same size and time skipped, any other 
       await assertSameFile(join(dst, name), join(src, name));
     }
     assertEquals(await Deno.readFile(join(dst, "movie.mov")), before, "skipped, not rewritten");
+    // A file mapping: its destination was looked at when the mapping was checked.
+    const one = await copy(join(src, "same.exr"), join(dst, "same.exr"), { existing: "update" });
+    assertEquals(one.files.map((f) => f.status), ["skipped"]);
+    const other = await copy(join(src, "rerendered.exr"), join(dst, "same.exr"), {
+      existing: "update",
+    });
+    assertEquals(other.files.map((f) => f.status), ["copied"], "another size");
+    await assertSameFile(join(dst, "same.exr"), join(src, "rerendered.exr"));
     await assertNoTemps(dir);
   });
 });
