@@ -14,6 +14,11 @@ import { DEFAULT_HASH_CONCURRENCY, FileHasher } from "./file_hasher.ts";
 import { MHL_DIR, type MhlEntry, readLatestManifest, writeGeneration } from "./mhl.ts";
 import { isTempName } from "./publish.ts";
 
+/** The `error` of an unreadable file's check. */
+function cannotRead(path: string, error: unknown): string {
+  return `cannot read '${path}': ${describeError(error)}`;
+}
+
 /** How one file compares. */
 export type CheckStatus = "ok" | "mismatch" | "missing" | "new" | "unreadable";
 
@@ -165,8 +170,7 @@ export async function verifyTree(root: string, options: VerifyOptions = {}): Pro
     } catch (error) {
       // One unreadable file is reported, and the rest is still checked.
       const expected = entry ? { expected: entry.digest } : {};
-      const why = `cannot read '${full}': ${describeError(error)}`;
-      files[i] = { path, status: "unreadable", ...expected, error: why };
+      files[i] = { path, status: "unreadable", ...expected, error: cannotRead(full, error) };
       return;
     }
     const status: CheckStatus = entry === undefined
@@ -234,7 +238,7 @@ export async function compareTrees(
     try {
       return await hasher.hash(full, hash);
     } catch (error) {
-      throw new Error(`cannot read '${full}': ${describeError(error)}`, { cause: error });
+      throw new Error(cannotRead(full, error), { cause: error });
     }
   }
 
