@@ -13,6 +13,7 @@ import { ControlBlock } from "./control.ts";
 import { type HashAlgorithm, hashBytes } from "./hash.ts";
 import { type Chunk, DEFAULT_MAX_WORKERS, MIB, planChunks } from "./plan.ts";
 import { type ChunkJob, WorkerPool } from "./pool.ts";
+import { errorFromWorker } from "./messages.ts";
 
 /** Range size when hashing: each hashed range waits in a worker's memory for its turn. */
 export const HASH_CHUNK_BYTES = 8 * MIB;
@@ -128,10 +129,7 @@ export class FileHasher implements AsyncDisposable {
       (chunk, last) => hashedReadJob(path, algorithm, chunk, last),
       { hashed: true },
     );
-    if (run.failure !== undefined) {
-      const { message, name, code } = run.failure;
-      throw Object.assign(new Error(message), { name, code });
-    }
+    if (run.failure !== undefined) throw errorFromWorker(run.failure);
     if (!run.complete || run.digest === undefined) throw new Error("the read was stopped");
     return run.digest;
   }

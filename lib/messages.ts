@@ -135,6 +135,28 @@ export interface ErrorMessage {
   side: "source" | "destination";
 }
 
+/**
+ * The error a worker reported, rebuilt on this side with its name and errno
+ * `code`, so that `describeError` words it like a local one.
+ *
+ * @param failure The worker's error message.
+ * @returns An `Error` with `name`, `code` and `message`.
+ *
+ * @example
+ * ```ts
+ * import { errorFromWorker } from "./messages.ts";
+ *
+ * const error = errorFromWorker({
+ *   type: "error", id: 1, bytes: 0, name: "Error", code: "ENOSPC",
+ *   message: "write failed", side: "destination",
+ * });
+ * console.log((error as Error & { code?: string }).code); // "ENOSPC"
+ * ```
+ */
+export function errorFromWorker(failure: ErrorMessage): Error {
+  return Object.assign(new Error(failure.message), { name: failure.name, code: failure.code });
+}
+
 /** Worker → main: every file the worker had open is closed (answer to a release with `ack`). */
 export interface ReleasedMessage {
   type: "released";

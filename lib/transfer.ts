@@ -26,6 +26,7 @@ import {
   type TransferPlan,
 } from "./plan.ts";
 import { WorkerPool } from "./pool.ts";
+import { errorFromWorker } from "./messages.ts";
 import { createHasher, DEFAULT_HASH, type HashAlgorithm, hashBytes, hashFile } from "./hash.ts";
 import { HASH_CHUNK_BYTES, hashedReadJob } from "./file_hasher.ts";
 import type { Progress, StartInfo } from "./progress.ts";
@@ -981,10 +982,7 @@ class Batch {
     if (run.failure !== undefined) {
       const failure = run.failure;
       const side = failure.side === "source" ? "read the source" : "write the destination";
-      const cause = Object.assign(new Error(failure.message), {
-        name: failure.name,
-        code: failure.code,
-      });
+      const cause = errorFromWorker(failure);
       this.#fail(state, `cannot ${side}: ${describeError(cause)}`, cause);
       return false;
     }
