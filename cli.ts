@@ -36,7 +36,8 @@ import {
   type TransferOptions,
 } from "./lib/transfer.ts";
 import { VERSION } from "./lib/version.ts";
-import type { VerifyOptions } from "./lib/verify.ts";
+import type { FileCheck, VerifyOptions } from "./lib/verify.ts";
+import { MhlError } from "./lib/mhl/mhl_error.ts";
 import { HASH_ALGORITHMS, type HashAlgorithm } from "./lib/hash.ts";
 
 /** Exit codes of the CLI. */
@@ -53,9 +54,10 @@ Usage:
                              copy it with live progress, print the throughput
   ferry hash PATH...         print checksums as xxhsum/md5sum/sha1sum do
                              (check them with xxhsum -c)
-  ferry verify DIR           re-hash DIR against its latest ASC MHL manifest,
-                             report ok/mismatch/missing/new/unreadable, record
-                             the check
+  ferry verify DIR           re-hash DIR against its whole ASC MHL history
+                             (each file against its first recorded hash),
+                             report ok/mismatch/missing/new/unreadable, and
+                             record the check (--no-record: do not)
   ferry verify DIR --against OTHER
                              compare two trees by hash (no MHL)
 
@@ -80,6 +82,7 @@ Options:
                          copy, publish only when they match
       --hash ALG         xxh64 (default), xxh3, xxh128, md5, sha1 or c4
       --mhl              write an ASC MHL manifest into each destination root
+      --no-record        ferry verify: check only, append no generation
       --fsync            flush each copy and its directory to storage before
                          it counts as done (survives a power cut; slower on
                          local disks)
@@ -108,6 +111,7 @@ interface Parsed {
   operands: string[];
   options: TransferOptions;
   against: string | undefined;
+  record: boolean;
   dryRun: boolean;
   json: boolean;
   quiet: boolean;
@@ -134,6 +138,7 @@ function parse(args: string[]): Parsed | "help" | "version" {
         mhl: { type: "boolean" },
         fsync: { type: "boolean" },
         against: { type: "string" },
+        "no-record": { type: "boolean" },
         overwrite: { type: "boolean" },
         "skip-existing": { type: "boolean" },
         update: { type: "boolean" },
@@ -208,6 +213,7 @@ function parse(args: string[]): Parsed | "help" | "version" {
     operands,
     options,
     against: values.against,
+    record: !(values["no-record"] ?? false),
     dryRun: values["dry-run"] ?? false,
     json: values.json ?? false,
     quiet: values.quiet ?? false,
@@ -457,14 +463,20 @@ async function verifyCommand(parsed: Parsed, reporter: Reporter): Promise<number
     },
   };
   if (parsed.options.hash !== undefined) options.hash = parsed.options.hash;
-  const report = parsed.against === undefined
-    ? await verifyTree(dir, options)
-    : { files: await compareTrees(parsed.against, dir, options), generation: undefined };
+  if (!parsed.record) options.record = false;
+  const report: { files: FileCheck[]; generation?: string | null; recordError?: string } =
+    parsed.against === undefined
+      ? await verifyTree(dir, options)
+      : { files: await compareTrees(parsed.against, dir, options) };
   const counts = { ok: 0, mismatch: 0, missing: 0, new: 0, unreadable: 0 };
   for (const file of report.files) counts[file.status]++;
   const bad = counts.mismatch + counts.missing + counts.new + counts.unreadable;
   const code = bad === 0 ? EXIT.ok : EXIT.failed;
-  const where = report.generation === undefined ? "" : `; recorded in ${report.generation}`;
+  const where = report.recordError !== undefined
+    ? `; not recorded (${report.recordError})`
+    : typeof report.generation === "string"
+    ? `; recorded in ${report.generation}`
+    : "";
   if (parsed.json) {
     console.log(JSON.stringify({
       event: "summary",
@@ -539,7 +551,7 @@ export async function main(args: string[]): Promise<number> {
       reporter.error(`${error.message}\nRun 'ferry --help' for usage.`, EXIT.usage);
       return EXIT.usage;
     }
-    if (error instanceof InputError || error instanceof RangeError) {
+    if (error instanceof InputError || error instanceof RangeError || error instanceof MhlError) {
       reporter.error(error.message, EXIT.usage);
       return EXIT.usage;
     }

@@ -31,6 +31,23 @@ export * from "./lib/errors.ts";
 export * from "./lib/batch_json.ts";
 export * from "./lib/hash.ts";
 export * from "./lib/file_hasher.ts";
-export * from "./lib/mhl.ts";
+export { CHAIN_FILE, type ChainEntry, MHL_DIR, readChain } from "./lib/mhl/chain.ts";
+export { type DirectoryHash, directoryHashes } from "./lib/mhl/directory_hash.ts";
+export {
+  type GenerationFile,
+  type GenerationOptions,
+  writeGeneration,
+} from "./lib/mhl/generation_writer.ts";
+export { loadHistory, type MhlHistory, type RecordedFile } from "./lib/mhl/history.ts";
+export { DEFAULT_IGNORE, IgnoreSpec } from "./lib/mhl/ignore_spec.ts";
+export {
+  type MhlAction,
+  type MhlEntry,
+  type MhlHash,
+  type MhlManifest,
+  type MhlReference,
+  readManifest,
+} from "./lib/mhl/manifest.ts";
+export { MhlError, type MhlErrorCode } from "./lib/mhl/mhl_error.ts";
 export * from "./lib/verify.ts";
 export * from "./lib/version.ts";

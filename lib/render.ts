@@ -74,6 +74,15 @@ export function summaryLines(result: TransferResult, cancelled: boolean): string
   for (const file of result.files) {
     if (file.status === "failed") lines.push(`  failed: ${file.error?.message ?? file.reason}`);
   }
+  for (const m of result.manifests ?? []) {
+    if (m.error !== undefined) lines.push(`  failed: ${m.error}`);
+    else if (m.notWritten !== undefined) {
+      lines.push(
+        `  no ASC MHL generation for '${m.root}': ${m.notWritten}; ` +
+          `rerun with --skip-existing or --update to complete and record it`,
+      );
+    }
+  }
   return lines;
 }
 
@@ -207,5 +216,13 @@ export function summaryEvent(result: TransferResult, exitCode: number): Record<s
       dst: f.dst,
       error: f.error?.message ?? f.reason,
     })),
+    ...(result.manifests === undefined ? {} : {
+      manifests: result.manifests.map((m) => ({
+        root: m.root,
+        written: m.manifests,
+        ...(m.notWritten === undefined ? {} : { not_written: m.notWritten }),
+        ...(m.error === undefined ? {} : { error: m.error }),
+      })),
+    }),
   };
 }

@@ -58,6 +58,18 @@ export interface TransferTotals {
   bytesDone: number;
 }
 
+/** What `mhl: true` recorded in one destination root. */
+export interface ManifestOutcome {
+  /** The destination root (a copied folder, or the folder a copied file lands in). */
+  root: string;
+  /** The manifests written (nested histories first, the root's last); empty when none. */
+  manifests: string[];
+  /** Why no generation was written although nothing failed to write (an incomplete delivery). */
+  notWritten?: string;
+  /** Why the generation could not be written (the copied files stay); makes `ok` false. */
+  error?: string;
+}
+
 /** The outcome of a batch. */
 export interface TransferResult {
   /** The batch id given in the options, or a generated one. */
@@ -72,8 +84,10 @@ export interface TransferResult {
   elapsedMs: number;
   /** `totals.bytesDone` divided by the elapsed time, in bytes per second. */
   bytesPerSecond: number;
-  /** `true` when no file failed and the batch was not cancelled. */
+  /** `true` when no file failed, no manifest failed to write, and the batch was not cancelled. */
   ok: boolean;
+  /** With `mhl: true`: what was recorded per destination root. */
+  manifests?: ManifestOutcome[];
 }
 
 /**

@@ -7,7 +7,9 @@
  */
 
 import { dirname, relative, sep } from "node:path";
-import { MHL_IGNORE, type MhlEntry, writeGeneration } from "./mhl.ts";
+import { type GenerationFile, writeGeneration } from "./mhl/generation_writer.ts";
+import { loadHistory, recordOf } from "./mhl/history.ts";
+import { MhlError } from "./mhl/mhl_error.ts";
 import { forEachLimit } from "./concurrency.ts";
 import { ControlBlock } from "./control.ts";
 import { CancelledError, describeError, FileTransferError, InputError } from "./errors.ts";
@@ -28,7 +30,7 @@ import {
 import { WorkerPool } from "./pool.ts";
 import { errorFromWorker } from "./messages.ts";
 import { createHasher, DEFAULT_HASH, type HashAlgorithm, hashBytes, hashFile } from "./hash.ts";
-import { HASH_CHUNK_BYTES, hashedReadJob } from "./file_hasher.ts";
+import { FileHasher, HASH_CHUNK_BYTES, hashedReadJob } from "./file_hasher.ts";
 import type { Progress, StartInfo } from "./progress.ts";
 import { RateMeter } from "./progress.ts";
 import { flushToStorage, publish, removeIfPresent, tempPathFor } from "./publish.ts";
@@ -39,7 +41,7 @@ import {
   type OffloadMode,
   SAME_FS_OFFLOAD_STEP_BYTES,
 } from "./offload.ts";
-import { type FileResult, summarize, type TransferResult } from "./result.ts";
+import { type FileResult, type ManifestOutcome, summarize, type TransferResult } from "./result.ts";
 
 /**
  * Default size of each worker's reused copy buffer: 1 MiB, which is also how
@@ -318,9 +320,9 @@ export async function applyMappings(
   const files = batch.states.map((s): FileResult =>
     s.result ?? { src: s.task.src, dst: s.task.dst, bytes: s.task.size, status: "cancelled" }
   );
-  if (options.mhl && hash !== undefined) {
-    await writeManifests(plan, files, hash, options.fsync ?? false);
-  }
+  const manifests = options.mhl && hash !== undefined
+    ? await writeManifests(plan, files, hash, options.fsync ?? false)
+    : undefined;
   const totals = summarize(files);
   const elapsedMs = performance.now() - startMs;
   const result: TransferResult = {
@@ -330,8 +332,10 @@ export async function applyMappings(
     totals,
     elapsedMs,
     bytesPerSecond: elapsedMs > 0 ? (totals.bytesDone * 1000) / elapsedMs : 0,
-    ok: totals.filesFailed === 0 && !batch.cancelled,
+    ok: totals.filesFailed === 0 && !batch.cancelled &&
+      (manifests ?? []).every((m) => m.error === undefined),
   };
+  if (manifests !== undefined) result.manifests = manifests;
   if (batch.cancelled) throw new CancelledError(result, signal?.reason);
   return result;
 }
@@ -462,41 +466,88 @@ function checkOptions(
   }
 }
 
-/** One MHL generation per destination root, listing the files this batch published. */
+/**
+ * One ASC MHL generation per destination root in which every file of the
+ * batch was delivered: the files this batch published, with the digest of
+ * their source, and the files it skipped that the root's history does not
+ * record yet (a rerun of an interrupted delivery), with their source's digest
+ * too. A root with a failed or cancelled file gets no generation, so that no
+ * history calls an incomplete delivery complete; its rerun records it.
+ */
 async function writeManifests(
   plan: TransferPlan,
   files: readonly FileResult[],
   algorithm: HashAlgorithm,
   fsync: boolean,
-): Promise<void> {
+): Promise<ManifestOutcome[]> {
   const roots = new Map<number, string>();
   for (const dir of plan.dirs) if (!roots.has(dir.mapping)) roots.set(dir.mapping, dir.dst);
-  const byRoot = new Map<string, { entries: MhlEntry[]; dirs: string[] }>();
+  interface Group {
+    published: { task: FileTask; digest: string }[];
+    skipped: FileTask[];
+    undelivered: number;
+    dirs: string[];
+  }
+  const byRoot = new Map<string, Group>();
   const rel = (root: string, path: string): string => relative(root, path).split(sep).join("/");
+  const groupOf = (root: string): Group => {
+    let group = byRoot.get(root);
+    if (!group) byRoot.set(root, group = { published: [], skipped: [], undelivered: 0, dirs: [] });
+    return group;
+  };
   plan.files.forEach((task, i) => {
     const file = files[i]!;
-    if (file.hash === undefined || (file.status !== "copied" && file.status !== "moved")) return;
-    const root = roots.get(task.mapping) ?? dirname(task.dst);
-    const path = rel(root, task.dst);
-    if (path.split("/").some((part) => MHL_IGNORE.includes(part))) return;
-    let group = byRoot.get(root);
-    if (!group) byRoot.set(root, group = { entries: [], dirs: [] });
-    group.entries.push({
-      path,
-      size: task.size,
-      mtime: task.mtime,
-      algorithm,
-      digest: file.hash.digest,
-      action: "original",
-    });
+    const group = groupOf(roots.get(task.mapping) ?? dirname(task.dst));
+    if (file.status === "skipped") group.skipped.push(task);
+    else if (file.hash !== undefined && (file.status === "copied" || file.status === "moved")) {
+      group.published.push({ task, digest: file.hash.digest });
+    } else group.undelivered++;
   });
   for (const dir of plan.dirs) {
     const root = roots.get(dir.mapping)!;
     if (dir.dst !== root) byRoot.get(root)?.dirs.push(rel(root, dir.dst));
   }
+  const outcomes: ManifestOutcome[] = [];
+  await using hasher = new FileHasher();
   for (const [root, group] of byRoot) {
-    await writeGeneration(root, group.entries, { process: "transfer", dirs: group.dirs, fsync });
+    if (group.undelivered > 0) {
+      outcomes.push({
+        root,
+        manifests: [],
+        notWritten: `${group.undelivered} of its files were not delivered`,
+      });
+      continue;
+    }
+    try {
+      const history = await loadHistory(root);
+      const entries: GenerationFile[] = group.published.map(({ task, digest }) => ({
+        path: rel(root, task.dst),
+        size: task.size,
+        mtime: task.mtime,
+        hashes: [{ algorithm, digest }],
+      }));
+      for (const task of group.skipped) {
+        const path = rel(root, task.dst);
+        if (recordOf(history, path) !== undefined) continue;
+        // Delivered by an earlier run that recorded nothing: record what the delivery must hold.
+        const digest = await hasher.hash(task.src, algorithm, task.size);
+        entries.push({ path, size: task.size, mtime: task.mtime, hashes: [{ algorithm, digest }] });
+      }
+      const manifests = await writeGeneration(root, entries, {
+        process: "transfer",
+        dirs: group.dirs,
+        fsync,
+        history,
+      });
+      outcomes.push({ root, manifests });
+    } catch (error) {
+      const message = error instanceof MhlError
+        ? error.message
+        : `cannot record the ASC MHL generation of '${root}': ${describeError(error)}`;
+      outcomes.push({ root, manifests: [], error: message });
+    }
   }
+  return outcomes;
 }
 
 /** The mutable state of one running batch. */

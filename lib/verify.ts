@@ -1,6 +1,6 @@
 /**
- * Checking deliveries after the fact: re-hash a folder against its latest
- * ASC MHL manifest (and record the check as a new generation), or compare
+ * Checking deliveries after the fact: re-hash a folder against its whole
+ * ASC MHL history (and record the check as a new generation), or compare
  * two folders by hash.
  *
  * @module
@@ -8,10 +8,14 @@
 
 import { join } from "node:path";
 import { forEachLimit } from "./concurrency.ts";
-import { describeError, InputError } from "./errors.ts";
+import { describeError } from "./errors.ts";
 import { DEFAULT_HASH, type HashAlgorithm } from "./hash.ts";
 import { DEFAULT_HASH_CONCURRENCY, FileHasher } from "./file_hasher.ts";
-import { MHL_DIR, type MhlEntry, readLatestManifest, writeGeneration } from "./mhl.ts";
+import { MHL_DIR } from "./mhl/chain.ts";
+import { type GenerationFile, writeGeneration } from "./mhl/generation_writer.ts";
+import { loadHistory, ownerOf, recordedPaths, recordOf } from "./mhl/history.ts";
+import { IgnoreSpec } from "./mhl/ignore_spec.ts";
+import { MhlError } from "./mhl/mhl_error.ts";
 import { isTempName } from "./publish.ts";
 
 /** The `error` of an unreadable file's check. */
@@ -24,11 +28,13 @@ export type CheckStatus = "ok" | "mismatch" | "missing" | "new" | "unreadable";
 
 /** One file's check. */
 export interface FileCheck {
-  /** Path relative to the root, with `/`. */
+  /** Path relative to the root, with `/` (a folder's ends in `/`). */
   path: string;
   /** The outcome. */
   status: CheckStatus;
-  /** The digest expected (from the manifest, or the first tree). */
+  /** The format of `expected` and `actual`. */
+  algorithm?: HashAlgorithm;
+  /** The digest expected (first recorded in the history, or the first tree's). */
   expected?: string;
   /** The digest found. */
   actual?: string;
@@ -50,21 +56,28 @@ export interface VerifyOptions {
    */
   onCheck?: (check: FileCheck) => void;
   /**
-   * The algorithm for files the manifest does not list (and for {@linkcode compareTrees}).
-   * @default {the manifest's, or "xxh64"}
+   * The algorithm for files the history does not record (and for {@linkcode compareTrees}).
+   * @default {the history's latest, or "xxh64"}
    */
   hash?: HashAlgorithm;
+  /**
+   * Record the check as a new `in-place` generation ({@linkcode verifyTree} only).
+   * @default {true}
+   */
+  record?: boolean;
 }
 
 /** What {@linkcode verifyTree} found. */
 export interface VerifyReport {
   /** Every file, sorted by path. */
   files: FileCheck[];
-  /** The manifest checked against. */
+  /** The newest manifest of the history checked against. */
   manifest: string;
-  /** The new generation that records this check. */
-  generation: string;
-  /** `true` when every listed file is present and matches, and nothing is new. */
+  /** The new generation of the root that records this check, or `null` when none was written. */
+  generation: string | null;
+  /** Why no generation was written although one was asked for (e.g. a read-only delivery). */
+  recordError?: string;
+  /** `true` when every recorded file is present and matches, and nothing is new or unreadable. */
   ok: boolean;
 }
 
@@ -90,18 +103,60 @@ export async function listFiles(root: string): Promise<string[]> {
   return out.sort();
 }
 
+/** What is on disk under a delivery's root. */
+interface Tree {
+  files: string[];
+  dirs: Set<string>;
+  nested: string[];
+  unreadable: Map<string, string>;
+}
+
+/** Walks a delivery: files, folders, nested histories, and folders that cannot be listed. */
+async function walkTree(root: string): Promise<Tree> {
+  const tree: Tree = { files: [], dirs: new Set(), nested: [], unreadable: new Map() };
+  async function walk(dir: string, prefix: string): Promise<void> {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(dir));
+    } catch (error) {
+      tree.unreadable.set(prefix, `cannot list the folder '${dir}': ${describeError(error)}`);
+      return;
+    }
+    for (const entry of entries) {
+      if (isTempName(entry.name)) continue;
+      if (entry.name === MHL_DIR && entry.isDirectory) {
+        if (prefix !== "") tree.nested.push(prefix);
+        continue;
+      }
+      const rel = prefix === "" ? entry.name : `${prefix}/${entry.name}`;
+      if (entry.isDirectory) {
+        tree.dirs.add(rel);
+        await walk(join(dir, entry.name), rel);
+      } else if (entry.isFile) tree.files.push(rel);
+    }
+  }
+  await walk(root, "");
+  return tree;
+}
+
 /**
- * Re-hashes `root` against its latest ASC MHL manifest, reports every file
- * as ok, mismatch, missing, new or unreadable (the rest is still checked),
- * and appends a generation recording the
- * check (`verified` for matches, `failed` for mismatches, `original` for new files).
+ * Re-hashes `root` against its whole ASC MHL history, as the ASC reference
+ * implementation does: each file against the hash recorded when it first
+ * entered the history (in every format recorded), nested histories against
+ * their own, and the ignore patterns the history records. Reports every file
+ * as ok, mismatch, missing (recorded in any generation, not on disk), new (on
+ * disk, never recorded) or unreadable (the rest is still checked), and
+ * appends an `in-place` generation recording the check (`verified` for
+ * matches, `failed` for mismatches). New files are not recorded, so they are
+ * reported again on the next check, as a mismatch or a missing file is.
  *
  * Requires `--allow-read` and `--allow-write` on `root`.
  *
  * @param root A folder with an `ascmhl/` history.
- * @param options Concurrency and the algorithm for new files.
+ * @param options Concurrency, the algorithm for new files, whether to record.
  * @returns The report.
- * @throws {InputError} When `root` has no history or its manifest was altered.
+ * @throws {MhlError} When `root` has no history, or a history cannot be read
+ * or trusted (a changed, missing or unchained manifest, a garbled chain).
  *
  * @example
  * ```ts
@@ -117,76 +172,121 @@ export async function listFiles(root: string): Promise<string[]> {
  * ```
  */
 export async function verifyTree(root: string, options: VerifyOptions = {}): Promise<VerifyReport> {
-  const { concurrency = DEFAULT_HASH_CONCURRENCY } = options;
-  let manifest;
-  try {
-    manifest = await readLatestManifest(root);
-  } catch (error) {
-    throw new InputError(`Cannot verify '${root}': ${describeError(error)}`, {
-      path: root,
-      cause: error,
-    });
-  }
-  if (manifest === null) {
-    throw new InputError(
+  const { concurrency = DEFAULT_HASH_CONCURRENCY, record = true } = options;
+  const tree = await walkTree(root);
+  const top = await loadHistory(root, tree.nested);
+  if (top.chain.length === 0) {
+    throw new MhlError(
+      "MHL_NO_HISTORY",
       `Cannot verify '${root}': it has no ASC MHL history (no ${MHL_DIR}/ folder)`,
-      {
-        path: root,
-      },
+      { path: root },
     );
   }
-  const algorithm = options.hash ?? manifest.entries[0]?.algorithm ?? DEFAULT_HASH;
-  const listed = new Map(manifest.entries.map((e) => [e.path, e]));
-  const present = await listFiles(root);
-  const paths = [...new Set([...listed.keys(), ...present])].sort();
-  const onDisk = new Set(present);
-  const files: FileCheck[] = new Array(paths.length);
-  const generation: MhlEntry[] = [];
+  const specs = new Map(
+    [top, ...top.children].map((h) => [h, new IgnoreSpec([], h.ignore)]),
+  );
+  const ignored = (path: string): boolean => {
+    const isDir = path.endsWith("/");
+    const own = ownerOf(top, isDir ? path.slice(0, -1) : path);
+    return own.path !== "" && specs.get(own.history)!.ignores(own.path, isDir);
+  };
+  const algorithm = options.hash ?? top.latestAlgorithm ?? DEFAULT_HASH;
+  const present = new Set(tree.files.filter((p) => !ignored(p)));
+  const expected = [...recordedPaths(top)].filter((p) => !ignored(p));
+  const paths = [...new Set([...present, ...expected])].sort();
+  const files: (FileCheck | undefined)[] = new Array(paths.length);
+  const generation: GenerationFile[] = [];
+  const unreadableAbove = (path: string): string | undefined => {
+    for (const [dir, error] of tree.unreadable) {
+      if (dir === "" || path.startsWith(`${dir}/`)) return error;
+    }
+    return undefined;
+  };
   await using hasher = new FileHasher();
   await forEachLimit(paths, concurrency, async (path, i) => {
-    await checkOne(path, i);
-    options.onCheck?.(files[i]!);
+    const check = await checkOne(path);
+    files[i] = check;
+    if (check !== undefined) options.onCheck?.(check);
   });
-  const written = await writeGeneration(root, generation, { process: "in-place" });
-  return {
-    files,
-    manifest: manifest.file,
-    generation: written,
-    ok: files.every((f) => f.status === "ok"),
+  const checks = files.filter((f): f is FileCheck => f !== undefined);
+  for (const [dir, error] of tree.unreadable) {
+    const check: FileCheck = { path: `${dir}/`, status: "unreadable", error };
+    options.onCheck?.(check);
+    checks.push(check);
+  }
+  checks.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const report: VerifyReport = {
+    files: checks,
+    manifest: top.chain.at(-1)!.file,
+    generation: null,
+    ok: checks.every((f) => f.status === "ok"),
   };
+  if (record) {
+    try {
+      const dirs = [...tree.dirs].filter((d) => !ignored(`${d}/`));
+      const written = await writeGeneration(root, generation, {
+        process: "in-place",
+        dirs,
+        history: top,
+      });
+      report.generation = written.at(-1) ?? null;
+    } catch (error) {
+      if (!(error instanceof MhlError)) throw error;
+      report.recordError = error.message;
+    }
+  }
+  return report;
 
-  async function checkOne(path: string, i: number): Promise<void> {
-    const entry = listed.get(path);
-    if (!onDisk.has(path)) {
-      files[i] = { path, status: "missing", ...(entry ? { expected: entry.digest } : {}) };
-      return;
+  async function checkOne(path: string): Promise<FileCheck | undefined> {
+    if (path.endsWith("/")) {
+      // A recorded folder: only its absence is news.
+      const dir = path.slice(0, -1);
+      if (tree.dirs.has(dir)) return undefined;
+      const error = unreadableAbove(dir);
+      return error === undefined
+        ? { path, status: "missing" }
+        : { path, status: "unreadable", error };
+    }
+    const recorded = recordOf(top, path)?.hashes ?? [];
+    const first = recorded[0];
+    const expect = first === undefined
+      ? {}
+      : { algorithm: first.algorithm, expected: first.digest };
+    if (!present.has(path)) {
+      const error = unreadableAbove(path);
+      return error === undefined
+        ? { path, status: "missing", ...expect }
+        : { path, status: "unreadable", ...expect, error };
     }
     const full = join(root, path);
-    let info: Deno.FileInfo;
-    let actual: string;
     try {
-      info = await Deno.stat(full);
-      actual = await hasher.hash(full, entry?.algorithm ?? algorithm, info.size);
+      const info = await Deno.stat(full);
+      if (first === undefined) {
+        const actual = await hasher.hash(full, algorithm, info.size);
+        return { path, status: "new", algorithm, actual };
+      }
+      const hashes: GenerationFile["hashes"] = [];
+      let verdict: FileCheck = { path, status: "ok", ...expect };
+      for (const want of recorded) {
+        const digest = await hasher.hash(full, want.algorithm, info.size);
+        hashes.push({ algorithm: want.algorithm, digest });
+        if (want === first) verdict.actual = digest;
+        if (digest !== want.digest && verdict.status === "ok") {
+          verdict = {
+            path,
+            status: "mismatch",
+            algorithm: want.algorithm,
+            expected: want.digest,
+            actual: digest,
+          };
+        }
+      }
+      generation.push({ path, size: info.size, mtime: info.mtime, hashes });
+      return verdict;
     } catch (error) {
       // One unreadable file is reported, and the rest is still checked.
-      const expected = entry ? { expected: entry.digest } : {};
-      files[i] = { path, status: "unreadable", ...expected, error: cannotRead(full, error) };
-      return;
+      return { path, status: "unreadable", ...expect, error: cannotRead(full, error) };
     }
-    const status: CheckStatus = entry === undefined
-      ? "new"
-      : actual === entry.digest
-      ? "ok"
-      : "mismatch";
-    files[i] = { path, status, ...(entry ? { expected: entry.digest } : {}), actual };
-    generation.push({
-      path,
-      size: info.size,
-      mtime: info.mtime,
-      algorithm: entry?.algorithm ?? algorithm,
-      digest: actual,
-      action: status === "ok" ? "verified" : status === "mismatch" ? "failed" : "original",
-    });
   }
 }
 

@@ -526,7 +526,17 @@ Deno.test({
       // The ASC MHL manifest, the chain file (before its rename) and ascmhl/ too.
       const mhlDir = join(dir, "out", "ascmhl");
       const manifest = [...Deno.readDirSync(mhlDir)].find((e) => e.name.endsWith(".mhl"))!.name;
-      assertEquals(flushOf(join(mhlDir, manifest)).length, 1, "the manifest is flushed");
+      // The manifest is written whole under a temporary name, flushed, then linked to its number.
+      const manifestLink = lines.find((l) =>
+        /link/.test(l) && l.includes(`"${join(mhlDir, manifest)}"`)
+      );
+      assert(manifestLink !== undefined, "the manifest is linked to its numbered name");
+      const manifestTmp = /"([^"]*\.mhl\.tmp)"/.exec(manifestLink)![1]!;
+      assertEquals(flushOf(manifestTmp).length, 1, "the manifest is flushed");
+      assert(
+        at(flushOf(manifestTmp)[0]) < at(manifestLink),
+        "manifest flushed before it is linked",
+      );
       const chainRename = lines.find((l) =>
         l.includes("rename") && l.includes('ascmhl_chain.xml"')
       );

@@ -111,14 +111,22 @@ Deno.test({
   },
 });
 
-Deno.test("lib/hash.ts loads hash-wasm at the version deno.json pins", async () => {
+Deno.test("every npm package is loaded at the exact version deno.json pins", async () => {
   const config = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
-  const pinned: string = config.imports["hash-wasm"];
-  assert(/^npm:hash-wasm@\d+\.\d+\.\d+$/.test(pinned), pinned);
-  const source = await Deno.readTextFile(join(ROOT, "lib", "hash.ts"));
-  const used = [...source.matchAll(/"(npm:hash-wasm[^"]*)"/g)].map((m) => m[1]);
-  assert(used.length > 0, "lib/hash.ts names hash-wasm");
-  for (const specifier of used) assertEquals(specifier, pinned);
+  const users: Record<string, string> = {
+    "hash-wasm": "lib/hash.ts",
+    "saxes": "lib/mhl/xml_reader.ts",
+    "ignore": "lib/mhl/ignore_spec.ts",
+  };
+  assertEquals(Object.keys(config.imports).sort(), Object.keys(users).sort());
+  for (const [name, file] of Object.entries(users)) {
+    const pinned: string = config.imports[name];
+    assert(new RegExp(`^npm:${name}@\\d+\\.\\d+\\.\\d+$`).test(pinned), pinned);
+    const source = await Deno.readTextFile(join(ROOT, file));
+    const used = [...source.matchAll(new RegExp(`"(npm:${name}[^"]*)"`, "g"))].map((m) => m[1]);
+    assert(used.length > 0, `${file} names ${name}`);
+    for (const specifier of used) assertEquals(specifier, pinned);
+  }
 });
 
 Deno.test("c4 digests match the published C4 ID test vectors", async () => {
