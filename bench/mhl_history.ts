@@ -36,8 +36,11 @@ try {
   let batch = "";
   for (let i = 0; i < files; i++) {
     const frame = String(1001 + (i % 1000)).padStart(4, "0");
-    batch += `    <hash>\n      <path size="12582912" lastmodificationdate="2026-12-02T00:00:00Z">` +
-      `sh${String(Math.floor(i / 1000)).padStart(4, "0")}/plate/sh_comp_v003.${frame}.exr</path>\n` +
+    batch +=
+      `    <hash>\n      <path size="12582912" lastmodificationdate="2026-12-02T00:00:00Z">` +
+      `sh${
+        String(Math.floor(i / 1000)).padStart(4, "0")
+      }/plate/sh_comp_v003.${frame}.exr</path>\n` +
       `      <xxh64 action="original" hashdate="2026-12-02T00:00:00Z">${
         (i * 2654435761 >>> 0).toString(16).padStart(16, "0")
       }</xxh64>\n    </hash>\n`;
