@@ -302,7 +302,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "ignore patterns and single-file generations recorded by the reference are honoured and carried on",
+    "ignore patterns, single-file generations and renames recorded by the reference are honoured",
   ignore: noReference !== null,
   async fn(): Promise<void> {
     await withTempDir(async (dir) => {
@@ -334,10 +334,15 @@ Deno.test({
         card,
       ]);
       assertEquals(single.code, 0, single.output);
+      await Deno.rename(join(card, "a.mov"), join(card, "a renamed.mov"));
+      const renamed = await runReference(["create", "-h", "xxh64", "-dr", card]);
+      assertEquals(renamed.code, 0, renamed.output);
+      const third = join(card, "ascmhl", (await manifestNames(card))[2]!);
+      assertMatch(await Deno.readTextFile(third), /<previousPath>a\.mov</);
       const verify = await runCli(["verify", card]);
       assertEquals(verify.code, 0, verify.stdout);
       assertEquals(verify.stdout.split("\n").filter(Boolean).sort(), [
-        "OK         a.mov",
+        "OK         a renamed.mov",
         "OK         b.mov",
       ]);
       const ours = await latestManifest(card);
@@ -345,6 +350,9 @@ Deno.test({
       assertEquals((await runCli(["verify", card])).code, 0, "the next check still ignores them");
       const after = await runReference(["create", "-h", "xxh64", card]);
       assertEquals(after.code, 0, after.output);
+      // The renamed file is still checked against the hash it had under its old name.
+      await flipByte(join(card, "a renamed.mov"));
+      assertEquals(problems(await runCli(["verify", card])), ["MISMATCH a renamed.mov"]);
     });
   },
 });
