@@ -8,7 +8,7 @@
 
 import { dirname, relative, sep } from "node:path";
 import { type GenerationFile, writeGeneration } from "./mhl/generation_writer.ts";
-import { loadHistory, recordOf } from "./mhl/history.ts";
+import { loadHistory, nestedRootsOf, recordOf } from "./mhl/history.ts";
 import { MhlError } from "./mhl/mhl_error.ts";
 import { forEachLimit } from "./concurrency.ts";
 import { ControlBlock } from "./control.ts";
@@ -519,7 +519,9 @@ async function writeManifests(
       continue;
     }
     try {
-      const history = await loadHistory(root);
+      const paths = [...group.published.map((p) => p.task.dst), ...group.skipped.map((t) => t.dst)]
+        .map((dst) => rel(root, dst));
+      const history = await loadHistory(root, await nestedRootsOf(root, paths));
       const entries: GenerationFile[] = group.published.map(({ task, digest }) => ({
         path: rel(root, task.dst),
         size: task.size,

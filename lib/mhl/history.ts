@@ -189,6 +189,32 @@ export async function findNestedRoots(root: string): Promise<string[]> {
 }
 
 /**
+ * The nested history roots that can hold the given paths: the folders on the
+ * way to each that have an `ascmhl/` folder of their own. Costs one look-up
+ * per distinct folder, not a walk of everything below `root`.
+ *
+ * Requires `--allow-read` on `root`.
+ *
+ * @param root The top folder.
+ * @param paths Files relative to `root`, with `/`.
+ * @returns The nested roots, relative, sorted.
+ */
+export async function nestedRootsOf(root: string, paths: Iterable<string>): Promise<string[]> {
+  const seen = new Map<string, Promise<boolean>>();
+  for (const path of paths) {
+    for (let at = path.indexOf("/"); at !== -1; at = path.indexOf("/", at + 1)) {
+      const dir = path.slice(0, at);
+      if (!seen.has(dir)) {
+        seen.set(dir, Deno.stat(join(root, dir, MHL_DIR)).then((i) => i.isDirectory, () => false));
+      }
+    }
+  }
+  const out: string[] = [];
+  for (const [dir, has] of seen) if (await has) out.push(dir);
+  return out.sort();
+}
+
+/**
  * Reads the history of `root` and of every nested history below it.
  *
  * Requires `--allow-read` on `root`.
