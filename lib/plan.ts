@@ -287,6 +287,7 @@ export async function planTransfer(
   const firstError = errors.find((e) => e !== undefined);
   if (firstError !== undefined) throw firstError;
   checkNesting(checked);
+  checkOverlaps(checked, operation);
 
   const plan: TransferPlan = {
     operation,
@@ -330,6 +331,10 @@ interface CheckedMapping {
   index: number;
   src: string;
   dst: string;
+  /** `src` with every symbolic link resolved. */
+  srcReal: string;
+  /** `dst` with the symbolic links of its existing part resolved. */
+  dstReal: string;
   info: Deno.FileInfo;
   dstInfo: Deno.FileInfo | null;
   sameFs: boolean;
@@ -417,7 +422,7 @@ async function checkMapping(
     const anchor = await nearestExisting(dirname(dst));
     sameFs = anchor !== null && anchor.dev === info.dev;
   }
-  return { index, src, dst, info, dstInfo, sameFs };
+  return { index, src, dst, srcReal, dstReal, info, dstInfo, sameFs };
 }
 
 /** The real path of a path that may not exist yet: its deepest existing ancestor, resolved. */
@@ -455,16 +460,114 @@ function isInside(child: string, parent: string): boolean {
 }
 
 function checkNesting(mappings: readonly CheckedMapping[]): void {
-  const seen = new Map<string, number>();
+  const seen = new Map<string, CheckedMapping>();
   for (const m of mappings) {
-    const earlier = seen.get(m.dst);
+    const earlier = seen.get(m.dst) ?? seen.get(m.dstReal);
     if (earlier !== undefined) {
+      const how = earlier.dst === m.dst ? "" : ` (as '${earlier.dst}', through a symbolic link)`;
       throw new InputError(
-        `Mapping ${m.index}: destination '${m.dst}' is also the destination of mapping ${earlier}`,
+        `Mapping ${m.index}: destination '${m.dst}' is also the destination of mapping ${earlier.index}${how}`,
         { index: m.index, path: m.dst },
       );
     }
-    seen.set(m.dst, m.index);
+    seen.set(m.dst, m);
+    seen.set(m.dstReal, m);
+  }
+}
+
+/** The ancestors of an absolute path and the path itself, innermost first. */
+function* selfAndAncestors(path: string): Generator<string> {
+  for (let at = path;; at = dirname(at)) {
+    yield at;
+    if (at === dirname(at)) return;
+  }
+}
+
+/**
+ * Refuses a batch in which one path is both read and written: a destination
+ * that is, or is inside, another mapping's source, a source inside a
+ * destination (its own, too: the copy would write into the tree it reads),
+ * for a move sources inside one another, and two paths that are one file
+ * (the same device and inode: hard links, bind mounts). Paths are compared
+ * with symbolic links resolved. Costs a look-up per path and ancestor, not
+ * per pair of mappings.
+ */
+function checkOverlaps(mappings: readonly CheckedMapping[], operation: "copy" | "move"): void {
+  const sources = new Map<string, CheckedMapping>();
+  const destinations = new Map<string, CheckedMapping>();
+  for (const m of mappings) {
+    if (!sources.has(m.srcReal)) sources.set(m.srcReal, m);
+    if (!destinations.has(m.dstReal)) destinations.set(m.dstReal, m);
+  }
+  const refuse = (m: CheckedMapping, message: string, path: string): never => {
+    throw new InputError(`Mapping ${m.index}: ${message}`, { index: m.index, path });
+  };
+  for (const m of mappings) {
+    for (const at of selfAndAncestors(m.dstReal)) {
+      const other = sources.get(at);
+      if (other === undefined || other === m) continue;
+      refuse(
+        m,
+        `destination '${m.dst}' ${
+          at === m.dstReal ? "is" : "is inside"
+        } the source of mapping ${other.index} ('${other.src}'): ferry would write what it reads`,
+        m.dst,
+      );
+    }
+    for (const at of selfAndAncestors(m.srcReal)) {
+      if (at === m.srcReal) continue;
+      const other = destinations.get(at);
+      if (other !== undefined) {
+        const whose = other === m
+          ? "its own destination"
+          : `the destination of mapping ${other.index}`;
+        refuse(
+          m,
+          `source '${m.src}' is inside ${whose} ('${other.dst}'): ferry would write into the tree it reads`,
+          m.src,
+        );
+      }
+      const outer = operation === "move" ? sources.get(at) : undefined;
+      if (outer !== undefined && outer !== m) {
+        refuse(
+          m,
+          `source '${m.src}' is inside the source of mapping ${outer.index} ('${outer.src}'), which is moved too`,
+          m.src,
+        );
+      }
+    }
+  }
+  // One file under two names: hard links, or the same folder through a bind mount.
+  const identity = (info: Deno.FileInfo): string | null =>
+    info.ino === null || info.ino === 0 ? null : `${info.dev}:${info.ino}`;
+  const read = new Map<string, CheckedMapping>();
+  for (const m of mappings) {
+    const id = identity(m.info);
+    if (id !== null && !read.has(id)) read.set(id, m);
+  }
+  const written = new Map<string, CheckedMapping>();
+  for (const m of mappings) {
+    if (m.dstInfo === null) continue;
+    const id = identity(m.dstInfo);
+    if (id === null) continue;
+    const source = read.get(id);
+    if (source !== undefined) {
+      const whose = source === m ? "its source" : `the source of mapping ${source.index}`;
+      refuse(
+        m,
+        `destination '${m.dst}' is the same file as ${whose} ('${source.src}', hard links to one file)`,
+        m.dst,
+      );
+    }
+    const twin = written.get(id);
+    if (twin !== undefined) {
+      refuse(
+        m,
+        `destination '${m.dst}' is the same file as the destination of mapping ${twin.index} ('${twin.dst}')`,
+        m.dst,
+      );
+    }
+    written.set(id, m);
   }
 }
 
