@@ -79,7 +79,8 @@ export type FileAction =
   | "symlink"
   | "skip"
   | "fail"
-  | "in-dir-rename";
+  | "in-dir-rename"
+  | "finish-move";
 
 /** One file (or symbolic link) of the plan. */
 export interface FileTask {
@@ -310,7 +311,7 @@ export async function planTransfer(
     }
   }
   if (destinationsNest(checked)) checkDuplicates(plan, mappings);
-  await applyExisting(plan, existing, checked);
+  await applyExisting(plan, existing, checked, operation);
 
   const sameFs = new Set(checked.filter((m) => m.sameFs).map((m) => m.index));
   for (const file of plan.files) {
@@ -710,6 +711,7 @@ async function applyExisting(
   plan: TransferPlan,
   policy: ExistingPolicy,
   mappings: readonly CheckedMapping[],
+  operation: "copy" | "move",
 ): Promise<void> {
   const missingRoots = new Set(
     mappings.filter((m) => m.info.isDirectory && m.dstInfo === null).map((m) => m.dst),
@@ -769,6 +771,8 @@ async function applyExisting(
     } else if (policy === "skip") {
       file.action = "skip";
       file.reason = "the destination exists";
+      // A move that a crash interrupted after publishing: finish it (below).
+      if (operation === "move") toCompare.push({ file, entry });
     } else if (policy === "error") {
       file.action = "fail";
       file.reason = "the destination exists (use the overwrite or skip policy)";
@@ -782,8 +786,15 @@ async function applyExisting(
       info?.isFile && info.size === file.size && file.mtime !== null &&
       info.mtime?.getTime() === file.mtime.getTime()
     ) {
-      file.action = "skip";
-      file.reason = "the destination has the same size and modification time";
+      if (operation === "move") {
+        // ferry's complete copy of the source: an earlier move published it
+        // and stopped before removing the source.
+        file.action = "finish-move";
+        file.reason = "an earlier run had copied it; the source is removed";
+      } else {
+        file.action = "skip";
+        file.reason = "the destination has the same size and modification time";
+      }
     }
   });
 }

@@ -756,6 +756,7 @@ class Batch {
     const { task } = state;
     if (task.action === "skip") return this.#finish(state, "skipped", task.reason);
     if (task.action === "fail") return this.#fail(state, task.reason ?? "cannot be copied");
+    if (task.action === "finish-move") return await this.#finishMove(state);
     if (task.action === "in-dir-rename") {
       if (this.#renamedMappings.has(task.mapping)) {
         this.#extraBytes += task.size;
@@ -780,6 +781,46 @@ class Batch {
     } finally {
       this.#inFlight.delete(state);
     }
+  }
+
+  /**
+   * A move that an earlier run published and could not finish (a crash
+   * between publishing and removing the source): the destination has the
+   * source's size and time; with hashing it must have its content too. Then
+   * the source is removed and the file counts as moved.
+   */
+  async #finishMove(state: FileState): Promise<void> {
+    const { task } = state;
+    if (this.cancelled) return;
+    try {
+      const [src, dst] = await Promise.all([Deno.lstat(task.src), Deno.lstat(task.dst)]);
+      if (src.dev === dst.dev && src.ino !== null && src.ino === dst.ino) {
+        return this.#fail(
+          state,
+          "source and destination are one file (hard links); neither is removed",
+        );
+      }
+      if (this.#hash !== undefined) {
+        const [a, b] = await Promise.all([
+          hashFile(task.src, this.#hash),
+          hashFile(task.dst, this.#hash),
+        ]);
+        if (a !== b) {
+          return this.#fail(
+            state,
+            `the destination has the source's size and time but not its content (${this.#hash} ${b}, the source's ${a}); both are left alone`,
+          );
+        }
+        state.sourceDigest = a;
+        state.verified = true;
+      }
+      if (this.#options.fsync) await flushToStorage(task.dst);
+      await Deno.remove(task.src);
+    } catch (error) {
+      return this.#fail(state, `cannot finish the move: ${describeError(error)}`, error);
+    }
+    this.#extraBytes += task.size;
+    this.#finish(state, "moved", task.reason);
   }
 
   /** A renamed file's bytes never passed through ferry: hash it where it now is, when asked to. */
