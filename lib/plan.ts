@@ -608,10 +608,22 @@ async function walkDirectory(
     try {
       for await (const entry of Deno.readDir(dir.src)) entries.push(entry);
     } catch (error) {
-      throw new InputError(
-        `Mapping ${mapping.index}: cannot list directory '${dir.src}': ${describeError(error)}`,
-        { index: mapping.index, path: dir.src, cause: error },
-      );
+      if (dir === root) {
+        throw new InputError(
+          `Mapping ${mapping.index}: cannot list the source directory '${dir.src}': ${
+            describeError(error)
+          }`,
+          { index: mapping.index, path: dir.src, cause: error },
+        );
+      }
+      // One unreadable folder inside the tree fails itself; the rest is copied.
+      // (A tree moved by one rename takes it along, listed or not.)
+      if (!rename) {
+        plan.dirs.splice(plan.dirs.indexOf(dir), 1);
+        const reason = `cannot list the source folder: ${describeError(error)}`;
+        plan.files.push(failedTask(mapping.index, dir.src, dir.dst, reason));
+      }
+      continue;
     }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const tasks: (FileTask | DirTask | undefined)[] = new Array(entries.length);

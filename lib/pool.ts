@@ -301,6 +301,18 @@ export class WorkerPool {
   }
 
   #spawn(index: number): void {
+    // A worker whose module cannot be read dies with Deno's own "Uncaught"
+    // report on stderr: say it in plain words instead, and start none.
+    if (Deno.permissions.querySync({ name: "read", path: WORKER_URL }).state !== "granted") {
+      const error = new Error(
+        `ferry cannot load its copy worker '${WORKER_URL.pathname}': it was not granted read ` +
+          `access to it (add ferry's folder to --allow-read)`,
+      );
+      this.#broken = error;
+      for (const item of this.#queue) item.reject(error);
+      this.#queue = [];
+      return;
+    }
     const worker = new Worker(WORKER_URL, { type: "module" });
     const slot: Slot = {
       worker,

@@ -53,6 +53,12 @@ export class Reporter {
   #lineShown = false;
   #lastPlainMs = 0;
   #lastJsonMs = -Infinity;
+  #stdoutClosed = false;
+  /**
+   * Called once when stdout's reader has gone away (`ferry … | head`), so
+   * that the CLI can stop the work quietly instead of dying on the write.
+   */
+  onStdoutClosed: (() => void) | undefined;
 
   /**
    * Creates a reporter for the current process's stdout and stderr.
@@ -154,12 +160,38 @@ export class Reporter {
     return `\x1b[31m${text}\x1b[39m`;
   }
 
+  /** Whether stdout's reader has gone away. */
+  get stdoutClosed(): boolean {
+    return this.#stdoutClosed;
+  }
+
+  /**
+   * A line of output on stdout (a checksum, a check, a plan line). Nothing is
+   * written once stdout's reader has gone away.
+   *
+   * @param text The line, without its newline.
+   */
+  line(text: string): void {
+    if (this.#stdoutClosed) return;
+    try {
+      writeAll(Deno.stdout, encoder.encode(text + "\n"));
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+      this.#stdoutClosed = true;
+      this.onStdoutClosed?.();
+    }
+  }
+
   #stdout(event: Record<string, unknown>): void {
-    writeAll(Deno.stdout, encoder.encode(JSON.stringify(event) + "\n"));
+    this.line(JSON.stringify(event));
   }
 
   #stderr(text: string): void {
-    writeAll(Deno.stderr, encoder.encode(text));
+    try {
+      writeAll(Deno.stderr, encoder.encode(text));
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BrokenPipe)) throw error; // nobody reads stderr: go on
+    }
   }
 }
 

@@ -300,6 +300,7 @@ export async function applyMappings(
   const onKill = (): void => batch.kill();
   signal?.addEventListener("abort", onAbort);
   options.killSignal?.addEventListener("abort", onKill);
+  let manifests: ManifestOutcome[] | undefined;
   try {
     if (signal?.aborted) batch.cancel();
     await batch.makeDirs(plan.dirs, planOptions);
@@ -309,6 +310,10 @@ export async function applyMappings(
       forEachLimit(large, fileWorkers, (state) => batch.runFile(state)),
       forEachLimit(small, smallFileWorkers, (state) => batch.runFile(state)),
     ]);
+    // Before the folders get their source's modes: a camera card's are read-only.
+    if (options.mhl && hash !== undefined && !batch.cancelled) {
+      manifests = await writeManifests(plan, batch.results(), hash, options.fsync ?? false);
+    }
     await batch.finishDirs(plan.dirs);
   } finally {
     if (ticker !== undefined) clearInterval(ticker);
@@ -317,12 +322,7 @@ export async function applyMappings(
     await batch.closePool();
     if (batch.cancelled) await batch.cleanUpAfterCancel();
   }
-  const files = batch.states.map((s): FileResult =>
-    s.result ?? { src: s.task.src, dst: s.task.dst, bytes: s.task.size, status: "cancelled" }
-  );
-  const manifests = options.mhl && hash !== undefined
-    ? await writeManifests(plan, files, hash, options.fsync ?? false)
-    : undefined;
+  const files = batch.results();
   const totals = summarize(files);
   const elapsedMs = performance.now() - startMs;
   const result: TransferResult = {
@@ -621,6 +621,13 @@ class Batch {
   cancel(): void {
     this.cancelled = true;
     this.#control.cancel();
+  }
+
+  /** Every file's result, in plan order; a file that never ran is `cancelled`. */
+  results(): FileResult[] {
+    return this.states.map((s): FileResult =>
+      s.result ?? { src: s.task.src, dst: s.task.dst, bytes: s.task.size, status: "cancelled" }
+    );
   }
 
   kill(): void {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join, relative, sep } from "node:path";
 import { forEachLimit } from "./concurrency.ts";
 import { describeError } from "./errors.ts";
 import { DEFAULT_HASH, type HashAlgorithm } from "./hash.ts";
@@ -83,15 +83,29 @@ export interface VerifyReport {
 
 /**
  * Lists the regular files under `root` (relative, with `/`), leaving out
- * `ascmhl/`, `.DS_Store` and ferry's temporary files.
+ * `ascmhl/`, `.DS_Store` and ferry's temporary files. Devices, FIFOs and
+ * sockets are not listed.
  *
  * @param root A directory.
+ * @param onUnreadable Called for a folder below `root` that cannot be listed
+ * (the rest is still listed); without it, such a folder throws.
  * @returns The paths, sorted.
  */
-export async function listFiles(root: string): Promise<string[]> {
+export async function listFiles(
+  root: string,
+  onUnreadable?: (dir: string, error: unknown) => void,
+): Promise<string[]> {
   const out: string[] = [];
   async function walk(dir: string, prefix: string): Promise<void> {
-    for await (const entry of Deno.readDir(dir)) {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(dir));
+    } catch (error) {
+      if (onUnreadable === undefined || prefix === "") throw error;
+      onUnreadable(dir, error);
+      return;
+    }
+    for (const entry of entries) {
       if (entry.name === ".DS_Store" || isTempName(entry.name)) continue;
       if (prefix === "" && entry.name === MHL_DIR) continue;
       const rel = prefix === "" ? entry.name : `${prefix}/${entry.name}`;
@@ -317,7 +331,18 @@ export async function compareTrees(
   options: VerifyOptions = {},
 ): Promise<FileCheck[]> {
   const { concurrency = DEFAULT_HASH_CONCURRENCY, hash = DEFAULT_HASH } = options;
-  const [left, right] = await Promise.all([listFiles(expected), listFiles(actual)]);
+  const unlisted: FileCheck[] = [];
+  const listBoth = (root: string): Promise<string[]> =>
+    listFiles(root, (dir, error) => {
+      const path = `${relative(root, dir).split(sep).join("/")}/`;
+      if (unlisted.some((u) => u.path === path)) return;
+      unlisted.push({
+        path,
+        status: "unreadable",
+        error: `cannot list the folder '${dir}': ${describeError(error)}`,
+      });
+    });
+  const [left, right] = await Promise.all([listBoth(expected), listBoth(actual)]);
   const inRight = new Set(right);
   const inLeft = new Set(left);
   const paths = [...new Set([...left, ...right])].sort();
@@ -331,7 +356,8 @@ export async function compareTrees(
     }
     options.onCheck?.(out[i]!);
   });
-  return out;
+  for (const check of unlisted) options.onCheck?.(check);
+  return [...out, ...unlisted].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 
   async function hashIn(root: string, path: string): Promise<string> {
     const full = join(root, path);

@@ -246,7 +246,25 @@ export async function runCli(
   }
   const out = await child.output();
   const decoder = new TextDecoder();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+  const run = {
+    code: out.code,
+    stdout: decoder.decode(out.stdout),
+    stderr: decoder.decode(out.stderr),
+  };
+  assertNoStackTrace(args, run.stderr);
+  return run;
+}
+
+/**
+ * Fails when a CLI run let an uncaught error or a stack trace reach the user
+ * (every {@linkcode runCli} call checks this).
+ *
+ * @param args The CLI arguments, for the message.
+ * @param stderr What it printed on stderr.
+ */
+export function assertNoStackTrace(args: readonly string[], stderr: string): void {
+  const trace = /Uncaught|^\s+at .*(:\d+:\d+|\(ext:)|^error: .*Error:/m.exec(stderr);
+  assert(trace === null, `ferry ${args.join(" ")} printed a stack trace:\n${stderr}`);
 }
 
 /**

@@ -161,7 +161,7 @@ Deno.test("ferry apply rejects every malformed batch with exit 2 and touches not
     assertEquals(missing.code, 2);
     assertMatch(
       missing.stderr,
-      /Cannot read batch file '.*no-batch.json': No such file or directory/,
+      /Cannot read batch file '.*no-batch.json': no such file or directory/,
     );
   });
 });

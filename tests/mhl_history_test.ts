@@ -55,10 +55,10 @@ async function makeShot(root: string): Promise<void> {
 /** The reference's verdict lines: mismatched and missing files. */
 function referenceProblems(output: string): string[] {
   const out: string[] = [];
-  for (const m of output.matchAll(/hash mismatch for +(.+?)  \w+ \(old\)/g)) {
+  for (const m of output.matchAll(/hash mismatch for +(.+?) {2}\w+ \(old\)/g)) {
     out.push(`MISMATCH ${m[1]}`);
   }
-  const missing = /ERROR: \d+ missing file\(s\):\n((?:  .*\n?)*)/.exec(output);
+  const missing = /ERROR: \d+ missing file\(s\):\n((?: {2}.*\n?)*)/.exec(output);
   for (const line of missing?.[1]?.split("\n") ?? []) {
     if (line.trim() !== "") out.push(`MISSING ${line.trim()}`);
   }

@@ -1,0 +1,651 @@
+/**
+ * The `ferry` command behind `cli.ts`: parses arguments, builds mappings and
+ * options, runs the engine, renders progress, and maps the outcome to an exit
+ * code (0 success · 1 some files failed · 2 usage or input error, nothing
+ * touched · 130 cancelled, temporary files removed).
+ *
+ * @module
+ */
+
+import { basename, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { type Batch, parseBatch } from "./batch_json.ts";
+import { CancelledError, describeError, InputError } from "./errors.ts";
+import {
+  DEFAULT_CUTOFF_BYTES,
+  DEFAULT_FILE_WORKERS,
+  DEFAULT_MAX_WORKERS,
+  type Mapping,
+  MIB,
+  planTransfer,
+  type TransferPlan,
+} from "./plan.ts";
+import { Reporter } from "./reporter.ts";
+import type { TransferResult } from "./result.ts";
+import { formatBytes } from "./size.ts";
+import { parseSize } from "./size.ts";
+import {
+  applyMappings,
+  DEFAULT_BUFFER_BYTES,
+  DEFAULT_SMALL_FILE_WORKERS,
+  planOptionsFor,
+  type TransferOptions,
+} from "./transfer.ts";
+import { VERSION } from "./version.ts";
+import type { FileCheck, VerifyOptions } from "./verify.ts";
+import { MhlError } from "./mhl/mhl_error.ts";
+import { HASH_ALGORITHMS, type HashAlgorithm } from "./hash.ts";
+
+/** Exit codes of the CLI. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, cancelled: 130 } as const;
+
+const HELP = `ferry ${VERSION} — copy big media fast, and never lie about the result
+
+Usage:
+  ferry copy SRC... DST      copy files and directory trees (like cp -r)
+  ferry move SRC... DST      move them (rename on the same file system)
+  ferry apply [FILE|-]       run a batch in the original tool's JSON format
+                             (from FILE, or stdin when FILE is - or missing)
+  ferry demo                 generate a sample shot in a temporary directory,
+                             copy it with live progress, print the throughput
+  ferry hash PATH...         print checksums as xxhsum/md5sum/sha1sum do
+                             (check them with xxhsum -c)
+  ferry verify DIR           re-hash DIR against its whole ASC MHL history
+                             (each file against its first recorded hash),
+                             report ok/mismatch/missing/new/unreadable, and
+                             record the check (--no-record: do not)
+  ferry verify DIR --against OTHER
+                             compare two trees by hash (no MHL)
+
+  A directory copied into an existing directory goes inside it; several
+  sources need an existing directory as DST.
+
+Options:
+  -w, --workers N        chunk workers: byte ranges copied at once (default ${DEFAULT_MAX_WORKERS})
+  -j, --file-workers N   large (chunked) files in flight at once (default ${DEFAULT_FILE_WORKERS})
+      --small-file-workers N
+                         small files (below the cutoff) in flight (default ${DEFAULT_SMALL_FILE_WORKERS})
+      --chunk-size SIZE  fixed chunk size, e.g. 16MiB (default: from file size, 1-64 MiB)
+      --cutoff SIZE      split files of this size or larger (default ${
+  DEFAULT_CUTOFF_BYTES / MIB
+}MiB)
+      --buffer-size SIZE each worker's copy buffer (default ${DEFAULT_BUFFER_BYTES / MIB}MiB)
+      --offload MODE     auto|never|always: let the kernel copy (copy_file_range:
+                         reflinks, server-side copies); auto uses it when run
+                         with --allow-ffi on Linux and falls back by itself
+      --verify MODE      size (default): size check before publishing;
+                         source: hash the source in flight, hash the written
+                         copy, publish only when they match
+      --hash ALG         xxh64 (default), xxh3, xxh128, md5, sha1 or c4
+      --mhl              write an ASC MHL manifest into each destination root
+      --no-record        ferry verify: check only, append no generation
+      --fsync            flush each copy and its directory to storage before
+                         it counts as done (survives a power cut; slower on
+                         local disks)
+      --overwrite        replace existing destination files
+      --skip-existing    leave existing destination files alone
+      --update           leave an existing destination file alone when it has
+                         the source's size and modification time, otherwise
+                         replace it (resume or refresh a delivery)
+  -n, --dry-run          print the plan (files, chunks, bytes) and touch nothing
+      --json             JSON lines on stdout: start, progress, file, summary
+  -q, --quiet            no progress and no summary; failures are still printed
+      --batch-id ID      an id echoed in the JSON events
+  -h, --help             this help
+  -V, --version          the version
+
+Exit codes: 0 all done · 1 some files failed · 2 usage or input error (nothing
+touched) · 130 cancelled (temporary files removed).`;
+
+/** A usage error: the CLI prints it with a hint and exits with code 2. */
+class UsageError extends Error {
+  readonly exitCode = EXIT.usage;
+}
+
+interface Parsed {
+  command: string;
+  operands: string[];
+  options: TransferOptions;
+  against: string | undefined;
+  record: boolean;
+  dryRun: boolean;
+  json: boolean;
+  quiet: boolean;
+}
+
+function parse(args: string[]): Parsed | "help" | "version" {
+  let values;
+  let positionals;
+  try {
+    ({ values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        workers: { type: "string", short: "w" },
+        "file-workers": { type: "string", short: "j" },
+        "small-file-workers": { type: "string" },
+        "chunk-size": { type: "string" },
+        cutoff: { type: "string" },
+        "buffer-size": { type: "string" },
+        offload: { type: "string" },
+        verify: { type: "string" },
+        hash: { type: "string" },
+        mhl: { type: "boolean" },
+        fsync: { type: "boolean" },
+        against: { type: "string" },
+        "no-record": { type: "boolean" },
+        overwrite: { type: "boolean" },
+        "skip-existing": { type: "boolean" },
+        update: { type: "boolean" },
+        "dry-run": { type: "boolean", short: "n" },
+        json: { type: "boolean" },
+        quiet: { type: "boolean", short: "q" },
+        "batch-id": { type: "string" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "V" },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message.replace(/\. To specify.*$/, ""));
+  }
+  if (values.help) return "help";
+  if (values.version) return "version";
+  const [command = "", ...operands] = positionals;
+  if (command === "help") return "help";
+  if (!["copy", "move", "apply", "demo", "hash", "verify"].includes(command)) {
+    throw new UsageError(command === "" ? "No command given" : `Unknown command '${command}'`);
+  }
+  if ([values.overwrite, values["skip-existing"], values.update].filter(Boolean).length > 1) {
+    throw new UsageError("--overwrite, --skip-existing and --update exclude each other");
+  }
+  const options: TransferOptions = {};
+  if (values.workers !== undefined) options.maxWorkers = count("--workers", values.workers, 256);
+  if (values["file-workers"] !== undefined) {
+    options.fileWorkers = count("--file-workers", values["file-workers"], 1024);
+  }
+  if (values["small-file-workers"] !== undefined) {
+    options.smallFileWorkers = count("--small-file-workers", values["small-file-workers"], 1024);
+  }
+  if (values["chunk-size"] !== undefined) {
+    options.chunkBytes = size("--chunk-size", values["chunk-size"], 64 * 1024);
+  }
+  if (values.cutoff !== undefined) options.cutoffBytes = size("--cutoff", values.cutoff, 0);
+  if (values["buffer-size"] !== undefined) {
+    options.bufferBytes = size("--buffer-size", values["buffer-size"], 4096);
+  }
+  if (values.offload !== undefined) {
+    if (!["auto", "never", "always"].includes(values.offload)) {
+      throw new UsageError(
+        `Invalid value for --offload: '${values.offload}' (expected auto, never or always)`,
+      );
+    }
+    options.offload = values.offload as "auto" | "never" | "always";
+  }
+  if (values.verify !== undefined) {
+    if (values.verify !== "size" && values.verify !== "source") {
+      throw new UsageError(
+        `Invalid value for --verify: '${values.verify}' (expected size or source)`,
+      );
+    }
+    options.verify = values.verify;
+  }
+  if (values.hash !== undefined) {
+    if (!HASH_ALGORITHMS.includes(values.hash as HashAlgorithm)) {
+      throw new UsageError(
+        `Invalid value for --hash: '${values.hash}' (expected ${HASH_ALGORITHMS.join(", ")})`,
+      );
+    }
+    options.hash = values.hash as HashAlgorithm;
+  }
+  if (values.mhl) options.mhl = true;
+  if (values.fsync) options.fsync = true;
+  if (values.overwrite) options.existing = "overwrite";
+  if (values["skip-existing"]) options.existing = "skip";
+  if (values.update) options.existing = "update";
+  if (values["batch-id"] !== undefined) options.batchId = values["batch-id"];
+  return {
+    command,
+    operands,
+    options,
+    against: values.against,
+    record: !(values["no-record"] ?? false),
+    dryRun: values["dry-run"] ?? false,
+    json: values.json ?? false,
+    quiet: values.quiet ?? false,
+  };
+}
+
+function count(flag: string, text: string, max: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < 1 || value > max) {
+    throw new UsageError(
+      `Invalid value for ${flag}: '${text}' (expected a whole number from 1 to ${max})`,
+    );
+  }
+  return value;
+}
+
+function size(flag: string, text: string, min: number): number {
+  let value: number;
+  try {
+    value = parseSize(text);
+  } catch (error) {
+    throw new UsageError(`Invalid value for ${flag}: ${(error as Error).message}`);
+  }
+  if (value < min) {
+    throw new UsageError(
+      `Invalid value for ${flag}: '${text}' is below the minimum of ${formatBytes(min)}`,
+    );
+  }
+  return value;
+}
+
+/** cp semantics: into an existing directory, or onto the named path. */
+async function cpMappings(operands: string[]): Promise<Mapping[]> {
+  if (operands.length < 2) {
+    throw new UsageError(
+      operands.length === 0
+        ? "Missing source and destination"
+        : `Missing destination after '${operands[0]}'`,
+    );
+  }
+  const target = operands[operands.length - 1]!;
+  const sources = operands.slice(0, -1);
+  const info = await Deno.stat(target).catch(() => null);
+  if (info?.isDirectory) {
+    return sources.map((src) => ({ src, dst: join(target, basename(resolve(src))) }));
+  }
+  if (sources.length > 1) {
+    throw new InputError(
+      `Target '${target}' is not an existing directory (several sources need one as destination)`,
+      { path: target },
+    );
+  }
+  return [{ src: sources[0]!, dst: target }];
+}
+
+/** The largest JSON batch `apply` reads: about a million mappings. */
+export const MAX_BATCH_BYTES = 256 * MIB;
+
+/** Reads at most `limit + 1` bytes of a stream, so that an endless one cannot fill memory. */
+async function readLimited(stream: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for await (const part of stream) {
+    parts.push(part);
+    total += part.length;
+    if (total > limit) break;
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+async function readBatch(operands: string[]): Promise<Batch> {
+  if (operands.length > 1) throw new UsageError("apply takes one batch file (or - for stdin)");
+  const file = operands[0] ?? "-";
+  const what = file === "-" ? "the batch on stdin" : `batch file '${file}'`;
+  let bytes: Uint8Array;
+  try {
+    if (file === "-") bytes = await readLimited(Deno.stdin.readable, MAX_BATCH_BYTES);
+    else {
+      const info = await Deno.stat(file);
+      if (!info.isFile) {
+        throw new InputError(
+          `Cannot read batch file '${file}': not a regular file (give a JSON file, or - for stdin)`,
+          { path: file },
+        );
+      }
+      const handle = await Deno.open(file, { read: true });
+      try {
+        bytes = await readLimited(handle.readable, MAX_BATCH_BYTES);
+      } finally {
+        try {
+          handle.close();
+        } catch {
+          // its stream closed it at the end
+        }
+      }
+    }
+  } catch (error) {
+    if (error instanceof InputError) throw error;
+    throw new InputError(`Cannot read ${what}: ${describeError(error)}`, {
+      path: file,
+      cause: error,
+    });
+  }
+  if (bytes.length > MAX_BATCH_BYTES) {
+    throw new InputError(
+      `Cannot read ${what}: it is larger than ${
+        MAX_BATCH_BYTES / MIB
+      } MiB, the most a batch may be`,
+      { path: file },
+    );
+  }
+  return parseBatch(new TextDecoder().decode(bytes), what);
+}
+
+function printPlan(plan: TransferPlan, reporter: Reporter, json: boolean): number {
+  const out: string[] = [];
+  let failing = 0;
+  for (const file of plan.files) {
+    if (file.action === "fail") failing++;
+    if (json) {
+      out.push(JSON.stringify({
+        event: "plan",
+        action: file.action,
+        src: file.src,
+        dst: file.dst,
+        bytes: file.size,
+        chunks: file.chunks.length,
+        ...(file.reason === undefined ? {} : { reason: file.reason }),
+      }));
+    } else {
+      const chunks = file.chunks.length > 0 ? ` in ${file.chunks.length} chunks` : "";
+      const why = file.reason === undefined ? "" : ` (${file.reason})`;
+      out.push(
+        `${file.action.padEnd(8)} ${file.src} -> ${file.dst}  ${
+          formatBytes(file.size)
+        }${chunks}${why}`,
+      );
+    }
+  }
+  if (out.length > 0) reporter.line(out.join("\n"));
+  reporter.message(
+    `ferry: dry run: ${plan.files.length} files, ${formatBytes(plan.bytesTotal)} ` +
+      `(${formatBytes(plan.bytesToCopy)} to copy in ${plan.chunksTotal} chunks)` +
+      `${failing > 0 ? `, ${failing} would fail` : ""}; nothing was written`,
+  );
+  return failing > 0 ? EXIT.failed : EXIT.ok;
+}
+
+async function runBatch(
+  mappings: Mapping[],
+  options: TransferOptions,
+  parsed: Parsed,
+  reporter: Reporter,
+): Promise<number> {
+  if (parsed.dryRun) {
+    const plan = await planTransfer(mappings, planOptionsFor(options));
+    return printPlan(plan, reporter, parsed.json);
+  }
+  const cancel = new AbortController();
+  const kill = new AbortController();
+  const onSignal = (): void => {
+    if (!cancel.signal.aborted) {
+      reporter.message(
+        "ferry: cancelling: removing temporary files (press Ctrl-C again to stop at once)",
+      );
+      cancel.abort(new Error("interrupted"));
+    } else {
+      kill.abort(new Error("interrupted twice"));
+    }
+  };
+  const interrupts = caught;
+  const signals: Deno.Signal[] = interrupts !== undefined
+    ? []
+    : Deno.build.os === "windows"
+    ? ["SIGINT"]
+    : ["SIGINT", "SIGTERM"];
+  for (const sig of signals) Deno.addSignalListener(sig, onSignal);
+  if (interrupts !== undefined) interrupts.onInterrupt = onSignal;
+  // `ferry copy --json … | head`: the reader went away; stop as a cancel does.
+  reporter.onStdoutClosed = () => {
+    reporter.message("ferry: cancelling: the output's reader went away (broken pipe)");
+    cancel.abort(new Error("broken pipe"));
+  };
+  let result: TransferResult;
+  let code: number;
+  let cancelled = false;
+  try {
+    result = await applyMappings(mappings, {
+      ...options,
+      signal: cancel.signal,
+      killSignal: kill.signal,
+      onStart: (info) => reporter.start(info),
+      onProgress: (p) => reporter.progress(p),
+      onFile: (f) => reporter.file(f),
+    });
+    code = result.ok ? EXIT.ok : EXIT.failed;
+  } catch (error) {
+    if (!(error instanceof CancelledError)) throw error;
+    result = error.result;
+    code = EXIT.cancelled;
+    cancelled = true;
+  } finally {
+    for (const sig of signals) Deno.removeSignalListener(sig, onSignal);
+    if (interrupts !== undefined) interrupts.onInterrupt = undefined;
+  }
+  reporter.finish(result, code, cancelled);
+  return code;
+}
+
+async function demo(parsed: Parsed, reporter: Reporter): Promise<number> {
+  const { makeSampleShot } = await import("./demo.ts");
+  const dir = await Deno.makeTempDir({ prefix: "ferry-demo-" });
+  try {
+    reporter.message(`ferry: writing a sample shot into ${dir} ...`);
+    const shot = await makeSampleShot(dir);
+    reporter.message(
+      `ferry: copying ${shot.files} files (${
+        formatBytes(shot.bytes)
+      }): a frame sequence and a movie`,
+    );
+    return await runBatch(
+      [{ src: shot.root, dst: join(dir, "delivery", "sh010") }],
+      parsed.options,
+      parsed,
+      reporter,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function hashCommand(parsed: Parsed, reporter: Reporter): Promise<number> {
+  const { checksumLine, DEFAULT_HASH } = await import("./hash.ts");
+  const { DEFAULT_HASH_CONCURRENCY, FileHasher } = await import("./file_hasher.ts");
+  const { forEachLimit } = await import("./concurrency.ts");
+  const { listFiles } = await import("./verify.ts");
+  if (parsed.operands.length === 0) {
+    throw new UsageError("hash needs at least one file or directory");
+  }
+  const algorithm = parsed.options.hash ?? DEFAULT_HASH;
+  const files: string[] = [];
+  let code: number = EXIT.ok;
+  for (const path of parsed.operands) {
+    const info = await Deno.stat(path).catch((error) => {
+      throw new InputError(`Cannot hash '${path}': ${describeError(error)}`, {
+        path,
+        cause: error,
+      });
+    });
+    if (info.isDirectory) {
+      const listed = await listFiles(path, (dir, error) => {
+        reporter.message(
+          `ferry: cannot hash '${dir}': cannot list the folder: ${describeError(error)}`,
+        );
+        code = EXIT.failed;
+      }).catch((error) => {
+        throw new InputError(`Cannot hash '${path}': cannot list it: ${describeError(error)}`, {
+          path,
+          cause: error,
+        });
+      });
+      files.push(...listed.map((rel) => join(path, rel)));
+    } else if (info.isFile) files.push(path);
+    else {
+      throw new InputError(
+        `Cannot hash '${path}': not a regular file (a device, FIFO or socket is never read)`,
+        { path },
+      );
+    }
+  }
+  // Many files are read at once; lines still come out in the order listed,
+  // each as soon as every file before it is done.
+  const ready = new Map<number, () => void>();
+  let printed = 0;
+  await using hasher = new FileHasher();
+  await forEachLimit(files, DEFAULT_HASH_CONCURRENCY, async (file, i) => {
+    if (reporter.stdoutClosed) return; // `ferry hash … | head`: stop reading
+    try {
+      const digest = await hasher.hash(file, algorithm);
+      ready.set(i, () =>
+        reporter.line(
+          parsed.json
+            ? JSON.stringify({ event: "hash", path: file, algorithm, digest })
+            : checksumLine(algorithm, digest, file),
+        ));
+    } catch (error) {
+      ready.set(i, () => reporter.message(`ferry: cannot hash '${file}': ${describeError(error)}`));
+      code = EXIT.failed;
+    }
+    for (let line = ready.get(printed); line !== undefined; line = ready.get(printed)) {
+      line();
+      ready.delete(printed++);
+    }
+  });
+  return reporter.stdoutClosed ? EXIT.cancelled : code;
+}
+
+async function verifyCommand(parsed: Parsed, reporter: Reporter): Promise<number> {
+  const { compareTrees, verifyTree } = await import("./verify.ts");
+  if (parsed.operands.length !== 1) throw new UsageError("verify takes one directory");
+  const dir = parsed.operands[0]!;
+  for (const path of [dir, ...(parsed.against === undefined ? [] : [parsed.against])]) {
+    const info = await Deno.stat(path).catch(() => null);
+    if (!info?.isDirectory) {
+      throw new InputError(`Cannot verify '${path}': not a directory`, { path });
+    }
+  }
+  // Each file is printed as soon as it is checked: a large delivery takes a while.
+  const options: VerifyOptions = {
+    onCheck: (file) => {
+      if (parsed.json) reporter.line(JSON.stringify({ event: "verify", ...file }));
+      else if (file.status !== "ok" || !parsed.quiet) {
+        const detail = file.status === "mismatch"
+          ? ` (expected ${file.expected}, found ${file.actual})`
+          : file.status === "unreadable"
+          ? ` (${file.error})`
+          : "";
+        reporter.line(`${file.status.toUpperCase().padEnd(10)} ${file.path}${detail}`);
+      }
+    },
+  };
+  if (parsed.options.hash !== undefined) options.hash = parsed.options.hash;
+  if (!parsed.record) options.record = false;
+  const report: { files: FileCheck[]; generation?: string | null; recordError?: string } =
+    parsed.against === undefined
+      ? await verifyTree(dir, options)
+      : { files: await compareTrees(parsed.against, dir, options) };
+  const counts = { ok: 0, mismatch: 0, missing: 0, new: 0, unreadable: 0 };
+  for (const file of report.files) counts[file.status]++;
+  const bad = counts.mismatch + counts.missing + counts.new + counts.unreadable;
+  const code = bad === 0 ? EXIT.ok : EXIT.failed;
+  const where = report.recordError !== undefined
+    ? `; not recorded (${report.recordError})`
+    : typeof report.generation === "string"
+    ? `; recorded in ${report.generation}`
+    : "";
+  if (parsed.json) {
+    reporter.line(JSON.stringify({
+      event: "summary",
+      ok: bad === 0,
+      exit_code: code,
+      files_ok: counts.ok,
+      files_mismatch: counts.mismatch,
+      files_missing: counts.missing,
+      files_new: counts.new,
+      files_unreadable: counts.unreadable,
+    }));
+  }
+  reporter.message(
+    `ferry: ${report.files.length} files: ${counts.ok} ok, ${counts.mismatch} mismatch, ` +
+      `${counts.missing} missing, ${counts.new} new, ${counts.unreadable} unreadable${where}`,
+  );
+  return code;
+}
+
+/** The signals of the running {@linkcode main}, when its caller catches them. */
+let caught: Interrupts | undefined;
+
+/**
+ * Where SIGINT and SIGTERM reach the CLI. `cli.ts` listens from its first
+ * line, before this module is even loaded, and hands each signal to
+ * `onInterrupt` once a batch has set it (until then nothing has been written,
+ * and the process just ends with 130).
+ */
+export interface Interrupts {
+  /** The current handler, set while a batch runs. */
+  onInterrupt: (() => void) | undefined;
+}
+
+/**
+ * Runs the CLI with the given arguments and returns its exit code. Prints to
+ * stdout and stderr; never calls `Deno.exit`.
+ *
+ * @param args The arguments after the program name.
+ * @param interrupts Signals caught by the caller; without it, a batch listens itself.
+ * @returns The exit code.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "./cli.ts";
+ *
+ * Deno.exit(await main(["copy", "plates", "/mnt/show/plates"]));
+ * ```
+ */
+export async function main(args: string[], interrupts?: Interrupts): Promise<number> {
+  caught = interrupts;
+  const reporter = new Reporter({
+    json: args.includes("--json"),
+    quiet: args.includes("--quiet") || args.includes("-q"),
+  });
+  try {
+    const parsed = parse(args);
+    if (parsed === "help") {
+      console.log(HELP);
+      return EXIT.ok;
+    }
+    if (parsed === "version") {
+      console.log(`ferry ${VERSION}`);
+      return EXIT.ok;
+    }
+    switch (parsed.command) {
+      case "demo":
+        return await demo(parsed, reporter);
+      case "hash":
+        return await hashCommand(parsed, reporter);
+      case "verify":
+        return await verifyCommand(parsed, reporter);
+      case "apply": {
+        const batch = await readBatch(parsed.operands);
+        const options: TransferOptions = { operation: batch.operation };
+        if (batch.maxWorkers !== undefined) options.maxWorkers = batch.maxWorkers;
+        if (batch.fileWorkers !== undefined) options.fileWorkers = batch.fileWorkers;
+        if (batch.batchId !== undefined) options.batchId = batch.batchId;
+        return await runBatch(batch.mappings, { ...options, ...parsed.options }, parsed, reporter);
+      }
+      default: {
+        const operation = parsed.command === "move" ? "move" : "copy";
+        const mappings = await cpMappings(parsed.operands);
+        return await runBatch(mappings, { ...parsed.options, operation }, parsed, reporter);
+      }
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      reporter.error(`${error.message}\nRun 'ferry --help' for usage.`, EXIT.usage);
+      return EXIT.usage;
+    }
+    if (error instanceof InputError || error instanceof RangeError || error instanceof MhlError) {
+      reporter.error(error.message, EXIT.usage);
+      return EXIT.usage;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,190 @@
+import { join } from "node:path";
+import {
+  asNobody,
+  assert,
+  assertEquals,
+  assertMatch,
+  assertNoStackTrace,
+  assertNoTemps,
+  listTree,
+  ROOT,
+  runCli,
+  withTempDir,
+  writeRandomFile,
+} from "./_helpers.ts";
+
+async function makeTree(root: string): Promise<void> {
+  await Deno.mkdir(join(root, "plate"), { recursive: true });
+  await Deno.mkdir(join(root, "locked"), { recursive: true });
+  await Deno.writeTextFile(join(root, "locked", "secret.exr"), "hidden");
+  for (let i = 1; i <= 3; i++) await writeRandomFile(join(root, "plate", `f.${i}.exr`), 5000 * i);
+}
+
+Deno.test("an unreadable folder inside a tree fails itself; the rest is copied, hashed and verified", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "src");
+    await makeTree(src);
+    assertEquals((await runCli(["copy", "--mhl", src, join(dir, "delivered")])).code, 0);
+    const prefix = await asNobody(dir);
+    assert(prefix !== null, "setpriv is needed to drop root privileges for this test");
+    await Deno.chmod(join(src, "locked"), 0o000);
+    await Deno.chmod(join(dir, "delivered", "locked"), 0o000);
+    const out = join(dir, "out");
+    const copy = await runCli(["copy", src, out], { prefix });
+    assertEquals(copy.code, 1, copy.stderr);
+    assertMatch(
+      copy.stderr,
+      /failed: Cannot copy '.*src\/locked' to '.*out\/locked': cannot list the source folder: permission denied/,
+    );
+    assertEquals(await listTree(out), ["plate", "plate/f.1.exr", "plate/f.2.exr", "plate/f.3.exr"]);
+    const hash = await runCli(["hash", src], { prefix });
+    assertEquals(hash.code, 1);
+    assertEquals(hash.stdout.trim().split("\n").length, 3);
+    assertMatch(
+      hash.stderr,
+      /cannot hash '.*src\/locked': cannot list the folder: permission denied/,
+    );
+    const verify = await runCli(["verify", "--no-record", join(dir, "delivered")], { prefix });
+    assertEquals(verify.code, 1);
+    assertMatch(
+      verify.stdout,
+      /^UNREADABLE locked\/ \(cannot list the folder '.*delivered\/locked': permission denied\)$/m,
+    );
+    assertMatch(verify.stdout, /^OK +plate\/f\.3\.exr$/m);
+    await Deno.chmod(join(src, "locked"), 0o755);
+    await Deno.chmod(join(dir, "delivered", "locked"), 0o755);
+  });
+});
+
+Deno.test("devices and FIFOs are never read; a JSON batch is read up to 256 MiB", async () => {
+  await withTempDir(async (dir) => {
+    for (const args of [["hash", "/dev/zero"], ["hash", "/dev/urandom"]]) {
+      const run = await runCli(args);
+      assertEquals(run.code, 2, args.join(" "));
+      assertMatch(run.stderr, /Cannot hash '\/dev\/\w+': not a regular file/);
+    }
+    const fifo = join(dir, "pipe");
+    const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert(made.success, "mkfifo");
+    const hashFifo = await runCli(["hash", fifo]);
+    assertEquals(hashFifo.code, 2);
+    assertMatch(hashFifo.stderr, /not a regular file/);
+    const copyDevice = await runCli(["copy", "/dev/zero", join(dir, "zero")]);
+    assertEquals(copyDevice.code, 2);
+    assertMatch(copyDevice.stderr, /source '\/dev\/zero' is not a file or directory/);
+    const applyDevice = await runCli(["apply", "/dev/zero"]);
+    assertEquals(applyDevice.code, 2);
+    assertMatch(applyDevice.stderr, /Cannot read batch file '\/dev\/zero': not a regular file/);
+    // Endless input on stdin stops at the limit.
+    const endless = await new Deno.Command("sh", {
+      args: [
+        "-c",
+        `exec "$0" run --quiet -A "$1" apply - < /dev/zero`,
+        Deno.execPath(),
+        join(ROOT, "cli.ts"),
+      ],
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).output();
+    const stderr = new TextDecoder().decode(endless.stderr);
+    assertEquals(endless.code, 2, stderr);
+    assertMatch(
+      stderr,
+      /Cannot read the batch on stdin: it is larger than 256 MiB, the most a batch may be/,
+    );
+    assertNoStackTrace(["apply", "-"], stderr);
+    // A FIFO inside a tree is not listed by hash, and fails that entry in a copy.
+    await Deno.mkdir(join(dir, "tree"));
+    await Deno.rename(fifo, join(dir, "tree", "pipe"));
+    await Deno.writeTextFile(join(dir, "tree", "a.txt"), "a");
+    const hashTree = await runCli(["hash", join(dir, "tree")]);
+    assertEquals(hashTree.code, 0, hashTree.stderr);
+    assertEquals(hashTree.stdout.trim().split("\n").length, 1);
+    const copyTree = await runCli(["copy", join(dir, "tree"), join(dir, "copied")]);
+    assertEquals(copyTree.code, 1);
+    assertMatch(copyTree.stderr, /pipe.*not a regular file/);
+  });
+});
+
+Deno.test("output into a closed pipe ends the run quietly as a cancel, with nothing half-written", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "src");
+    await Deno.mkdir(src);
+    for (let i = 0; i < 400; i++) await writeRandomFile(join(src, `f${i}.exr`), 20_000);
+    for (const command of [`copy --json "$2" "$3"`, `hash "$2"`]) {
+      const run = await new Deno.Command("bash", {
+        args: [
+          "-c",
+          `"$0" run --quiet -A "$1" ${command} | head -2 >/dev/null; exit "\${PIPESTATUS[0]}"`,
+          Deno.execPath(),
+          join(ROOT, "cli.ts"),
+          src,
+          join(dir, "out"),
+        ],
+        stdout: "null",
+        stderr: "piped",
+        env: { NO_COLOR: "1" },
+      }).output();
+      const stderr = new TextDecoder().decode(run.stderr);
+      assertEquals(run.code, 130, `${command}: ${stderr}`);
+      assertNoStackTrace([command], stderr);
+      await assertNoTemps(join(dir, "out"));
+    }
+  });
+});
+
+Deno.test("a copy worker whose module may not be read fails its files in plain words", async () => {
+  await withTempDir(async (dir) => {
+    await writeRandomFile(join(dir, "big.mov"), 8 * 1024 * 1024);
+    await Deno.mkdir(join(dir, "out"));
+    const run = await runCli(["copy", "--cutoff", "1MiB", join(dir, "big.mov"), join(dir, "out")], {
+      flags: [
+        `--allow-read=${join(ROOT, "cli.ts")},${join(ROOT, "lib")},${
+          join(ROOT, "deno.json")
+        },${dir}`,
+        `--allow-write=${dir}`,
+      ],
+    });
+    assertEquals(run.code, 1, run.stderr);
+    assertMatch(
+      run.stderr,
+      /ferry cannot load its copy worker '.*workers\/copy_worker\.ts': it was not granted read access to it/,
+    );
+    assertEquals(await listTree(join(dir, "out")), []);
+  });
+});
+
+/** Waits until a process has installed its handler for a signal (its SigCgt mask has the bit). */
+async function waitForHandler(pid: number, signal: number): Promise<boolean> {
+  for (let i = 0; i < 2000; i++) {
+    const status = await Deno.readTextFile(`/proc/${pid}/status`).catch(() => "");
+    const mask = /SigCgt:\s*([0-9a-f]+)/.exec(status)?.[1];
+    if (mask !== undefined && (BigInt(`0x${mask}`) >> BigInt(signal - 1)) & 1n) return true;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  return false;
+}
+
+Deno.test("SIGTERM in the first moments, before the copy starts, ends with 130 and nothing written", async () => {
+  await withTempDir(async (dir) => {
+    await writeRandomFile(join(dir, "big.mov"), 64 * 1024 * 1024);
+    for (let round = 0; round < 3; round++) {
+      const out = join(dir, `out${round}`);
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "--quiet", "-A", join(ROOT, "cli.ts"), "copy", join(dir, "big.mov"), out],
+        stdout: "null",
+        stderr: "piped",
+        env: { NO_COLOR: "1" },
+      }).spawn();
+      assert(await waitForHandler(child.pid, 15), "the CLI catches SIGTERM");
+      child.kill("SIGTERM");
+      const result = await child.output();
+      const stderr = new TextDecoder().decode(result.stderr);
+      assertEquals(result.code, 130, stderr);
+      assertNoStackTrace(["copy"], stderr);
+      // Either nothing at all, or a cancelled copy that removed its temporary.
+      assertEquals((await listTree(out)).filter((p) => p.includes("ferry-partial")), []);
+    }
+  });
+});
