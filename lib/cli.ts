@@ -79,6 +79,9 @@ Options:
       --hash ALG         xxh64 (default), xxh3, xxh128, md5, sha1 or c4
       --mhl              write an ASC MHL manifest into each destination root
       --no-record        ferry verify: check only, append no generation
+      --no-space-check   copy even when the destination's free space is less
+                         than the batch writes (the check needs
+                         --allow-sys=statfs)
       --fsync            flush each copy and its directory to storage before
                          it counts as done (survives a power cut; slower on
                          local disks)
@@ -135,6 +138,7 @@ function parse(args: string[]): Parsed | "help" | "version" {
         fsync: { type: "boolean" },
         against: { type: "string" },
         "no-record": { type: "boolean" },
+        "no-space-check": { type: "boolean" },
         overwrite: { type: "boolean" },
         "skip-existing": { type: "boolean" },
         update: { type: "boolean" },
@@ -200,6 +204,7 @@ function parse(args: string[]): Parsed | "help" | "version" {
   }
   if (values.mhl) options.mhl = true;
   if (values.fsync) options.fsync = true;
+  if (values["no-space-check"]) options.spaceCheck = false;
   if (values.overwrite) options.existing = "overwrite";
   if (values["skip-existing"]) options.existing = "skip";
   if (values.update) options.existing = "update";

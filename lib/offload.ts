@@ -131,6 +131,7 @@ const SYMBOLS = {
   pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
   pwrite: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
   posix_fadvise: { parameters: ["i32", "i64", "i64", "i32"], result: "i32" },
+  fallocate: { parameters: ["i32", "i32", "i64", "i64"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -138,6 +139,7 @@ const ASYNC_SYMBOLS = {
   open: { ...SYMBOLS.open, nonblocking: true },
   close: { ...SYMBOLS.close, nonblocking: true },
   copy_file_range: { ...SYMBOLS.copy_file_range, nonblocking: true },
+  fallocate: { ...SYMBOLS.fallocate, nonblocking: true },
 } as const;
 
 /** libc with these symbols, or `null` where it cannot be loaded or FFI is not allowed. */
@@ -220,6 +222,25 @@ export class KernelCopyAsync {
    */
   async closeFile(fd: number): Promise<void> {
     await this.#lib.symbols.close(fd);
+  }
+
+  /**
+   * Reserves a file's blocks (`fallocate`), so that a full disk shows at its
+   * start rather than at its end.
+   *
+   * @param path An existing file.
+   * @param bytes Its size.
+   * @returns Whether the blocks are reserved (`false` also where the file
+   * system cannot: the caller tells a full disk apart by its free space).
+   */
+  async allocate(path: string, bytes: number): Promise<boolean> {
+    const fd = await this.openFile(path, true);
+    if (fd < 0) return false;
+    try {
+      return (await this.#lib.symbols.fallocate(fd, 0, 0n, BigInt(bytes))) === 0;
+    } finally {
+      await this.closeFile(fd);
+    }
   }
 
   /**

@@ -626,15 +626,27 @@ async function walkDirectory(
       continue;
     }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    // Deno sees a name that is not UTF-8 with U+FFFD in place of the bad
+    // bytes: two such entries read as one name, and a lone one cannot be opened.
+    const twins = new Set(
+      entries.filter((e, i) => entries[i + 1]?.name === e.name).map((e) => e.name),
+    );
     const tasks: (FileTask | DirTask | undefined)[] = new Array(entries.length);
     await forEachLimit(entries, STAT_CONCURRENCY, async (entry, i) => {
       const src = join(dir.src, entry.name);
       const dst = join(dir.dst, entry.name);
+      if (twins.has(entry.name)) {
+        tasks[i] = failedTask(mapping.index, src, dst, NOT_UTF8);
+        return;
+      }
       let info: Deno.FileInfo;
       try {
         info = await Deno.lstat(src);
       } catch (error) {
-        tasks[i] = failedTask(mapping.index, src, dst, describeError(error));
+        const why = entry.name.includes("\uFFFD") && error instanceof Deno.errors.NotFound
+          ? NOT_UTF8
+          : describeError(error);
+        tasks[i] = failedTask(mapping.index, src, dst, why);
         return;
       }
       if (info.isDirectory) {
@@ -668,6 +680,10 @@ async function walkDirectory(
     }
   }
 }
+
+/** Why a file whose name is not valid UTF-8 fails. */
+const NOT_UTF8 = "its name is not valid UTF-8 (shown with \uFFFD), which ferry cannot address; " +
+  "rename it to copy it";
 
 function failedTask(mapping: number, src: string, dst: string, reason: string): FileTask {
   return {

@@ -11,6 +11,8 @@ import { type GenerationFile, writeGeneration } from "./mhl/generation_writer.ts
 import { loadHistory, nestedRootsOf, recordOf } from "./mhl/history.ts";
 import { MhlError } from "./mhl/mhl_error.ts";
 import { forEachLimit } from "./concurrency.ts";
+import { assertFits, freeBytesAt, spaceNeeds, tightDevices } from "./free_space.ts";
+import { formatBytes } from "./size.ts";
 import { ControlBlock } from "./control.ts";
 import { CancelledError, describeError, FileTransferError, InputError } from "./errors.ts";
 import {
@@ -135,6 +137,14 @@ export interface TransferOptions {
    * @default {false}
    */
   fsync?: boolean;
+  /**
+   * Before writing anything, compare the bytes the batch writes on each
+   * destination file system with its free space, and refuse the batch
+   * ({@linkcode InputError}, nothing touched) when they cannot fit. Needs
+   * `--allow-sys=statfs`; without it there is no check.
+   * @default {true}
+   */
+  spaceCheck?: boolean;
   /**
    * Compute a checksum of every file's source bytes in flight (reported as
    * `hash` on each file). Hashing moves the bytes through ferry's buffers, so
@@ -268,6 +278,9 @@ export async function applyMappings(
   }
   const planOptions = planOptionsFor(options);
   const plan = await planTransfer(mappings, planOptions);
+  const offloadMode = offload === "auto" ? (offloadAvailable() ? "auto" : "never") : offload;
+  const needs = await spaceNeeds(plan, { mayClone: offloadMode !== "never" });
+  if (options.spaceCheck ?? true) assertFits(needs);
 
   const verify = options.verify ?? "size";
   if (verify !== "size" && verify !== "source") {
@@ -282,7 +295,8 @@ export async function applyMappings(
     operation,
     bufferBytes,
     maxWorkers,
-    offload: offload === "auto" ? (offloadAvailable() ? "auto" : "never") : offload,
+    offload: offloadMode,
+    tightDevices: tightDevices(needs),
   });
   options.onStart?.({
     batchId,
@@ -581,6 +595,8 @@ class Batch {
   #dirs = new Map<string, Promise<void>>();
   #failedDirs = new Map<string, string>();
   #renamedMappings = new Set<number>();
+  /** Destination file systems the batch (nearly) fills: see {@linkcode tightDevices}. */
+  #tight: Set<number>;
 
   constructor(
     options: TransferOptions,
@@ -593,8 +609,10 @@ class Batch {
       bufferBytes: number;
       maxWorkers: number;
       offload: OffloadMode;
+      tightDevices: Set<number>;
     },
   ) {
+    this.#tight = settings.tightDevices;
     this.#options = options;
     this.#existing = settings.existing;
     this.#operation = settings.operation;
@@ -882,6 +900,7 @@ class Batch {
     this.#temps.add(tmp);
     try {
       await this.#ensureDir(dirname(task.dst));
+      if (!(await this.#roomFor(state))) return;
       if (task.action === "symlink") {
         await Deno.symlink(task.linkTarget!, tmp);
       } else {
@@ -1009,6 +1028,41 @@ class Batch {
     }
   }
 
+  /**
+   * On a destination the batch (nearly) fills, a file that cannot fit in
+   * what is free now fails before its first byte is written.
+   */
+  async #roomFor(state: FileState): Promise<boolean> {
+    const { task } = state;
+    if (this.#tight.size === 0 || task.size === 0 || task.action === "symlink") return true;
+    const dir = dirname(task.dst);
+    if (!this.#tight.has(await this.#devOf(dir))) return true;
+    const free = await freeBytesAt(dir);
+    if (free === null || free >= task.size) return true;
+    this.#failNoRoom(state, free);
+    return false;
+  }
+
+  #failNoRoom(state: FileState, freeBytes: number): void {
+    this.#fail(
+      state,
+      `no space left on the destination: the file needs ${formatBytes(state.task.size)} and ` +
+        `${formatBytes(freeBytes)} are free; nothing of it was written`,
+    );
+  }
+
+  /** Reserves a large file's blocks on a nearly full destination (with FFI). */
+  async #preallocate(state: FileState, tmp: string): Promise<boolean> {
+    const { task } = state;
+    if (this.#tight.size === 0 || !this.#tight.has(await this.#devOf(dirname(tmp)))) return true;
+    if (this.#kernelHere === undefined) this.#kernelHere = KernelCopyAsync.open();
+    if (this.#kernelHere === null || await this.#kernelHere.allocate(tmp, task.size)) return true;
+    const free = await freeBytesAt(dirname(tmp));
+    if (free === null || free >= task.size) return true; // the file system cannot preallocate
+    this.#failNoRoom(state, free);
+    return false;
+  }
+
   /** The device of a destination directory, looked up once per directory. */
   #devOf(dir: string): Promise<number> {
     let dev = this.#devs.get(dir);
@@ -1034,6 +1088,7 @@ class Batch {
       return false;
     }
     const hashing = this.#hash !== undefined;
+    if (!(await this.#preallocate(state, tmp))) return false;
     const dstDev = this.#offload === "never" || hashing ? -1 : await this.#devOf(dirname(tmp));
     const pair = `${task.dev}:${dstDev}`;
     // Hashing needs the bytes in user space: no offload then.

@@ -188,3 +188,33 @@ Deno.test("SIGTERM in the first moments, before the copy starts, ends with 130 a
     }
   });
 });
+
+Deno.test("a name that is not UTF-8 fails itself and is never read in place of another file", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "src");
+    await Deno.mkdir(src);
+    await Deno.writeTextFile(join(src, "plain.exr"), "plain");
+    // Deno cannot make such a name: python3 writes the Latin-1 bytes.
+    const made = await new Deno.Command("python3", {
+      args: [
+        "-c",
+        "import sys; open(sys.argv[1].encode() + b'/caf\\xe9.exr', 'w').write('latin-1')",
+        src,
+      ],
+    }).output();
+    assert(made.success, "python3 writes a Latin-1 name");
+    const lone = await runCli(["copy", src, join(dir, "out")]);
+    assertEquals(lone.code, 1, lone.stderr);
+    assertMatch(
+      lone.stderr,
+      /caf\uFFFD\.exr': its name is not valid UTF-8 .*which ferry cannot address/,
+    );
+    assertEquals(await listTree(join(dir, "out")), ["plain.exr"]);
+    // A real file whose name has U+FFFD in it reads as the same name: neither is copied.
+    await Deno.writeTextFile(join(src, "caf\uFFFD.exr"), "other file");
+    const twin = await runCli(["copy", src, join(dir, "out2")]);
+    assertEquals(twin.code, 1);
+    assertEquals(twin.stderr.match(/not valid UTF-8/g)?.length, 2);
+    assertEquals(await listTree(join(dir, "out2")), ["plain.exr"]);
+  });
+});

@@ -1,0 +1,155 @@
+/**
+ * Free space on the destinations, looked at before anything is written, so
+ * that a batch that cannot fit is refused whole instead of publishing part of
+ * a sequence and failing the rest on a full disk.
+ *
+ * @module
+ */
+
+import { statfs } from "node:fs/promises";
+import { dirname } from "node:path";
+import { InputError } from "./errors.ts";
+import type { TransferPlan } from "./plan.ts";
+import { formatBytes } from "./size.ts";
+
+/** What one destination file system has and gets. */
+export interface SpaceNeed {
+  /** A folder on that file system (the nearest existing one to a destination). */
+  path: string;
+  /** The file system's device number. */
+  dev: number;
+  /** Bytes the batch writes there, each file rounded up to 4 KiB blocks. */
+  needBytes: number;
+  /** Bytes free for an unprivileged writer, or `null` where it cannot be asked. */
+  freeBytes: number | null;
+}
+
+const BLOCK = 4096;
+
+/**
+ * Whether the free space of a file system can be asked: `statfs` needs
+ * Deno's `--allow-sys=statfs`.
+ *
+ * @returns `true` when it can.
+ */
+export function canAskFreeSpace(): boolean {
+  return Deno.permissions.querySync({ name: "sys", kind: "statfs" }).state === "granted";
+}
+
+async function nearestExisting(path: string): Promise<{ path: string; dev: number } | null> {
+  for (let at = path;; at = dirname(at)) {
+    try {
+      const info = await Deno.stat(at);
+      return { path: at, dev: info.dev };
+    } catch {
+      if (at === dirname(at)) return null;
+    }
+  }
+}
+
+/**
+ * The bytes a plan writes per destination file system, and what is free there.
+ *
+ * Requires `--allow-read` on the destinations and `--allow-sys=statfs` (without
+ * it, `freeBytes` is `null`).
+ *
+ * @param plan The plan.
+ * @param options `mayClone`: copy offload is on, so copies within one file
+ * system are left out (a reflink takes no space; where the kernel cannot
+ * clone, a full disk still stops the file, and nothing reaches its final name).
+ * @returns One entry per destination file system that gets data.
+ *
+ * @example
+ * ```ts
+ * import { planTransfer } from "./plan.ts";
+ * import { spaceNeeds } from "./free_space.ts";
+ *
+ * const src = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${src}/a.exr`, "pixels");
+ * const needs = await spaceNeeds(await planTransfer([{ src, dst: `${src}-out` }]));
+ * console.log(needs[0]?.needBytes); // 4096
+ * await Deno.remove(src, { recursive: true });
+ * ```
+ */
+export async function spaceNeeds(
+  plan: TransferPlan,
+  options: { mayClone?: boolean } = {},
+): Promise<SpaceNeed[]> {
+  const { mayClone = false } = options;
+  const byDir = new Map<string, Promise<{ path: string; dev: number } | null>>();
+  const byDev = new Map<number, SpaceNeed>();
+  for (const file of plan.files) {
+    if (file.action !== "copy" || file.size === 0) continue;
+    const dir = dirname(file.dst);
+    let anchor = byDir.get(dir);
+    if (anchor === undefined) byDir.set(dir, anchor = nearestExisting(dir));
+    const found = await anchor;
+    if (found === null) continue;
+    // Within one file system the kernel may clone (reflinks): no new blocks to count.
+    if (mayClone && found.dev === file.dev) continue;
+    let need = byDev.get(found.dev);
+    if (need === undefined) {
+      byDev.set(
+        found.dev,
+        need = { path: found.path, dev: found.dev, needBytes: 0, freeBytes: null },
+      );
+    }
+    need.needBytes += Math.ceil(file.size / BLOCK) * BLOCK;
+  }
+  for (const need of byDev.values()) need.freeBytes = await freeBytesAt(need.path);
+  return [...byDev.values()];
+}
+
+/**
+ * Refuses a plan that cannot fit on a destination file system.
+ *
+ * @param needs From {@linkcode spaceNeeds}.
+ * @throws {InputError} Naming the destination, what the batch writes and what is free.
+ */
+export function assertFits(needs: readonly SpaceNeed[]): void {
+  for (const need of needs) {
+    if (need.freeBytes === null || need.needBytes <= need.freeBytes) continue;
+    throw new InputError(
+      `Not enough free space on the destination '${need.path}': the batch writes ` +
+        `${formatBytes(need.needBytes)} there and ${formatBytes(need.freeBytes)} are free ` +
+        `(nothing was written; --no-space-check copies anyway)`,
+      { path: need.path },
+    );
+  }
+}
+
+/** Room kept free beyond a batch's bytes below which a file system counts as nearly full. */
+export const TIGHT_MARGIN_BYTES = 256 * 1024 * 1024;
+
+/**
+ * The file systems a batch (nearly) fills: there each file is checked against
+ * the free space before it is written, and large files are preallocated, so
+ * that a file that cannot fit fails before its first byte, not at its end.
+ *
+ * @param needs From {@linkcode spaceNeeds}.
+ * @returns Their device numbers.
+ */
+export function tightDevices(needs: readonly SpaceNeed[]): Set<number> {
+  return new Set(
+    needs.filter((n) => n.freeBytes !== null && n.needBytes + TIGHT_MARGIN_BYTES > n.freeBytes)
+      .map((n) => n.dev),
+  );
+}
+
+/**
+ * Bytes free for an unprivileged writer on the file system of `path`.
+ *
+ * Requires `--allow-sys=statfs`.
+ *
+ * @param path An existing path.
+ * @returns The bytes, or `null` when it cannot be asked.
+ */
+export async function freeBytesAt(path: string): Promise<number | null> {
+  if (!canAskFreeSpace()) return null;
+  try {
+    const fs = await statfs(path);
+    return Number(fs.bavail) * Number(fs.bsize);
+  } catch {
+    return null;
+  }
+}

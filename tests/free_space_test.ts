@@ -1,0 +1,70 @@
+import { join } from "node:path";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertNoTemps,
+  listTree,
+  runCli,
+  testbed,
+  withTempDir,
+  writeRandomFile,
+} from "./_helpers.ts";
+
+const MIB = 1024 * 1024;
+const FLAGS = ["--allow-read", "--allow-write", "--allow-sys=statfs", "--allow-ffi"];
+
+Deno.test("a batch that cannot fit on its destination is refused before anything is written", async () => {
+  const bed = await testbed();
+  if (typeof bed === "string") {
+    console.warn(`SKIPPED free-space tests: ${bed}`);
+    return;
+  }
+  await withTempDir(async (dir) => {
+    const src = join(dir, "shot");
+    await Deno.mkdir(src);
+    for (let i = 1; i <= 12; i++) await writeRandomFile(join(src, `f.${1000 + i}.exr`), 10 * MIB);
+    for (const volume of [bed.tiny, bed.tinyNet]) {
+      const out = join(volume, `full-${crypto.randomUUID()}`);
+      const run = await runCli(["copy", src, out], { flags: FLAGS });
+      assertEquals(run.code, 2, run.stderr);
+      assertMatch(
+        run.stderr,
+        /Not enough free space on the destination '.*': the batch writes 120 MiB there and [\d.]+ MiB are free \(nothing was written; --no-space-check copies anyway\)/,
+      );
+      assertEquals(await listTree(out), []);
+      assert(!(await Deno.stat(out).then(() => true, () => false)), "not even the folder");
+    }
+  });
+});
+
+Deno.test("with --no-space-check, a file that can never fit fails before it is written and the rest fit", async () => {
+  const bed = await testbed();
+  if (typeof bed === "string") {
+    console.warn(`SKIPPED free-space tests: ${bed}`);
+    return;
+  }
+  await withTempDir(async (dir) => {
+    const src = join(dir, "card");
+    await Deno.mkdir(src);
+    await writeRandomFile(join(src, "a_clip.mov"), 20 * MIB);
+    await writeRandomFile(join(src, "b_huge.mov"), 80 * MIB);
+    await writeRandomFile(join(src, "c_clip.mov"), 25 * MIB);
+    const out = join(bed.tiny, `tight-${crypto.randomUUID()}`);
+    try {
+      const run = await runCli(
+        ["copy", "--no-space-check", "--verify", "source", "--cutoff", "8MiB", src, out],
+        { flags: FLAGS },
+      );
+      assertEquals(run.code, 1, run.stderr);
+      assertMatch(
+        run.stderr,
+        /failed: Cannot copy '.*b_huge\.mov' to '.*b_huge\.mov': no space left on the destination: the file needs 80\.0 MiB and [\d.]+ MiB are free; nothing of it was written/,
+      );
+      assertEquals(await listTree(out), ["a_clip.mov", "c_clip.mov"]);
+      await assertNoTemps(out);
+    } finally {
+      await Deno.remove(out, { recursive: true }).catch(() => {});
+    }
+  });
+});
