@@ -8,6 +8,7 @@
 
 import { resolve } from "node:path";
 import { InputError } from "./errors.ts";
+import { FILE_WORKERS_LIMIT, MAX_WORKERS_LIMIT } from "./plan.ts";
 import type { Mapping } from "./plan.ts";
 
 /** A parsed batch, in ferry's option names. */
@@ -112,12 +113,17 @@ export function parseBatch(text: string, origin = "the batch"): Batch {
     batch.mappings.push({ src, dst });
   }
   for (
-    const [key, name] of [["max_workers", "maxWorkers"], ["file_workers", "fileWorkers"]] as const
+    const [key, name, max] of [
+      ["max_workers", "maxWorkers", MAX_WORKERS_LIMIT],
+      ["file_workers", "fileWorkers", FILE_WORKERS_LIMIT],
+    ] as const
   ) {
     const value = data[key];
     if (value === undefined) continue;
-    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
-      throw new InputError(`Cannot read ${origin}: '${key}' must be a whole number of at least 1`);
+    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1 || value > max) {
+      throw new InputError(
+        `Cannot read ${origin}: '${key}' must be a whole number from 1 to ${max}`,
+      );
     }
     batch[name] = value;
   }

@@ -15,7 +15,10 @@ import {
   DEFAULT_CUTOFF_BYTES,
   DEFAULT_FILE_WORKERS,
   DEFAULT_MAX_WORKERS,
+  FILE_WORKERS_LIMIT,
   type Mapping,
+  MAX_BUFFER_BYTES,
+  MAX_WORKERS_LIMIT,
   MIB,
   planTransfer,
   type TransferPlan,
@@ -151,32 +154,59 @@ function parse(args: string[]): Parsed | "help" | "version" {
       },
     }));
   } catch (error) {
-    throw new UsageError((error as Error).message.replace(/\. To specify.*$/, ""));
+    const message = (error as Error).message;
+    // `--workers -1`: node's parser takes "-1" for an option; say what is wrong with the value.
+    const given = /argument for '(-{1,2}[\w-]+)'/.exec(message)?.[1];
+    const at = given === undefined ? -1 : args.indexOf(given);
+    const value = args[at + 1];
+    if (/argument is ambiguous/.test(message) && at !== -1 && value !== undefined) {
+      const flag = LONG_NAMES[given!] ?? given!;
+      const limit = COUNT_LIMITS[flag];
+      if (limit !== undefined) count(flag, value, limit); // throws, saying what is expected
+      throw new UsageError(`Invalid value for ${flag}: '${value}'`);
+    }
+    throw new UsageError(message.replace(/\.?\s*Did you forget[\s\S]*$|\. To specify[\s\S]*$/, ""));
   }
   if (values.help) return "help";
   if (values.version) return "version";
   const [command = "", ...operands] = positionals;
   if (command === "help") return "help";
-  if (!["copy", "move", "apply", "demo", "hash", "verify"].includes(command)) {
+  if (!(command in COMMAND_OPTIONS)) {
     throw new UsageError(command === "" ? "No command given" : `Unknown command '${command}'`);
+  }
+  const allowed = COMMAND_OPTIONS[command]!;
+  for (const [name, value] of Object.entries(values)) {
+    if (value === undefined || allowed.has(name) || name === "help" || name === "version") continue;
+    const owners = Object.keys(COMMAND_OPTIONS).filter((c) => COMMAND_OPTIONS[c]!.has(name));
+    throw new UsageError(
+      `--${name} is not an option of 'ferry ${command}' (it goes with ${
+        owners.map((c) => `'ferry ${c}'`).join(", ")
+      })`,
+    );
   }
   if ([values.overwrite, values["skip-existing"], values.update].filter(Boolean).length > 1) {
     throw new UsageError("--overwrite, --skip-existing and --update exclude each other");
   }
   const options: TransferOptions = {};
-  if (values.workers !== undefined) options.maxWorkers = count("--workers", values.workers, 256);
+  if (values.workers !== undefined) {
+    options.maxWorkers = count("--workers", values.workers, MAX_WORKERS_LIMIT);
+  }
   if (values["file-workers"] !== undefined) {
-    options.fileWorkers = count("--file-workers", values["file-workers"], 1024);
+    options.fileWorkers = count("--file-workers", values["file-workers"], FILE_WORKERS_LIMIT);
   }
   if (values["small-file-workers"] !== undefined) {
-    options.smallFileWorkers = count("--small-file-workers", values["small-file-workers"], 1024);
+    options.smallFileWorkers = count(
+      "--small-file-workers",
+      values["small-file-workers"],
+      FILE_WORKERS_LIMIT,
+    );
   }
   if (values["chunk-size"] !== undefined) {
     options.chunkBytes = size("--chunk-size", values["chunk-size"], 64 * 1024);
   }
   if (values.cutoff !== undefined) options.cutoffBytes = size("--cutoff", values.cutoff, 0);
   if (values["buffer-size"] !== undefined) {
-    options.bufferBytes = size("--buffer-size", values["buffer-size"], 4096);
+    options.bufferBytes = size("--buffer-size", values["buffer-size"], 4096, MAX_BUFFER_BYTES);
   }
   if (values.offload !== undefined) {
     if (!["auto", "never", "always"].includes(values.offload)) {
@@ -221,6 +251,49 @@ function parse(args: string[]): Parsed | "help" | "version" {
   };
 }
 
+/** The options of a copy, a move, a batch and the demo. */
+const TRANSFER_OPTIONS = [
+  "workers",
+  "file-workers",
+  "small-file-workers",
+  "chunk-size",
+  "cutoff",
+  "buffer-size",
+  "offload",
+  "verify",
+  "hash",
+  "mhl",
+  "fsync",
+  "no-space-check",
+  "overwrite",
+  "skip-existing",
+  "update",
+  "dry-run",
+  "json",
+  "quiet",
+  "batch-id",
+];
+
+/** Which options each command takes: any other is a usage error, never silently ignored. */
+const COMMAND_OPTIONS: Record<string, Set<string>> = {
+  copy: new Set(TRANSFER_OPTIONS),
+  move: new Set(TRANSFER_OPTIONS),
+  apply: new Set(TRANSFER_OPTIONS),
+  demo: new Set(TRANSFER_OPTIONS),
+  hash: new Set(["hash", "json", "quiet"]),
+  verify: new Set(["against", "no-record", "hash", "json", "quiet"]),
+};
+
+/** The long names of the short options. */
+const LONG_NAMES: Record<string, string> = { "-w": "--workers", "-j": "--file-workers" };
+
+/** The options that take a count, and their largest value. */
+const COUNT_LIMITS: Record<string, number> = {
+  "--workers": MAX_WORKERS_LIMIT,
+  "--file-workers": FILE_WORKERS_LIMIT,
+  "--small-file-workers": FILE_WORKERS_LIMIT,
+};
+
 function count(flag: string, text: string, max: number): number {
   const value = Number(text);
   if (!/^\d+$/.test(text) || value < 1 || value > max) {
@@ -231,7 +304,7 @@ function count(flag: string, text: string, max: number): number {
   return value;
 }
 
-function size(flag: string, text: string, min: number): number {
+function size(flag: string, text: string, min: number, max = Infinity): number {
   let value: number;
   try {
     value = parseSize(text);
@@ -241,6 +314,11 @@ function size(flag: string, text: string, min: number): number {
   if (value < min) {
     throw new UsageError(
       `Invalid value for ${flag}: '${text}' is below the minimum of ${formatBytes(min)}`,
+    );
+  }
+  if (value > max) {
+    throw new UsageError(
+      `Invalid value for ${flag}: '${text}' is above the maximum of ${formatBytes(max)}`,
     );
   }
   return value;

@@ -43,6 +43,12 @@ export const MAX_CHUNK_BYTES = 64 * MIB;
 export const DEFAULT_MAX_WORKERS = 8;
 /** Default number of files in flight on the workers (sweep: 2 and 8 were level). */
 export const DEFAULT_FILE_WORKERS = 4;
+/** The most chunk workers a batch may ask for. */
+export const MAX_WORKERS_LIMIT = 256;
+/** The most files in flight (large or small) a batch may ask for. */
+export const FILE_WORKERS_LIMIT = 1024;
+/** The largest copy buffer per worker. */
+export const MAX_BUFFER_BYTES = 256 * MIB;
 
 /** How many stat/readDir calls planning keeps in flight (they are round trips on a share). */
 const STAT_CONCURRENCY = 16;
@@ -359,7 +365,9 @@ async function checkMapping(
   try {
     info = operation === "move" ? await Deno.lstat(src) : await Deno.stat(src);
   } catch (error) {
-    const why = error instanceof Deno.errors.NotFound ? "does not exist" : describeError(error);
+    const why = error instanceof Deno.errors.NotFound
+      ? "does not exist"
+      : `cannot be read: ${describeError(error)}`;
     throw new InputError(`${where}: source '${src}' ${why}`, { index, path: src, cause: error });
   }
   if (!info.isFile && !info.isDirectory && !info.isSymlink) {

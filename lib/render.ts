@@ -67,7 +67,7 @@ export function summaryLines(result: TransferResult, cancelled: boolean): string
   const counts = [];
   if (t.filesSkipped) counts.push(`${t.filesSkipped} skipped`);
   if (t.filesFailed) counts.push(`${t.filesFailed} failed`);
-  if (t.filesCancelled) counts.push(`${t.filesCancelled} not copied (cancelled)`);
+  if (t.filesCancelled) counts.push(`${t.filesCancelled} not ${verb} (cancelled)`);
   const head = `ferry: ${cancelled ? "cancelled: " : ""}${parts.join(" ")}` +
     (counts.length ? `; ${counts.join(", ")}` : "");
   const lines = [head];

@@ -21,8 +21,11 @@ import {
   DEFAULT_MAX_WORKERS,
   type DirTask,
   type ExistingPolicy,
+  FILE_WORKERS_LIMIT,
   type FileTask,
   type Mapping,
+  MAX_BUFFER_BYTES,
+  MAX_WORKERS_LIMIT,
   MIB,
   planChunks,
   type PlanOptions,
@@ -337,6 +340,10 @@ export async function applyMappings(
     if (batch.cancelled) await batch.cleanUpAfterCancel();
   }
   const files = batch.results();
+  // A file that never ran ends too: as cancelled, with its own event.
+  batch.states.forEach((state, i) => {
+    if (state.result === undefined) options.onFile?.(files[i]!);
+  });
   const totals = summarize(files);
   const elapsedMs = performance.now() - startMs;
   const result: TransferResult = {
@@ -455,10 +462,10 @@ function checkOptions(
 ): void {
   for (
     const [name, value, min, max] of [
-      ["maxWorkers", values.maxWorkers, 1, 256],
-      ["fileWorkers", values.fileWorkers, 1, 1024],
-      ["smallFileWorkers", values.smallFileWorkers, 1, 1024],
-      ["bufferBytes", values.bufferBytes, 4096, 256 * MIB],
+      ["maxWorkers", values.maxWorkers, 1, MAX_WORKERS_LIMIT],
+      ["fileWorkers", values.fileWorkers, 1, FILE_WORKERS_LIMIT],
+      ["smallFileWorkers", values.smallFileWorkers, 1, FILE_WORKERS_LIMIT],
+      ["bufferBytes", values.bufferBytes, 4096, MAX_BUFFER_BYTES],
     ] as const
   ) {
     if (!Number.isSafeInteger(value) || value < min || value > max) {
@@ -564,6 +571,32 @@ async function writeManifests(
     }
   }
   return outcomes;
+}
+
+/** A destination folder that could not be made: names the folder that failed, not its child. */
+class DirectoryError extends Error {
+  /** The folder that could not be made. */
+  readonly dir: string;
+
+  constructor(dir: string, cause: unknown) {
+    super(`cannot create the destination folder '${dir}': ${describeError(cause)}`, { cause });
+    this.name = "DirectoryError";
+    this.dir = dir;
+  }
+}
+
+/**
+ * A file's failure in plain words, saying which side it was: Deno's message
+ * ends with the path it was working on.
+ */
+function sideOf(error: unknown, task: FileTask): string {
+  const words = describeError(error);
+  if (error instanceof DirectoryError) return words;
+  const path = error instanceof Error ? /'([^']+)'(?:[^']*)$/.exec(error.message)?.[1] : undefined;
+  if (path === undefined) return words;
+  return path === task.src
+    ? `cannot read the source: ${words}`
+    : `cannot write the destination: ${words}`;
 }
 
 /** The mutable state of one running batch. */
@@ -699,7 +732,9 @@ class Batch {
       } catch (error) {
         this.#failedDirs.set(
           dir.dst,
-          `cannot create the directory '${dir.dst}': ${describeError(error)}`,
+          error instanceof DirectoryError
+            ? error.message + (error.dir === dir.dst ? "" : ` (on the way to '${dir.dst}')`)
+            : `cannot create the directory '${dir.dst}': ${describeError(error)}`,
         );
       }
     }
@@ -748,9 +783,10 @@ class Batch {
         await this.#ensureDir(dirname(path));
         return this.#makeDir(path);
       }
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      if (error instanceof DirectoryError) throw error;
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw new DirectoryError(path, error);
       if (!(await Deno.stat(path)).isDirectory) {
-        throw new Deno.errors.AlreadyExists(`'${path}' exists and is not a directory`);
+        throw new DirectoryError(path, new Error("it exists and is not a directory"));
       }
     }
   }
@@ -802,7 +838,7 @@ class Batch {
       await this.#copyAndPublish(state);
     } catch (error) {
       if (this.cancelled) return;
-      this.#fail(state, describeError(error), error);
+      this.#fail(state, sideOf(error, task), error);
     } finally {
       this.#inFlight.delete(state);
     }
