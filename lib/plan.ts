@@ -9,6 +9,14 @@
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { forEachLimit } from "./concurrency.ts";
 import { describeError, InputError } from "./errors.ts";
+import { isTempName } from "./publish.ts";
+import { leaseRunOf } from "./temp_lease.ts";
+
+/** A temporary file or lease that some ferry run left in a destination folder. */
+function isStray(entry: Deno.DirEntry): boolean {
+  return (entry.isFile || entry.isSymlink) &&
+    (isTempName(entry.name) || leaseRunOf(entry.name) !== null);
+}
 
 /** One MiB in bytes. */
 export const MIB = 1024 * 1024;
@@ -144,6 +152,8 @@ export interface TransferPlan {
   chunksTotal: number;
   /** Bytes that will actually be copied (actions `"copy"`). */
   bytesToCopy: number;
+  /** ferry temporaries and leases found in the destination folders (maybe left by a killed run). */
+  strayTemps: string[];
 }
 
 /** Options for {@linkcode planChunks}. */
@@ -303,6 +313,7 @@ export async function planTransfer(
     bytesTotal: 0,
     chunksTotal: 0,
     bytesToCopy: 0,
+    strayTemps: [],
   };
   for (const mapping of checked) {
     if (mapping.info.isDirectory) {
@@ -773,11 +784,26 @@ async function applyExisting(
   await forEachLimit([...parents.keys()], STAT_CONCURRENCY, async (parent) => {
     const names = new Map<string, Existing>();
     try {
-      for await (const entry of Deno.readDir(parent)) names.set(entry.name, entry);
+      for await (const entry of Deno.readDir(parent)) {
+        names.set(entry.name, entry);
+        if (isStray(entry)) plan.strayTemps.push(join(parent, entry.name));
+      }
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) return; // unlistable: look file by file below
     }
     parents.set(parent, names);
+  });
+  // Folders of file mappings were not listed: look at them for stray temporaries only.
+  const scanOnly = [...new Set([...known.keys()].map((dst) => dirname(dst)))]
+    .filter((dir) => !parents.has(dir));
+  await forEachLimit(scanOnly, STAT_CONCURRENCY, async (dir) => {
+    try {
+      for await (const entry of Deno.readDir(dir)) {
+        if (isStray(entry)) plan.strayTemps.push(join(dir, entry.name));
+      }
+    } catch {
+      // not there yet, or not listable: nothing to clean up there
+    }
   });
   const unlisted = plan.files.filter((f) =>
     !known.has(f.dst) && parents.get(dirname(f.dst)) === null

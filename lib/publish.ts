@@ -1,6 +1,6 @@
 /**
  * Temporary names and publishing. A copy is written to a hidden temporary
- * file beside its destination (`.<name>.<random>.ferry-partial`), verified,
+ * file beside its destination (`.<name>.<random>[.<run>].ferry-partial`), verified,
  * given the source's mode and times, and only then renamed to its final name,
  * so a destination path only ever holds a complete file.
  *
@@ -9,6 +9,7 @@
 
 import { basename, dirname, join } from "node:path";
 import type { ExistingPolicy } from "./plan.ts";
+import { RUN_ID } from "./temp_lease.ts";
 
 /** Every temporary file ferry writes ends with this. */
 export const TEMP_SUFFIX = ".ferry-partial";
@@ -16,10 +17,14 @@ const NAME_MAX_BYTES = 255;
 
 /**
  * A unique, hidden temporary name beside `dst`, recognisable as ferry's.
- * Long names are shortened so the result fits in 255 bytes.
+ * With `leased`, the name carries this run's id, and the run holds its lease
+ * in that folder (see `temp_lease.ts`), so that a later run can tell whether
+ * this one is still going. Long names are shortened so the result fits in
+ * 255 bytes.
  *
  * @param dst The destination path.
- * @returns The temporary path.
+ * @param leased Whether this run holds its lease in `dst`'s folder.
+ * @returns The temporary path: `.<name>.<16 hex>[.<run id>].ferry-partial`.
  *
  * @example
  * ```ts
@@ -29,17 +34,19 @@ const NAME_MAX_BYTES = 255;
  * console.log(isTempName(tmp)); // true
  * ```
  */
-export function tempPathFor(dst: string): string {
+export function tempPathFor(dst: string, leased = false): string {
   const random = crypto.getRandomValues(new Uint32Array(2));
   const tag = `.${random[0]!.toString(16).padStart(8, "0")}${
     random[1]!.toString(16).padStart(8, "0")
-  }`;
+  }${leased ? `.${RUN_ID}` : ""}`;
   const encoder = new TextEncoder();
   let name = basename(dst);
   const room = NAME_MAX_BYTES - 1 - encoder.encode(tag + TEMP_SUFFIX).length;
   while (encoder.encode(name).length > room) name = name.slice(0, -1);
   return join(dirname(dst), `.${name}${tag}${TEMP_SUFFIX}`);
 }
+
+const TEMP_NAME = /\.[0-9a-f]{16}(?:\.([0-9a-f]{16}))?\.ferry-partial$/;
 
 /**
  * Whether a path is one of ferry's temporary files.
@@ -56,7 +63,18 @@ export function tempPathFor(dst: string): string {
  */
 export function isTempName(path: string): boolean {
   const name = basename(path);
-  return name.startsWith(".") && /\.[0-9a-f]{16}\.ferry-partial$/.test(name);
+  return name.startsWith(".") && TEMP_NAME.test(name);
+}
+
+/**
+ * The run id in a temporary's name.
+ *
+ * @param path A name for which {@linkcode isTempName} is `true`.
+ * @returns The run id, or `null` for a temporary of a run that held no lease
+ * (or of a ferry before leases), which no other run removes.
+ */
+export function tempRunOf(path: string): string | null {
+  return TEMP_NAME.exec(basename(path))?.[1] ?? null;
 }
 
 /** How publishing ended. */

@@ -74,6 +74,27 @@ export function summaryLines(result: TransferResult, cancelled: boolean): string
   for (const file of result.files) {
     if (file.status === "failed") lines.push(`  failed: ${file.error?.message ?? file.reason}`);
   }
+  const temps = result.temporaries;
+  if (temps !== undefined && temps.reclaimed.length > 0) {
+    const bytes = temps.reclaimed.reduce((n, t) => n + t.bytes, 0);
+    lines.push(
+      `  removed ${temps.reclaimed.length} temporary file${
+        temps.reclaimed.length === 1 ? "" : "s"
+      } (${formatBytes(bytes)}) that killed runs had left`,
+    );
+  }
+  if (temps !== undefined && temps.leftAlone.length > 0) {
+    lines.push(
+      `  left alone ${temps.leftAlone.length} temporary file${
+        temps.leftAlone.length === 1 ? "" : "s"
+      } of ferry runs that may still be going (on another machine, or that cannot be told), e.g. '${
+        temps.leftAlone[0]
+      }'`,
+    );
+  }
+  for (const t of temps?.notRemoved ?? []) {
+    lines.push(`  could not remove the temporary file '${t.path}': ${t.reason}`);
+  }
   for (const m of result.manifests ?? []) {
     if (m.error !== undefined) lines.push(`  failed: ${m.error}`);
     else if (m.notWritten !== undefined) {
@@ -216,6 +237,14 @@ export function summaryEvent(result: TransferResult, exitCode: number): Record<s
       dst: f.dst,
       error: f.error?.message ?? f.reason,
     })),
+    ...(result.temporaries === undefined ? {} : {
+      temporaries_removed: result.temporaries.reclaimed.map((t) => t.path),
+      temporaries_left_alone: result.temporaries.leftAlone,
+      temporaries_not_removed: result.temporaries.notRemoved.map((t) => ({
+        path: t.path,
+        reason: t.reason,
+      })),
+    }),
     ...(result.manifests === undefined ? {} : {
       manifests: result.manifests.map((m) => ({
         root: m.root,

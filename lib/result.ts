@@ -70,6 +70,16 @@ export interface ManifestOutcome {
   error?: string;
 }
 
+/** ferry temporaries found in the destination folders, and this run's own that stayed. */
+export interface TemporaryReport {
+  /** Temporaries of runs that ended without cleaning up (killed), removed now. */
+  reclaimed: { path: string; bytes: number }[];
+  /** Temporaries whose run may still be going (on another machine, or it cannot be told): kept. */
+  leftAlone: string[];
+  /** Temporaries that could not be removed, with why. */
+  notRemoved: { path: string; reason: string }[];
+}
+
 /** The outcome of a batch. */
 export interface TransferResult {
   /** The batch id given in the options, or a generated one. */
@@ -88,6 +98,8 @@ export interface TransferResult {
   ok: boolean;
   /** With `mhl: true`: what was recorded per destination root. */
   manifests?: ManifestOutcome[];
+  /** Stray temporaries found and removed, kept, or left behind. */
+  temporaries?: TemporaryReport;
 }
 
 /**

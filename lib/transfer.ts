@@ -6,7 +6,7 @@
  * @module
  */
 
-import { dirname, relative, sep } from "node:path";
+import { basename, dirname, relative, sep } from "node:path";
 import { type GenerationFile, writeGeneration } from "./mhl/generation_writer.ts";
 import { loadHistory, nestedRootsOf, recordOf } from "./mhl/history.ts";
 import { MhlError } from "./mhl/mhl_error.ts";
@@ -38,7 +38,15 @@ import { createHasher, DEFAULT_HASH, type HashAlgorithm, hashBytes, hashFile } f
 import { FileHasher, HASH_CHUNK_BYTES, hashedReadJob } from "./file_hasher.ts";
 import type { Progress, StartInfo } from "./progress.ts";
 import { RateMeter } from "./progress.ts";
-import { flushToStorage, publish, removeIfPresent, tempPathFor } from "./publish.ts";
+import {
+  flushToStorage,
+  isTempName,
+  publish,
+  removeIfPresent,
+  tempPathFor,
+  tempRunOf,
+} from "./publish.ts";
+import { leaseRunOf, Leases, leaseState } from "./temp_lease.ts";
 import {
   DEFAULT_OFFLOAD_STEP_BYTES,
   KernelCopyAsync,
@@ -46,7 +54,13 @@ import {
   type OffloadMode,
   SAME_FS_OFFLOAD_STEP_BYTES,
 } from "./offload.ts";
-import { type FileResult, type ManifestOutcome, summarize, type TransferResult } from "./result.ts";
+import {
+  type FileResult,
+  type ManifestOutcome,
+  summarize,
+  type TemporaryReport,
+  type TransferResult,
+} from "./result.ts";
 
 /**
  * Default size of each worker's reused copy buffer: 1 MiB, which is also how
@@ -320,6 +334,7 @@ export async function applyMappings(
   let manifests: ManifestOutcome[] | undefined;
   try {
     if (signal?.aborted) batch.cancel();
+    await batch.reclaim(plan.strayTemps);
     await batch.makeDirs(plan.dirs, planOptions);
     const large = batch.states.filter((s) => s.task.chunks.length > 0);
     const small = batch.states.filter((s) => s.task.chunks.length === 0);
@@ -338,6 +353,7 @@ export async function applyMappings(
     options.killSignal?.removeEventListener("abort", onKill);
     await batch.closePool();
     if (batch.cancelled) await batch.cleanUpAfterCancel();
+    await batch.releaseLeases();
   }
   const files = batch.results();
   // A file that never ran ends too: as cancelled, with its own event.
@@ -353,6 +369,7 @@ export async function applyMappings(
     totals,
     elapsedMs,
     bytesPerSecond: elapsedMs > 0 ? (totals.bytesDone * 1000) / elapsedMs : 0,
+    temporaries: batch.temporaries,
     ok: totals.filesFailed === 0 && !batch.cancelled &&
       (manifests ?? []).every((m) => m.error === undefined),
   };
@@ -674,6 +691,56 @@ class Batch {
     this.#control.cancel();
   }
 
+  /** Stray temporaries found, and this run's own that could not be removed. */
+  readonly temporaries: TemporaryReport = { reclaimed: [], leftAlone: [], notRemoved: [] };
+  #leases = new Leases();
+
+  /**
+   * Removes the temporaries (and leases) that killed runs left in the
+   * destination folders, never one whose run may still be going.
+   */
+  async reclaim(paths: readonly string[]): Promise<void> {
+    const states = new Map<string, Promise<"gone" | "running">>();
+    // Temporaries first, each run's lease after them.
+    const ordered = [...paths].sort((a, b) => Number(!isTempName(a)) - Number(!isTempName(b)));
+    for (const path of ordered) {
+      const temp = isTempName(path);
+      const run = temp ? tempRunOf(path) : leaseRunOf(basename(path));
+      if (run === null) {
+        this.temporaries.leftAlone.push(path); // a run without a lease: never another's to remove
+        continue;
+      }
+      const key = `${dirname(path)}\0${run}`;
+      let state = states.get(key);
+      if (state === undefined) states.set(key, state = leaseState(dirname(path), run));
+      if ((await state) === "running") {
+        if (temp) this.temporaries.leftAlone.push(path);
+        continue;
+      }
+      try {
+        const info = await Deno.lstat(path);
+        await Deno.remove(path);
+        if (temp) this.temporaries.reclaimed.push({ path, bytes: info.size });
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) continue;
+        this.temporaries.notRemoved.push({ path, reason: describeError(error) });
+      }
+    }
+  }
+
+  /** Ends this run's leases; every temporary of it is gone by then. */
+  async releaseLeases(): Promise<void> {
+    await this.#leases.releaseAll();
+  }
+
+  async #removeTemp(path: string): Promise<void> {
+    try {
+      await removeIfPresent(path);
+    } catch (error) {
+      this.temporaries.notRemoved.push({ path, reason: describeError(error) });
+    }
+  }
+
   /** Every file's result, in plan order; a file that never ran is `cancelled`. */
   results(): FileResult[] {
     return this.states.map((s): FileResult =>
@@ -806,7 +873,7 @@ class Batch {
   }
 
   async cleanUpAfterCancel(): Promise<void> {
-    for (const tmp of this.#temps) await removeIfPresent(tmp).catch(() => {});
+    for (const tmp of this.#temps) await this.#removeTemp(tmp);
     this.#temps.clear();
     for (const dir of [...this.#createdDirs].reverse()) {
       await Deno.remove(dir).catch(() => {}); // only if empty
@@ -932,10 +999,10 @@ class Batch {
 
   async #copyAndPublish(state: FileState): Promise<void> {
     const { task } = state;
-    const tmp = tempPathFor(task.dst);
+    await this.#ensureDir(dirname(task.dst));
+    const tmp = tempPathFor(task.dst, await this.#leases.hold(dirname(task.dst)));
     this.#temps.add(tmp);
     try {
-      await this.#ensureDir(dirname(task.dst));
       if (!(await this.#roomFor(state))) return;
       if (task.action === "symlink") {
         await Deno.symlink(task.linkTarget!, tmp);
@@ -999,7 +1066,7 @@ class Batch {
       }
       this.#finish(state, this.#operation === "move" ? "moved" : "copied");
     } finally {
-      if (this.#temps.delete(tmp)) await removeIfPresent(tmp).catch(() => {});
+      if (this.#temps.delete(tmp)) await this.#removeTemp(tmp);
     }
   }
 

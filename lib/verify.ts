@@ -17,6 +17,7 @@ import { loadHistory, ownerOf, recordedPaths, recordOf } from "./mhl/history.ts"
 import { IgnoreSpec } from "./mhl/ignore_spec.ts";
 import { MhlError } from "./mhl/mhl_error.ts";
 import { isTempName } from "./publish.ts";
+import { leaseRunOf } from "./temp_lease.ts";
 
 /** The `error` of an unreadable file's check. */
 function cannotRead(path: string, error: unknown): string {
@@ -106,7 +107,7 @@ export async function listFiles(
       return;
     }
     for (const entry of entries) {
-      if (entry.name === ".DS_Store" || isTempName(entry.name)) continue;
+      if (entry.name === ".DS_Store" || isTempName(entry.name) || leaseRunOf(entry.name)) continue;
       if (prefix === "" && entry.name === MHL_DIR) continue;
       const rel = prefix === "" ? entry.name : `${prefix}/${entry.name}`;
       if (entry.isDirectory) await walk(join(dir, entry.name), rel);
@@ -137,7 +138,7 @@ async function walkTree(root: string): Promise<Tree> {
       return;
     }
     for (const entry of entries) {
-      if (isTempName(entry.name)) continue;
+      if (isTempName(entry.name) || leaseRunOf(entry.name) !== null) continue;
       if (entry.name === MHL_DIR && entry.isDirectory) {
         if (prefix !== "") tree.nested.push(prefix);
         continue;

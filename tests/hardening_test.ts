@@ -1,4 +1,6 @@
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { copy } from "../mod.ts";
+import { summaryLines } from "../lib/render.ts";
 import {
   asNobody,
   assert,
@@ -216,5 +218,121 @@ Deno.test("a name that is not UTF-8 fails itself and is never read in place of a
     assertEquals(twin.code, 1);
     assertEquals(twin.stderr.match(/not valid UTF-8/g)?.length, 2);
     assertEquals(await listTree(join(dir, "out2")), ["plain.exr"]);
+  });
+});
+
+const OWNED = ["--allow-read", "--allow-write", "--allow-sys=hostname,statfs"];
+
+/** Spawns a copy and waits until its temporary file appears beside `dst`. */
+async function copyUntilTemp(src: string, dst: string): Promise<Deno.ChildProcess> {
+  const out = dirname(dst);
+  const child = new Deno.Command(Deno.execPath(), {
+    // Small buffers on one worker: slow enough to be caught mid-way.
+    args: [
+      "run",
+      "--quiet",
+      ...OWNED,
+      join(ROOT, "cli.ts"),
+      "copy",
+      ...["--cutoff", "1MiB", "--workers", "1", "--buffer-size", "4KiB", src, dst],
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  for (let i = 0; i < 5000; i++) {
+    const names = await Array.fromAsync(Deno.readDir(out));
+    if (names.some((e) => e.name.endsWith(".ferry-partial"))) {
+      child.kill("SIGSTOP"); // held mid-copy until the test says otherwise
+      return child;
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  throw new Error("no temporary file appeared");
+}
+
+Deno.test("temporaries of a killed run are removed by the next run; those of a running one are not", async () => {
+  await withTempDir(async (dir) => {
+    await writeRandomFile(join(dir, "big.mov"), 256 * 1024 * 1024);
+    await writeRandomFile(join(dir, "other.mov"), 1000);
+    const out = join(dir, "out");
+    await Deno.mkdir(out);
+    // A run that is still going (stopped for the test): its temporary stays.
+    const running = await copyUntilTemp(join(dir, "big.mov"), join(out, "big.mov"));
+    const [temp] = (await listTree(out)).filter((p) => p.endsWith(".ferry-partial"));
+    const beside = await runCli(["copy", join(dir, "other.mov"), join(out, "other.mov")], {
+      flags: OWNED,
+    });
+    assertEquals(beside.code, 0, beside.stderr);
+    assertMatch(beside.stderr, /left alone 1 temporary file of ferry runs that may still be going/);
+    await Deno.stat(join(out, temp!));
+    running.kill("SIGCONT");
+    assertEquals((await running.status).code, 0, "the other run finishes unharmed");
+    // A run killed with SIGKILL: the next run into the folder removes what it left.
+    await Deno.remove(join(out, "big.mov"));
+    const killed = await copyUntilTemp(join(dir, "big.mov"), join(out, "big.mov"));
+    killed.kill("SIGKILL");
+    await killed.status;
+    assertEquals((await listTree(out)).filter((p) => p.endsWith(".ferry-partial")).length, 1);
+    // An older ferry's temporary (no owner in its name) is left alone too.
+    await Deno.writeTextFile(join(out, ".old.exr.0123456789abcdef.ferry-partial"), "old");
+    const rerun = await runCli(
+      ["copy", "--update", join(dir, "other.mov"), join(out, "other.mov")],
+      {
+        flags: OWNED,
+      },
+    );
+    assertEquals(rerun.code, 0, rerun.stderr);
+    assertMatch(
+      rerun.stderr,
+      /removed 1 temporary file \([\d.]+ [KMG]?i?B\) that killed runs had left/,
+    );
+    assertMatch(
+      rerun.stderr,
+      /left alone 1 temporary file .*\.old\.exr\.0123456789abcdef\.ferry-partial/,
+    );
+    assertEquals(await listTree(out), [".old.exr.0123456789abcdef.ferry-partial", "other.mov"]);
+  });
+});
+
+/** `makeReadOnly` for a synchronous callback: chattr +i as root, else mode 0555. */
+function makeReadOnlySync(dir: string): () => Promise<void> {
+  if (Deno.uid() !== 0) {
+    Deno.chmodSync(dir, 0o555);
+    return () => Deno.chmod(dir, 0o755);
+  }
+  new Deno.Command("chattr", { args: ["+i", dir] }).outputSync();
+  return async () => void (await new Deno.Command("chattr", { args: ["-i", dir] }).output());
+}
+
+Deno.test("temporaries that cannot be removed are named in the result and the summary", async () => {
+  await withTempDir(async (dir) => {
+    await writeRandomFile(join(dir, "a.mov"), 24 * 1024 * 1024);
+    const out = join(dir, "out");
+    await Deno.mkdir(out);
+    let undo: (() => Promise<void>) | null = null;
+    const result = await copy(join(dir, "a.mov"), join(out, "a.mov"), {
+      cutoffBytes: 1024 * 1024,
+      chunkBytes: 1024 * 1024,
+      onChunk: () => {
+        // The folder turns read-only while the copy runs.
+        if (undo === null) undo = makeReadOnlySync(out);
+      },
+    });
+    try {
+      assert(undo !== null, "chattr +i (as root) or mode 0555 is needed for this test");
+      assertEquals(result.files[0]?.status, "failed");
+      assertEquals(result.temporaries?.notRemoved.length, 1);
+      assertMatch(
+        result.temporaries!.notRemoved[0]!.path,
+        /\.a\.mov\.[0-9a-f]{16}\.[0-9a-f]{16}\.ferry-partial$/,
+      );
+      const lines = summaryLines(result, false);
+      assert(
+        lines.some((l) => /could not remove the temporary file '.*\.ferry-partial': /.test(l)),
+        lines.join("\n"),
+      );
+    } finally {
+      await (undo as (() => Promise<void>) | null)?.();
+    }
   });
 });
