@@ -52,6 +52,11 @@ export interface CopyMessage {
    * another source, on {@linkcode ReleaseMessage}, or after a failure.
    */
   keepSource?: boolean;
+  /**
+   * The source has holes: read only its data (`SEEK_DATA`/`SEEK_HOLE`, with
+   * FFI) and leave the holes of the pre-sized destination unwritten.
+   */
+  sparse?: boolean;
 }
 
 /** Main → worker: close the source kept open for queued ranges (the worker is idle). */

@@ -83,6 +83,10 @@ const O_RDONLY = 0;
 const O_WRONLY = 1;
 const O_CLOEXEC = 0o2000000;
 const POSIX_FADV_SEQUENTIAL = 2;
+const SEEK_DATA = 3;
+const SEEK_HOLE = 4;
+/** `lseek(SEEK_DATA)`: no data after the position. */
+const ENXIO = 6;
 const EINTR = 4;
 
 /** An error from a libc call, with the errno name as `code` (like Deno's own errors). */
@@ -132,6 +136,7 @@ const SYMBOLS = {
   pwrite: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
   posix_fadvise: { parameters: ["i32", "i64", "i64", "i32"], result: "i32" },
   fallocate: { parameters: ["i32", "i32", "i64", "i64"], result: "i32" },
+  lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -413,6 +418,26 @@ export class KernelCopy {
    */
   adviseSequential(fd: number): void {
     this.#lib.symbols.posix_fadvise(fd, 0n, 0n, POSIX_FADV_SEQUENTIAL);
+  }
+
+  /**
+   * Where the next data of a file with holes starts, and where it ends
+   * (`lseek` with `SEEK_DATA` and `SEEK_HOLE`, as cp finds holes).
+   *
+   * @param fd A descriptor open for reading.
+   * @param position Where to look from.
+   * @returns The data's start and end, or `null` when only a hole follows.
+   */
+  dataAt(fd: number, position: number): { start: number; end: number } | null {
+    const start = Number(this.#lib.symbols.lseek(fd, BigInt(position), SEEK_DATA));
+    if (start < 0) {
+      const errno = this.#errno();
+      if (errno === ENXIO) return null;
+      throw new ErrnoError("lseek", errno);
+    }
+    const end = Number(this.#lib.symbols.lseek(fd, BigInt(start), SEEK_HOLE));
+    if (end < 0) throw new ErrnoError("lseek", this.#errno());
+    return { start, end };
   }
 
   /** Unloads libc. */

@@ -122,6 +122,8 @@ export interface FileTask {
   reason?: string;
   /** For `"symlink"`: the link target, copied as it is. */
   linkTarget?: string;
+  /** The source has holes (fewer blocks allocated than its size): copied sparse where it can be. */
+  sparse?: boolean;
 }
 
 /** A directory the transfer creates (or finds) at the destination. */
@@ -591,6 +593,11 @@ function checkOverlaps(mappings: readonly CheckedMapping[], operation: "copy" | 
   }
 }
 
+/** Whether a file has holes: fewer 512-byte blocks allocated than its size needs, by 1 MiB or more. */
+function isSparse(info: Deno.FileInfo): boolean {
+  return info.isFile && info.blocks !== null && info.blocks * 512 + MIB <= info.size;
+}
+
 function fileTask(mapping: number, src: string, dst: string, info: Deno.FileInfo): FileTask {
   return {
     mapping,
@@ -604,6 +611,7 @@ function fileTask(mapping: number, src: string, dst: string, info: Deno.FileInfo
     chunks: [],
     action: info.isFile ? "copy" : "fail",
     ...(info.isFile ? {} : { reason: "not a regular file, directory or symbolic link" }),
+    ...(isSparse(info) ? { sparse: true } : {}),
   };
 }
 

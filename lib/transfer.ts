@@ -1018,6 +1018,10 @@ class Batch {
           // here, which costs less than a round trip through a worker.
           task.chunks = [{ offset: 0, length: task.size }];
         }
+        if (task.sparse === true && task.chunks.length === 0 && offloadAvailable()) {
+          // Holes are found with FFI on the workers: a sparse file goes there whole.
+          task.chunks = [{ offset: 0, length: task.size }];
+        }
         if (task.chunks.length === 0) {
           const copied = await this.#copyWhole(state, tmp);
           ok = copied !== undefined;
@@ -1191,11 +1195,14 @@ class Batch {
       return false;
     }
     const hashing = this.#hash !== undefined;
-    if (!(await this.#preallocate(state, tmp))) return false;
+    // Holes stay holes only where ferry reads the data itself, and hashed
+    // ranges need every byte: a sparse file is copied sparse without hashing.
+    const sparse = task.sparse === true && !hashing;
+    if (!sparse && !(await this.#preallocate(state, tmp))) return false;
     const dstDev = this.#offload === "never" || hashing ? -1 : await this.#devOf(dirname(tmp));
     const pair = `${task.dev}:${dstDev}`;
-    // Hashing needs the bytes in user space: no offload then.
-    const offload = this.#offload !== "never" && !hashing && !this.#noOffload.has(pair);
+    // Hashing needs the bytes in user space, and holes are skipped in user space: no offload then.
+    const offload = this.#offload !== "never" && !hashing && !sparse && !this.#noOffload.has(pair);
     // Read when a worker takes the range: once one range of this pair of file
     // systems has found that the kernel cannot offload, the others skip the try.
     const tryOffload = () => offload && !this.#noOffload.has(pair);
@@ -1227,6 +1234,7 @@ class Batch {
       offload: tryOffload(),
       offloadRequired: this.#offload === "always",
       offloadStepBytes: step,
+      ...(sparse ? { sparse: true } : {}),
       ...(hashing ? { hash: { algorithm: this.#hash!, mode: "copy" as const, last } } : {}),
     }), {
       hashed: hashing,

@@ -11,6 +11,7 @@ import {
   listTree,
   ROOT,
   runCli,
+  testbed,
   withTempDir,
   writeRandomFile,
 } from "./_helpers.ts";
@@ -333,6 +334,45 @@ Deno.test("temporaries that cannot be removed are named in the result and the su
       );
     } finally {
       await (undo as (() => Promise<void>) | null)?.();
+    }
+  });
+});
+
+/** Bytes a file takes on disk (`du`'s measure). */
+async function diskBytes(path: string): Promise<number> {
+  return ((await Deno.stat(path)).blocks ?? 0) * 512;
+}
+
+Deno.test("a sparse file is copied with its holes (FFI), byte for byte", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "disk.img");
+    const made = await new Deno.Command("python3", {
+      args: [
+        "-c",
+        "import os,sys\nf=open(sys.argv[1],'wb')\nf.write(os.urandom(1<<20))\n" +
+        "f.seek((256<<20)-(1<<20))\nf.write(os.urandom(1<<20))",
+        src,
+      ],
+    }).output();
+    assert(made.success, "python3 writes the sparse file");
+    assert(await diskBytes(src) <= 3 * 1024 * 1024, "the source is sparse");
+    const bed = await testbed();
+    const targets = [join(dir, "copy.img")];
+    if (typeof bed !== "string") targets.push(join(bed.local, `sparse-${crypto.randomUUID()}.img`));
+    else console.warn(`SKIPPED the cross-file-system sparse copy: ${bed}`);
+    try {
+      for (const dst of targets) {
+        const run = await runCli(["copy", src, dst], {
+          flags: ["--allow-read", "--allow-write", "--allow-ffi"],
+        });
+        assertEquals(run.code, 0, run.stderr);
+        const same = await new Deno.Command("cmp", { args: [src, dst] }).output();
+        assert(same.success, `${dst} is byte-identical to its source`);
+        const used = await diskBytes(dst);
+        assert(used <= 3 * 1024 * 1024, `${dst} takes ${used} bytes on disk for 2 MiB of data`);
+      }
+    } finally {
+      for (const dst of targets) await Deno.remove(dst).catch(() => {});
     }
   });
 });

@@ -37,6 +37,11 @@ let kept: { path: string; file: RangeFile } | undefined;
 interface RangeFile {
   /** Reads into `into` from `position`; 0 at the end of the file. */
   read(into: Uint8Array, position: number): number;
+  /**
+   * The next data from `position` of a file with holes (start and end), or
+   * `null` when only a hole follows; absent where holes cannot be found (no FFI).
+   */
+  dataAt?(position: number): { start: number; end: number } | null;
   /** Writes (part of) `from` at `position`; returns the bytes written. */
   write(from: Uint8Array, position: number): number;
   close(): void;
@@ -50,6 +55,7 @@ function openRangeFile(path: string, write: boolean): RangeFile {
     if (!write) k.adviseSequential(fd);
     return {
       read: (into, position) => k.readAt(fd, into, position),
+      dataAt: (position) => k.dataAt(fd, position),
       write: (from, position) => k.writeAt(fd, from, position),
       close: () => k.closeFile(fd),
     };
@@ -293,10 +299,30 @@ function streamRange(
         throw new SideError("destination", error);
       }
     }
+    // A file with holes: only its data is read and written; the holes of the
+    // pre-sized destination stay holes. `data` is the stretch of data the
+    // position is in or before (`null`: only a hole is left).
+    const holes = write && job.sparse === true && src.dataAt !== undefined;
+    let data: { start: number; end: number } | null | undefined;
     while (at.done < job.length) {
       if (control!.cancelled) throw new Stopped();
-      const position = job.offset + at.done;
-      const piece = target(at.done, Math.min(buffer.length, job.length - at.done));
+      let position = job.offset + at.done;
+      if (holes && (data === undefined || (data !== null && position >= data.end))) {
+        try {
+          data = src.dataAt!(position);
+        } catch (error) {
+          throw new SideError("source", error);
+        }
+      }
+      if (holes && (data === null || data!.start > position)) {
+        const skipTo = Math.min(data === null ? Infinity : data!.start, job.offset + job.length);
+        control!.addBytes(slot, skipTo - position);
+        at.done += skipTo - position;
+        position = skipTo;
+        if (at.done >= job.length) break;
+      }
+      const room = holes ? data!.end - position : Infinity;
+      const piece = target(at.done, Math.min(buffer.length, job.length - at.done, room));
       let got: number;
       try {
         got = src.read(piece, position);
