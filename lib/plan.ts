@@ -395,20 +395,6 @@ async function checkMapping(
       path: src,
     });
   }
-  const srcReal = await Deno.realPath(src).catch(() => src);
-  const dstReal = await realPathOfMissing(dst);
-  if (srcReal === dstReal) {
-    throw new InputError(`${where}: destination '${dst}' is the source '${src}' itself`, {
-      index,
-      path: dst,
-    });
-  }
-  if (info.isDirectory && (isInside(dst, src) || isInside(dstReal, srcReal))) {
-    throw new InputError(`${where}: destination '${dst}' is inside the source directory '${src}'`, {
-      index,
-      path: dst,
-    });
-  }
   let dstInfo: Deno.FileInfo | null = null;
   try {
     dstInfo = await Deno.lstat(dst);
@@ -423,6 +409,26 @@ async function checkMapping(
         },
       );
     }
+  }
+  // A link that is moved, or replaced at the destination, is itself the path
+  // read or written; any other link is followed.
+  const srcReal = operation === "move" && info.isSymlink
+    ? join(await realPathOfMissing(dirname(src)), basename(src))
+    : await Deno.realPath(src).catch(() => src);
+  const dstReal = dstInfo?.isSymlink
+    ? join(await realPathOfMissing(dirname(dst)), basename(dst))
+    : await realPathOfMissing(dst);
+  if (srcReal === dstReal) {
+    throw new InputError(`${where}: destination '${dst}' is the source '${src}' itself`, {
+      index,
+      path: dst,
+    });
+  }
+  if (info.isDirectory && (isInside(dst, src) || isInside(dstReal, srcReal))) {
+    throw new InputError(`${where}: destination '${dst}' is inside the source directory '${src}'`, {
+      index,
+      path: dst,
+    });
   }
   if (dstInfo !== null && info.isDirectory && !dstInfo.isDirectory) {
     throw new InputError(`${where}: cannot put directory '${src}' onto the file '${dst}'`, {
@@ -525,6 +531,14 @@ function checkOverlaps(mappings: readonly CheckedMapping[], operation: "copy" | 
     throw new InputError(`Mapping ${m.index}: ${message}`, { index: m.index, path });
   };
   for (const m of mappings) {
+    const twin = sources.get(m.srcReal);
+    if (operation === "move" && twin !== undefined && twin !== m) {
+      refuse(
+        m,
+        `source '${m.src}' is also the source of mapping ${twin.index}: a move can take it only once`,
+        m.src,
+      );
+    }
     for (const at of selfAndAncestors(m.dstReal)) {
       const other = sources.get(at);
       if (other === undefined || other === m) continue;

@@ -590,6 +590,31 @@ async function writeManifests(
   return outcomes;
 }
 
+/** Whether two files hold the same bytes, read side by side in 1 MiB steps. */
+async function sameBytes(a: string, b: string): Promise<boolean> {
+  using left = await Deno.open(a, { read: true });
+  using right = await Deno.open(b, { read: true });
+  const x = new Uint8Array(MIB);
+  const y = new Uint8Array(MIB);
+  for (;;) {
+    const [n, m] = await Promise.all([readFull(left, x), readFull(right, y)]);
+    if (n !== m) return false;
+    if (n === 0) return true;
+    for (let i = 0; i < n; i++) if (x[i] !== y[i]) return false;
+  }
+}
+
+/** Fills `into` from `file` as far as the file goes; returns the bytes read. */
+async function readFull(file: Deno.FsFile, into: Uint8Array): Promise<number> {
+  let at = 0;
+  while (at < into.length) {
+    const got = await file.read(into.subarray(at));
+    if (got === null) break;
+    at += got;
+  }
+  return at;
+}
+
 /** A destination folder that could not be made: names the folder that failed, not its child. */
 class DirectoryError extends Error {
   /** The folder that could not be made. */
@@ -914,8 +939,9 @@ class Batch {
   /**
    * A move that an earlier run published and could not finish (a crash
    * between publishing and removing the source): the destination has the
-   * source's size and time; with hashing it must have its content too. Then
-   * the source is removed and the file counts as moved.
+   * source's size and time, and its bytes (hashed when the batch hashes,
+   * compared otherwise: a crash leaves only the few files that were in flight
+   * to look at). Then the source is removed and the file counts as moved.
    */
   async #finishMove(state: FileState): Promise<void> {
     const { task } = state;
@@ -941,6 +967,13 @@ class Batch {
         }
         state.sourceDigest = a;
         state.verified = true;
+      } else if (!(await sameBytes(task.src, task.dst))) {
+        // Size and time can match by chance (two frames of one size written in
+        // one second): the source is only removed when the bytes match too.
+        return this.#fail(
+          state,
+          "the destination has the source's size and time but not its content; both are left alone",
+        );
       }
       if (this.#options.fsync) await flushToStorage(task.dst);
       await Deno.remove(task.src);

@@ -44,7 +44,7 @@ Deno.test("a move rerun after a crash between publishing and removing the source
   });
 });
 
-Deno.test("finishing a move with hashing compares content; a destination that only looks alike stays", async () => {
+Deno.test("finishing a move compares content; a destination that only looks alike stays, and so does the source", async () => {
   await withTempDir(async (dir) => {
     const src = join(dir, "render");
     await Deno.mkdir(src);
@@ -66,6 +66,15 @@ Deno.test("finishing a move with hashing compares content; a destination that on
       /failed: Cannot copy '.*render\/a\.exr' to '.*out\/a\.exr': the destination has the source's size and time but not its content \(xxh64 [0-9a-f]{16}, the source's [0-9a-f]{16}\); both are left alone/,
     );
     await Deno.stat(join(src, "a.exr")); // the source is still there
+    // Without hashing the bytes are compared: a look-alike never costs the source.
+    for (const policy of ["--update", "--skip-existing"]) {
+      const plain = await runCli(["apply", policy], {
+        stdin: JSON.stringify({ mappings: [{ src, dst: out }], operation_type: "move" }),
+      });
+      assertEquals(plain.code, 1, policy);
+      assertMatch(plain.stderr, /size and time but not its content; both are left alone/);
+      await Deno.stat(join(src, "a.exr"));
+    }
   });
 });
 
