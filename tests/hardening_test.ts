@@ -376,3 +376,25 @@ Deno.test("a sparse file is copied with its holes (FFI), byte for byte", async (
     }
   });
 });
+
+Deno.test("a read-only camera card is copied with --mhl by an unprivileged user, modes kept", async () => {
+  await withTempDir(async (dir) => {
+    const card = join(dir, "A001");
+    await Deno.mkdir(join(card, "Clips"), { recursive: true });
+    await writeRandomFile(join(card, "Clips", "A001C001.mov"), 300_000);
+    await Deno.writeTextFile(join(card, "Sidecar.txt"), "card");
+    const prefix = await asNobody(dir);
+    assert(prefix !== null, "setpriv is needed to drop root privileges for this test");
+    await Deno.mkdir(join(dir, "raid"));
+    await Deno.chmod(join(dir, "raid"), 0o777);
+    await new Deno.Command("chmod", { args: ["-R", "a-w", card] }).output();
+    const out = join(dir, "raid", "A001");
+    const run = await runCli(["copy", "--mhl", card, out], { prefix });
+    assertEquals(run.code, 0, run.stderr);
+    assertEquals((await Deno.stat(out)).mode! & 0o777, (await Deno.stat(card)).mode! & 0o777);
+    const verify = await runCli(["verify", "--no-record", out], { prefix });
+    assertEquals(verify.code, 0, verify.stdout + verify.stderr);
+    assertMatch(verify.stderr, /2 files: 2 ok/);
+    await new Deno.Command("chmod", { args: ["-R", "u+w", card, out] }).output();
+  });
+});
