@@ -256,6 +256,37 @@ export async function runCli(
 }
 
 /**
+ * Starts the real CLI in the background, its output discarded: for tests
+ * that signal or kill it mid-way.
+ *
+ * @param args The CLI arguments.
+ * @param flags Deno permission flags.
+ * @returns The child process.
+ */
+export function spawnCli(args: string[], flags: string[] = ["-A"]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", ...flags, join(ROOT, "cli.ts"), ...args],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+}
+
+/**
+ * Polls `condition` every millisecond until it holds.
+ *
+ * @param condition What to wait for.
+ * @param tries How many polls at most.
+ * @returns Whether it came to hold.
+ */
+export async function waitFor(condition: () => Promise<boolean>, tries = 5000): Promise<boolean> {
+  for (let i = 0; i < tries; i++) {
+    if (await condition()) return true;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  return false;
+}
+
+/**
  * Fails when a CLI run let an uncaught error or a stack trace reach the user
  * (every {@linkcode runCli} call checks this).
  *

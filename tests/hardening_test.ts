@@ -11,10 +11,29 @@ import {
   listTree,
   ROOT,
   runCli,
+  spawnCli,
   testbed,
+  waitFor,
   withTempDir,
   writeRandomFile,
 } from "./_helpers.ts";
+
+/**
+ * Runs a bash script around the CLI (redirections, pipes): `$0` is deno,
+ * `$1` ferry's cli.ts, then `args`.
+ */
+async function cliInShell(
+  script: string,
+  ...args: string[]
+): Promise<{ code: number; stderr: string }> {
+  const out = await new Deno.Command("bash", {
+    args: ["-c", script, Deno.execPath(), join(ROOT, "cli.ts"), ...args],
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+}
 
 async function makeTree(root: string): Promise<void> {
   await Deno.mkdir(join(root, "plate"), { recursive: true });
@@ -79,18 +98,8 @@ Deno.test("devices and FIFOs are never read; a JSON batch is read up to 256 MiB"
     assertEquals(applyDevice.code, 2);
     assertMatch(applyDevice.stderr, /Cannot read batch file '\/dev\/zero': not a regular file/);
     // Endless input on stdin stops at the limit.
-    const endless = await new Deno.Command("sh", {
-      args: [
-        "-c",
-        `exec "$0" run --quiet -A "$1" apply - < /dev/zero`,
-        Deno.execPath(),
-        join(ROOT, "cli.ts"),
-      ],
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).output();
-    const stderr = new TextDecoder().decode(endless.stderr);
+    const endless = await cliInShell(`exec "$0" run --quiet -A "$1" apply - < /dev/zero`);
+    const stderr = endless.stderr;
     assertEquals(endless.code, 2, stderr);
     assertMatch(
       stderr,
@@ -116,20 +125,12 @@ Deno.test("output into a closed pipe ends the run quietly as a cancel, with noth
     await Deno.mkdir(src);
     for (let i = 0; i < 400; i++) await writeRandomFile(join(src, `f${i}.exr`), 20_000);
     for (const command of [`copy --json "$2" "$3"`, `hash "$2"`]) {
-      const run = await new Deno.Command("bash", {
-        args: [
-          "-c",
-          `"$0" run --quiet -A "$1" ${command} | head -2 >/dev/null; exit "\${PIPESTATUS[0]}"`,
-          Deno.execPath(),
-          join(ROOT, "cli.ts"),
-          src,
-          join(dir, "out"),
-        ],
-        stdout: "null",
-        stderr: "piped",
-        env: { NO_COLOR: "1" },
-      }).output();
-      const stderr = new TextDecoder().decode(run.stderr);
+      const run = await cliInShell(
+        `"$0" run --quiet -A "$1" ${command} | head -2 >/dev/null; exit "\${PIPESTATUS[0]}"`,
+        src,
+        join(dir, "out"),
+      );
+      const stderr = run.stderr;
       assertEquals(run.code, 130, `${command}: ${stderr}`);
       assertNoStackTrace([command], stderr);
       await assertNoTemps(join(dir, "out"));
@@ -226,29 +227,19 @@ const OWNED = ["--allow-read", "--allow-write", "--allow-sys=hostname,statfs"];
 
 /** Spawns a copy and waits until its temporary file appears beside `dst`. */
 async function copyUntilTemp(src: string, dst: string): Promise<Deno.ChildProcess> {
-  const out = dirname(dst);
-  const child = new Deno.Command(Deno.execPath(), {
-    // Small buffers on one worker: slow enough to be caught mid-way.
-    args: [
-      "run",
-      "--quiet",
-      ...OWNED,
-      join(ROOT, "cli.ts"),
-      "copy",
-      ...["--cutoff", "1MiB", "--workers", "1", "--buffer-size", "4KiB", src, dst],
-    ],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  for (let i = 0; i < 5000; i++) {
-    const names = await Array.fromAsync(Deno.readDir(out));
-    if (names.some((e) => e.name.endsWith(".ferry-partial"))) {
-      child.kill("SIGSTOP"); // held mid-copy until the test says otherwise
-      return child;
-    }
-    await new Promise((r) => setTimeout(r, 1));
-  }
-  throw new Error("no temporary file appeared");
+  // Small buffers on one worker: slow enough to be caught mid-way.
+  const child = spawnCli(
+    ["copy", "--cutoff", "1MiB", "--workers", "1", "--buffer-size", "4KiB", src, dst],
+    OWNED,
+  );
+  const seen = await waitFor(async () =>
+    (await Array.fromAsync(Deno.readDir(dirname(dst)))).some((e) =>
+      e.name.endsWith(".ferry-partial")
+    )
+  );
+  if (!seen) throw new Error("no temporary file appeared");
+  child.kill("SIGSTOP"); // held mid-copy until the test says otherwise
+  return child;
 }
 
 Deno.test("temporaries of a killed run are removed by the next run; those of a running one are not", async () => {

@@ -9,7 +9,9 @@ import {
   listTree,
   makeReadOnly,
   runCli,
+  spawnCli,
   testbed,
+  waitFor,
   withTempDir,
   writeRandomFile,
 } from "./_helpers.ts";
@@ -183,27 +185,11 @@ Deno.test("a --mhl copy killed with SIGKILL and rerun with --update ends with a 
     let killedAt = 0;
     for (let attempt = 0; attempt < 5 && killedAt === 0; attempt++) {
       await Deno.remove(out, { recursive: true }).catch(() => {});
-      const child = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          "--quiet",
-          join(import.meta.dirname!, "..", "cli.ts"),
-          "copy",
-          "--mhl",
-          "--small-file-workers",
-          "1",
-          src,
-          out,
-        ],
-        stdout: "null",
-        stderr: "null",
-      }).spawn();
-      for (let polls = 0; polls < 5000; polls++) {
+      const child = spawnCli(["copy", "--mhl", "--small-file-workers", "1", src, out]);
+      await waitFor(async () => {
         const names = await Array.fromAsync(Deno.readDir(out)).catch(() => []);
-        if (names.filter((e) => e.name.endsWith(".exr")).length >= 3) break;
-        await new Promise((r) => setTimeout(r, 1));
-      }
+        return names.filter((e) => e.name.endsWith(".exr")).length >= 3;
+      });
       child.kill("SIGKILL");
       const status = await child.status;
       const count = (await listTree(out).catch(() => [])).filter((p) => p.endsWith(".exr")).length;

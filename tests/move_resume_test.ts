@@ -4,10 +4,11 @@ import {
   assertEquals,
   assertMatch,
   listTree,
-  ROOT,
   runCli,
   sha256,
+  spawnCli,
   testbed,
+  waitFor,
   withTempDir,
   writeRandomFile,
 } from "./_helpers.ts";
@@ -97,26 +98,8 @@ Deno.test("a move across file systems killed with SIGKILL and rerun with --updat
     try {
       let killed = false;
       for (let attempt = 0; attempt < 5 && !killed; attempt++) {
-        const child = new Deno.Command(Deno.execPath(), {
-          args: [
-            "run",
-            "-A",
-            "--quiet",
-            join(ROOT, "cli.ts"),
-            "move",
-            "--small-file-workers",
-            "2",
-            src,
-            out,
-          ],
-          stdout: "null",
-          stderr: "null",
-        }).spawn();
-        for (let polls = 0; polls < 5000; polls++) {
-          const moved = 200 - (await listTree(src)).length;
-          if (moved >= 5) break;
-          await new Promise((r) => setTimeout(r, 1));
-        }
+        const child = spawnCli(["move", "--small-file-workers", "2", src, out]);
+        await waitFor(async () => 200 - (await listTree(src)).length >= 5);
         child.kill("SIGKILL");
         const status = await child.status;
         killed = status.signal === "SIGKILL" && (await listTree(src)).length > 0;
