@@ -587,3 +587,42 @@ Deno.test("a --mhl copy with a failed file records no generation and says how to
     assertEquals((await listTree(join(blocked, "plate"))).length, 6, "the copied files stay");
   });
 });
+
+Deno.test("--mhl and verify never stop at Deno's permission prompt in a terminal", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(join(dir, "src"));
+    await Deno.writeTextFile(join(dir, "src", "a.exr"), "pixels");
+    const cli = join(import.meta.dirname!, "..", "cli.ts");
+    for (
+      const args of [["copy", "--mhl", join(dir, "src"), join(dir, "out")], [
+        "verify",
+        join(dir, "out"),
+      ]]
+    ) {
+      // A pseudo-terminal, and a stdin that stays open: a prompt would wait for ever.
+      const child = new Deno.Command("script", {
+        args: [
+          "-qec",
+          [Deno.execPath(), "run", "--allow-read", "--allow-write", cli, ...args].join(" "),
+          "/dev/null",
+        ],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+        env: { NO_COLOR: "1" },
+      }).spawn();
+      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+      const out = await child.output();
+      clearTimeout(timer);
+      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      assertEquals(out.code, 0, text);
+      assert(!/requests|Allow\?/.test(text), text);
+    }
+    assertMatch(
+      await Deno.readTextFile(
+        join(dir, "out", "ascmhl", (await manifestNames(join(dir, "out")))[0]!),
+      ),
+      /<hostname>unknown</,
+    );
+  });
+});

@@ -76,10 +76,14 @@ export interface GenerationOptions {
 }
 
 function hostname(): string {
+  // Asked first, so that no interactive permission prompt can stop a delivery.
+  if (Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state !== "granted") {
+    return "unknown"; // needs --allow-sys=hostname
+  }
   try {
     return Deno.hostname();
   } catch {
-    return "unknown"; // needs --allow-sys=hostname
+    return "unknown";
   }
 }
 
