@@ -88,11 +88,17 @@ Options:
       --fsync            flush each copy and its directory to storage before
                          it counts as done (survives a power cut; slower on
                          local disks)
-      --overwrite        replace existing destination files
-      --skip-existing    leave existing destination files alone
-      --update           leave an existing destination file alone when it has
-                         the source's size and modification time, otherwise
-                         replace it (resume or refresh a delivery)
+
+  Existing destination files: one with the source's size and modification
+  time is already there and is left alone (a move only removes its source);
+  one that differs is left alone and reported (exit 1), unless
+      --overwrite        replace destination files that differ
+      --update           replace them only when the source is newer (cp -u,
+                         rsync -u): a newer destination is never replaced
+  -c, --checksum         compare the bytes of existing destinations (not
+                         size and time); replace those that differ
+      --skip-existing    leave every existing destination file alone, quietly
+
   -n, --dry-run          print the plan (files, chunks, bytes) and touch nothing
       --json             JSON lines on stdout: start, progress, file, summary
   -q, --quiet            no progress and no summary; failures are still printed
@@ -102,6 +108,74 @@ Options:
 
 Exit codes: 0 all done · 1 some files failed · 2 usage or input error (nothing
 touched) · 130 cancelled (temporary files removed).`;
+
+/** What a bare `ferry` prints. */
+const USAGE = `ferry ${VERSION} — copy big media fast, and never lie about the result
+
+  ferry copy SRC... DST    ferry move SRC... DST    ferry apply [FILE|-]
+  ferry verify DIR         ferry hash PATH...       ferry demo
+
+Run 'ferry help COMMAND' (or 'ferry COMMAND --help') for one command,
+'ferry --help' for everything.`;
+
+/** Each command's help, with examples. */
+const COMMAND_HELP: Record<string, string> = {
+  copy: `ferry copy [OPTIONS] SRC... DST — copy files and folder trees (like cp -r)
+
+  A source copied into an existing folder goes inside it; several sources
+  need an existing folder. 'SRC/' (a folder with a trailing slash) means its
+  contents, as rsync reads it: the copy of SRC is DST itself. -T: DST is the
+  path the copy gets, whatever is there (cp -T). A DST that ends in '/' is a
+  folder (made if missing). Existing identical files are skipped, so a rerun
+  finishes an interrupted copy; differing ones are reported (exit 1).
+
+Examples:
+  ferry copy plates/sh010 /mnt/show/plates/          # → /mnt/show/plates/sh010
+  ferry copy -T plates/sh010 /mnt/show/sh010_plates   # exactly that path
+  ferry copy --verify source --mhl /mnt/card/A001 /mnt/raid/dailies/
+  ferry copy --update renders/ /mnt/show/renders      # newer sources only
+
+Options: see 'ferry --help' (workers, verification, ASC MHL, existing files).`,
+  move: `ferry move [OPTIONS] SRC... DST — move files and folder trees
+
+  A rename on one file system; across file systems each file is copied,
+  verified and published, and only then its source is removed. Destinations
+  are named as for 'ferry copy'. A move rerun after a crash finishes it.
+
+Examples:
+  ferry move render/v003 /mnt/archive/
+  ferry move --verify source /mnt/scratch/sh010 /mnt/show/sh010/`,
+  apply: `ferry apply [OPTIONS] [FILE|-] — run a JSON batch
+
+  Reads {"mappings": [{"src", "dst"}], "operation_type": "copy"|"move",
+  "max_workers", "file_workers", "batch_id"} from FILE, or stdin when FILE
+  is - or missing (at most 256 MiB). 'dst' is the path the copy of 'src'
+  gets. Options on the command line override the batch's.
+
+Examples:
+  ferry apply batch.json --json
+  echo '{"mappings":[{"src":"/a","dst":"/b"}]}' | ferry apply -`,
+  verify: `ferry verify [--no-record] [--hash ALG] DIR — check a delivery
+ferry verify DIR --against OTHER — compare two trees by hash
+
+  Re-hashes DIR against its whole ASC MHL history (each file against the hash
+  first recorded for it), reports OK, MISMATCH, MISSING, NEW or UNREADABLE per
+  file, and records the check as a new generation (--no-record: do not).
+  Exit 0 when everything matches, 1 otherwise, 2 for a history it cannot trust.
+
+Examples:
+  ferry verify /mnt/show/dailies/A001
+  ferry verify /mnt/show/dailies/A001 --against /mnt/card/A001`,
+  hash: `ferry hash [--hash ALG] PATH... — print checksums
+
+  Prints lines that xxhsum -c, md5sum -c or sha1sum -c check (xxh64 by
+  default; xxh3, xxh128, md5, sha1, c4). Folders are walked.
+
+Examples:
+  ferry hash --hash xxh128 plates/ > plates.xxh && xxhsum -c plates.xxh`,
+  demo: `ferry demo [OPTIONS] — generate a sample shot in a temporary folder, copy it
+with live progress, print the throughput, remove it.`,
+};
 
 /** A usage error: the CLI prints it with a hint and exits with code 2. */
 class UsageError extends Error {
@@ -114,12 +188,16 @@ interface Parsed {
   options: TransferOptions;
   against: string | undefined;
   record: boolean;
+  noTarget: boolean;
   dryRun: boolean;
   json: boolean;
   quiet: boolean;
 }
 
-function parse(args: string[]): Parsed | "help" | "version" {
+/** What the arguments ask for besides a command: help (of one command, or all), the version, usage. */
+type Info = { help: string | undefined } | "version" | "usage";
+
+function parse(args: string[]): Parsed | Info {
   let values;
   let positionals;
   try {
@@ -142,9 +220,11 @@ function parse(args: string[]): Parsed | "help" | "version" {
         against: { type: "string" },
         "no-record": { type: "boolean" },
         "no-space-check": { type: "boolean" },
+        "no-target-directory": { type: "boolean", short: "T" },
         overwrite: { type: "boolean" },
         "skip-existing": { type: "boolean" },
         update: { type: "boolean" },
+        checksum: { type: "boolean", short: "c" },
         "dry-run": { type: "boolean", short: "n" },
         json: { type: "boolean" },
         quiet: { type: "boolean", short: "q" },
@@ -167,13 +247,12 @@ function parse(args: string[]): Parsed | "help" | "version" {
     }
     throw new UsageError(message.replace(/\.?\s*Did you forget[\s\S]*$|\. To specify[\s\S]*$/, ""));
   }
-  if (values.help) return "help";
-  if (values.version) return "version";
   const [command = "", ...operands] = positionals;
-  if (command === "help") return "help";
-  if (!(command in COMMAND_OPTIONS)) {
-    throw new UsageError(command === "" ? "No command given" : `Unknown command '${command}'`);
-  }
+  if (values.version || command === "version") return "version";
+  if (command === "help") return { help: operands[0] };
+  if (values.help) return { help: command === "" ? undefined : command };
+  if (command === "") return "usage";
+  if (!(command in COMMAND_OPTIONS)) throw new UsageError(`Unknown command '${command}'`);
   const allowed = COMMAND_OPTIONS[command]!;
   for (const [name, value] of Object.entries(values)) {
     if (value === undefined || allowed.has(name) || name === "help" || name === "version") continue;
@@ -184,8 +263,13 @@ function parse(args: string[]): Parsed | "help" | "version" {
       })`,
     );
   }
-  if ([values.overwrite, values["skip-existing"], values.update].filter(Boolean).length > 1) {
-    throw new UsageError("--overwrite, --skip-existing and --update exclude each other");
+  if (
+    [values.overwrite, values["skip-existing"], values.update, values.checksum]
+      .filter(Boolean).length > 1
+  ) {
+    throw new UsageError(
+      "--overwrite, --skip-existing, --update and --checksum exclude each other",
+    );
   }
   const options: TransferOptions = {};
   if (values.workers !== undefined) {
@@ -238,6 +322,7 @@ function parse(args: string[]): Parsed | "help" | "version" {
   if (values.overwrite) options.existing = "overwrite";
   if (values["skip-existing"]) options.existing = "skip";
   if (values.update) options.existing = "update";
+  if (values.checksum) options.existing = "checksum";
   if (values["batch-id"] !== undefined) options.batchId = values["batch-id"];
   return {
     command,
@@ -245,6 +330,7 @@ function parse(args: string[]): Parsed | "help" | "version" {
     options,
     against: values.against,
     record: !(values["no-record"] ?? false),
+    noTarget: values["no-target-directory"] ?? false,
     dryRun: values["dry-run"] ?? false,
     json: values.json ?? false,
     quiet: values.quiet ?? false,
@@ -268,6 +354,7 @@ const TRANSFER_OPTIONS = [
   "overwrite",
   "skip-existing",
   "update",
+  "checksum",
   "dry-run",
   "json",
   "quiet",
@@ -276,8 +363,8 @@ const TRANSFER_OPTIONS = [
 
 /** Which options each command takes: any other is a usage error, never silently ignored. */
 const COMMAND_OPTIONS: Record<string, Set<string>> = {
-  copy: new Set(TRANSFER_OPTIONS),
-  move: new Set(TRANSFER_OPTIONS),
+  copy: new Set([...TRANSFER_OPTIONS, "no-target-directory"]),
+  move: new Set([...TRANSFER_OPTIONS, "no-target-directory"]),
   apply: new Set(TRANSFER_OPTIONS),
   demo: new Set(TRANSFER_OPTIONS),
   hash: new Set(["hash", "json", "quiet"]),
@@ -325,7 +412,7 @@ function size(flag: string, text: string, min: number, max = Infinity): number {
 }
 
 /** cp semantics: into an existing directory, or onto the named path. */
-async function cpMappings(operands: string[]): Promise<Mapping[]> {
+async function cpMappings(operands: string[], noTarget: boolean): Promise<Mapping[]> {
   if (operands.length < 2) {
     throw new UsageError(
       operands.length === 0
@@ -336,16 +423,33 @@ async function cpMappings(operands: string[]): Promise<Mapping[]> {
   const target = operands[operands.length - 1]!;
   const sources = operands.slice(0, -1);
   const info = await Deno.stat(target).catch(() => null);
-  if (info?.isDirectory) {
-    return sources.map((src) => ({ src, dst: join(target, basename(resolve(src))) }));
+  if (noTarget) {
+    // cp -T: the destination is the path the copy gets, whatever is there.
+    if (sources.length > 1) throw new UsageError("-T takes one source and its destination");
+    return [{ src: sources[0]!, dst: target }];
   }
-  if (sources.length > 1) {
-    throw new InputError(
-      `Target '${target}' is not an existing directory (several sources need one as destination)`,
-      { path: target },
-    );
+  if (target.endsWith("/") && info !== null && !info.isDirectory) {
+    throw new InputError(`Destination '${target}' is not a directory (it ends with '/')`, {
+      path: target,
+    });
   }
-  return [{ src: sources[0]!, dst: target }];
+  // A destination named with a trailing '/' is a folder: made if missing.
+  const intoFolder = info?.isDirectory === true || target.endsWith("/");
+  const mappings: Mapping[] = [];
+  for (const src of sources) {
+    // rsync's rule: 'SRC/' of a folder means its contents, so the copy of SRC is the target itself.
+    const contents = /\/$/.test(src) &&
+      await Deno.stat(src).then((i) => i.isDirectory, () => false);
+    if (contents) mappings.push({ src, dst: target });
+    else if (intoFolder) mappings.push({ src, dst: join(target, basename(resolve(src))) });
+    else if (sources.length > 1) {
+      throw new InputError(
+        `Target '${target}' is not an existing directory (several sources need one as destination)`,
+        { path: target },
+      );
+    } else mappings.push({ src, dst: target });
+  }
+  return mappings;
 }
 
 /** The largest JSON batch `apply` reads: about a million mappings. */
@@ -452,6 +556,7 @@ async function runBatch(
   options: TransferOptions,
   parsed: Parsed,
   reporter: Reporter,
+  finish?: string[],
 ): Promise<number> {
   if (parsed.dryRun) {
     const plan = await planTransfer(mappings, planOptionsFor(options));
@@ -505,7 +610,16 @@ async function runBatch(
     if (interrupts !== undefined) interrupts.onInterrupt = undefined;
   }
   reporter.finish(result, code, cancelled);
+  if (cancelled && finish !== undefined) {
+    // Complete files stay and are skipped as already there by the rerun.
+    reporter.message(`ferry: to finish it, run: ferry ${finish.map(shellQuote).join(" ")}`);
+  }
   return code;
+}
+
+/** An argument as a POSIX shell reads it back. */
+function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
 async function demo(parsed: Parsed, reporter: Reporter): Promise<number> {
@@ -691,12 +805,21 @@ export async function main(args: string[], interrupts?: Interrupts): Promise<num
   });
   try {
     const parsed = parse(args);
-    if (parsed === "help") {
-      console.log(HELP);
-      return EXIT.ok;
-    }
     if (parsed === "version") {
       console.log(`ferry ${VERSION}`);
+      return EXIT.ok;
+    }
+    if (parsed === "usage") {
+      console.log(USAGE);
+      return EXIT.ok;
+    }
+    if ("help" in parsed) {
+      if (parsed.help === undefined) console.log(HELP);
+      else {
+        const text = COMMAND_HELP[parsed.help];
+        if (text === undefined) throw new UsageError(`Unknown command '${parsed.help}'`);
+        console.log(text);
+      }
       return EXIT.ok;
     }
     switch (parsed.command) {
@@ -716,8 +839,18 @@ export async function main(args: string[], interrupts?: Interrupts): Promise<num
       }
       default: {
         const operation = parsed.command === "move" ? "move" : "copy";
-        const mappings = await cpMappings(parsed.operands);
-        return await runBatch(mappings, { ...parsed.options, operation }, parsed, reporter);
+        const mappings = await cpMappings(parsed.operands, parsed.noTarget);
+        // Once the copy exists, the same command would copy into it (cp's rule): -T says the path.
+        const target = parsed.operands.at(-1);
+        const pinned = mappings.length === 1 && mappings[0]!.dst === target && !parsed.noTarget;
+        const finish = pinned ? [...args, "-T"] : args;
+        return await runBatch(
+          mappings,
+          { ...parsed.options, operation },
+          parsed,
+          reporter,
+          finish,
+        );
       }
     }
   } catch (error) {

@@ -70,13 +70,24 @@ export interface Mapping {
 }
 
 /**
- * What to do when a destination file exists: fail that file, overwrite it,
- * skip it, or `"update"`: skip it when it has the source's size and
- * modification time (rsync's quick check; ferry gives every copy its source's
- * mtime), otherwise overwrite it. A destination path only ever holds a
- * complete file, so `"skip"` and `"update"` resume an interrupted delivery.
+ * What to do when a destination file exists. A destination with the source's
+ * size and modification time is ferry's complete copy (ferry gives every copy
+ * its source's mtime, and a final name only ever holds a complete file): every
+ * policy but `"checksum"` leaves it alone as already there (a move then only
+ * removes its source). For one that differs:
+ * - `"error"` (the default): leave it alone and fail that file, so a rerun is
+ *   safe and says what differs;
+ * - `"overwrite"`: replace it;
+ * - `"update"`: replace it only when the source is newer, as `cp -u`,
+ *   `rsync -u` and `rclone --update` do (a newer destination is never replaced);
+ * - `"skip"`: leave it alone quietly;
+ * - `"checksum"`: compare the bytes, whatever the size and time say; replace
+ *   it when they differ.
  */
-export type ExistingPolicy = "error" | "overwrite" | "skip" | "update";
+export type ExistingPolicy = "error" | "overwrite" | "skip" | "update" | "checksum";
+
+/** Why a file failed when its destination differs and the policy left it alone. */
+export const DIFFERS_REASON = "the destination differs from the source and was left alone";
 
 /** A byte range of one file. */
 export interface Chunk {
@@ -94,7 +105,8 @@ export type FileAction =
   | "skip"
   | "fail"
   | "in-dir-rename"
-  | "finish-move";
+  | "finish-move"
+  | "compare";
 
 /** One file (or symbolic link) of the plan. */
 export interface FileTask {
@@ -335,8 +347,8 @@ export async function planTransfer(
   const sameFs = new Set(checked.filter((m) => m.sameFs).map((m) => m.index));
   for (const file of plan.files) {
     plan.bytesTotal += file.size;
-    if (file.action !== "copy") continue;
-    if (operation === "move" && sameFs.has(file.mapping)) {
+    if (file.action !== "copy" && file.action !== "compare") continue;
+    if (file.action === "copy" && operation === "move" && sameFs.has(file.mapping)) {
       file.action = "rename";
       continue;
     }
@@ -850,26 +862,25 @@ async function applyExisting(
     if (entry.isDirectory) {
       file.action = "fail";
       file.reason = "the destination is a directory";
-    } else if (policy === "update") {
-      if (file.action === "copy") toCompare.push({ file, entry });
-    } else if (policy === "skip") {
-      file.action = "skip";
-      file.reason = "the destination exists";
-      // A move that a crash interrupted after publishing: finish it (below).
-      if (operation === "move") toCompare.push({ file, entry });
-    } else if (policy === "error") {
-      file.action = "fail";
-      file.reason = "the destination exists (use the overwrite or skip policy)";
+    } else if (file.action === "copy" || file.action === "symlink") {
+      toCompare.push({ file, entry });
     }
   }
-  // "update": size and time of each existing destination, looked at once
-  // more where only a directory listing saw it.
+  // Size and time of each existing destination, looked at once more where
+  // only a directory listing saw it.
   await forEachLimit(toCompare, STAT_CONCURRENCY, async ({ file, entry }) => {
     const info = "size" in entry ? entry : await Deno.lstat(file.dst).catch(() => null);
-    if (
-      info?.isFile && info.size === file.size && file.mtime !== null &&
-      info.mtime?.getTime() === file.mtime.getTime()
-    ) {
+    const dstMs = info?.mtime?.getTime();
+    const srcMs = file.mtime?.getTime();
+    const same = file.action === "symlink"
+      ? info?.isSymlink === true &&
+        await Deno.readLink(file.dst).then((t) => t === file.linkTarget, () => false)
+      : info?.isFile === true && info.size === file.size && srcMs !== undefined &&
+        dstMs === srcMs;
+    if (policy === "checksum" && file.action === "copy") {
+      // The bytes decide, at run time (a move whose bytes match only removes its source).
+      file.action = "compare";
+    } else if (same) {
       if (operation === "move") {
         // ferry's complete copy of the source: an earlier move published it
         // and stopped before removing the source.
@@ -877,8 +888,18 @@ async function applyExisting(
         file.reason = "an earlier run had copied it; the source is removed";
       } else {
         file.action = "skip";
-        file.reason = "the destination has the same size and modification time";
+        file.reason = "already there (the same size and modification time)";
       }
+    } else if (policy === "skip") {
+      file.action = "skip";
+      file.reason = "the destination exists";
+    } else if (policy === "update" && dstMs !== undefined && srcMs !== undefined && dstMs > srcMs) {
+      // rsync -u: a newer destination stays; one as old as the source is replaced when it differs.
+      file.action = "skip";
+      file.reason = "the destination is newer than the source";
+    } else if (policy === "error") {
+      file.action = "fail";
+      file.reason = DIFFERS_REASON;
     }
   });
 }

@@ -9,6 +9,7 @@
 import { basename } from "node:path";
 import type { Progress, StartInfo } from "./progress.ts";
 import type { FileResult, TransferResult } from "./result.ts";
+import { DIFFERS_REASON } from "./plan.ts";
 import { formatBytes, formatDuration } from "./size.ts";
 
 /**
@@ -71,8 +72,20 @@ export function summaryLines(result: TransferResult, cancelled: boolean): string
   const head = `ferry: ${cancelled ? "cancelled: " : ""}${parts.join(" ")}` +
     (counts.length ? `; ${counts.join(", ")}` : "");
   const lines = [head];
+  // A rerun onto changed destinations would list every one: they get one line.
+  const differ = result.files.filter((f) => f.status === "failed" && f.reason === DIFFERS_REASON);
   for (const file of result.files) {
-    if (file.status === "failed") lines.push(`  failed: ${file.error?.message ?? file.reason}`);
+    if (file.status !== "failed" || file.reason === DIFFERS_REASON) continue;
+    lines.push(`  failed: ${file.error?.message ?? file.reason}`);
+  }
+  if (differ.length > 0) {
+    const n = differ.length;
+    lines.push(
+      `  ${n} destination file${n === 1 ? "" : "s"} differ${n === 1 ? "s" : ""} from ` +
+        `${n === 1 ? "its source" : "their sources"} and ${n === 1 ? "was" : "were"} left alone ` +
+        `(the first: '${differ[0]!.dst}'): --overwrite replaces them, --update only the older ` +
+        `ones, --checksum those whose bytes differ, --skip-existing leaves them quietly`,
+    );
   }
   const temps = result.temporaries;
   if (temps !== undefined && temps.reclaimed.length > 0) {

@@ -494,9 +494,9 @@ function checkOptions(
   if (values.operation !== "copy" && values.operation !== "move") {
     throw new RangeError(`Invalid operation '${values.operation}': expected "copy" or "move"`);
   }
-  if (!["error", "overwrite", "skip", "update"].includes(values.existing)) {
+  if (!["error", "overwrite", "skip", "update", "checksum"].includes(values.existing)) {
     throw new RangeError(
-      `Invalid existing '${values.existing}': expected "error", "overwrite", "skip" or "update"`,
+      `Invalid existing '${values.existing}': expected "error", "overwrite", "skip", "update" or "checksum"`,
     );
   }
   if (options.batchId !== undefined && typeof options.batchId !== "string") {
@@ -910,6 +910,7 @@ class Batch {
     if (task.action === "skip") return this.#finish(state, "skipped", task.reason);
     if (task.action === "fail") return this.#fail(state, task.reason ?? "cannot be copied");
     if (task.action === "finish-move") return await this.#finishMove(state);
+    if (task.action === "compare" && await this.#sameAsSource(state)) return;
     if (task.action === "in-dir-rename") {
       if (this.#renamedMappings.has(task.mapping)) {
         this.#extraBytes += task.size;
@@ -982,6 +983,31 @@ class Batch {
     }
     this.#extraBytes += task.size;
     this.#finish(state, "moved", task.reason);
+  }
+
+  /**
+   * The checksum policy: a destination with the source's bytes is left alone
+   * (a move removes the source); one that differs is replaced.
+   *
+   * @returns `true` when the file is done (the same bytes, or a failure).
+   */
+  async #sameAsSource(state: FileState): Promise<boolean> {
+    const { task } = state;
+    let same: boolean;
+    try {
+      same = await sameBytes(task.src, task.dst);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return false; // gone since planning: copy it
+      this.#fail(state, `cannot compare with the destination: ${describeError(error)}`, error);
+      return true;
+    }
+    if (!same) return false;
+    if (this.#operation === "move") {
+      await this.#finishMove(state);
+      return true;
+    }
+    this.#finish(state, "skipped", "already there (the same bytes)");
+    return true;
   }
 
   /** A renamed file's bytes never passed through ferry: hash it where it now is, when asked to. */
@@ -1109,7 +1135,8 @@ class Batch {
 
   /** Whether a published copy replaces what is at its destination. */
   #overwrites(): boolean {
-    return this.#existing === "overwrite" || this.#existing === "update";
+    return this.#existing === "overwrite" || this.#existing === "update" ||
+      this.#existing === "checksum";
   }
 
   #existsAtPublish(state: FileState): void {

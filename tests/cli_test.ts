@@ -171,8 +171,8 @@ Deno.test("ferry rejects usage errors with exit 2 and a hint", async () => {
     await writeRandomFile(join(dir, "a"), 10);
     await writeRandomFile(join(dir, "b"), 10);
     const cases: [string[], RegExp][] = [
-      [[], /No command given/],
       [["frobnicate"], /Unknown command 'frobnicate'/],
+      [["help", "frobnicate"], /Unknown command 'frobnicate'/],
       [["copy", join(dir, "a")], /Missing destination after/],
       [
         ["copy", "--workers", "0", join(dir, "a"), join(dir, "c")],
@@ -189,7 +189,7 @@ Deno.test("ferry rejects usage errors with exit 2 and a hint", async () => {
       ],
       [
         ["copy", "--update", "--overwrite", join(dir, "a"), join(dir, "c")],
-        /--overwrite, --skip-existing and --update exclude each other/,
+        /--overwrite, --skip-existing, --update and --checksum exclude each other/,
       ],
       [
         ["copy", join(dir, "a"), join(dir, "b"), join(dir, "c")],
@@ -251,7 +251,10 @@ Deno.test("ferry --json prints one parseable event per line whose totals match t
     assertEquals(files.length, 13);
     const failed = files.filter((e) => e.status === "failed");
     assertEquals(failed.length, 1);
-    assertMatch(String(failed[0]!.error), /sh010\.1001\.exr': the destination exists/);
+    assertMatch(
+      String(failed[0]!.error),
+      /sh010\.1001\.exr': the destination differs from the source and was left alone/,
+    );
     const summary = events[events.length - 1]!;
     assertEquals(summary.event, "summary");
     assertEquals(summary.exit_code, 1);
@@ -266,7 +269,7 @@ Deno.test("ferry --json prints one parseable event per line whose totals match t
     assertEquals(summary.bytes_done, bytes);
     assertMatch(
       run.stderr,
-      /1 failed\n {2}failed: Cannot copy '.*sh010\.1001\.exr' to '.*': the destination exists/,
+      /1 failed\n {2}1 destination file differs from its source and was left alone \(the first: '.*sh010\.1001\.exr'\): --overwrite replaces them/,
     );
   });
 });
@@ -556,4 +559,106 @@ Deno.test({
       assertEquals(plain.filter((l) => / fsync\(/.test(l)), [], "no flush without --fsync");
     });
   },
+});
+
+Deno.test("a plain rerun of a finished copy does nothing and exits 0; a changed destination is one line", async () => {
+  await withTempDir(async (dir) => {
+    await makeShot(join(dir, "sh010"));
+    await Deno.mkdir(join(dir, "dst"));
+    const first = await runCli(["copy", join(dir, "sh010"), `${join(dir, "dst")}/`]);
+    assertEquals(first.code, 0, first.stderr);
+    const before = await snapshot(join(dir, "dst"));
+    const again = await runCli(["copy", join(dir, "sh010"), `${join(dir, "dst")}/`]);
+    assertEquals(again.code, 0, again.stderr);
+    assertMatch(again.stderr, /copied 0 of 13 files .*; 13 skipped$/m);
+    assertEquals(await snapshot(join(dir, "dst")), before);
+    // Two frames fixed by hand at the destination: left alone, said in one line.
+    for (const frame of ["sh010.1001.exr", "sh010.1002.exr"]) {
+      await Deno.writeTextFile(join(dir, "dst", "sh010", "plate", frame), "hand fixed");
+    }
+    const fixed = await runCli(["copy", join(dir, "sh010"), join(dir, "dst")]);
+    assertEquals(fixed.code, 1);
+    const lines = fixed.stderr.trim().split("\n");
+    assertEquals(lines.length, 2, fixed.stderr);
+    assertMatch(
+      lines[1]!,
+      /^ {2}2 destination files differ from their sources and were left alone \(the first: '.*sh010\.100[12]\.exr'\): --overwrite replaces them, --update only the older ones, --checksum those whose bytes differ, --skip-existing leaves them quietly$/,
+    );
+    // --update never replaces them: they are newer than their sources.
+    const update = await runCli(["copy", "--update", join(dir, "sh010"), join(dir, "dst")]);
+    assertEquals(update.code, 0, update.stderr);
+    assertEquals(
+      await Deno.readTextFile(join(dir, "dst", "sh010", "plate", "sh010.1001.exr")),
+      "hand fixed",
+    );
+    // --checksum compares bytes: it replaces them.
+    const checksum = await runCli(["copy", "--checksum", join(dir, "sh010"), join(dir, "dst")]);
+    assertEquals(checksum.code, 0, checksum.stderr);
+    assertMatch(checksum.stderr, /copied 2 of 13 files .*; 11 skipped$/m);
+    await assertSameTree(join(dir, "dst", "sh010"), join(dir, "sh010"));
+  });
+});
+
+Deno.test("destinations as cp and rsync name them: -T, SRC/ for contents, DST/ for a folder", async () => {
+  await withTempDir(async (dir) => {
+    await makeShot(join(dir, "sh010"));
+    // -T: the path the copy gets, even when it exists.
+    await Deno.mkdir(join(dir, "t"));
+    assertEquals((await runCli(["copy", "-T", join(dir, "sh010"), join(dir, "t")])).code, 0);
+    await assertSameTree(join(dir, "t"), join(dir, "sh010"));
+    // SRC/: its contents, into an existing folder or a new one.
+    await Deno.mkdir(join(dir, "c"));
+    assertEquals((await runCli(["copy", `${join(dir, "sh010")}/`, join(dir, "c")])).code, 0);
+    await assertSameTree(join(dir, "c"), join(dir, "sh010"));
+    // DST/: a folder, made if missing; a file there is refused like cp's "Not a directory".
+    const clip = join(dir, "sh010", "sh010 v001.mov");
+    assertEquals((await runCli(["copy", clip, `${join(dir, "newdir")}/`])).code, 0);
+    await assertSameFile(join(dir, "newdir", "sh010 v001.mov"), clip);
+    await Deno.writeTextFile(join(dir, "afile"), "x");
+    const refused = await runCli(["copy", clip, `${join(dir, "afile")}/`]);
+    assertEquals(refused.code, 2);
+    assertMatch(refused.stderr, /Destination '.*afile\/' is not a directory/);
+  });
+});
+
+Deno.test("ferry, ferry help CMD, ferry CMD --help and ferry version", async () => {
+  const bare = await runCli([]);
+  assertEquals(bare.code, 0);
+  assertMatch(bare.stdout, /ferry help COMMAND/);
+  const version = await runCli(["version"]);
+  assertEquals(version.code, 0);
+  assertMatch(version.stdout, /^ferry \d+\.\d+\.\d+$/m);
+  for (const command of ["copy", "move", "apply", "verify", "hash", "demo"]) {
+    const help = await runCli(["help", command]);
+    assertEquals(help.code, 0, command);
+    assertMatch(help.stdout, new RegExp(`^ferry ${command} `));
+    assertEquals((await runCli([command, "--help"])).stdout, help.stdout);
+  }
+});
+
+Deno.test("deno task install gives a ferry command that runs without prompts", async () => {
+  await withTempDir(async (dir) => {
+    const env = { DENO_INSTALL_ROOT: join(dir, "root"), NO_COLOR: "1" };
+    const install = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "install"],
+      cwd: ROOT,
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertEquals(install.code, 0, new TextDecoder().decode(install.stderr));
+    const shim = join(dir, "root", "bin", "ferry");
+    const script = await Deno.readTextFile(shim);
+    for (const flag of ["--no-prompt", "--allow-ffi", "--allow-sys=hostname,statfs"]) {
+      assert(script.includes(flag), `the command runs with ${flag}`);
+    }
+    const path = `${dirname(Deno.execPath())}:${Deno.env.get("PATH") ?? ""}`;
+    const version = await new Deno.Command("sh", {
+      args: [shim, "version"],
+      env: { ...env, PATH: path },
+      stdout: "piped",
+    }).output();
+    assertEquals(version.code, 0);
+    assertMatch(new TextDecoder().decode(version.stdout), /^ferry \d+\.\d+\.\d+/);
+  });
 });

@@ -1,8 +1,10 @@
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import {
   autoChunkBytes,
   type Chunk,
   DEFAULT_CUTOFF_BYTES,
+  DIFFERS_REASON,
+  type ExistingPolicy,
   InputError,
   MIB,
   planChunks,
@@ -194,24 +196,61 @@ Deno.test("planTransfer() rejects a directory onto a file and a file onto a dire
   });
 });
 
-Deno.test("planTransfer() marks existing destinations by policy", async () => {
+Deno.test("planTransfer() decides for existing destinations by policy, as cp -u and rsync -u do", async () => {
   await withTempDir(async (dir) => {
     await Deno.mkdir(join(dir, "src"));
     await Deno.mkdir(join(dir, "dst"));
-    await Deno.writeTextFile(join(dir, "src", "a"), "new");
-    await Deno.writeTextFile(join(dir, "src", "b"), "new");
-    await Deno.writeTextFile(join(dir, "dst", "a"), "old");
+    const t = new Date("2026-06-01T12:00:00Z");
+    for (const name of ["same", "older", "newer", "absent"]) {
+      await Deno.writeTextFile(join(dir, "src", name), "source");
+      await Deno.utime(join(dir, "src", name), t, t);
+    }
+    // ferry's earlier copy; a differing older one; a differing newer one (a hand fix).
+    await Deno.writeTextFile(join(dir, "dst", "same"), "source");
+    await Deno.utime(join(dir, "dst", "same"), t, t);
+    await Deno.writeTextFile(join(dir, "dst", "older"), "before");
+    await Deno.utime(
+      join(dir, "dst", "older"),
+      new Date(t.getTime() - 1e5),
+      new Date(t.getTime() - 1e5),
+    );
+    await Deno.writeTextFile(join(dir, "dst", "newer"), "fixed!");
+    await Deno.utime(
+      join(dir, "dst", "newer"),
+      new Date(t.getTime() + 1e5),
+      new Date(t.getTime() + 1e5),
+    );
     const mappings = [{ src: join(dir, "src"), dst: join(dir, "dst") }];
-    const actions = async (existing: "error" | "skip" | "overwrite"): Promise<string[]> =>
+    const actions = async (existing: ExistingPolicy): Promise<string[]> =>
       (await planTransfer(mappings, { existing })).files.map((f) =>
-        `${f.action}:${f.reason ?? ""}`
+        `${basename(f.src)}:${f.action}${f.reason === undefined ? "" : `:${f.reason}`}`
       );
+    const there = "same:skip:already there (the same size and modification time)";
     assertEquals(await actions("error"), [
-      "fail:the destination exists (use the overwrite or skip policy)",
-      "copy:",
+      "absent:copy",
+      `newer:fail:${DIFFERS_REASON}`,
+      `older:fail:${DIFFERS_REASON}`,
+      there,
     ]);
-    assertEquals(await actions("skip"), ["skip:the destination exists", "copy:"]);
-    assertEquals(await actions("overwrite"), ["copy:", "copy:"]);
+    assertEquals(await actions("overwrite"), ["absent:copy", "newer:copy", "older:copy", there]);
+    assertEquals(await actions("update"), [
+      "absent:copy",
+      "newer:skip:the destination is newer than the source",
+      "older:copy",
+      there,
+    ]);
+    assertEquals(await actions("skip"), [
+      "absent:copy",
+      "newer:skip:the destination exists",
+      "older:skip:the destination exists",
+      there,
+    ]);
+    assertEquals(await actions("checksum"), [
+      "absent:copy",
+      "newer:compare",
+      "older:compare",
+      "same:compare",
+    ]);
   });
 });
 

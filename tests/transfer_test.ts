@@ -231,7 +231,7 @@ Deno.test("existing destinations: error by default, overwrite and skip on reques
       assertEquals(failed.files[0]?.status, "failed");
       assertEquals(
         failed.files[0]?.error?.message,
-        `Cannot copy '${src}' to '${dst}': the destination exists (use the overwrite or skip policy)`,
+        `Cannot copy '${src}' to '${dst}': the destination differs from the source and was left alone`,
       );
       assert(!failed.ok);
       assertEquals(await Deno.readTextFile(dst), "old delivery");
@@ -247,7 +247,7 @@ Deno.test("existing destinations: error by default, overwrite and skip on reques
   });
 });
 
-Deno.test("existing destinations, update: same size and time skipped, any other difference replaced", async () => {
+Deno.test("existing destinations, update: same size and time skipped, a newer destination kept, an older one replaced", async () => {
   await withTempDir(async (dir) => {
     const src = join(dir, "plates");
     await Deno.mkdir(src);
@@ -257,8 +257,9 @@ Deno.test("existing destinations, update: same size and time skipped, any other 
     await writeRandomFile(join(src, "movie.mov"), 70 * MIB); // chunked
     const dst = join(dir, "delivery");
     assert((await copy(src, dst)).ok);
-    // A frame fixed in place: same size, new bytes, new time.
+    // A frame fixed in place (by hand, at the destination): same size, new bytes, newer time.
     await writeRandomFile(join(dst, "retouched.exr"), 3 * MIB + 7);
+    const fixed = await Deno.readFile(join(dst, "retouched.exr"));
     // A frame re-rendered at the source: other size.
     await writeRandomFile(join(src, "rerendered.exr"), 3 * MIB + 9);
     // The movie changed at the source but kept its size and time: the quick check cannot see it.
@@ -273,10 +274,14 @@ Deno.test("existing destinations, update: same size and time skipped, any other 
     assertEquals(status["same.exr"]?.status, "skipped");
     assertEquals(
       status["same.exr"]?.reason,
-      "the destination has the same size and modification time",
+      "already there (the same size and modification time)",
     );
     assertEquals(status["movie.mov"]?.status, "skipped");
-    for (const name of ["retouched.exr", "rerendered.exr", "missing.exr"]) {
+    // cp -u, rsync -u, rclone --update: a newer destination is never replaced.
+    assertEquals(status["retouched.exr"]?.status, "skipped");
+    assertEquals(status["retouched.exr"]?.reason, "the destination is newer than the source");
+    assertEquals(await Deno.readFile(join(dst, "retouched.exr")), fixed);
+    for (const name of ["rerendered.exr", "missing.exr"]) {
       assertEquals(status[name]?.status, "copied", name);
       await assertSameFile(join(dst, name), join(src, name));
     }
