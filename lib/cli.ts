@@ -23,7 +23,7 @@ import {
   planTransfer,
   type TransferPlan,
 } from "./plan.ts";
-import { Reporter } from "./reporter.ts";
+import { JSON_VERSION, Reporter } from "./reporter.ts";
 import type { TransferResult } from "./result.ts";
 import { formatBytes } from "./size.ts";
 import { parseSize } from "./size.ts";
@@ -103,6 +103,9 @@ Options:
       --json             JSON lines on stdout: start, progress, file, summary
   -q, --quiet            no progress and no summary; failures are still printed
       --batch-id ID      an id echoed in the JSON events
+      --log FILE         append the --json events to FILE (with or without --json)
+  -v, --verbose          a line per file on stderr as it finishes
+  -r, --recursive        accepted for cp's sake: folders are always copied whole
   -h, --help             this help
   -V, --version          the version
 
@@ -189,6 +192,8 @@ interface Parsed {
   against: string | undefined;
   record: boolean;
   noTarget: boolean;
+  verbose: boolean;
+  log: string | undefined;
   dryRun: boolean;
   json: boolean;
   quiet: boolean;
@@ -221,6 +226,9 @@ function parse(args: string[]): Parsed | Info {
         "no-record": { type: "boolean" },
         "no-space-check": { type: "boolean" },
         "no-target-directory": { type: "boolean", short: "T" },
+        verbose: { type: "boolean", short: "v" },
+        recursive: { type: "boolean", short: "r" },
+        log: { type: "string" },
         overwrite: { type: "boolean" },
         "skip-existing": { type: "boolean" },
         update: { type: "boolean" },
@@ -331,6 +339,8 @@ function parse(args: string[]): Parsed | Info {
     against: values.against,
     record: !(values["no-record"] ?? false),
     noTarget: values["no-target-directory"] ?? false,
+    verbose: values.verbose ?? false,
+    log: values.log,
     dryRun: values["dry-run"] ?? false,
     json: values.json ?? false,
     quiet: values.quiet ?? false,
@@ -359,6 +369,9 @@ const TRANSFER_OPTIONS = [
   "json",
   "quiet",
   "batch-id",
+  "verbose",
+  "recursive",
+  "log",
 ];
 
 /** Which options each command takes: any other is a usage error, never silently ignored. */
@@ -524,6 +537,7 @@ function printPlan(plan: TransferPlan, reporter: Reporter, json: boolean): numbe
     if (file.action === "fail") failing++;
     if (json) {
       out.push(JSON.stringify({
+        v: JSON_VERSION,
         event: "plan",
         action: file.action,
         src: file.src,
@@ -543,8 +557,10 @@ function printPlan(plan: TransferPlan, reporter: Reporter, json: boolean): numbe
     }
   }
   if (out.length > 0) reporter.line(out.join("\n"));
-  reporter.message(
-    `ferry: dry run: ${plan.files.length} files, ${formatBytes(plan.bytesTotal)} ` +
+  reporter.note(
+    `ferry: dry run: ${plan.files.length} ${plan.files.length === 1 ? "file" : "files"}, ${
+      formatBytes(plan.bytesTotal)
+    } ` +
       `(${formatBytes(plan.bytesToCopy)} to copy in ${plan.chunksTotal} chunks)` +
       `${failing > 0 ? `, ${failing} would fail` : ""}; nothing was written`,
   );
@@ -610,7 +626,7 @@ async function runBatch(
     if (interrupts !== undefined) interrupts.onInterrupt = undefined;
   }
   reporter.finish(result, code, cancelled);
-  if (cancelled && finish !== undefined) {
+  if (cancelled && finish !== undefined && result.totals.filesCancelled > 0) {
     // Complete files stay and are skipped as already there by the rerun.
     reporter.message(`ferry: to finish it, run: ferry ${finish.map(shellQuote).join(" ")}`);
   }
@@ -695,7 +711,7 @@ async function hashCommand(parsed: Parsed, reporter: Reporter): Promise<number> 
       ready.set(i, () =>
         reporter.line(
           parsed.json
-            ? JSON.stringify({ event: "hash", path: file, algorithm, digest })
+            ? JSON.stringify({ v: JSON_VERSION, event: "hash", path: file, algorithm, digest })
             : checksumLine(algorithm, digest, file),
         ));
     } catch (error) {
@@ -723,7 +739,7 @@ async function verifyCommand(parsed: Parsed, reporter: Reporter): Promise<number
   // Each file is printed as soon as it is checked: a large delivery takes a while.
   const options: VerifyOptions = {
     onCheck: (file) => {
-      if (parsed.json) reporter.line(JSON.stringify({ event: "verify", ...file }));
+      if (parsed.json) reporter.event({ event: "verify", ...file });
       else if (file.status !== "ok" || !parsed.quiet) {
         const detail = file.status === "mismatch"
           ? ` (expected ${file.expected}, found ${file.actual})`
@@ -750,7 +766,7 @@ async function verifyCommand(parsed: Parsed, reporter: Reporter): Promise<number
     ? `; recorded in ${report.generation}`
     : "";
   if (parsed.json) {
-    reporter.line(JSON.stringify({
+    reporter.event({
       event: "summary",
       ok: bad === 0,
       exit_code: code,
@@ -759,10 +775,11 @@ async function verifyCommand(parsed: Parsed, reporter: Reporter): Promise<number
       files_missing: counts.missing,
       files_new: counts.new,
       files_unreadable: counts.unreadable,
-    }));
+    });
   }
   reporter.message(
-    `ferry: ${report.files.length} files: ${counts.ok} ok, ${counts.mismatch} mismatch, ` +
+    `ferry: ${report.files.length} ${report.files.length === 1 ? "file" : "files"}: ` +
+      `${counts.ok} ok, ${counts.mismatch} mismatch, ` +
       `${counts.missing} missing, ${counts.new} new, ${counts.unreadable} unreadable${where}`,
   );
   return code;
@@ -821,6 +838,17 @@ export async function main(args: string[], interrupts?: Interrupts): Promise<num
         console.log(text);
       }
       return EXIT.ok;
+    }
+    reporter.verbose = parsed.verbose;
+    if (parsed.log !== undefined) {
+      try {
+        reporter.logTo(parsed.log);
+      } catch (error) {
+        throw new InputError(`Cannot write the log file '${parsed.log}': ${describeError(error)}`, {
+          path: parsed.log,
+          cause: error,
+        });
+      }
     }
     switch (parsed.command) {
       case "demo":

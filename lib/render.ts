@@ -63,7 +63,11 @@ export function progressLine(p: Progress, width: number): string {
 export function summaryLines(result: TransferResult, cancelled: boolean): string[] {
   const t = result.totals;
   const verb = result.operation === "move" ? "moved" : "copied";
-  const parts = [`${verb} ${t.filesDone} of ${t.files} files (${formatBytes(t.bytesDone)})`];
+  const parts = [
+    `${verb} ${t.filesDone} of ${t.files} ${t.files === 1 ? "file" : "files"} (${
+      formatBytes(t.bytesDone)
+    })`,
+  ];
   parts.push(`in ${formatDuration(result.elapsedMs)}, ${formatBytes(result.bytesPerSecond)}/s`);
   const counts = [];
   if (t.filesSkipped) counts.push(`${t.filesSkipped} skipped`);

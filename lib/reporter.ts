@@ -34,6 +34,9 @@ const JSON_EVERY_MS = 500;
 
 const encoder = new TextEncoder();
 
+/** The version of the `--json` event format, in every event as `"v"`; it grows when a field changes meaning. */
+export const JSON_VERSION = 1;
+
 /**
  * Renders one batch for the CLI.
  *
@@ -78,7 +81,7 @@ export class Reporter {
    * @param info The plan totals.
    */
   start(info: StartInfo): void {
-    if (this.#json) this.#stdout(startEvent(info));
+    this.#stdout(startEvent(info));
   }
 
   /**
@@ -87,7 +90,9 @@ export class Reporter {
    * @param p The snapshot.
    */
   progress(p: Progress): void {
-    if (this.#json && p.elapsedMs - this.#lastJsonMs >= JSON_EVERY_MS) {
+    if (
+      (this.#json || this.#log !== undefined) && p.elapsedMs - this.#lastJsonMs >= JSON_EVERY_MS
+    ) {
       this.#lastJsonMs = p.elapsedMs;
       this.#stdout(progressEvent(p));
     }
@@ -108,7 +113,37 @@ export class Reporter {
    * @param file Its result.
    */
   file(file: FileResult): void {
-    if (this.#json) this.#stdout(fileEvent(file));
+    this.#stdout(fileEvent(file));
+    if (this.verbose) {
+      const why = file.status === "failed" || file.reason === undefined ? "" : ` (${file.reason})`;
+      const where = file.status === "skipped" || file.status === "cancelled"
+        ? file.dst
+        : `${file.src} -> ${file.dst}`;
+      this.message(
+        file.status === "failed"
+          ? `failed    ${file.error?.message ?? file.reason}`
+          : `${file.status.padEnd(9)} ${where}${why}`,
+      );
+    }
+  }
+
+  /** `-v`: a line per file as it finishes, on stderr. */
+  verbose = false;
+
+  #log: Deno.FsFile | undefined;
+
+  /**
+   * Also writes every `--json` event, as a JSON line, to a file (`--log FILE`).
+   *
+   * @param path The log file (appended to).
+   */
+  logTo(path: string): void {
+    this.#log = Deno.openSync(path, { write: true, create: true, append: true });
+  }
+
+  #logOnly(event: Record<string, unknown>): void {
+    if (this.#log === undefined) return;
+    writeAll(this.#log, encoder.encode(JSON.stringify({ v: JSON_VERSION, ...event }) + "\n"));
   }
 
   /**
@@ -120,11 +155,20 @@ export class Reporter {
    */
   finish(result: TransferResult, exitCode: number, cancelled: boolean): void {
     this.clearLine();
-    if (this.#json) this.#stdout(summaryEvent(result, exitCode));
+    this.#stdout(summaryEvent(result, exitCode));
     const lines = summaryLines(result, cancelled);
     const [head, ...failures] = lines;
     if (!this.#quiet && head !== undefined) this.#stderr(this.#paint(head, exitCode) + "\n");
     for (const line of failures) this.#stderr(this.#paint(line, 1) + "\n");
+  }
+
+  /**
+   * An informational line on stderr that `--quiet` silences (a summary).
+   *
+   * @param text The line.
+   */
+  note(text: string): void {
+    if (!this.#quiet) this.message(text);
   }
 
   /**
@@ -145,7 +189,7 @@ export class Reporter {
    */
   error(text: string, exitCode: number): void {
     this.clearLine();
-    if (this.#json) this.#stdout({ event: "error", exit_code: exitCode, error: text });
+    this.#stdout({ event: "error", exit_code: exitCode, error: text });
     this.#stderr(this.#paint(`ferry: error: ${text}`, 1) + "\n");
   }
 
@@ -182,8 +226,19 @@ export class Reporter {
     }
   }
 
+  /**
+   * One `--json` event on stdout, with the format's version first (`"v": 1`).
+   *
+   * @param event The event's fields, `event` first.
+   */
+  event(event: Record<string, unknown>): void {
+    this.line(JSON.stringify({ v: JSON_VERSION, ...event }));
+  }
+
+  /** An engine event: on stdout with `--json`, and in the `--log` file either way. */
   #stdout(event: Record<string, unknown>): void {
-    this.line(JSON.stringify(event));
+    if (this.#json) this.event(event);
+    this.#logOnly(event);
   }
 
   #stderr(text: string): void {
@@ -203,6 +258,6 @@ function consoleWidth(): number {
   }
 }
 
-function writeAll(out: typeof Deno.stdout, bytes: Uint8Array): void {
+function writeAll(out: { writeSync(p: Uint8Array): number }, bytes: Uint8Array): void {
   for (let at = 0; at < bytes.length;) at += out.writeSync(bytes.subarray(at));
 }

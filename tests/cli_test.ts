@@ -38,7 +38,7 @@ Deno.test("ferry copy copies a file and a tree byte for byte, into an existing d
     ]);
     assertEquals(file.code, 0, file.stderr);
     await assertSameFile(join(dir, "movie.mov"), join(dir, "sh010", "sh010 v001.mov"));
-    assertMatch(file.stderr, /^ferry: copied 1 of 1 files \(15\.0 MiB\) in .*\/s\n$/);
+    assertMatch(file.stderr, /^ferry: copied 1 of 1 file \(15\.0 MiB\) in .*\/s\n$/);
 
     const tree = await runCli(["copy", join(dir, "sh010"), join(dir, "new name")]);
     assertEquals(tree.code, 0, tree.stderr);
@@ -660,5 +660,34 @@ Deno.test("deno task install gives a ferry command that runs without prompts", a
     }).output();
     assertEquals(version.code, 0);
     assertMatch(new TextDecoder().decode(version.stdout), /^ferry \d+\.\d+\.\d+/);
+  });
+});
+
+Deno.test("-v lists files as they finish, --log keeps the JSON events, -r is accepted, every event has v: 1", async () => {
+  await withTempDir(async (dir) => {
+    await makeShot(join(dir, "sh010"));
+    const log = join(dir, "run.jsonl");
+    const run = await runCli([
+      "copy",
+      "-r",
+      "-v",
+      "--log",
+      log,
+      join(dir, "sh010"),
+      join(dir, "out"),
+    ]);
+    assertEquals(run.code, 0, run.stderr);
+    const listed = run.stderr.split("\n").filter((l) => l.startsWith("copied "));
+    assertEquals(listed.length, 13);
+    assertMatch(listed[0]!, /^copied +\/.*sh010\/.* -> \/.*out\/.*$/);
+    const events = (await Deno.readTextFile(log)).trim().split("\n").map((l) => JSON.parse(l));
+    assertEquals(events[0].event, "start");
+    assertEquals(events.at(-1).event, "summary");
+    assertEquals(events.filter((e) => e.event === "file").length, 13);
+    assert(events.every((e) => e.v === 1), "every logged event has its version");
+    const json = await runCli(["copy", "--json", join(dir, "sh010"), join(dir, "out2")]);
+    assert(jsonLines(json.stdout).every((e) => e.v === 1), "every --json event has its version");
+    const hash = await runCli(["hash", "--json", join(dir, "sh010")]);
+    assert(jsonLines(hash.stdout).every((e) => e.v === 1));
   });
 });
