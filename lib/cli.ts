@@ -105,6 +105,9 @@ Options:
       --batch-id ID      an id echoed in the JSON events
       --log FILE         append the --json events to FILE (with or without --json)
   -v, --verbose          a line per file on stderr as it finishes
+      --progress         draw the live progress bar even when stderr is not a
+                         terminal (it is drawn on a terminal for copies that
+                         take more than a second)
   -r, --recursive        accepted for cp's sake: folders are always copied whole
   -h, --help             this help
   -V, --version          the version
@@ -193,6 +196,7 @@ interface Parsed {
   record: boolean;
   noTarget: boolean;
   verbose: boolean;
+  progress: boolean;
   log: string | undefined;
   dryRun: boolean;
   json: boolean;
@@ -229,6 +233,7 @@ function parse(args: string[]): Parsed | Info {
         verbose: { type: "boolean", short: "v" },
         recursive: { type: "boolean", short: "r" },
         log: { type: "string" },
+        progress: { type: "boolean" },
         overwrite: { type: "boolean" },
         "skip-existing": { type: "boolean" },
         update: { type: "boolean" },
@@ -340,6 +345,7 @@ function parse(args: string[]): Parsed | Info {
     record: !(values["no-record"] ?? false),
     noTarget: values["no-target-directory"] ?? false,
     verbose: values.verbose ?? false,
+    progress: values.progress ?? false,
     log: values.log,
     dryRun: values["dry-run"] ?? false,
     json: values.json ?? false,
@@ -372,6 +378,7 @@ const TRANSFER_OPTIONS = [
   "verbose",
   "recursive",
   "log",
+  "progress",
 ];
 
 /** Which options each command takes: any other is a usage error, never silently ignored. */
@@ -722,6 +729,7 @@ async function hashCommand(parsed: Parsed, reporter: Reporter): Promise<number> 
       line();
       ready.delete(printed++);
     }
+    reporter.status(`ferry: hashed ${printed} of ${files.length} files`);
   });
   return reporter.stdoutClosed ? EXIT.cancelled : code;
 }
@@ -737,8 +745,10 @@ async function verifyCommand(parsed: Parsed, reporter: Reporter): Promise<number
     }
   }
   // Each file is printed as soon as it is checked: a large delivery takes a while.
+  let checked = 0;
   const options: VerifyOptions = {
     onCheck: (file) => {
+      checked++;
       if (parsed.json) reporter.event({ event: "verify", ...file });
       else if (file.status !== "ok" || !parsed.quiet) {
         const detail = file.status === "mismatch"
@@ -748,6 +758,7 @@ async function verifyCommand(parsed: Parsed, reporter: Reporter): Promise<number
           : "";
         reporter.line(`${file.status.toUpperCase().padEnd(10)} ${file.path}${detail}`);
       }
+      reporter.status(`ferry: checked ${checked} files`);
     },
   };
   if (parsed.options.hash !== undefined) options.hash = parsed.options.hash;
@@ -840,6 +851,7 @@ export async function main(args: string[], interrupts?: Interrupts): Promise<num
       return EXIT.ok;
     }
     reporter.verbose = parsed.verbose;
+    if (parsed.progress) reporter.forceLive();
     if (parsed.log !== undefined) {
       try {
         reporter.logTo(parsed.log);

@@ -13,8 +13,10 @@ import { DIFFERS_REASON } from "./plan.ts";
 import { formatBytes, formatDuration } from "./size.ts";
 
 /**
- * The one-line progress display: bytes done/total, percent, rate, ETA, files
- * and the file(s) in flight, cut to `width` columns.
+ * The one-line progress display: a drawn bar, percent, bytes done/total,
+ * rate, ETA, files and the file(s) in flight, fitted to `width` columns. On a
+ * narrow terminal the names go first, then the bar shrinks, then ETA, rate
+ * and bytes are dropped; the percentage and the file count always stay.
  *
  * @param p The progress snapshot.
  * @param width The terminal width.
@@ -31,13 +33,40 @@ import { formatBytes, formatDuration } from "./size.ts";
  * ```
  */
 export function progressLine(p: Progress, width: number): string {
-  const percent = p.bytesTotal > 0 ? Math.floor((p.bytesDone / p.bytesTotal) * 100) : 100;
-  const eta = p.etaMs === null ? "--" : formatDuration(p.etaMs);
-  const names = p.inFlight.map((path) => basename(path)).join(", ");
-  const line = `${formatBytes(p.bytesDone)} / ${formatBytes(p.bytesTotal)}  ${percent}%  ` +
-    `${formatBytes(p.bytesPerSecond)}/s  ETA ${eta}  files ${p.filesDone}/${p.filesTotal}` +
-    (names ? `  ${names}` : "");
-  return line.length > width - 1 ? line.slice(0, Math.max(0, width - 2)) + "…" : line;
+  const fraction = p.bytesTotal > 0 ? Math.min(1, p.bytesDone / p.bytesTotal) : 1;
+  const percent = `${Math.floor(fraction * 100)}%`;
+  const files = `files ${p.filesDone}/${p.filesTotal}`;
+  const optional = [
+    `${formatBytes(p.bytesDone)} / ${formatBytes(p.bytesTotal)}`,
+    `${formatBytes(p.bytesPerSecond)}/s`,
+    `ETA ${p.etaMs === null ? "--" : formatDuration(p.etaMs)}`,
+  ];
+  const room = width - 1;
+  for (let keep = optional.length; keep >= 0; keep--) {
+    const text = [percent, ...optional.slice(0, keep), files].join("  ");
+    const barRoom = room - text.length - 1;
+    if (barRoom < 12 && keep > 0) continue;
+    let line = barRoom >= 7 ? `${bar(fraction, Math.min(32, barRoom))} ${text}` : text;
+    const names = p.inFlight.map((path) => basename(path)).join(", ");
+    if (names !== "" && line.length + 2 + 8 <= room) {
+      const shown = names.length > room - line.length - 2
+        ? names.slice(0, room - line.length - 3) + "…"
+        : names;
+      line += `  ${shown}`;
+    }
+    return line;
+  }
+  return `${percent}  ${files}`;
+}
+
+/** A drawn bar `[███▌    ]` of `width` columns (brackets included), in eighths of a cell. */
+function bar(fraction: number, width: number): string {
+  const cells = width - 2;
+  const eighths = Math.round(fraction * cells * 8);
+  const full = Math.floor(eighths / 8);
+  const part = eighths % 8;
+  const partial = part === 0 ? "" : " ▏▎▍▌▋▊▉"[part]!;
+  return `[${"█".repeat(full)}${partial}${" ".repeat(Math.max(0, cells - full - partial.length))}]`;
 }
 
 /**

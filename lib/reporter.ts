@@ -130,6 +130,30 @@ export class Reporter {
   /** `-v`: a line per file as it finishes, on stderr. */
   verbose = false;
 
+  #lastStatusMs = 0;
+  #startedMs = performance.now();
+
+  /**
+   * A live status line on a terminal (for `ferry hash` and `ferry verify`):
+   * drawn at most ten times a second and only after the first second, then
+   * cleared by the next output line.
+   *
+   * @param text The status, e.g. `verified 120 files`.
+   */
+  status(text: string): void {
+    if (!this.#tty || this.#quiet) return;
+    const now = performance.now();
+    if (now - this.#startedMs < LIVE_AFTER_MS || now - this.#lastStatusMs < 100) return;
+    this.#lastStatusMs = now;
+    this.#stderr(`\r\x1b[2K${text.slice(0, consoleWidth() - 1)}`);
+    this.#lineShown = true;
+  }
+
+  /** `--progress`: draw the live line even when stderr is not a terminal. */
+  forceLive(): void {
+    this.#tty = true;
+  }
+
   #log: Deno.FsFile | undefined;
 
   /**
@@ -217,6 +241,7 @@ export class Reporter {
    */
   line(text: string): void {
     if (this.#stdoutClosed) return;
+    this.clearLine();
     try {
       writeAll(Deno.stdout, encoder.encode(text + "\n"));
     } catch (error) {
@@ -252,7 +277,8 @@ export class Reporter {
 
 function consoleWidth(): number {
   try {
-    return Deno.consoleSize().columns;
+    // A terminal that does not know its size (0 columns) gets the classic 80.
+    return Deno.consoleSize().columns || 80;
   } catch {
     return 80;
   }

@@ -12,6 +12,7 @@ import {
   ROOT,
   runCli,
   snapshot,
+  testbed,
   withTempDir,
   writeRandomFile,
 } from "./_helpers.ts";
@@ -689,5 +690,48 @@ Deno.test("-v lists files as they finish, --log keeps the JSON events, -r is acc
     assert(jsonLines(json.stdout).every((e) => e.v === 1), "every --json event has its version");
     const hash = await runCli(["hash", "--json", join(dir, "sh010")]);
     assert(jsonLines(hash.stdout).every((e) => e.v === 1));
+  });
+});
+
+Deno.test("a copy that takes more than a second draws a live progress bar in a terminal", async () => {
+  const bed = await testbed();
+  if (typeof bed === "string") {
+    console.warn(`SKIPPED progress-bar test: ${bed}`);
+    return;
+  }
+  await withTempDir(async (dir) => {
+    // 600 small files from the share, one at a time: a couple of seconds.
+    const src = join(bed.netStore, `progress-${crypto.randomUUID()}`);
+    await Deno.mkdir(src);
+    try {
+      for (let i = 0; i < 600; i++) await Deno.writeTextFile(join(src, `f.${i}.exr`), "x");
+      const shared = join(bed.net, src.slice(bed.netStore.length + 1));
+      const command = [
+        Deno.execPath(),
+        "run",
+        "--quiet",
+        "-A",
+        join(ROOT, "cli.ts"),
+        "copy",
+        "--small-file-workers",
+        "1",
+        shared,
+        join(dir, "out"),
+      ].join(" ");
+      const run = await new Deno.Command("script", {
+        args: ["-qec", command, "/dev/null"],
+        stdin: "null",
+        stdout: "piped",
+        env: { NO_COLOR: "1" },
+      }).output();
+      const screen = new TextDecoder().decode(run.stdout);
+      assertEquals(run.code, 0, screen);
+      // The live line: carriage return, erase the line, then the bar.
+      const live = new RegExp(`\r${"\x1b"}\\[2K\\[█*[▏▎▍▌▋▊▉]? *\\] \\d+% {2}.* files \\d+/600`);
+      assertMatch(screen, live);
+      assertMatch(screen, /copied 600 of 600 files/);
+    } finally {
+      await Deno.remove(src, { recursive: true });
+    }
   });
 });
