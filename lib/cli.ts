@@ -109,6 +109,9 @@ Options:
                          terminal (it is drawn on a terminal for copies that
                          take more than a second)
   -r, --recursive        accepted for cp's sake: folders are always copied whole
+  -a, --archive          also keep owner and group (as root), as cp -a does;
+                         modes and modification times (of folders too) are
+                         always kept
   -h, --help             this help
   -V, --version          the version
 
@@ -234,6 +237,7 @@ function parse(args: string[]): Parsed | Info {
         recursive: { type: "boolean", short: "r" },
         log: { type: "string" },
         progress: { type: "boolean" },
+        archive: { type: "boolean", short: "a" },
         overwrite: { type: "boolean" },
         "skip-existing": { type: "boolean" },
         update: { type: "boolean" },
@@ -332,6 +336,7 @@ function parse(args: string[]): Parsed | Info {
   if (values.mhl) options.mhl = true;
   if (values.fsync) options.fsync = true;
   if (values["no-space-check"]) options.spaceCheck = false;
+  if (values.archive) options.preserveOwner = true;
   if (values.overwrite) options.existing = "overwrite";
   if (values["skip-existing"]) options.existing = "skip";
   if (values.update) options.existing = "update";
@@ -379,6 +384,7 @@ const TRANSFER_OPTIONS = [
   "recursive",
   "log",
   "progress",
+  "archive",
 ];
 
 /** Which options each command takes: any other is a usage error, never silently ignored. */

@@ -124,6 +124,10 @@ export interface FileTask {
   mtime: Date | null;
   /** Access time to give the copy. */
   atime: Date | null;
+  /** Owner of the source (kept with `preserveOwner`, as root). */
+  uid: number | null;
+  /** Group of the source. */
+  gid: number | null;
   /** Device of the source (to remember per file-system pair whether offload works). */
   dev: number;
   /** The chunks, for a file copied in parallel ranges; empty for a whole-file copy. */
@@ -148,6 +152,12 @@ export interface DirTask {
   dst: string;
   /** Permission bits of the source directory. */
   mode: number;
+  /** Modification time of the source directory, given to the copy after its files. */
+  mtime: Date | null;
+  /** Owner of the source directory (kept with `preserveOwner`, as root). */
+  uid: number | null;
+  /** Group of the source directory. */
+  gid: number | null;
   /** `true` when the whole directory is moved with one rename. */
   rename: boolean;
 }
@@ -633,6 +643,8 @@ function fileTask(mapping: number, src: string, dst: string, info: Deno.FileInfo
     mode: (info.mode ?? 0o644) & 0o7777,
     mtime: info.mtime,
     atime: info.atime,
+    uid: info.uid,
+    gid: info.gid,
     dev: info.dev,
     chunks: [],
     action: info.isFile ? "copy" : "fail",
@@ -651,6 +663,9 @@ async function walkDirectory(
     src: mapping.src,
     dst: mapping.dst,
     mode: (mapping.info.mode ?? 0o755) & 0o7777,
+    mtime: mapping.info.mtime,
+    uid: mapping.info.uid,
+    gid: mapping.info.gid,
     rename,
   };
   plan.dirs.push(root);
@@ -708,6 +723,9 @@ async function walkDirectory(
           src,
           dst,
           mode: (info.mode ?? 0o755) & 0o7777,
+          mtime: info.mtime,
+          uid: info.uid,
+          gid: info.gid,
           rename: false,
         };
       } else if (info.isSymlink) {
@@ -747,6 +765,8 @@ function failedTask(mapping: number, src: string, dst: string, reason: string): 
     mode: 0o644,
     mtime: null,
     atime: null,
+    uid: null,
+    gid: null,
     dev: 0,
     chunks: [],
     action: "fail",

@@ -163,6 +163,14 @@ export interface TransferOptions {
    */
   spaceCheck?: boolean;
   /**
+   * Give copies (files and folders) their source's owner and group, as
+   * `cp -a` and `rsync -a` do. Only root may; for anyone else (or on a share
+   * that squashes root) the copies stay the user's. Modes and modification
+   * times are always kept.
+   * @default {false}
+   */
+  preserveOwner?: boolean;
+  /**
    * Compute a checksum of every file's source bytes in flight (reported as
    * `hash` on each file). Hashing moves the bytes through ferry's buffers, so
    * copy offload is not used for hashed files.
@@ -342,6 +350,9 @@ export async function applyMappings(
       forEachLimit(large, fileWorkers, (state) => batch.runFile(state)),
       forEachLimit(small, smallFileWorkers, (state) => batch.runFile(state)),
     ]);
+    // Every temporary is gone: the leases go before the folders get their
+    // source's times (removing a lease file would change them again).
+    await batch.releaseLeases();
     // Before the folders get their source's modes: a camera card's are read-only.
     if (options.mhl && hash !== undefined && !batch.cancelled) {
       manifests = await writeManifests(plan, batch.results(), hash, options.fsync ?? false);
@@ -889,7 +900,14 @@ class Batch {
     const created = new Set(this.#createdDirs);
     for (const dir of [...dirs].reverse()) {
       if (this.#renamedMappings.has(dir.mapping)) continue;
-      if (created.has(dir.dst)) await Deno.chmod(dir.dst, dir.mode).catch(() => {});
+      if (created.has(dir.dst)) {
+        // Deepest first, after their files: a folder's time is its source's, as with cp -a.
+        if (this.#chowns() && dir.uid !== null && dir.gid !== null) {
+          await Deno.chown(dir.dst, dir.uid, dir.gid).catch(() => {});
+        }
+        await Deno.chmod(dir.dst, dir.mode).catch(() => {});
+        if (dir.mtime !== null) await Deno.utime(dir.dst, dir.mtime, dir.mtime).catch(() => {});
+      }
       if (this.#operation === "move") {
         // Only empty directories go: a file that failed keeps its directory.
         await Deno.remove(dir.src).catch(() => {});
@@ -1101,7 +1119,11 @@ class Batch {
           }
           state.verified = true;
         }
-        if (!hasMode) await Deno.chmod(tmp, task.mode);
+        if (this.#chowns() && task.uid !== null && task.gid !== null) {
+          // Before chmod: chown clears setuid bits.
+          await Deno.chown(tmp, task.uid, task.gid).catch(() => {});
+        }
+        if (!hasMode || this.#chowns()) await Deno.chmod(tmp, task.mode);
         if (task.mtime !== null) await Deno.utime(tmp, task.atime ?? task.mtime, task.mtime);
         if (this.#options.fsync) {
           await flushToStorage(tmp).catch((error) => {
@@ -1131,6 +1153,15 @@ class Batch {
     } finally {
       if (this.#temps.delete(tmp)) await this.#removeTemp(tmp);
     }
+  }
+
+  /**
+   * Whether copies get their source's owner. Only root may give files away;
+   * for anyone else (and on shares that squash root) chown fails and is let
+   * go, as cp -a lets it go: the copy is then the user's.
+   */
+  #chowns(): boolean {
+    return this.#options.preserveOwner === true;
   }
 
   /** Whether a published copy replaces what is at its destination. */

@@ -8,6 +8,7 @@ import {
   assertNoTemps,
   assertSameFile,
   assertSameTree,
+  IS_ROOT,
   listTree,
   ROOT,
   runCli,
@@ -733,5 +734,39 @@ Deno.test("a copy that takes more than a second draws a live progress bar in a t
     } finally {
       await Deno.remove(src, { recursive: true });
     }
+  });
+});
+
+Deno.test("folders keep their modification times; -a keeps owner and group too (as root)", async () => {
+  await withTempDir(async (dir) => {
+    await makeShot(join(dir, "sh010"));
+    const then = new Date("2025-03-04T05:06:07Z");
+    await Deno.utime(join(dir, "sh010", "plate"), then, then);
+    await Deno.utime(join(dir, "sh010"), then, then);
+    const plain = await runCli(["copy", join(dir, "sh010"), join(dir, "plain")]);
+    assertEquals(plain.code, 0, plain.stderr);
+    for (const sub of ["", "plate"]) {
+      assertEquals(
+        (await Deno.stat(join(dir, "plain", sub))).mtime?.getTime(),
+        then.getTime(),
+        `'${sub}'`,
+      );
+    }
+    if (!IS_ROOT) {
+      console.warn(
+        "SKIPPED the owner part of the -a test: only root can give files to another user",
+      );
+      return;
+    }
+    await new Deno.Command("chown", { args: ["-R", "65534:65534", join(dir, "sh010")] }).output();
+    await Deno.utime(join(dir, "sh010", "plate"), then, then);
+    assertEquals((await Deno.stat(join(dir, "plain", "plate", "sh010.1001.exr"))).uid, 0);
+    const archive = await runCli(["copy", "-a", join(dir, "sh010"), join(dir, "archive")]);
+    assertEquals(archive.code, 0, archive.stderr);
+    for (const path of ["", "plate", "plate/sh010.1001.exr", "sh010 v001.mov"]) {
+      const info = await Deno.stat(join(dir, "archive", path));
+      assertEquals([info.uid, info.gid], [65534, 65534], `'${path}'`);
+    }
+    assertEquals((await Deno.stat(join(dir, "archive", "plate"))).mtime?.getTime(), then.getTime());
   });
 });
