@@ -36,6 +36,8 @@ import {
 } from "./transfer.ts";
 import { VERSION } from "./version.ts";
 import type { FileCheck, VerifyOptions } from "./verify.ts";
+import type { ReportData } from "./report.ts";
+import { hostName } from "./host.ts";
 import { MhlError } from "./mhl/mhl_error.ts";
 import { HASH_ALGORITHMS, type HashAlgorithm } from "./hash.ts";
 
@@ -104,6 +106,10 @@ Options:
   -q, --quiet            no progress and no summary; failures are still printed
       --batch-id ID      an id echoed in the JSON events
       --log FILE         append the --json events to FILE (with or without --json)
+      --report FILE      write a delivery report: FILE.html (one self-contained
+                         page: verdict, folders and frame sequences with any
+                         missing frames, every file with its digest, a
+                         throughput chart) or FILE.csv (a row per file)
   -v, --verbose          a line per file on stderr as it finishes
       --progress         draw the live progress bar even when stderr is not a
                          terminal (it is drawn on a terminal for copies that
@@ -201,6 +207,7 @@ interface Parsed {
   verbose: boolean;
   progress: boolean;
   log: string | undefined;
+  report: string | undefined;
   dryRun: boolean;
   json: boolean;
   quiet: boolean;
@@ -238,6 +245,7 @@ function parse(args: string[]): Parsed | Info {
         log: { type: "string" },
         progress: { type: "boolean" },
         archive: { type: "boolean", short: "a" },
+        report: { type: "string" },
         overwrite: { type: "boolean" },
         "skip-existing": { type: "boolean" },
         update: { type: "boolean" },
@@ -351,6 +359,7 @@ function parse(args: string[]): Parsed | Info {
     noTarget: values["no-target-directory"] ?? false,
     verbose: values.verbose ?? false,
     progress: values.progress ?? false,
+    report: values.report,
     log: values.log,
     dryRun: values["dry-run"] ?? false,
     json: values.json ?? false,
@@ -385,6 +394,7 @@ const TRANSFER_OPTIONS = [
   "log",
   "progress",
   "archive",
+  "report",
 ];
 
 /** Which options each command takes: any other is a usage error, never silently ignored. */
@@ -619,13 +629,18 @@ async function runBatch(
   let result: TransferResult;
   let code: number;
   let cancelled = false;
+  const startedAt = new Date();
+  const samples: { elapsedMs: number; bytesDone: number }[] = [{ elapsedMs: 0, bytesDone: 0 }];
   try {
     result = await applyMappings(mappings, {
       ...options,
       signal: cancel.signal,
       killSignal: kill.signal,
       onStart: (info) => reporter.start(info),
-      onProgress: (p) => reporter.progress(p),
+      onProgress: (p) => {
+        samples.push({ elapsedMs: p.elapsedMs, bytesDone: p.bytesDone });
+        reporter.progress(p);
+      },
       onFile: (f) => reporter.file(f),
     });
     code = result.ok ? EXIT.ok : EXIT.failed;
@@ -639,11 +654,38 @@ async function runBatch(
     if (interrupts !== undefined) interrupts.onInterrupt = undefined;
   }
   reporter.finish(result, code, cancelled);
+  if (parsed.report !== undefined) {
+    samples.push({ elapsedMs: result.elapsedMs, bytesDone: result.totals.bytesDone });
+    const written = await writeReport(parsed.report, {
+      result,
+      startedAt,
+      endedAt: new Date(),
+      host: hostName(),
+      samples,
+      cancelled,
+    });
+    if (written !== null) {
+      reporter.message(`ferry: cannot write the report '${parsed.report}': ${written}`);
+      if (code === EXIT.ok) code = EXIT.failed;
+    }
+  }
   if (cancelled && finish !== undefined && result.totals.filesCancelled > 0) {
     // Complete files stay and are skipped as already there by the rerun.
     reporter.message(`ferry: to finish it, run: ferry ${finish.map(shellQuote).join(" ")}`);
   }
   return code;
+}
+
+/** Writes `--report FILE`: HTML, or CSV for a `.csv` name. Returns why it could not, or `null`. */
+async function writeReport(path: string, data: ReportData): Promise<string | null> {
+  const { renderCsvReport, renderHtmlReport } = await import("./report.ts");
+  const text = path.toLowerCase().endsWith(".csv") ? renderCsvReport(data) : renderHtmlReport(data);
+  try {
+    await Deno.writeTextFile(path, text);
+    return null;
+  } catch (error) {
+    return describeError(error);
+  }
 }
 
 /** An argument as a POSIX shell reads it back. */

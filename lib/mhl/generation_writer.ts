@@ -20,6 +20,7 @@ import { FileHasher } from "../file_hasher.ts";
 import { type HashAlgorithm, hashBytes } from "../hash.ts";
 import { flushToStorage } from "../publish.ts";
 import { VERSION } from "../version.ts";
+import { hostName } from "../host.ts";
 import { MHL_DIR, readChain, writeChain } from "./chain.ts";
 import { directoryHashes } from "./directory_hash.ts";
 import { withFolderLock } from "./folder_lock.ts";
@@ -73,18 +74,6 @@ export interface GenerationOptions {
    * @default {[]}
    */
   ignore?: readonly string[];
-}
-
-function hostname(): string {
-  // Asked first, so that no interactive permission prompt can stop a delivery.
-  if (Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state !== "granted") {
-    return "unknown"; // needs --allow-sys=hostname
-  }
-  try {
-    return Deno.hostname();
-  } catch {
-    return "unknown";
-  }
 }
 
 /** One history's part of the generation. */
@@ -149,7 +138,7 @@ function manifestText(
     `<hashlist version="2.0" xmlns="urn:ASC:MHL:v2.0">`,
     `  <creatorinfo>`,
     `    <creationdate>${stamp}</creationdate>`,
-    `    <hostname>${xmlEscape(hostname())}</hostname>`,
+    `    <hostname>${xmlEscape(hostName())}</hostname>`,
     `    <tool version="${VERSION}">ferry</tool>`,
     `  </creatorinfo>`,
     `  <processinfo>`,
