@@ -49,8 +49,9 @@ const HELP = `ferry ${VERSION} — copy big media fast, and never lie about the 
 Usage:
   ferry copy SRC... DST      copy files and directory trees (like cp -r)
   ferry move SRC... DST      move them (rename on the same file system)
-  ferry apply [FILE|-]       run a batch in the original tool's JSON format
-                             (from FILE, or stdin when FILE is - or missing)
+  ferry apply [FILE|-]       run a JSON batch in the format of the copy tool
+                             ferry replaces (from FILE, or stdin when FILE is
+                             - or missing)
   ferry demo                 generate a sample shot in a temporary directory,
                              copy it with live progress, print the throughput
   ferry hash PATH...         print checksums as xxhsum/md5sum/sha1sum do
@@ -105,7 +106,7 @@ Options:
       --json             JSON lines on stdout: start, progress, file, summary
   -q, --quiet            no progress and no summary; failures are still printed
       --batch-id ID      an id echoed in the JSON events
-      --log FILE         append the --json events to FILE (with or without --json)
+      --log FILE         append the --json events to FILE (also without --json)
       --report FILE      write a delivery report: FILE.html (one self-contained
                          page: verdict, folders and frame sequences with any
                          missing frames, every file with its digest, a

@@ -584,6 +584,11 @@ async function writeManifests(
         const digest = await hasher.hash(task.src, algorithm, task.size);
         entries.push({ path, size: task.size, mtime: task.mtime, hashes: [{ algorithm, digest }] });
       }
+      if (entries.length === 0 && history.chain.length > 0) {
+        // A rerun onto a delivery its history already covers: nothing new to record.
+        outcomes.push({ root, manifests: [] });
+        continue;
+      }
       const manifests = await writeGeneration(root, entries, {
         process: "transfer",
         dirs: group.dirs,

@@ -293,7 +293,7 @@ Deno.test("ferry reports a source it may not read (Deno's --deny-read) and copie
   });
 });
 
-Deno.test("ferry works under the narrowest permissions documented in the README", async () => {
+Deno.test("ferry works under the narrowest permissions documented in docs/cli.md", async () => {
   await withTempDir(async (dir) => {
     await makeShot(join(dir, "sh010"));
     const src = join(dir, "sh010");

@@ -626,3 +626,17 @@ Deno.test("--mhl and verify never stop at Deno's permission prompt in a terminal
     );
   });
 });
+
+Deno.test("a rerun of a finished --mhl delivery exits 0 and records nothing new", async () => {
+  await withTempDir(async (dir) => {
+    await makeShot(join(dir, "sh010"));
+    const out = join(dir, "out");
+    assertEquals((await runCli(["copy", "--mhl", join(dir, "sh010"), out])).code, 0);
+    const again = await runCli(["apply", "--mhl"], {
+      stdin: JSON.stringify({ mappings: [{ src: join(dir, "sh010"), dst: out }] }),
+    });
+    assertEquals(again.code, 0, again.stderr);
+    assertMatch(again.stderr, /copied 0 of 7 files .*; 7 skipped$/m);
+    assertEquals((await manifestNames(out)).length, 1);
+  });
+});
