@@ -194,10 +194,9 @@ export interface CompileRun {
  * @returns Whether it was built, the log, and whether the failure was for want of network.
  */
 export async function compileBinary(output: string, cwd = ROOT): Promise<CompileRun> {
-  const config = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
-  const taskArgs = String(config.tasks.compile).split(" ").slice(1);
+  // Exactly `deno task compile OUTPUT`.
   const build = await new Deno.Command(Deno.execPath(), {
-    args: taskArgs.map((arg) => (arg === "dist/ferry" ? output : arg)),
+    args: ["task", "--quiet", "compile", output],
     cwd,
     stdout: "piped",
     stderr: "piped",

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import {
   assertEquals,
+  assertMatch,
   assertSameTree,
   compileBinary,
   withTempDir,
@@ -12,15 +13,30 @@ import {
 // runtime from Deno's own host; where that host cannot be reached, the test
 // is skipped with the reason instead of passing silently.
 const outDir = await Deno.makeTempDir({ prefix: "ferry-compile-" });
-const binary = join(outDir, "ferry");
+const binary = join(outDir, "dist", "ferry");
 const build = await compileBinary(binary);
 if (build.offline) {
   console.warn(
     "SKIPPED compiled-binary test: `deno compile` cannot download its denort runtime here " +
       "(no route to Deno's download host). It runs wherever that host is reachable.",
   );
-  await Deno.remove(outDir, { recursive: true });
 }
+
+Deno.test({
+  name: "deno task compile without its runtime explains why and leaves no empty dist/ behind",
+  ignore: !build.offline,
+  async fn(): Promise<void> {
+    try {
+      assertMatch(
+        build.log,
+        /ferry: deno compile could not download its runtime \(denort\).*DENORT_BIN/,
+      );
+      assertEquals(await Deno.stat(join(outDir, "dist")).then(() => true, () => false), false);
+    } finally {
+      await Deno.remove(outDir, { recursive: true });
+    }
+  },
+});
 
 Deno.test({
   name: "the compiled binary copies a tree (deno task compile)",
