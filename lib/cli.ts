@@ -689,6 +689,32 @@ async function writeReport(path: string, data: ReportData): Promise<string | nul
   }
 }
 
+/**
+ * Draws how far `ferry hash` or `ferry verify` has got on a terminal, four
+ * times a second: bytes hashed (large files range by range), the rate, and
+ * `files()`. Stops when disposed.
+ */
+function followHashing(
+  reporter: Reporter,
+  hasher: { readonly bytesHashed: number },
+  files: () => string,
+): Disposable {
+  const started = performance.now();
+  const timer = setInterval(() => {
+    const seconds = (performance.now() - started) / 1000;
+    const bytes = hasher.bytesHashed;
+    reporter.status(
+      `ferry: hashed ${formatBytes(bytes)} (${formatBytes(bytes / seconds)}/s), ${files()}`,
+    );
+  }, 250);
+  return {
+    [Symbol.dispose]: () => {
+      clearInterval(timer);
+      reporter.clearLine();
+    },
+  };
+}
+
 /** An argument as a POSIX shell reads it back. */
 function shellQuote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
@@ -760,6 +786,7 @@ async function hashCommand(parsed: Parsed, reporter: Reporter): Promise<number> 
   const ready = new Map<number, () => void>();
   let printed = 0;
   await using hasher = new FileHasher();
+  using _status = followHashing(reporter, hasher, () => `${printed} of ${files.length} files`);
   await forEachLimit(files, DEFAULT_HASH_CONCURRENCY, async (file, i) => {
     if (reporter.stdoutClosed) return; // `ferry hash … | head`: stop reading
     try {
@@ -778,7 +805,6 @@ async function hashCommand(parsed: Parsed, reporter: Reporter): Promise<number> 
       line();
       ready.delete(printed++);
     }
-    reporter.status(`ferry: hashed ${printed} of ${files.length} files`);
   });
   return reporter.stdoutClosed ? EXIT.cancelled : code;
 }
@@ -807,11 +833,14 @@ async function verifyCommand(parsed: Parsed, reporter: Reporter): Promise<number
           : "";
         reporter.line(`${file.status.toUpperCase().padEnd(10)} ${file.path}${detail}`);
       }
-      reporter.status(`ferry: checked ${checked} files`);
     },
   };
   if (parsed.options.hash !== undefined) options.hash = parsed.options.hash;
   if (!parsed.record) options.record = false;
+  const { FileHasher } = await import("./file_hasher.ts");
+  await using hasher = new FileHasher();
+  options.hasher = hasher;
+  using _status = followHashing(reporter, hasher, () => `${checked} files checked`);
   const report: { files: FileCheck[]; generation?: string | null; recordError?: string } =
     parsed.against === undefined
       ? await verifyTree(dir, options)

@@ -97,6 +97,12 @@ export class FileHasher implements AsyncDisposable {
   #bufferBytes: number;
   #pool: WorkerPool | undefined;
   #nextTag = 0;
+  #bytesHashed = 0;
+
+  /** Bytes hashed so far, over every file (large files count range by range, 8 MiB at a time). */
+  get bytesHashed(): number {
+    return this.#bytesHashed;
+  }
 
   /**
    * Creates a hasher; no worker starts until a large file is hashed.
@@ -120,14 +126,23 @@ export class FileHasher implements AsyncDisposable {
    */
   async hash(path: string, algorithm: HashAlgorithm, size?: number): Promise<string> {
     size ??= (await Deno.stat(path)).size;
-    if (size <= this.#bufferBytes) return await hashBytes(algorithm, await Deno.readFile(path));
+    if (size <= this.#bufferBytes) {
+      const digest = await hashBytes(algorithm, await Deno.readFile(path));
+      this.#bytesHashed += size;
+      return digest;
+    }
     this.#pool ??= new WorkerPool(this.#control, { bufferBytes: this.#bufferBytes });
     const chunks = planChunks(size, { cutoffBytes: 0, chunkBytes: HASH_CHUNK_BYTES });
     const run = await this.#pool.runRanges(
       this.#nextTag++,
       chunks,
       (chunk, last) => hashedReadJob(path, algorithm, chunk, last),
-      { hashed: true },
+      {
+        hashed: true,
+        onOutcome: (_chunk, outcome) => {
+          if (outcome.type === "done") this.#bytesHashed += outcome.bytes;
+        },
+      },
     );
     if (run.failure !== undefined) throw errorFromWorker(run.failure);
     if (!run.complete || run.digest === undefined) throw new Error("the read was stopped");

@@ -97,7 +97,13 @@ export function summaryLines(result: TransferResult, cancelled: boolean): string
       formatBytes(t.bytesDone)
     })`,
   ];
-  parts.push(`in ${formatDuration(result.elapsedMs)}, ${formatBytes(result.bytesPerSecond)}/s`);
+  const done = result.files.filter((f) => f.status === "copied" || f.status === "moved");
+  const renamed = done.length > 0 && done.every((f) => f.renamed === true);
+  parts.push(
+    renamed
+      ? `in ${formatDuration(result.elapsedMs)} by rename`
+      : `in ${formatDuration(result.elapsedMs)}, ${formatBytes(result.bytesPerSecond)}/s`,
+  );
   const counts = [];
   if (t.filesSkipped) counts.push(`${t.filesSkipped} skipped`);
   if (t.filesFailed) counts.push(`${t.filesFailed} failed`);
@@ -234,6 +240,7 @@ export function fileEvent(file: FileResult): Record<string, unknown> {
     ...(file.reason === undefined ? {} : { reason: file.reason }),
     ...(file.error === undefined ? {} : { error: file.error.message }),
     ...(file.offloadedBytes === undefined ? {} : { offloaded_bytes: file.offloadedBytes }),
+    ...(file.renamed === true ? { renamed: true } : {}),
     ...(file.hash === undefined ? {} : {
       hash: file.hash.algorithm,
       digest: file.hash.digest,

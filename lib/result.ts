@@ -25,6 +25,8 @@ export interface FileResult {
   status: FileStatus;
   /** Bytes the kernel copied with `copy_file_range` (reflink, server-side copy), when any. */
   offloadedBytes?: number;
+  /** Moved by a rename on one file system: no bytes were copied. */
+  renamed?: boolean;
   /** The source's checksum, computed while it was copied (with `hash` or `verify: "source"`). */
   hash?: {
     /** The algorithm. */
@@ -92,7 +94,7 @@ export interface TransferResult {
   totals: TransferTotals;
   /** Wall time from the start of planning to the end of clean-up, in milliseconds. */
   elapsedMs: number;
-  /** `totals.bytesDone` divided by the elapsed time, in bytes per second. */
+  /** Bytes copied (not those moved by a rename) divided by the elapsed time, per second. */
   bytesPerSecond: number;
   /** `true` when no file failed, no manifest failed to write, and the batch was not cancelled. */
   ok: boolean;

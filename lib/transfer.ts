@@ -230,6 +230,8 @@ interface FileState {
   sourceDigest?: string | undefined;
   /** Whether the written copy was hashed again and matched. */
   verified: boolean;
+  /** Moved by a rename: its bytes never moved. */
+  renamed?: boolean;
 }
 
 /** A copy loop noticed the cancel flag. */
@@ -379,7 +381,11 @@ export async function applyMappings(
     files,
     totals,
     elapsedMs,
-    bytesPerSecond: elapsedMs > 0 ? (totals.bytesDone * 1000) / elapsedMs : 0,
+    // A rename moves no bytes: the rate is of the bytes that were copied.
+    bytesPerSecond: elapsedMs > 0
+      ? ((totals.bytesDone - files.reduce((n, f) => n + (f.renamed ? f.bytes : 0), 0)) * 1000) /
+        elapsedMs
+      : 0,
     temporaries: batch.temporaries,
     ok: totals.filesFailed === 0 && !batch.cancelled &&
       (manifests ?? []).every((m) => m.error === undefined),
@@ -942,6 +948,7 @@ class Batch {
         } catch (error) {
           return this.#fail(state, `moved, but cannot be hashed: ${describeError(error)}`, error);
         }
+        state.renamed = true;
         return this.#finish(state, "moved");
       }
     }
@@ -1058,6 +1065,7 @@ class Batch {
     if (!(await this.#flushDirectoryOf(state, "moved"))) return true;
     this.#extraBytes += task.size;
     await this.#hashMoved(state);
+    state.renamed = true;
     this.#finish(state, "moved");
     return true;
   }
@@ -1445,6 +1453,7 @@ class Batch {
       status,
     };
     if (state.offloadedBytes > 0) result.offloadedBytes = state.offloadedBytes;
+    if (state.renamed === true) result.renamed = true;
     if (state.sourceDigest !== undefined && status !== "failed") {
       result.hash = {
         algorithm: this.#hash!,

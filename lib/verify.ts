@@ -66,6 +66,12 @@ export interface VerifyOptions {
    * @default {true}
    */
   record?: boolean;
+  /**
+   * The hasher to read with, when the caller wants to follow its
+   * {@linkcode FileHasher.bytesHashed}; the caller closes it.
+   * @default {a new one, closed at the end}
+   */
+  hasher?: FileHasher;
 }
 
 /** What {@linkcode verifyTree} found. */
@@ -217,7 +223,8 @@ export async function verifyTree(root: string, options: VerifyOptions = {}): Pro
     }
     return undefined;
   };
-  await using hasher = new FileHasher();
+  await using own = options.hasher === undefined ? new FileHasher() : undefined;
+  const hasher = options.hasher ?? own!;
   await forEachLimit(paths, concurrency, async (path, i) => {
     const check = await checkOne(path);
     files[i] = check;
@@ -348,7 +355,8 @@ export async function compareTrees(
   const inLeft = new Set(left);
   const paths = [...new Set([...left, ...right])].sort();
   const out: FileCheck[] = new Array(paths.length);
-  await using hasher = new FileHasher();
+  await using own = options.hasher === undefined ? new FileHasher() : undefined;
+  const hasher = options.hasher ?? own!;
   await forEachLimit(paths, concurrency, async (path, i) => {
     try {
       out[i] = await compareOne(path);

@@ -623,6 +623,15 @@ Deno.test("destinations as cp and rsync name them: -T, SRC/ for contents, DST/ f
   });
 });
 
+Deno.test("--dry-run --quiet prints nothing but failures", async () => {
+  await withTempDir(async (dir) => {
+    await makeShot(join(dir, "sh010"));
+    const run = await runCli(["copy", "-n", "-q", join(dir, "sh010"), join(dir, "out")]);
+    assertEquals(run.code, 0);
+    assertEquals(run.stderr, "");
+  });
+});
+
 Deno.test("ferry, ferry help CMD, ferry CMD --help and ferry version", async () => {
   const bare = await runCli([]);
   assertEquals(bare.code, 0);
@@ -731,6 +740,19 @@ Deno.test("a copy that takes more than a second draws a live progress bar in a t
       const live = new RegExp(`\r${"\x1b"}\\[2K\\[█*[▏▎▍▌▋▊▉]? *\\] \\d+% {2}.* files \\d+/600`);
       assertMatch(screen, live);
       assertMatch(screen, /copied 600 of 600 files/);
+      // --progress draws the same line where stderr is no terminal.
+      const piped = await runCli([
+        "copy",
+        "--progress",
+        "--small-file-workers",
+        "1",
+        shared,
+        join(dir, "out2"),
+      ]);
+      assertEquals(piped.code, 0, piped.stderr);
+      assertMatch(piped.stderr, live);
+      const plain = await runCli(["copy", "--small-file-workers", "1", shared, join(dir, "out3")]);
+      assert(!plain.stderr.includes("\r"), "without --progress, a pipe gets no live line");
     } finally {
       await Deno.remove(src, { recursive: true });
     }
@@ -769,4 +791,50 @@ Deno.test("folders keep their modification times; -a keeps owner and group too (
     }
     assertEquals((await Deno.stat(join(dir, "archive", "plate"))).mtime?.getTime(), then.getTime());
   });
+});
+
+Deno.test("a move by rename on one file system reports no copy rate", async () => {
+  await withTempDir(async (dir) => {
+    await makeShot(join(dir, "sh010"));
+    const run = await runCli(["move", "--json", join(dir, "sh010"), join(dir, "moved")]);
+    assertEquals(run.code, 0, run.stderr);
+    assertMatch(run.stderr, /^ferry: moved 13 of 13 files \(.*\) in .* by rename$/m);
+    const summary = jsonLines(run.stdout).at(-1)!;
+    assertEquals(summary.bytes_per_second, 0);
+  });
+});
+
+Deno.test("ferry hash shows how far it has got in a terminal, inside a large file too", async () => {
+  const bed = await testbed();
+  if (typeof bed === "string") {
+    console.warn(`SKIPPED hash progress test: ${bed}`);
+    return;
+  }
+  const name = `hash-progress-${crypto.randomUUID()}.mov`;
+  const file = await Deno.open(join(bed.netStore, name), { write: true, createNew: true });
+  await file.truncate(2 * 1024 * 1024 * 1024); // 2 GiB of holes: read as zeros over the share
+  file.close();
+  try {
+    const command = [
+      Deno.execPath(),
+      "run",
+      "--quiet",
+      "-A",
+      join(ROOT, "cli.ts"),
+      "hash",
+      join(bed.net, name),
+    ];
+    const run = await new Deno.Command("script", {
+      args: ["-qec", command.join(" "), "/dev/null"],
+      stdin: "null",
+      stdout: "piped",
+      env: { NO_COLOR: "1" },
+    }).output();
+    const screen = new TextDecoder().decode(run.stdout);
+    assertEquals(run.code, 0, screen);
+    assertMatch(screen, /ferry: hashed [\d.]+ [MG]iB \([\d.]+ [MG]iB\/s\), 0 of 1 files/);
+    assertMatch(screen, /[0-9a-f]{16} {2}\S*hash-progress-/);
+  } finally {
+    await Deno.remove(join(bed.netStore, name));
+  }
 });
