@@ -255,6 +255,38 @@ export async function runCli(
 }
 
 /**
+ * Runs the real CLI in a pseudo-terminal (util-linux `script`), as a user at
+ * a terminal would: for the progress line and Deno's permission prompt.
+ * Stdin stays open without input, so a prompt would wait: the run is killed
+ * after `timeoutMs`.
+ *
+ * @param args The CLI arguments.
+ * @param options Deno permission flags and the time limit.
+ * @returns The exit code and everything the terminal showed.
+ */
+export async function runCliInTerminal(
+  args: string[],
+  options: { flags?: string[]; timeoutMs?: number } = {},
+): Promise<{ code: number; screen: string }> {
+  const { flags = ["-A"], timeoutMs = 60_000 } = options;
+  const quote = (arg: string): string => `'${arg.replace(/'/g, `'\\''`)}'`;
+  const command = [Deno.execPath(), "run", "--quiet", ...flags, join(ROOT, "cli.ts"), ...args]
+    .map(quote).join(" ");
+  const child = new Deno.Command("script", {
+    args: ["-qec", command, "/dev/null"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const out = await child.output();
+  clearTimeout(timer);
+  const decoder = new TextDecoder();
+  return { code: out.code, screen: decoder.decode(out.stdout) + decoder.decode(out.stderr) };
+}
+
+/**
  * Starts the real CLI in the background, its output discarded: for tests
  * that signal or kill it mid-way.
  *

@@ -12,6 +12,7 @@ import {
   listTree,
   ROOT,
   runCli,
+  runCliInTerminal,
   snapshot,
   testbed,
   withTempDir,
@@ -716,26 +717,14 @@ Deno.test("a copy that takes more than a second draws a live progress bar in a t
     try {
       for (let i = 0; i < 600; i++) await Deno.writeTextFile(join(src, `f.${i}.exr`), "x");
       const shared = join(bed.net, src.slice(bed.netStore.length + 1));
-      const command = [
-        Deno.execPath(),
-        "run",
-        "--quiet",
-        "-A",
-        join(ROOT, "cli.ts"),
+      const { code, screen } = await runCliInTerminal([
         "copy",
         "--small-file-workers",
         "1",
         shared,
         join(dir, "out"),
-      ].join(" ");
-      const run = await new Deno.Command("script", {
-        args: ["-qec", command, "/dev/null"],
-        stdin: "null",
-        stdout: "piped",
-        env: { NO_COLOR: "1" },
-      }).output();
-      const screen = new TextDecoder().decode(run.stdout);
-      assertEquals(run.code, 0, screen);
+      ]);
+      assertEquals(code, 0, screen);
       // The live line: carriage return, erase the line, then the bar.
       const live = new RegExp(`\r${"\x1b"}\\[2K\\[█*[▏▎▍▌▋▊▉]? *\\] \\d+% {2}.* files \\d+/600`);
       assertMatch(screen, live);
@@ -815,23 +804,8 @@ Deno.test("ferry hash shows how far it has got in a terminal, inside a large fil
   await file.truncate(2 * 1024 * 1024 * 1024); // 2 GiB of holes: read as zeros over the share
   file.close();
   try {
-    const command = [
-      Deno.execPath(),
-      "run",
-      "--quiet",
-      "-A",
-      join(ROOT, "cli.ts"),
-      "hash",
-      join(bed.net, name),
-    ];
-    const run = await new Deno.Command("script", {
-      args: ["-qec", command.join(" "), "/dev/null"],
-      stdin: "null",
-      stdout: "piped",
-      env: { NO_COLOR: "1" },
-    }).output();
-    const screen = new TextDecoder().decode(run.stdout);
-    assertEquals(run.code, 0, screen);
+    const { code, screen } = await runCliInTerminal(["hash", join(bed.net, name)]);
+    assertEquals(code, 0, screen);
     assertMatch(screen, /ferry: hashed [\d.]+ [MG]iB \([\d.]+ [MG]iB\/s\), 0 of 1 files/);
     assertMatch(screen, /[0-9a-f]{16} {2}\S*hash-progress-/);
   } finally {

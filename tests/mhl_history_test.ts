@@ -9,6 +9,7 @@ import {
   listTree,
   makeReadOnly,
   runCli,
+  runCliInTerminal,
   spawnCli,
   testbed,
   waitFor,
@@ -592,7 +593,6 @@ Deno.test("--mhl and verify never stop at Deno's permission prompt in a terminal
   await withTempDir(async (dir) => {
     await Deno.mkdir(join(dir, "src"));
     await Deno.writeTextFile(join(dir, "src", "a.exr"), "pixels");
-    const cli = join(import.meta.dirname!, "..", "cli.ts");
     for (
       const args of [["copy", "--mhl", join(dir, "src"), join(dir, "out")], [
         "verify",
@@ -600,22 +600,11 @@ Deno.test("--mhl and verify never stop at Deno's permission prompt in a terminal
       ]]
     ) {
       // A pseudo-terminal, and a stdin that stays open: a prompt would wait for ever.
-      const child = new Deno.Command("script", {
-        args: [
-          "-qec",
-          [Deno.execPath(), "run", "--allow-read", "--allow-write", cli, ...args].join(" "),
-          "/dev/null",
-        ],
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "piped",
-        env: { NO_COLOR: "1" },
-      }).spawn();
-      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-      const out = await child.output();
-      clearTimeout(timer);
-      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-      assertEquals(out.code, 0, text);
+      const { code, screen: text } = await runCliInTerminal(args, {
+        flags: ["--allow-read", "--allow-write"],
+        timeoutMs: 20_000,
+      });
+      assertEquals(code, 0, text);
       assert(!/requests|Allow\?/.test(text), text);
     }
     assertMatch(
