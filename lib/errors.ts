@@ -106,6 +106,8 @@ export class FileTransferError extends Error {
   readonly src: string;
   /** The destination path. */
   readonly dst: string;
+  /** What kind of failure it is. */
+  readonly code: FailureCode;
 
   /**
    * Creates a per-file error.
@@ -115,7 +117,7 @@ export class FileTransferError extends Error {
    * @param reason The cause in plain words, e.g. `"no space left on the destination"`.
    * @param cause The underlying error.
    */
-  constructor(src: string, dst: string, reason: string, cause?: unknown) {
+  constructor(src: string, dst: string, reason: string, cause?: unknown, code?: FailureCode) {
     super(
       `Cannot copy '${src}' to '${dst}': ${reason}`,
       cause === undefined ? undefined : { cause },
@@ -123,7 +125,70 @@ export class FileTransferError extends Error {
     this.name = "FileTransferError";
     this.src = src;
     this.dst = dst;
+    this.code = code ?? failureCodeOf(cause);
   }
+}
+
+/**
+ * The kind of a file's failure, for scripts, retries and tests (the message
+ * is for people):
+ * - `differs`: the destination exists and differs; the policy left it alone;
+ * - `exists`: a destination appeared during the copy and was left alone;
+ * - `source-changed`: the source changed while it was copied;
+ * - `corrupted`: the copy read back did not match the source's digest;
+ * - `no-space`: the destination is full (or over quota);
+ * - `permission`: access was refused (by the system or by Deno's grants);
+ * - `not-found`: a path went missing;
+ * - `not-regular`: a device, FIFO or socket, never read;
+ * - `bad-name`: a name that is not valid UTF-8;
+ * - `is-directory`: the destination is a folder;
+ * - `same-file`: source and destination are one file (hard links);
+ * - `io`: anything else the storage said (the message names it).
+ */
+export type FailureCode =
+  | "differs"
+  | "exists"
+  | "source-changed"
+  | "corrupted"
+  | "no-space"
+  | "permission"
+  | "not-found"
+  | "not-regular"
+  | "bad-name"
+  | "is-directory"
+  | "same-file"
+  | "io";
+
+/**
+ * The failure code of an error from Deno's file APIs or a worker: by errno
+ * and error class; a ferry error may carry its own as `failure`.
+ *
+ * @param error What was thrown.
+ * @returns The code; `io` when nothing more precise is known.
+ *
+ * @example
+ * ```ts
+ * import { failureCodeOf } from "./errors.ts";
+ *
+ * console.log(failureCodeOf(new Deno.errors.NotFound("gone"))); // "not-found"
+ * ```
+ */
+export function failureCodeOf(error: unknown): FailureCode {
+  const own = (error as { failure?: unknown })?.failure;
+  if (typeof own === "string") return own as FailureCode;
+  const code = (error as { code?: unknown })?.code;
+  if (code === "ENOSPC" || code === "EDQUOT") return "no-space";
+  if (code === "EACCES" || code === "EPERM" || code === "EROFS") return "permission";
+  if (code === "ENOENT") return "not-found";
+  if (code === "EISDIR") return "is-directory";
+  if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
+    return "permission";
+  }
+  if (error instanceof Deno.errors.NotFound) return "not-found";
+  if (error instanceof Error && (error as { cause?: unknown }).cause !== undefined) {
+    return failureCodeOf((error as { cause?: unknown }).cause);
+  }
+  return "io";
 }
 
 const ERRNO_WORDS: Record<string, string> = {

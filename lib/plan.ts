@@ -8,7 +8,7 @@
 
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { forEachLimit } from "./concurrency.ts";
-import { describeError, InputError } from "./errors.ts";
+import { describeError, type FailureCode, failureCodeOf, InputError } from "./errors.ts";
 import { isTempName } from "./publish.ts";
 import { leaseRunOf } from "./temp_lease.ts";
 
@@ -136,6 +136,8 @@ export interface FileTask {
   action: FileAction;
   /** For `"skip"` and `"fail"`: why, in plain words. */
   reason?: string;
+  /** For `"fail"`: what kind of failure. */
+  code?: FailureCode;
   /** For `"symlink"`: the link target, copied as it is. */
   linkTarget?: string;
   /** The source has holes (fewer blocks allocated than its size): copied sparse where it can be. */
@@ -648,7 +650,9 @@ function fileTask(mapping: number, src: string, dst: string, info: Deno.FileInfo
     dev: info.dev,
     chunks: [],
     action: info.isFile ? "copy" : "fail",
-    ...(info.isFile ? {} : { reason: "not a regular file, directory or symbolic link" }),
+    ...(info.isFile
+      ? {}
+      : { reason: "not a regular file, directory or symbolic link", code: "not-regular" as const }),
     ...(isSparse(info) ? { sparse: true } : {}),
   };
 }
@@ -689,7 +693,7 @@ async function walkDirectory(
       if (!rename) {
         plan.dirs.splice(plan.dirs.indexOf(dir), 1);
         const reason = `cannot list the source folder: ${describeError(error)}`;
-        plan.files.push(failedTask(mapping.index, dir.src, dir.dst, reason));
+        plan.files.push(failedTask(mapping.index, dir.src, dir.dst, reason, failureCodeOf(error)));
       }
       continue;
     }
@@ -704,17 +708,17 @@ async function walkDirectory(
       const src = join(dir.src, entry.name);
       const dst = join(dir.dst, entry.name);
       if (twins.has(entry.name)) {
-        tasks[i] = failedTask(mapping.index, src, dst, NOT_UTF8);
+        tasks[i] = failedTask(mapping.index, src, dst, NOT_UTF8, "bad-name");
         return;
       }
       let info: Deno.FileInfo;
       try {
         info = await Deno.lstat(src);
       } catch (error) {
-        const why = entry.name.includes("\uFFFD") && error instanceof Deno.errors.NotFound
-          ? NOT_UTF8
-          : describeError(error);
-        tasks[i] = failedTask(mapping.index, src, dst, why);
+        const badName = entry.name.includes("\uFFFD") && error instanceof Deno.errors.NotFound;
+        tasks[i] = badName
+          ? failedTask(mapping.index, src, dst, NOT_UTF8, "bad-name")
+          : failedTask(mapping.index, src, dst, describeError(error), failureCodeOf(error));
         return;
       }
       if (info.isDirectory) {
@@ -733,7 +737,13 @@ async function walkDirectory(
           const linkTarget = await Deno.readLink(src);
           tasks[i] = { ...fileTask(mapping.index, src, dst, info), action: "symlink", linkTarget };
         } catch (error) {
-          tasks[i] = failedTask(mapping.index, src, dst, describeError(error));
+          tasks[i] = failedTask(
+            mapping.index,
+            src,
+            dst,
+            describeError(error),
+            failureCodeOf(error),
+          );
         }
       } else {
         tasks[i] = fileTask(mapping.index, src, dst, info);
@@ -756,7 +766,13 @@ async function walkDirectory(
 const NOT_UTF8 = "its name is not valid UTF-8 (shown with \uFFFD), which ferry cannot address; " +
   "rename it to copy it";
 
-function failedTask(mapping: number, src: string, dst: string, reason: string): FileTask {
+function failedTask(
+  mapping: number,
+  src: string,
+  dst: string,
+  reason: string,
+  code: FailureCode,
+): FileTask {
   return {
     mapping,
     src,
@@ -771,6 +787,7 @@ function failedTask(mapping: number, src: string, dst: string, reason: string): 
     chunks: [],
     action: "fail",
     reason,
+    code,
   };
 }
 
@@ -882,6 +899,7 @@ async function applyExisting(
     if (entry.isDirectory) {
       file.action = "fail";
       file.reason = "the destination is a directory";
+      file.code = "is-directory";
     } else if (file.action === "copy" || file.action === "symlink") {
       toCompare.push({ file, entry });
     }
@@ -920,6 +938,7 @@ async function applyExisting(
     } else if (policy === "error") {
       file.action = "fail";
       file.reason = DIFFERS_REASON;
+      file.code = "differs";
     }
   });
 }

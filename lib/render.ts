@@ -238,7 +238,7 @@ export function fileEvent(file: FileResult): Record<string, unknown> {
     dst: file.dst,
     bytes: file.bytes,
     ...(file.reason === undefined ? {} : { reason: file.reason }),
-    ...(file.error === undefined ? {} : { error: file.error.message }),
+    ...(file.error === undefined ? {} : { code: file.error.code, error: file.error.message }),
     ...(file.offloadedBytes === undefined ? {} : { offloaded_bytes: file.offloadedBytes }),
     ...(file.renamed === true ? { renamed: true } : {}),
     ...(file.hash === undefined ? {} : {
@@ -288,6 +288,7 @@ export function summaryEvent(result: TransferResult, exitCode: number): Record<s
     failures: result.files.filter((f) => f.status === "failed").map((f) => ({
       src: f.src,
       dst: f.dst,
+      code: f.error?.code ?? "io",
       error: f.error?.message ?? f.reason,
     })),
     ...(result.temporaries === undefined ? {} : {

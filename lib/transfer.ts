@@ -14,7 +14,13 @@ import { forEachLimit } from "./concurrency.ts";
 import { assertFits, freeBytesAt, spaceNeeds, tightDevices } from "./free_space.ts";
 import { formatBytes } from "./size.ts";
 import { ControlBlock } from "./control.ts";
-import { CancelledError, describeError, FileTransferError, InputError } from "./errors.ts";
+import {
+  CancelledError,
+  describeError,
+  type FailureCode,
+  FileTransferError,
+  InputError,
+} from "./errors.ts";
 import {
   type Chunk,
   DEFAULT_FILE_WORKERS,
@@ -937,7 +943,9 @@ class Batch {
   async runFile(state: FileState): Promise<void> {
     const { task } = state;
     if (task.action === "skip") return this.#finish(state, "skipped", task.reason);
-    if (task.action === "fail") return this.#fail(state, task.reason ?? "cannot be copied");
+    if (task.action === "fail") {
+      return this.#fail(state, task.reason ?? "cannot be copied", undefined, task.code ?? "io");
+    }
     if (task.action === "finish-move") return await this.#finishMove(state);
     if (task.action === "compare" && await this.#sameAsSource(state)) return;
     if (task.action === "in-dir-rename") {
@@ -983,6 +991,8 @@ class Batch {
         return this.#fail(
           state,
           "source and destination are one file (hard links); neither is removed",
+          undefined,
+          "same-file",
         );
       }
       if (this.#hash !== undefined) {
@@ -994,6 +1004,8 @@ class Batch {
           return this.#fail(
             state,
             `the destination has the source's size and time but not its content (${this.#hash} ${b}, the source's ${a}); both are left alone`,
+            undefined,
+            "differs",
           );
         }
         state.sourceDigest = a;
@@ -1004,6 +1016,8 @@ class Batch {
         return this.#fail(
           state,
           "the destination has the source's size and time but not its content; both are left alone",
+          undefined,
+          "differs",
         );
       }
       if (this.#options.fsync) await flushToStorage(task.dst);
@@ -1128,6 +1142,8 @@ class Batch {
             return this.#fail(
               state,
               `corrupted on transfer: the source's ${this.#hash} is ${state.sourceDigest}, the copy's is ${written}`,
+              undefined,
+              "corrupted",
             );
           }
           state.verified = true;
@@ -1187,7 +1203,12 @@ class Batch {
     if (this.#existing === "skip") {
       this.#finish(state, "skipped", "the destination exists");
     } else {
-      this.#fail(state, "the destination appeared during the copy and was left alone");
+      this.#fail(
+        state,
+        "the destination appeared during the copy and was left alone",
+        undefined,
+        "exists",
+      );
     }
   }
 
@@ -1259,6 +1280,8 @@ class Batch {
       state,
       `no space left on the destination: the file needs ${formatBytes(state.task.size)} and ` +
         `${formatBytes(freeBytes)} are free; nothing of it was written`,
+      undefined,
+      "no-space",
     );
   }
 
@@ -1427,16 +1450,18 @@ class Batch {
       );
     }
     if (source.size !== task.size || source.mtime?.getTime() !== task.mtime?.getTime()) {
-      throw new Error("the source changed during the copy");
+      throw Object.assign(new Error("the source changed during the copy"), {
+        failure: "source-changed",
+      });
     }
   }
 
-  #fail(state: FileState, reason: string, cause?: unknown): void {
+  #fail(state: FileState, reason: string, cause?: unknown, code?: FailureCode): void {
     const { task } = state;
     if (task.action !== "skip" && task.action !== "fail") this.#bytesTotal -= task.size;
     this.#extraBytes -= state.counted; // counted bytes of a file that is not published
     state.counted = 0;
-    const error = new FileTransferError(task.src, task.dst, reason, cause);
+    const error = new FileTransferError(task.src, task.dst, reason, cause, code);
     this.#finish(state, "failed", reason, error);
   }
 

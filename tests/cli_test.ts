@@ -258,6 +258,7 @@ Deno.test("ferry --json prints one parseable event per line whose totals match t
       String(failed[0]!.error),
       /sh010\.1001\.exr': the destination differs from the source and was left alone/,
     );
+    assertEquals(failed[0]!.code, "differs");
     const summary = events[events.length - 1]!;
     assertEquals(summary.event, "summary");
     assertEquals(summary.exit_code, 1);

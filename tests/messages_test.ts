@@ -135,3 +135,36 @@ Deno.test("a cancelled file gets its own event, and a cancelled move says 'not m
     assertMatch(lines[0]!, /not moved \(cancelled\)/);
   });
 });
+
+Deno.test("every failed file carries a failure code in the result and in --json", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "src");
+    await Deno.mkdir(join(src, "dir_here"), { recursive: true });
+    await Deno.writeTextFile(join(src, "differs.exr"), "new");
+    await Deno.writeTextFile(join(src, "fine.exr"), "fine");
+    await Deno.writeTextFile(join(src, "dir_here", "x"), "x");
+    const fifo = await new Deno.Command("mkfifo", { args: [join(src, "pipe")] }).output();
+    assert(fifo.success, "mkfifo");
+    const out = join(dir, "out");
+    await Deno.mkdir(join(out, "is_dir.exr"), { recursive: true });
+    await Deno.writeTextFile(join(src, "is_dir.exr"), "file");
+    await Deno.writeTextFile(join(out, "differs.exr"), "old!");
+    const result = await copy(src, out);
+    const codes = Object.fromEntries(
+      result.files.filter((f) => f.status === "failed").map((f) => [
+        f.src.slice(src.length + 1),
+        f.error?.code,
+      ]),
+    );
+    assertEquals(codes, {
+      "differs.exr": "differs",
+      "is_dir.exr": "is-directory",
+      pipe: "not-regular",
+    });
+    const run = await runCli(["copy", "--json", src, join(dir, "out2")]);
+    const events = run.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    const failed = events.filter((e) => e.event === "file" && e.status === "failed");
+    assertEquals(failed.map((e) => e.code), ["not-regular"]);
+    assertEquals(events.at(-1).failures.map((f: { code: string }) => f.code), ["not-regular"]);
+  });
+});

@@ -211,6 +211,7 @@ Deno.test("verify source: a copy corrupted after writing fails as corrupted and 
       },
     });
     assertEquals(result.files[0]?.status, "failed");
+    assertEquals(result.files[0]?.error?.code, "corrupted");
     assertMatch(
       result.files[0]!.error!.message,
       /corrupted on transfer: the source's xxh64 is [0-9a-f]{16}, the copy's is [0-9a-f]{16}$/,
