@@ -20,7 +20,7 @@ export interface SpaceNeed {
   dev: number;
   /** Bytes the batch writes there, each file rounded up to 4 KiB blocks. */
   needBytes: number;
-  /** Bytes free for an unprivileged writer, or `null` where it cannot be asked. */
+  /** Bytes free for an unprivileged writer, or `null` where the file system cannot say. */
   freeBytes: number | null;
 }
 
@@ -36,22 +36,27 @@ export function canAskFreeSpace(): boolean {
   return Deno.permissions.querySync({ name: "sys", kind: "statfs" }).state === "granted";
 }
 
-async function nearestExisting(path: string): Promise<{ path: string; dev: number } | null> {
-  for (let at = path;; at = dirname(at)) {
-    try {
-      const info = await Deno.stat(at);
-      return { path: at, dev: info.dev };
-    } catch {
-      if (at === dirname(at)) return null;
-    }
+/** The nearest existing folder of a path and its device, each path looked at once. */
+function nearestExisting(
+  path: string,
+  seen: Map<string, Promise<{ path: string; dev: number } | null>>,
+): Promise<{ path: string; dev: number } | null> {
+  let found = seen.get(path);
+  if (found === undefined) {
+    found = Deno.stat(path).then(
+      (info) => ({ path, dev: info.dev }),
+      () => (dirname(path) === path ? null : nearestExisting(dirname(path), seen)),
+    );
+    seen.set(path, found);
   }
+  return found;
 }
 
 /**
  * The bytes a plan writes per destination file system, and what is free there.
  *
  * Requires `--allow-read` on the destinations and `--allow-sys=statfs` (without
- * it, `freeBytes` is `null`).
+ * it, there is nothing to compare and the list is empty).
  *
  * @param plan The plan.
  * @param options `mayClone`: copy offload is on, so copies within one file
@@ -76,14 +81,15 @@ export async function spaceNeeds(
   options: { mayClone?: boolean } = {},
 ): Promise<SpaceNeed[]> {
   const { mayClone = false } = options;
-  const byDir = new Map<string, Promise<{ path: string; dev: number } | null>>();
+  // Without statfs nothing can be compared: do not even look (a stat per folder on a share).
+  if (!canAskFreeSpace()) return [];
+  const seen = new Map<string, Promise<{ path: string; dev: number } | null>>();
   const byDev = new Map<number, SpaceNeed>();
-  for (const file of plan.files) {
-    if (file.action !== "copy" || file.size === 0) continue;
-    const dir = dirname(file.dst);
-    let anchor = byDir.get(dir);
-    if (anchor === undefined) byDir.set(dir, anchor = nearestExisting(dir));
-    const found = await anchor;
+  const files = plan.files.filter((f) => f.action === "copy" && f.size > 0);
+  // Every folder at once: each is a round trip on a share.
+  const anchors = await Promise.all(files.map((f) => nearestExisting(dirname(f.dst), seen)));
+  for (const [i, file] of files.entries()) {
+    const found = anchors[i]!;
     if (found === null) continue;
     // Within one file system the kernel may clone (reflinks): no new blocks to count.
     if (mayClone && found.dev === file.dev) continue;
