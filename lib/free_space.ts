@@ -6,7 +6,6 @@
  * @module
  */
 
-import { statfs } from "node:fs/promises";
 import { dirname } from "node:path";
 import { InputError } from "./errors.ts";
 import type { TransferPlan } from "./plan.ts";
@@ -153,6 +152,8 @@ export function tightDevices(needs: readonly SpaceNeed[]): Set<number> {
 export async function freeBytesAt(path: string): Promise<number | null> {
   if (!canAskFreeSpace()) return null;
   try {
+    // Loaded on first use: Node's fs layer costs start-up a copy without the check should not pay.
+    const { statfs } = await import("node:fs/promises");
     const fs = await statfs(path);
     return Number(fs.bavail) * Number(fs.bsize);
   } catch {

@@ -7,8 +7,7 @@
  */
 
 import { basename, dirname, relative, sep } from "node:path";
-import { type GenerationFile, writeGeneration } from "./mhl/generation_writer.ts";
-import { loadHistory, nestedRootsOf, recordOf } from "./mhl/history.ts";
+import type { GenerationFile } from "./mhl/generation_writer.ts";
 import { MhlError } from "./mhl/mhl_error.ts";
 import { forEachLimit } from "./concurrency.ts";
 import { assertFits, freeBytesAt, spaceNeeds, tightDevices } from "./free_space.ts";
@@ -569,6 +568,10 @@ async function writeManifests(
     if (dir.dst !== root) byRoot.get(root)?.dirs.push(rel(root, dir.dst));
   }
   const outcomes: ManifestOutcome[] = [];
+  // Loaded here: the XML parser and the ignore matcher cost start-up that a
+  // copy without --mhl should not pay.
+  const { writeGeneration } = await import("./mhl/generation_writer.ts");
+  const { loadHistory, nestedRootsOf, recordOf } = await import("./mhl/history.ts");
   await using hasher = new FileHasher();
   for (const [root, group] of byRoot) {
     if (group.undelivered > 0) {
