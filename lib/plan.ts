@@ -798,12 +798,7 @@ function failedTask(
  */
 function destinationsNest(mappings: readonly CheckedMapping[]): boolean {
   const roots = new Set(mappings.map((m) => m.dst));
-  return mappings.some((m) => {
-    for (let at = dirname(m.dst);; at = dirname(at)) {
-      if (roots.has(at)) return true;
-      if (at === dirname(at)) return false;
-    }
-  });
+  return mappings.some((m) => selfAndAncestors(dirname(m.dst)).some((at) => roots.has(at)));
 }
 
 function checkDuplicates(plan: TransferPlan, mappings: readonly Mapping[]): void {
@@ -900,6 +895,9 @@ async function applyExisting(
       file.action = "fail";
       file.reason = "the destination is a directory";
       file.code = "is-directory";
+    } else if (policy === "checksum" && file.action === "copy") {
+      // The bytes decide, at run time (a move whose bytes match only removes its source).
+      file.action = "compare";
     } else if (file.action === "copy" || file.action === "symlink") {
       toCompare.push({ file, entry });
     }
@@ -915,10 +913,7 @@ async function applyExisting(
         await Deno.readLink(file.dst).then((t) => t === file.linkTarget, () => false)
       : info?.isFile === true && info.size === file.size && srcMs !== undefined &&
         dstMs === srcMs;
-    if (policy === "checksum" && file.action === "copy") {
-      // The bytes decide, at run time (a move whose bytes match only removes its source).
-      file.action = "compare";
-    } else if (same) {
+    if (same) {
       if (operation === "move") {
         // ferry's complete copy of the source: an earlier move published it
         // and stopped before removing the source.
