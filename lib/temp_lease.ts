@@ -107,18 +107,17 @@ export class Leases {
     let lease = this.#held.get(dir);
     if (lease === undefined) {
       lease = (async () => {
+        const path = join(dir, leaseName(RUN_ID));
+        let file: Deno.FsFile;
         try {
-          const file = await Deno.open(join(dir, leaseName(RUN_ID)), {
-            read: true,
-            write: true,
-            createNew: true,
-            mode: 0o600,
-          });
-          if (await file.tryLock(true)) return file;
-          file.close();
+          file = await Deno.open(path, { read: true, write: true, createNew: true, mode: 0o600 });
         } catch {
-          // a folder that takes no lease file: temporaries there stay anonymous
+          return null; // a folder that takes no lease file: temporaries there stay anonymous
         }
+        if (await file.tryLock(true).catch(() => false)) return file;
+        // No lock on this file system: an unlocked lease would read as a dead run's.
+        file.close();
+        await Deno.remove(path).catch(() => {});
         return null;
       })();
       this.#held.set(dir, lease);
