@@ -23,9 +23,9 @@ import {
   planTransfer,
   type TransferPlan,
 } from "./plan.ts";
-import { JSON_VERSION, Reporter } from "./reporter.ts";
+import { jsonLine, Reporter } from "./reporter.ts";
 import type { TransferResult } from "./result.ts";
-import { formatBytes } from "./size.ts";
+import { formatBytes, formatCount } from "./size.ts";
 import { parseSize } from "./size.ts";
 import {
   applyMappings,
@@ -560,8 +560,7 @@ function printPlan(plan: TransferPlan, reporter: Reporter, json: boolean): numbe
   for (const file of plan.files) {
     if (file.action === "fail") failing++;
     if (json) {
-      out.push(JSON.stringify({
-        v: JSON_VERSION,
+      out.push(jsonLine({
         event: "plan",
         action: file.action,
         src: file.src,
@@ -582,9 +581,7 @@ function printPlan(plan: TransferPlan, reporter: Reporter, json: boolean): numbe
   }
   if (out.length > 0) reporter.line(out.join("\n"));
   reporter.note(
-    `ferry: dry run: ${plan.files.length} ${plan.files.length === 1 ? "file" : "files"}, ${
-      formatBytes(plan.bytesTotal)
-    } ` +
+    `ferry: dry run: ${formatCount(plan.files.length, "file")}, ${formatBytes(plan.bytesTotal)} ` +
       `(${formatBytes(plan.bytesToCopy)} to copy in ${plan.chunksTotal} chunks)` +
       `${failing > 0 ? `, ${failing} would fail` : ""}; nothing was written`,
   );
@@ -794,7 +791,7 @@ async function hashCommand(parsed: Parsed, reporter: Reporter): Promise<number> 
       ready.set(i, () =>
         reporter.line(
           parsed.json
-            ? JSON.stringify({ v: JSON_VERSION, event: "hash", path: file, algorithm, digest })
+            ? jsonLine({ event: "hash", path: file, algorithm, digest })
             : checksumLine(algorithm, digest, file),
         ));
     } catch (error) {
@@ -867,7 +864,7 @@ async function verifyCommand(parsed: Parsed, reporter: Reporter): Promise<number
     });
   }
   reporter.message(
-    `ferry: ${report.files.length} ${report.files.length === 1 ? "file" : "files"}: ` +
+    `ferry: ${formatCount(report.files.length, "file")}: ` +
       `${counts.ok} ok, ${counts.mismatch} mismatch, ` +
       `${counts.missing} missing, ${counts.new} new, ${counts.unreadable} unreadable${where}`,
   );

@@ -10,7 +10,7 @@ import { basename } from "node:path";
 import type { Progress, StartInfo } from "./progress.ts";
 import type { FileResult, TransferResult } from "./result.ts";
 import { DIFFERS_REASON } from "./plan.ts";
-import { formatBytes, formatDuration } from "./size.ts";
+import { formatBytes, formatCount, formatDuration } from "./size.ts";
 
 /**
  * The one-line progress display: a drawn bar, percent, bytes done/total,
@@ -93,9 +93,7 @@ export function summaryLines(result: TransferResult, cancelled: boolean): string
   const t = result.totals;
   const verb = result.operation === "move" ? "moved" : "copied";
   const parts = [
-    `${verb} ${t.filesDone} of ${t.files} ${t.files === 1 ? "file" : "files"} (${
-      formatBytes(t.bytesDone)
-    })`,
+    `${verb} ${t.filesDone} of ${formatCount(t.files, "file")} (${formatBytes(t.bytesDone)})`,
   ];
   const done = result.files.filter((f) => f.status === "copied" || f.status === "moved");
   const renamed = done.length > 0 && done.every((f) => f.renamed === true);
@@ -130,15 +128,15 @@ export function summaryLines(result: TransferResult, cancelled: boolean): string
   if (temps !== undefined && temps.reclaimed.length > 0) {
     const bytes = temps.reclaimed.reduce((n, t) => n + t.bytes, 0);
     lines.push(
-      `  removed ${temps.reclaimed.length} temporary file${
-        temps.reclaimed.length === 1 ? "" : "s"
-      } (${formatBytes(bytes)}) that killed runs had left`,
+      `  removed ${formatCount(temps.reclaimed.length, "temporary file")} (${
+        formatBytes(bytes)
+      }) that killed runs had left`,
     );
   }
   if (temps !== undefined && temps.leftAlone.length > 0) {
     lines.push(
-      `  left alone ${temps.leftAlone.length} temporary file${
-        temps.leftAlone.length === 1 ? "" : "s"
+      `  left alone ${
+        formatCount(temps.leftAlone.length, "temporary file")
       } of ferry runs that may still be going (on another machine, or that cannot be told), e.g. '${
         temps.leftAlone[0]
       }'`,

@@ -38,6 +38,23 @@ const encoder = new TextEncoder();
 export const JSON_VERSION = 1;
 
 /**
+ * One event as a JSON line, the format's version first.
+ *
+ * @param event The event's fields, `event` first.
+ * @returns The line, without its newline.
+ *
+ * @example
+ * ```ts
+ * import { jsonLine } from "./reporter.ts";
+ *
+ * console.log(jsonLine({ event: "hash", digest: "ef46db3751d8e999" })); // {"v":1,"event":"hash",...}
+ * ```
+ */
+export function jsonLine(event: Record<string, unknown>): string {
+  return JSON.stringify({ v: JSON_VERSION, ...event });
+}
+
+/**
  * Renders one batch for the CLI.
  *
  * @example
@@ -167,7 +184,7 @@ export class Reporter {
 
   #logOnly(event: Record<string, unknown>): void {
     if (this.#log === undefined) return;
-    writeAll(this.#log, encoder.encode(JSON.stringify({ v: JSON_VERSION, ...event }) + "\n"));
+    writeAll(this.#log, encoder.encode(jsonLine(event) + "\n"));
   }
 
   /**
@@ -257,7 +274,7 @@ export class Reporter {
    * @param event The event's fields, `event` first.
    */
   event(event: Record<string, unknown>): void {
-    this.line(JSON.stringify({ v: JSON_VERSION, ...event }));
+    this.line(jsonLine(event));
   }
 
   /** An engine event: on stdout with `--json`, and in the `--log` file either way. */

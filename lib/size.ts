@@ -96,3 +96,22 @@ export function formatDuration(ms: number): string {
   const s = whole % 60;
   return h > 0 ? `${h}h${String(m).padStart(2, "0")}m` : `${m}m${String(s).padStart(2, "0")}s`;
 }
+
+/**
+ * A count with its noun, singular for one: `1 file`, `3 files`.
+ *
+ * @param count How many.
+ * @param singular The noun for one.
+ * @param plural The noun for any other count.
+ * @returns The text.
+ *
+ * @example
+ * ```ts
+ * import { formatCount } from "./size.ts";
+ *
+ * console.log(formatCount(1, "file"), formatCount(2, "temporary file")); // "1 file 2 temporary files"
+ * ```
+ */
+export function formatCount(count: number, singular: string, plural = `${singular}s`): string {
+  return `${count} ${count === 1 ? singular : plural}`;
+}
