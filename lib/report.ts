@@ -9,7 +9,7 @@
 
 import { basename, dirname } from "node:path";
 import type { FileResult, TransferResult } from "./result.ts";
-import { formatBytes, formatDuration } from "./size.ts";
+import { formatBytes, formatCount, formatDuration } from "./size.ts";
 
 /** What a report is made from. */
 export interface ReportData {
@@ -159,15 +159,6 @@ function chart(samples: ReportData["samples"], width = 720, height = 180): strin
 export function renderHtmlReport(data: ReportData): string {
   const { result } = data;
   const t = result.totals;
-  const verdict = verdictOf(data);
-  const holes =
-    [...new Set(result.files.map((f) => dirname(f.dst)))].flatMap((folder) =>
-      sequencesOf(result.files.filter((f) => dirname(f.dst) === folder).map((f) => basename(f.dst)))
-        .sequences.filter((s) => missingFrames(s.frames) !== "")
-    ).length;
-  if (holes > 0) {
-    verdict.text += ` — ${holes} frame sequence${holes === 1 ? " has" : "s have"} missing frames`;
-  }
   const byFolder = new Map<string, FileResult[]>();
   for (const file of result.files) {
     const folder = dirname(file.dst);
@@ -175,14 +166,25 @@ export function renderHtmlReport(data: ReportData): string {
     if (list === undefined) byFolder.set(folder, list = []);
     list.push(file);
   }
-  const folderRows = [...byFolder].sort(([a], [b]) => (a < b ? -1 : 1)).map(([folder, files]) => {
-    const { sequences, loose } = sequencesOf(files.map((f) => basename(f.dst)));
+  // Each folder's sequences, found once for the verdict and the table.
+  const folders = [...byFolder].sort(([a], [b]) => (a < b ? -1 : 1)).map(([folder, files]) => ({
+    folder,
+    files,
+    ...sequencesOf(files.map((f) => basename(f.dst))),
+  }));
+  const verdict = verdictOf(data);
+  const holes = folders.flatMap((f) => f.sequences).filter((s) => missingFrames(s.frames) !== "")
+    .length;
+  if (holes > 0) {
+    verdict.text += ` — ${holes} frame sequence${holes === 1 ? " has" : "s have"} missing frames`;
+  }
+  const folderRows = folders.map(({ folder, files, sequences, loose }) => {
     const seq = sequences.map((s) => {
       const missing = missingFrames(s.frames);
       return `${escape(s.pattern)}: ${s.frames[0]}–${s.frames.at(-1)} (${s.frames.length} frames)` +
         (missing === "" ? "" : `, <span class="bad">missing ${escape(missing)}</span>`);
     });
-    if (loose > 0) seq.push(`${loose} other file${loose === 1 ? "" : "s"}`);
+    if (loose > 0) seq.push(formatCount(loose, "other file"));
     const failed = files.filter((f) => f.status === "failed").length;
     return `<tr class="folder"><td>${escape(folder)}</td><td>${seq.join("<br>")}</td>` +
       `<td class="n">${files.length}</td>` +
