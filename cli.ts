@@ -42,7 +42,7 @@ if (import.meta.main && Deno.build.os !== "windows") {
  * ```
  */
 export async function main(args: string[]): Promise<number> {
-  const cli = await import("./lib/cli.ts");
+  const cli = await import("./cli/main.ts");
   return await cli.main(args, import.meta.main ? interrupts : undefined);
 }
 

@@ -23,23 +23,23 @@
  * @module
  */
 
-export * from "./lib/transfer.ts";
-export * from "./lib/plan.ts";
-export * from "./lib/result.ts";
-export * from "./lib/progress.ts";
+export * from "./lib/transfer/batch.ts";
+export * from "./lib/plan/plan.ts";
+export * from "./lib/transfer/result.ts";
+export * from "./lib/transfer/progress.ts";
 export * from "./lib/errors.ts";
 export * from "./lib/batch_json.ts";
-export * from "./lib/hash.ts";
-export * from "./lib/file_hasher.ts";
-export { CHAIN_FILE, type ChainEntry, MHL_DIR, readChain } from "./lib/mhl/chain.ts";
-export { type DirectoryHash, directoryHashes } from "./lib/mhl/directory_hash.ts";
+export * from "./lib/integrity/hash.ts";
+export * from "./lib/integrity/file_hasher.ts";
+export { CHAIN_FILE, type ChainEntry, MHL_DIR, readChain } from "./lib/integrity/mhl/chain.ts";
+export { type DirectoryHash, directoryHashes } from "./lib/integrity/mhl/directory_hash.ts";
 export {
   type GenerationFile,
   type GenerationOptions,
   writeGeneration,
-} from "./lib/mhl/generation_writer.ts";
-export { loadHistory, type MhlHistory, type RecordedFile } from "./lib/mhl/history.ts";
-export { DEFAULT_IGNORE, IgnoreSpec } from "./lib/mhl/ignore_spec.ts";
+} from "./lib/integrity/mhl/generation_writer.ts";
+export { loadHistory, type MhlHistory, type RecordedFile } from "./lib/integrity/mhl/history.ts";
+export { DEFAULT_IGNORE, IgnoreSpec } from "./lib/integrity/mhl/ignore_spec.ts";
 export {
   type MhlAction,
   type MhlEntry,
@@ -47,7 +47,7 @@ export {
   type MhlManifest,
   type MhlReference,
   readManifest,
-} from "./lib/mhl/manifest.ts";
-export { MhlError, type MhlErrorCode } from "./lib/mhl/mhl_error.ts";
-export * from "./lib/verify.ts";
+} from "./lib/integrity/mhl/manifest.ts";
+export { MhlError, type MhlErrorCode } from "./lib/integrity/mhl/mhl_error.ts";
+export * from "./lib/integrity/verify.ts";
 export * from "./lib/version.ts";

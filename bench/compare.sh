@@ -37,7 +37,7 @@ NET_SIZE=9g LOCAL_SIZE=9g REFLINK_SIZE=5g bash "$bed" up >/dev/null
 # change the program half-way.
 snapshot=$(mktemp -d /tmp/ferry-bench-XXXXXX)
 trap 'rm -rf "$snapshot"' EXIT
-cp -r cli.ts mod.ts deno.json deno.lock lib workers "$snapshot/"
+cp -r cli.ts mod.ts deno.json deno.lock cli lib "$snapshot/"
 echo "bench: timing the snapshot in $snapshot (git $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ', with uncommitted changes'))" >&2
 FERRY_COMMIT="git $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+changes')" \
   FERRY_ROOT=$snapshot "${DENO:-deno}" run --allow-all bench/compare.ts "$@"

@@ -22,7 +22,7 @@
 
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { makeSampleShot, writeSampleFile } from "../lib/demo.ts";
+import { makeSampleShot, writeSampleFile } from "../cli/sample_shot.ts";
 import { compileBinary } from "../tests/_helpers.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");

@@ -1,9 +1,9 @@
 // Micro-benchmarks (`deno task bench`): fast, no mounts. Planning a large
 // batch, the control block's per-buffer cost, and worker start-up.
 import { join } from "node:path";
-import { ControlBlock } from "../lib/control.ts";
-import { createHasher } from "../lib/hash.ts";
-import { MIB, planChunks, planTransfer } from "../lib/plan.ts";
+import { ControlBlock } from "../lib/workers/control.ts";
+import { createHasher } from "../lib/integrity/hash.ts";
+import { MIB, planChunks, planTransfer } from "../lib/plan/plan.ts";
 
 const FILES = 100_000;
 const tree = await Deno.makeTempDir({ prefix: "ferry-bench-" });
@@ -35,7 +35,7 @@ Deno.bench("control block: cancel check + byte count per 1 MiB buffer (x1024 = 1
 });
 
 Deno.bench("worker start-up: spawn one chunk worker until it is ready", { n: 20 }, async () => {
-  const worker = new Worker(new URL("../workers/copy_worker.ts", import.meta.url), {
+  const worker = new Worker(new URL("../lib/workers/copy_worker.ts", import.meta.url), {
     type: "module",
   });
   await new Promise<void>((resolve) => {

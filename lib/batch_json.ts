@@ -8,8 +8,8 @@
 
 import { resolve } from "node:path";
 import { InputError } from "./errors.ts";
-import { FILE_WORKERS_LIMIT, MAX_WORKERS_LIMIT } from "./plan.ts";
-import type { Mapping } from "./plan.ts";
+import { FILE_WORKERS_LIMIT, MAX_WORKERS_LIMIT } from "./plan/plan.ts";
+import type { Mapping } from "./plan/plan.ts";
 
 /** A parsed batch, in ferry's option names. */
 export interface Batch {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { TransferResult } from "./result.ts";
+import type { TransferResult } from "./transfer/result.ts";
 
 /**
  * Bad input: a mapping, an option or a JSON batch that ferry refuses before it

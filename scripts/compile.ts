@@ -31,7 +31,7 @@ const build = await new Deno.Command(Deno.execPath(), {
     "compile",
     ...COMPILE_FLAGS,
     "--include",
-    join(root, "workers", "copy_worker.ts"),
+    join(root, "lib", "workers", "copy_worker.ts"),
     "--output",
     output,
     join(root, "cli.ts"),

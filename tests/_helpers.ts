@@ -7,7 +7,7 @@
 
 import nodeAssert from "node:assert/strict";
 import { join, relative } from "node:path";
-import { writeSampleFile } from "../lib/demo.ts";
+import { writeSampleFile } from "../cli/sample_shot.ts";
 
 /**
  * Asserts that a value is truthy.
@@ -402,7 +402,7 @@ export async function asNobody(dir: string): Promise<string[] | null> {
   const home = join(dir, "nobody");
   await Deno.mkdir(join(home, "ferry"), { recursive: true });
   await Deno.copyFile(Deno.execPath(), join(home, "deno"));
-  for (const part of ["cli.ts", "deno.json", "lib", "workers"]) {
+  for (const part of ["cli.ts", "deno.json", "deno.lock", "cli", "lib"]) {
     await new Deno.Command("cp", { args: ["-r", join(ROOT, part), join(home, "ferry")] }).output();
   }
   await new Deno.Command("chmod", { args: ["-R", "a+rwX", dir] }).output();

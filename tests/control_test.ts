@@ -1,5 +1,5 @@
-import { ControlBlock } from "../lib/control.ts";
-import { RateMeter } from "../lib/progress.ts";
+import { ControlBlock } from "../lib/workers/control.ts";
+import { RateMeter } from "../lib/transfer/progress.ts";
 import { assertEquals } from "./_helpers.ts";
 
 Deno.test("ControlBlock counts bytes per worker and shares the cancel flag through its buffer", () => {

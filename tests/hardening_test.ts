@@ -1,6 +1,6 @@
 import { dirname, join } from "node:path";
 import { copy } from "../mod.ts";
-import { summaryLines } from "../lib/render.ts";
+import { summaryLines } from "../cli/render.ts";
 import {
   asNobody,
   assert,

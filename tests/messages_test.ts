@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { copy, type FileResult, summarize } from "../mod.ts";
-import { summaryLines } from "../lib/render.ts";
+import { summaryLines } from "../cli/render.ts";
 import {
   assert,
   assertEquals,

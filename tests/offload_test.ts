@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { CancelledError, copy, MIB } from "../mod.ts";
-import { KernelCopy, offloadAvailable, SAME_FS_OFFLOAD_STEP_BYTES } from "../lib/offload.ts";
+import { KernelCopy, offloadAvailable, SAME_FS_OFFLOAD_STEP_BYTES } from "../lib/fs/offload.ts";
 import {
   assert,
   assertEquals,

@@ -1,5 +1,5 @@
 import { basename, join } from "node:path";
-import { isTempName, publish, tempPathFor } from "../lib/publish.ts";
+import { isTempName, publish, tempPathFor } from "../lib/fs/publish.ts";
 import { assert, assertEquals, listTree, withTempDir } from "./_helpers.ts";
 
 Deno.test("tempPathFor() gives hidden, unique names beside the destination that fit in 255 bytes", () => {

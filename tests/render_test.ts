@@ -1,4 +1,4 @@
-import { progressLine } from "../lib/render.ts";
+import { progressLine } from "../cli/render.ts";
 import { assert, assertMatch } from "./_helpers.ts";
 
 const snapshot = {

@@ -10,7 +10,7 @@
 
 import { join } from "node:path";
 import { hashFile } from "../hash.ts";
-import { describeError } from "../errors.ts";
+import { describeError } from "../../errors.ts";
 import { type ChainEntry, MHL_DIR, readChain } from "./chain.ts";
 import { withFolderLock } from "./folder_lock.ts";
 import { type MhlHash, readManifest, sequenceOf } from "./manifest.ts";
@@ -228,7 +228,7 @@ export async function nestedRootsOf(root: string, paths: Iterable<string>): Prom
  *
  * @example
  * ```ts
- * import { copy, loadHistory } from "../../mod.ts";
+ * import { copy, loadHistory } from "../../../mod.ts";
  *
  * const src = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${src}/a.exr`, "pixels");

@@ -9,8 +9,8 @@
 
 import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { type Batch, parseBatch } from "./batch_json.ts";
-import { CancelledError, describeError, InputError } from "./errors.ts";
+import { type Batch, parseBatch } from "../lib/batch_json.ts";
+import { CancelledError, describeError, InputError } from "../lib/errors.ts";
 import {
   DEFAULT_CUTOFF_BYTES,
   DEFAULT_FILE_WORKERS,
@@ -22,24 +22,24 @@ import {
   MIB,
   planTransfer,
   type TransferPlan,
-} from "./plan.ts";
+} from "../lib/plan/plan.ts";
 import { jsonLine, Reporter } from "./reporter.ts";
-import type { TransferResult } from "./result.ts";
-import { formatBytes, formatCount } from "./size.ts";
-import { parseSize } from "./size.ts";
+import type { TransferResult } from "../lib/transfer/result.ts";
+import { formatBytes, formatCount } from "../lib/size.ts";
+import { parseSize } from "../lib/size.ts";
 import {
   applyMappings,
   DEFAULT_BUFFER_BYTES,
   DEFAULT_SMALL_FILE_WORKERS,
   planOptionsFor,
   type TransferOptions,
-} from "./transfer.ts";
-import { VERSION } from "./version.ts";
-import type { FileCheck, VerifyOptions } from "./verify.ts";
+} from "../lib/transfer/batch.ts";
+import { VERSION } from "../lib/version.ts";
+import type { FileCheck, VerifyOptions } from "../lib/integrity/verify.ts";
 import type { ReportData } from "./report.ts";
-import { hostName } from "./host.ts";
-import { MhlError } from "./mhl/mhl_error.ts";
-import { HASH_ALGORITHMS, type HashAlgorithm } from "./hash.ts";
+import { hostName } from "../lib/host.ts";
+import { MhlError } from "../lib/integrity/mhl/mhl_error.ts";
+import { HASH_ALGORITHMS, type HashAlgorithm } from "../lib/integrity/hash.ts";
 
 /** Exit codes of the CLI. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, cancelled: 130 } as const;
@@ -718,7 +718,7 @@ function shellQuote(arg: string): string {
 }
 
 async function demo(parsed: Parsed, reporter: Reporter): Promise<number> {
-  const { makeSampleShot } = await import("./demo.ts");
+  const { makeSampleShot } = await import("./sample_shot.ts");
   const dir = await Deno.makeTempDir({ prefix: "ferry-demo-" });
   try {
     reporter.message(`ferry: writing a sample shot into ${dir} ...`);
@@ -740,10 +740,10 @@ async function demo(parsed: Parsed, reporter: Reporter): Promise<number> {
 }
 
 async function hashCommand(parsed: Parsed, reporter: Reporter): Promise<number> {
-  const { checksumLine, DEFAULT_HASH } = await import("./hash.ts");
-  const { DEFAULT_HASH_CONCURRENCY, FileHasher } = await import("./file_hasher.ts");
-  const { forEachLimit } = await import("./concurrency.ts");
-  const { listFiles } = await import("./verify.ts");
+  const { checksumLine, DEFAULT_HASH } = await import("../lib/integrity/hash.ts");
+  const { DEFAULT_HASH_CONCURRENCY, FileHasher } = await import("../lib/integrity/file_hasher.ts");
+  const { forEachLimit } = await import("../lib/concurrency.ts");
+  const { listFiles } = await import("../lib/integrity/verify.ts");
   if (parsed.operands.length === 0) {
     throw new UsageError("hash needs at least one file or directory");
   }
@@ -807,7 +807,7 @@ async function hashCommand(parsed: Parsed, reporter: Reporter): Promise<number> 
 }
 
 async function verifyCommand(parsed: Parsed, reporter: Reporter): Promise<number> {
-  const { compareTrees, verifyTree } = await import("./verify.ts");
+  const { compareTrees, verifyTree } = await import("../lib/integrity/verify.ts");
   if (parsed.operands.length !== 1) throw new UsageError("verify takes one directory");
   const dir = parsed.operands[0]!;
   for (const path of [dir, ...(parsed.against === undefined ? [] : [parsed.against])]) {
@@ -834,7 +834,7 @@ async function verifyCommand(parsed: Parsed, reporter: Reporter): Promise<number
   };
   if (parsed.options.hash !== undefined) options.hash = parsed.options.hash;
   if (!parsed.record) options.record = false;
-  const { FileHasher } = await import("./file_hasher.ts");
+  const { FileHasher } = await import("../lib/integrity/file_hasher.ts");
   await using hasher = new FileHasher();
   options.hasher = hasher;
   using _status = followHashing(reporter, hasher, () => `${checked} files checked`);
@@ -895,7 +895,7 @@ export interface Interrupts {
  *
  * @example
  * ```ts ignore
- * import { main } from "./cli.ts";
+ * import { main } from "./main.ts";
  *
  * Deno.exit(await main(["copy", "plates", "/mnt/show/plates"]));
  * ```

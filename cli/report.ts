@@ -8,8 +8,8 @@
  */
 
 import { basename, dirname } from "node:path";
-import type { FileResult, TransferResult } from "./result.ts";
-import { formatBytes, formatCount, formatDuration } from "./size.ts";
+import type { FileResult, TransferResult } from "../lib/transfer/result.ts";
+import { formatBytes, formatCount, formatDuration } from "../lib/size.ts";
 
 /** What a report is made from. */
 export interface ReportData {
@@ -145,7 +145,7 @@ function chart(samples: ReportData["samples"], width = 720, height = 180): strin
  * @example
  * ```ts
  * import { renderHtmlReport } from "./report.ts";
- * import { summarize } from "./result.ts";
+ * import { summarize } from "../lib/transfer/result.ts";
  *
  * const files = [{ src: "/a/f.1001.exr", dst: "/b/f.1001.exr", bytes: 3, status: "copied" as const }];
  * const html = renderHtmlReport({
@@ -261,7 +261,7 @@ function csvField(text: string): string {
  * @example
  * ```ts
  * import { renderCsvReport } from "./report.ts";
- * import { summarize } from "./result.ts";
+ * import { summarize } from "../lib/transfer/result.ts";
  *
  * const files = [{ src: "/a/x", dst: "/b/x", bytes: 3, status: "copied" as const }];
  * console.log(renderCsvReport({

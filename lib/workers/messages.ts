@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { HashAlgorithm } from "./hash.ts";
+import type { HashAlgorithm } from "../integrity/hash.ts";
 
 /** Main → worker: set-up, once after the worker starts. */
 export interface InitMessage {

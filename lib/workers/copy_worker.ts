@@ -13,10 +13,10 @@
 
 /// <reference lib="deno.worker" />
 
-import { ControlBlock } from "../lib/control.ts";
-import type { Hasher } from "../lib/hash.ts";
-import type { CopyMessage, FromWorker, StateMessage, ToWorker } from "../lib/messages.ts";
-import { FALLBACK_CODES, KernelCopy } from "../lib/offload.ts";
+import { ControlBlock } from "./control.ts";
+import type { Hasher } from "../integrity/hash.ts";
+import type { CopyMessage, FromWorker, StateMessage, ToWorker } from "./messages.ts";
+import { FALLBACK_CODES, KernelCopy } from "../fs/offload.ts";
 
 let control: ControlBlock | undefined;
 let slot = 0;
@@ -251,7 +251,7 @@ async function hashedRange(job: CopyMessage): Promise<void> {
     if (reply.abort) throw new Stopped();
     let hasher = hashers.get(hash.algorithm);
     if (hasher === undefined) {
-      const { createHasher } = await import("../lib/hash.ts");
+      const { createHasher } = await import("../integrity/hash.ts");
       hasher = await createHasher(hash.algorithm);
       hashers.set(hash.algorithm, hasher);
     }

@@ -10,7 +10,7 @@
 
 import { SaxesParser } from "npm:saxes@6.0.0"; // the same pin as "imports" in deno.json
 import { MhlError } from "./mhl_error.ts";
-import { describeError } from "../errors.ts";
+import { describeError } from "../../errors.ts";
 
 /** One element as it ends: its local name, attributes and direct text. */
 export interface XmlElement {

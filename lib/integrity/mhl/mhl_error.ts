@@ -30,7 +30,7 @@ export type MhlErrorCode =
  *
  * @example Telling a tampered history from a damaged delivery
  * ```ts
- * import { MhlError, verifyTree } from "../../mod.ts";
+ * import { MhlError, verifyTree } from "../../../mod.ts";
  *
  * const dir = await Deno.makeTempDir();
  * try {

@@ -7,10 +7,10 @@
  */
 
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
-import { forEachLimit } from "./concurrency.ts";
-import { describeError, type FailureCode, failureCodeOf, InputError } from "./errors.ts";
-import { isTempName } from "./publish.ts";
-import { leaseRunOf } from "./temp_lease.ts";
+import { forEachLimit } from "../concurrency.ts";
+import { describeError, type FailureCode, failureCodeOf, InputError } from "../errors.ts";
+import { isTempName } from "../fs/publish.ts";
+import { leaseRunOf } from "../fs/temp_lease.ts";
 
 /** A temporary file or lease that some ferry run left in a destination folder. */
 function isStray(entry: Deno.DirEntry): boolean {
@@ -294,7 +294,7 @@ function checkCount(name: string, value: number, min: number): void {
  *
  * @example A dry run
  * ```ts
- * import { planTransfer } from "../mod.ts";
+ * import { planTransfer } from "../../mod.ts";
  *
  * const src = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${src}/frame.0001.exr`, "pixels");

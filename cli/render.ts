@@ -7,10 +7,10 @@
  */
 
 import { basename } from "node:path";
-import type { Progress, StartInfo } from "./progress.ts";
-import type { FileResult, TransferResult } from "./result.ts";
-import { DIFFERS_REASON } from "./plan.ts";
-import { formatBytes, formatCount, formatDuration } from "./size.ts";
+import type { Progress, StartInfo } from "../lib/transfer/progress.ts";
+import type { FileResult, TransferResult } from "../lib/transfer/result.ts";
+import { DIFFERS_REASON } from "../lib/plan/plan.ts";
+import { formatBytes, formatCount, formatDuration } from "../lib/size.ts";
 
 /**
  * The one-line progress display: a drawn bar, percent, bytes done/total,
@@ -80,7 +80,7 @@ function bar(fraction: number, width: number): string {
  * @example
  * ```ts
  * import { summaryLines } from "./render.ts";
- * import { summarize } from "./result.ts";
+ * import { summarize } from "../lib/transfer/result.ts";
  *
  * const files = [{ src: "/a", dst: "/b", bytes: 10, status: "copied" as const }];
  * console.log(summaryLines({
@@ -257,7 +257,7 @@ export function fileEvent(file: FileResult): Record<string, unknown> {
  * @example
  * ```ts
  * import { summaryEvent } from "./render.ts";
- * import { summarize } from "./result.ts";
+ * import { summarize } from "../lib/transfer/result.ts";
  *
  * const files = [{ src: "/a", dst: "/b", bytes: 1, status: "copied" as const }];
  * console.log(JSON.stringify(summaryEvent({

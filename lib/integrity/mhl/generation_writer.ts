@@ -15,12 +15,12 @@
  */
 
 import { basename, join } from "node:path";
-import { describeError } from "../errors.ts";
+import { describeError } from "../../errors.ts";
 import { FileHasher } from "../file_hasher.ts";
 import { type HashAlgorithm, hashBytes } from "../hash.ts";
-import { flushToStorage } from "../publish.ts";
-import { VERSION } from "../version.ts";
-import { hostName } from "../host.ts";
+import { flushToStorage } from "../../fs/publish.ts";
+import { VERSION } from "../../version.ts";
+import { hostName } from "../../host.ts";
 import { MHL_DIR, readChain, writeChain } from "./chain.ts";
 import { directoryHashes } from "./directory_hash.ts";
 import { withFolderLock } from "./folder_lock.ts";

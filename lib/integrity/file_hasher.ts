@@ -9,11 +9,11 @@
  * @module
  */
 
-import { ControlBlock } from "./control.ts";
+import { ControlBlock } from "../workers/control.ts";
 import { type HashAlgorithm, hashBytes } from "./hash.ts";
-import { type Chunk, DEFAULT_MAX_WORKERS, MIB, planChunks } from "./plan.ts";
-import { type ChunkJob, WorkerPool } from "./pool.ts";
-import { errorFromWorker } from "./messages.ts";
+import { type Chunk, DEFAULT_MAX_WORKERS, MIB, planChunks } from "../plan/plan.ts";
+import { type ChunkJob, WorkerPool } from "../workers/pool.ts";
+import { errorFromWorker } from "../workers/messages.ts";
 
 /** Range size when hashing: each hashed range waits in a worker's memory for its turn. */
 export const HASH_CHUNK_BYTES = 8 * MIB;

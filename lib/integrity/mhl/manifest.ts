@@ -92,7 +92,7 @@ export function normalDigest(algorithm: HashAlgorithm, digest: string): string {
  *
  * @example
  * ```ts
- * import { copy, readManifest } from "../../mod.ts";
+ * import { copy, readManifest } from "../../../mod.ts";
  *
  * const src = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${src}/a.exr`, "pixels");

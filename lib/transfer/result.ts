@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { FileTransferError } from "./errors.ts";
-import type { HashAlgorithm } from "./hash.ts";
+import type { FileTransferError } from "../errors.ts";
+import type { HashAlgorithm } from "../integrity/hash.ts";
 
 /**
  * What happened to one file. `"cancelled"` appears only on the result carried

@@ -7,8 +7,8 @@
  */
 
 import type { ControlBlock } from "./control.ts";
-import { HashChain } from "./hash_chain.ts";
-import type { Chunk } from "./plan.ts";
+import { HashChain } from "../integrity/hash_chain.ts";
+import type { Chunk } from "../plan/plan.ts";
 import type {
   CancelledMessage,
   CopyMessage,
@@ -24,7 +24,7 @@ export type ChunkOutcome = DoneMessage | CancelledMessage | ErrorMessage;
 /** A range to copy, without the message fields the pool fills in. */
 export type ChunkJob = Omit<CopyMessage, "type" | "id">;
 
-const WORKER_URL = new URL("../workers/copy_worker.ts", import.meta.url);
+const WORKER_URL = new URL("./copy_worker.ts", import.meta.url);
 
 /** How all the ranges of one file ended (see {@linkcode WorkerPool.runRanges}). */
 export interface RangesOutcome {

@@ -7,19 +7,19 @@
  */
 
 import { basename, dirname, relative, sep } from "node:path";
-import type { GenerationFile } from "./mhl/generation_writer.ts";
-import { MhlError } from "./mhl/mhl_error.ts";
-import { forEachLimit } from "./concurrency.ts";
-import { assertFits, freeBytesAt, spaceNeeds, tightDevices } from "./free_space.ts";
-import { formatBytes } from "./size.ts";
-import { ControlBlock } from "./control.ts";
+import type { GenerationFile } from "../integrity/mhl/generation_writer.ts";
+import { MhlError } from "../integrity/mhl/mhl_error.ts";
+import { forEachLimit } from "../concurrency.ts";
+import { assertFits, freeBytesAt, spaceNeeds, tightDevices } from "../fs/free_space.ts";
+import { formatBytes } from "../size.ts";
+import { ControlBlock } from "../workers/control.ts";
 import {
   CancelledError,
   describeError,
   type FailureCode,
   FileTransferError,
   InputError,
-} from "./errors.ts";
+} from "../errors.ts";
 import {
   type Chunk,
   DEFAULT_FILE_WORKERS,
@@ -36,11 +36,17 @@ import {
   type PlanOptions,
   planTransfer,
   type TransferPlan,
-} from "./plan.ts";
-import { WorkerPool } from "./pool.ts";
-import { errorFromWorker } from "./messages.ts";
-import { createHasher, DEFAULT_HASH, type HashAlgorithm, hashBytes, hashFile } from "./hash.ts";
-import { FileHasher, HASH_CHUNK_BYTES, hashedReadJob } from "./file_hasher.ts";
+} from "../plan/plan.ts";
+import { WorkerPool } from "../workers/pool.ts";
+import { errorFromWorker } from "../workers/messages.ts";
+import {
+  createHasher,
+  DEFAULT_HASH,
+  type HashAlgorithm,
+  hashBytes,
+  hashFile,
+} from "../integrity/hash.ts";
+import { FileHasher, HASH_CHUNK_BYTES, hashedReadJob } from "../integrity/file_hasher.ts";
 import type { Progress, StartInfo } from "./progress.ts";
 import { RateMeter } from "./progress.ts";
 import {
@@ -50,15 +56,15 @@ import {
   removeIfPresent,
   tempPathFor,
   tempRunOf,
-} from "./publish.ts";
-import { leaseRunOf, Leases, leaseState } from "./temp_lease.ts";
+} from "../fs/publish.ts";
+import { leaseRunOf, Leases, leaseState } from "../fs/temp_lease.ts";
 import {
   DEFAULT_OFFLOAD_STEP_BYTES,
   KernelCopyAsync,
   offloadAvailable,
   type OffloadMode,
   SAME_FS_OFFLOAD_STEP_BYTES,
-} from "./offload.ts";
+} from "../fs/offload.ts";
 import {
   type FileResult,
   type ManifestOutcome,
@@ -264,7 +270,7 @@ class Stopped extends Error {}
  *
  * @example Delivering two plates with the original tool's settings
  * ```ts
- * import { applyMappings } from "../mod.ts";
+ * import { applyMappings } from "../../mod.ts";
  *
  * const root = await Deno.makeTempDir();
  * await Deno.mkdir(`${root}/sh010`);
@@ -409,7 +415,7 @@ export async function applyMappings(
  *
  * @example
  * ```ts
- * import { planOptionsFor } from "../mod.ts";
+ * import { planOptionsFor } from "../../mod.ts";
  *
  * console.log(planOptionsFor({ maxWorkers: 2 }).workers); // 2
  * ```
@@ -439,7 +445,7 @@ export function planOptionsFor(options: TransferOptions): PlanOptions {
  *
  * @example
  * ```ts
- * import { copy } from "../mod.ts";
+ * import { copy } from "../../mod.ts";
  *
  * const src = await Deno.makeTempFile();
  * await Deno.writeTextFile(src, "a movie");
@@ -472,7 +478,7 @@ export function copy(
  *
  * @example
  * ```ts
- * import { move } from "../mod.ts";
+ * import { move } from "../../mod.ts";
  *
  * const src = await Deno.makeTempFile();
  * const result = await move(src, `${src}.moved`);
@@ -570,8 +576,8 @@ async function writeManifests(
   const outcomes: ManifestOutcome[] = [];
   // Loaded here: the XML parser and the ignore matcher cost start-up that a
   // copy without --mhl should not pay.
-  const { writeGeneration } = await import("./mhl/generation_writer.ts");
-  const { loadHistory, nestedRootsOf, recordOf } = await import("./mhl/history.ts");
+  const { writeGeneration } = await import("../integrity/mhl/generation_writer.ts");
+  const { loadHistory, nestedRootsOf, recordOf } = await import("../integrity/mhl/history.ts");
   await using hasher = new FileHasher();
   for (const [root, group] of byRoot) {
     if (group.undelivered > 0) {

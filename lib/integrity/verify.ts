@@ -7,8 +7,8 @@
  */
 
 import { join, relative, sep } from "node:path";
-import { forEachLimit } from "./concurrency.ts";
-import { describeError } from "./errors.ts";
+import { forEachLimit } from "../concurrency.ts";
+import { describeError } from "../errors.ts";
 import { DEFAULT_HASH, type HashAlgorithm } from "./hash.ts";
 import { DEFAULT_HASH_CONCURRENCY, FileHasher } from "./file_hasher.ts";
 import { MHL_DIR } from "./mhl/chain.ts";
@@ -16,8 +16,8 @@ import { type GenerationFile, writeGeneration } from "./mhl/generation_writer.ts
 import { loadHistory, ownerOf, recordedPaths, recordOf } from "./mhl/history.ts";
 import { IgnoreSpec } from "./mhl/ignore_spec.ts";
 import { MhlError } from "./mhl/mhl_error.ts";
-import { isTempName } from "./publish.ts";
-import { leaseRunOf } from "./temp_lease.ts";
+import { isTempName } from "../fs/publish.ts";
+import { leaseRunOf } from "../fs/temp_lease.ts";
 
 /** The `error` of an unreadable file's check. */
 function cannotRead(path: string, error: unknown): string {
@@ -181,7 +181,7 @@ async function walkTree(root: string): Promise<Tree> {
  *
  * @example
  * ```ts
- * import { copy, verifyTree } from "../mod.ts";
+ * import { copy, verifyTree } from "../../mod.ts";
  *
  * const src = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${src}/a.exr`, "pixels");
@@ -325,7 +325,7 @@ export async function verifyTree(root: string, options: VerifyOptions = {}): Pro
  *
  * @example
  * ```ts
- * import { compareTrees } from "../mod.ts";
+ * import { compareTrees } from "../../mod.ts";
  *
  * const a = await Deno.makeTempDir();
  * const checks = await compareTrees(a, a);

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Progress, StartInfo } from "./progress.ts";
+import type { Progress, StartInfo } from "../lib/transfer/progress.ts";
 import {
   fileEvent,
   progressEvent,
@@ -15,7 +15,7 @@ import {
   summaryEvent,
   summaryLines,
 } from "./render.ts";
-import type { FileResult, TransferResult } from "./result.ts";
+import type { FileResult, TransferResult } from "../lib/transfer/result.ts";
 
 /** How the reporter writes. */
 export interface ReporterOptions {

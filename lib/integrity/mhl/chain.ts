@@ -7,8 +7,8 @@
  */
 
 import { dirname, join } from "node:path";
-import { flushToStorage } from "../publish.ts";
-import { describeError } from "../errors.ts";
+import { flushToStorage } from "../../fs/publish.ts";
+import { describeError } from "../../errors.ts";
 import { MhlError } from "./mhl_error.ts";
 import { readXml } from "./xml_reader.ts";
 import { xmlEscape } from "./xml_writer.ts";

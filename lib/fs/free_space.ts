@@ -7,9 +7,9 @@
  */
 
 import { dirname } from "node:path";
-import { InputError } from "./errors.ts";
-import type { TransferPlan } from "./plan.ts";
-import { formatBytes } from "./size.ts";
+import { InputError } from "../errors.ts";
+import type { TransferPlan } from "../plan/plan.ts";
+import { formatBytes } from "../size.ts";
 
 /** What one destination file system has and gets. */
 export interface SpaceNeed {
@@ -65,7 +65,7 @@ function nearestExisting(
  *
  * @example
  * ```ts
- * import { planTransfer } from "./plan.ts";
+ * import { planTransfer } from "../plan/plan.ts";
  * import { spaceNeeds } from "./free_space.ts";
  *
  * const src = await Deno.makeTempDir();

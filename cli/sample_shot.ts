@@ -7,7 +7,7 @@
  */
 
 import { join } from "node:path";
-import { MIB } from "./plan.ts";
+import { MIB } from "../lib/plan/plan.ts";
 
 /** Options for {@linkcode makeSampleShot}. */
 export interface SampleShotOptions {
@@ -50,7 +50,7 @@ export interface SampleShot {
  *
  * @example
  * ```ts
- * import { makeSampleShot } from "./demo.ts";
+ * import { makeSampleShot } from "./sample_shot.ts";
  *
  * const dir = await Deno.makeTempDir();
  * const shot = await makeSampleShot(dir, { frames: 2, frameBytes: 1024, movieBytes: 4096 });
@@ -88,7 +88,7 @@ export async function makeSampleShot(
  *
  * @example
  * ```ts
- * import { writeSampleFile } from "./demo.ts";
+ * import { writeSampleFile } from "./sample_shot.ts";
  *
  * const path = await Deno.makeTempFile();
  * await writeSampleFile(path, 3 * 1024 * 1024 + 5, 7);
