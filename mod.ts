@@ -14,7 +14,7 @@
  *   onProgress: (p) => console.log(`${p.bytesDone}/${p.bytesTotal} bytes`),
  * });
  * if (!result.ok) {
- *   for (const file of result.files) if (file.error) console.error(file.error.message);
+ *   for (const file of result.failures) console.error(file.error?.message);
  * }
  * await Deno.remove(src, { recursive: true });
  * await Deno.remove(`${src}-delivery`, { recursive: true });
@@ -23,14 +23,75 @@
  * @module
  */
 
-export * from "./lib/transfer/batch.ts";
-export * from "./lib/plan/plan.ts";
-export * from "./lib/transfer/result.ts";
-export * from "./lib/transfer/progress.ts";
-export * from "./lib/errors.ts";
-export * from "./lib/batch_json.ts";
-export * from "./lib/integrity/hash.ts";
-export * from "./lib/integrity/file_hasher.ts";
+export {
+  applyMappings,
+  applyPlan,
+  copy,
+  move,
+  type RunOptions,
+  type TransferOptions,
+} from "./lib/transfer/batch.ts";
+export { planBatch } from "./lib/plan/planner.ts";
+export { collectPlan, planTransfer, type TransferPlan } from "./lib/plan/transfer_plan.ts";
+export { planLines, readPlan } from "./lib/plan/plan_lines.ts";
+export type {
+  Chunk,
+  Copier,
+  FileAction,
+  Mapping,
+  Plan,
+  PlanHeader,
+  PlanItem,
+  PlannedDir,
+  PlannedFile,
+  PlannedStray,
+} from "./lib/plan/plan_item.ts";
+export {
+  DEFAULTS,
+  EXISTING_POLICIES,
+  type ExistingPolicy,
+  LIMITS,
+  OFFLOAD_MODES,
+  type OffloadMode,
+  type Operation,
+  OPERATIONS,
+  OptionError,
+  type ResolvedSettings,
+  type ResolveOptions,
+  resolveOptions,
+  type TransferSettings,
+  VERIFY_MODES,
+  type VerifyMode,
+} from "./lib/options.ts";
+export {
+  type Fallback,
+  type FileResult,
+  type FileStatus,
+  type ManifestOutcome,
+  summarize,
+  type TemporaryReport,
+  type TransferResult,
+  type TransferTotals,
+} from "./lib/transfer/result.ts";
+export type { Progress, StartInfo } from "./lib/transfer/progress.ts";
+export { CancelledError, type FailureCode, FileTransferError, InputError } from "./lib/errors.ts";
+export { type JsonBatch, parseBatch } from "./lib/batch_json.ts";
+export {
+  checksumLine,
+  DEFAULT_HASH,
+  HASH_ALGORITHMS,
+  type HashAlgorithm,
+  hashFile,
+} from "./lib/integrity/hash.ts";
+export { FileHasher, type FileHasherOptions } from "./lib/integrity/file_hasher.ts";
+export {
+  type CheckStatus,
+  compareTrees,
+  type FileCheck,
+  type VerifyOptions,
+  type VerifyReport,
+  verifyTree,
+} from "./lib/integrity/verify.ts";
 export { CHAIN_FILE, type ChainEntry, MHL_DIR, readChain } from "./lib/integrity/mhl/chain.ts";
 export { type DirectoryHash, directoryHashes } from "./lib/integrity/mhl/directory_hash.ts";
 export {
@@ -49,5 +110,4 @@ export {
   readManifest,
 } from "./lib/integrity/mhl/manifest.ts";
 export { MhlError, type MhlErrorCode } from "./lib/integrity/mhl/mhl_error.ts";
-export * from "./lib/integrity/verify.ts";
-export * from "./lib/version.ts";
+export { VERSION } from "./lib/version.ts";

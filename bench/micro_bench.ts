@@ -3,7 +3,10 @@
 import { join } from "node:path";
 import { ControlBlock } from "../lib/workers/control.ts";
 import { createHasher } from "../lib/integrity/hash.ts";
-import { MIB, planChunks, planTransfer } from "../lib/plan/plan.ts";
+import { copyPlanFor } from "../lib/plan/chunks.ts";
+import { planTransfer } from "../lib/plan/transfer_plan.ts";
+import { resolveOptions } from "../lib/options.ts";
+import { MIB } from "../lib/size.ts";
 
 const FILES = 100_000;
 const tree = await Deno.makeTempDir({ prefix: "ferry-bench-" });
@@ -14,8 +17,11 @@ for (let d = 0; d < 100; d++) {
 }
 addEventListener("unload", () => Deno.removeSync(tree, { recursive: true }));
 
-Deno.bench("planChunks() for 100k files of 12 MiB", { group: "plan" }, () => {
-  for (let i = 0; i < FILES; i++) planChunks(12 * MIB, { workers: 8 });
+const settings = resolveOptions({ offload: "never" });
+Deno.bench("copyPlanFor() for 100k files of 12 MiB", { group: "plan" }, () => {
+  for (let i = 0; i < FILES; i++) {
+    copyPlanFor({ size: 12 * MIB, sparse: false, sameFs: false }, settings);
+  }
 });
 
 Deno.bench(

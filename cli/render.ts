@@ -9,12 +9,14 @@
 import { basename } from "node:path";
 import type { Progress, StartInfo } from "../lib/transfer/progress.ts";
 import type { FileResult, TransferResult } from "../lib/transfer/result.ts";
-import { DIFFERS_REASON } from "../lib/plan/plan.ts";
+import { DIFFERS_REASON } from "../lib/plan/existing.ts";
 import { formatBytes, formatCount, formatDuration } from "../lib/size.ts";
 
 /**
  * The one-line progress display: a drawn bar, percent, bytes done/total,
- * rate, ETA, files and the file(s) in flight, fitted to `width` columns. On a
+ * rate, ETA, files and the file(s) in flight, fitted to `width` columns.
+ * While the sources are still being listed the totals end in `+` and there is
+ * no ETA: they are what has been found so far. On a
  * narrow terminal the names go first, then the bar shrinks, then ETA, rate
  * and bytes are dropped; the percentage and the file count always stay.
  *
@@ -29,17 +31,19 @@ import { formatBytes, formatCount, formatDuration } from "../lib/size.ts";
  * console.log(progressLine({
  *   bytesDone: 1 << 30, bytesTotal: 4 << 30, filesDone: 10, filesTotal: 40,
  *   bytesPerSecond: 500 << 20, etaMs: 6000, elapsedMs: 2000, inFlight: ["/a/plate.0011.exr"],
+ *   planning: false,
  * }, 100));
  * ```
  */
 export function progressLine(p: Progress, width: number): string {
   const fraction = p.bytesTotal > 0 ? Math.min(1, p.bytesDone / p.bytesTotal) : 1;
   const percent = `${Math.floor(fraction * 100)}%`;
-  const files = `files ${p.filesDone}/${p.filesTotal}`;
+  const more = p.planning ? "+" : "";
+  const files = `files ${p.filesDone}/${p.filesTotal}${more}`;
   const optional = [
-    `${formatBytes(p.bytesDone)} / ${formatBytes(p.bytesTotal)}`,
+    `${formatBytes(p.bytesDone)} / ${formatBytes(p.bytesTotal)}${more}`,
     `${formatBytes(p.bytesPerSecond)}/s`,
-    `ETA ${p.etaMs === null ? "--" : formatDuration(p.etaMs)}`,
+    `ETA ${p.etaMs === null || p.planning ? "--" : formatDuration(p.etaMs)}`,
   ];
   const room = width - 1;
   for (let keep = optional.length; keep >= 0; keep--) {
@@ -84,7 +88,7 @@ function bar(fraction: number, width: number): string {
  *
  * const files = [{ src: "/a", dst: "/b", bytes: 10, status: "copied" as const }];
  * console.log(summaryLines({
- *   batchId: "x", operation: "copy", files, totals: summarize(files),
+ *   batchId: "x", operation: "copy", failures: [], totals: summarize(files),
  *   elapsedMs: 5, bytesPerSecond: 2000, ok: true,
  * }, false).join("\n"));
  * ```
@@ -95,8 +99,7 @@ export function summaryLines(result: TransferResult, cancelled: boolean): string
   const parts = [
     `${verb} ${t.filesDone} of ${formatCount(t.files, "file")} (${formatBytes(t.bytesDone)})`,
   ];
-  const done = result.files.filter((f) => f.status === "copied" || f.status === "moved");
-  const renamed = done.length > 0 && done.every((f) => f.renamed === true);
+  const renamed = t.filesDone > 0 && t.filesRenamed === t.filesDone;
   parts.push(
     renamed
       ? `in ${formatDuration(result.elapsedMs)} by rename`
@@ -110,9 +113,9 @@ export function summaryLines(result: TransferResult, cancelled: boolean): string
     (counts.length ? `; ${counts.join(", ")}` : "");
   const lines = [head];
   // A rerun onto changed destinations would list every one: they get one line.
-  const differ = result.files.filter((f) => f.status === "failed" && f.reason === DIFFERS_REASON);
-  for (const file of result.files) {
-    if (file.status !== "failed" || file.reason === DIFFERS_REASON) continue;
+  const differ = result.failures.filter((f) => f.reason === DIFFERS_REASON);
+  for (const file of result.failures) {
+    if (file.reason === DIFFERS_REASON) continue;
     lines.push(`  failed: ${file.error?.message ?? file.reason}`);
   }
   if (differ.length > 0) {
@@ -169,6 +172,7 @@ export function summaryLines(result: TransferResult, cancelled: boolean): string
  *
  * console.log(JSON.stringify(startEvent({
  *   batchId: "b1", operation: "copy", files: 3, bytes: 30, bytesToCopy: 30, chunks: 0, dirs: 1,
+ *   complete: true,
  * })));
  * ```
  */
@@ -182,6 +186,7 @@ export function startEvent(info: StartInfo): Record<string, unknown> {
     bytes: info.bytes,
     bytes_to_copy: info.bytesToCopy,
     chunks: info.chunks,
+    complete: info.complete,
   };
 }
 
@@ -197,7 +202,7 @@ export function startEvent(info: StartInfo): Record<string, unknown> {
  *
  * console.log(JSON.stringify(progressEvent({
  *   bytesDone: 5, bytesTotal: 10, filesDone: 0, filesTotal: 1,
- *   bytesPerSecond: 5, etaMs: 1000, elapsedMs: 1000, inFlight: ["/a"],
+ *   bytesPerSecond: 5, etaMs: 1000, elapsedMs: 1000, inFlight: ["/a"], planning: false,
  * })));
  * ```
  */
@@ -212,6 +217,7 @@ export function progressEvent(p: Progress): Record<string, unknown> {
     eta_ms: p.etaMs,
     elapsed_ms: Math.round(p.elapsedMs),
     in_flight: p.inFlight,
+    planning: p.planning,
   };
 }
 
@@ -261,7 +267,7 @@ export function fileEvent(file: FileResult): Record<string, unknown> {
  *
  * const files = [{ src: "/a", dst: "/b", bytes: 1, status: "copied" as const }];
  * console.log(JSON.stringify(summaryEvent({
- *   batchId: "b", operation: "copy", files, totals: summarize(files),
+ *   batchId: "b", operation: "copy", failures: [], totals: summarize(files),
  *   elapsedMs: 1, bytesPerSecond: 1000, ok: true,
  * }, 0)));
  * ```
@@ -283,7 +289,7 @@ export function summaryEvent(result: TransferResult, exitCode: number): Record<s
     bytes_done: t.bytesDone,
     elapsed_ms: Math.round(result.elapsedMs),
     bytes_per_second: Math.round(result.bytesPerSecond),
-    failures: result.files.filter((f) => f.status === "failed").map((f) => ({
+    failures: result.failures.map((f) => ({
       src: f.src,
       dst: f.dst,
       code: f.error?.code ?? "io",

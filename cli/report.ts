@@ -15,6 +15,8 @@ import { formatBytes, formatCount, formatDuration } from "../lib/size.ts";
 export interface ReportData {
   /** The batch's result. */
   result: TransferResult;
+  /** Every file's outcome, in plan order (collected from `onFile`). */
+  files: readonly FileResult[];
   /** When the batch started. */
   startedAt: Date;
   /** When it ended. */
@@ -88,7 +90,7 @@ function verdictOf(data: ReportData): { text: string; ok: boolean } {
   if (t.filesFailed > 0) {
     return { text: `Incomplete: ${t.filesFailed} of ${t.files} files failed`, ok: false };
   }
-  const hashed = data.result.files.filter((f) => f.hash !== undefined);
+  const hashed = data.files.filter((f) => f.hash !== undefined);
   const verified = hashed.filter((f) => f.hash!.verified).length;
   const how = verified > 0 && verified === hashed.length
     ? "every copy read back and matched its source's digest"
@@ -149,9 +151,9 @@ function chart(samples: ReportData["samples"], width = 720, height = 180): strin
  *
  * const files = [{ src: "/a/f.1001.exr", dst: "/b/f.1001.exr", bytes: 3, status: "copied" as const }];
  * const html = renderHtmlReport({
- *   result: { batchId: "b", operation: "copy", files, totals: summarize(files), elapsedMs: 5,
+ *   result: { batchId: "b", operation: "copy", failures: [], totals: summarize(files), elapsedMs: 5,
  *     bytesPerSecond: 600, ok: true },
- *   startedAt: new Date(), endedAt: new Date(), host: "render01", samples: [], cancelled: false,
+ *   files, startedAt: new Date(), endedAt: new Date(), host: "render01", samples: [], cancelled: false,
  * });
  * console.log(html.startsWith("<!DOCTYPE html>")); // true
  * ```
@@ -160,7 +162,7 @@ export function renderHtmlReport(data: ReportData): string {
   const { result } = data;
   const t = result.totals;
   const byFolder = new Map<string, FileResult[]>();
-  for (const file of result.files) {
+  for (const file of data.files) {
     const folder = dirname(file.dst);
     let list = byFolder.get(folder);
     if (list === undefined) byFolder.set(folder, list = []);
@@ -194,7 +196,7 @@ export function renderHtmlReport(data: ReportData): string {
         failed > 0 ? `${failed} failed` : "ok"
       }</td></tr>`;
   }).join("\n");
-  const fileRows = result.files.map((f) =>
+  const fileRows = data.files.map((f) =>
     `<tr class="file"><td>${escape(f.dst)}</td><td class="n">${f.bytes}</td>` +
     `<td class="${
       f.status === "failed" || f.status === "cancelled" ? "bad" : "good"
@@ -265,15 +267,15 @@ function csvField(text: string): string {
  *
  * const files = [{ src: "/a/x", dst: "/b/x", bytes: 3, status: "copied" as const }];
  * console.log(renderCsvReport({
- *   result: { batchId: "b", operation: "copy", files, totals: summarize(files), elapsedMs: 5,
+ *   result: { batchId: "b", operation: "copy", failures: [], totals: summarize(files), elapsedMs: 5,
  *     bytesPerSecond: 600, ok: true },
- *   startedAt: new Date(), endedAt: new Date(), host: "h", samples: [], cancelled: false,
+ *   files, startedAt: new Date(), endedAt: new Date(), host: "h", samples: [], cancelled: false,
  * }).split("\n")[0]); // batch_id,src,dst,bytes,status,algorithm,digest,verified,note
  * ```
  */
 export function renderCsvReport(data: ReportData): string {
   const header = "batch_id,src,dst,bytes,status,algorithm,digest,verified,note";
-  const rows = data.result.files.map((f) =>
+  const rows = data.files.map((f) =>
     [
       data.result.batchId,
       f.src,

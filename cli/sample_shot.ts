@@ -7,7 +7,7 @@
  */
 
 import { join } from "node:path";
-import { MIB } from "../lib/plan/plan.ts";
+import { MIB } from "../lib/size.ts";
 
 /** Options for {@linkcode makeSampleShot}. */
 export interface SampleShotOptions {

@@ -6,37 +6,40 @@
  * @module
  */
 
-import { resolve } from "node:path";
 import { InputError } from "./errors.ts";
-import { FILE_WORKERS_LIMIT, MAX_WORKERS_LIMIT } from "./plan/plan.ts";
-import type { Mapping } from "./plan/plan.ts";
+import type { TransferSettings } from "./options.ts";
+import type { Mapping } from "./plan/plan_item.ts";
 
-/** A parsed batch, in ferry's option names. */
-export interface Batch {
-  /** The `{src, dst}` pairs. */
+/** A parsed batch: its mappings, and its settings in ferry's option names. */
+export interface JsonBatch {
+  /** The `{src, dst}` pairs, as given (the planner checks them). */
   mappings: Mapping[];
-  /** `operation_type`. */
-  operation: "copy" | "move";
-  /** `max_workers`, when given. */
-  maxWorkers?: number;
-  /** `file_workers`, when given. */
-  fileWorkers?: number;
-  /** `batch_id`, when given. */
-  batchId?: string;
+  /** `operation_type`, `max_workers`, `file_workers` and `batch_id`, as given. */
+  settings: TransferSettings;
+  /** The batch's own name of each setting, for messages (`'max_workers'`). */
+  names: Partial<Record<keyof TransferSettings, string>>;
 }
 
-const TOP_KEYS = new Set(["mappings", "operation_type", "max_workers", "file_workers", "batch_id"]);
+/** The batch's keys, and the setting each one gives. */
+const SETTING_KEYS = {
+  operation_type: "operation",
+  max_workers: "maxWorkers",
+  file_workers: "fileWorkers",
+  batch_id: "batchId",
+} as const;
+const TOP_KEYS = new Set(["mappings", ...Object.keys(SETTING_KEYS)]);
 const MAPPING_KEYS = new Set(["src", "dst"]);
 
 /**
- * Parses and checks a batch in the original tool's JSON format. Rejects
- * unknown keys, wrong types, empty mappings and two mappings with the same
- * destination, naming the mapping (index and path).
+ * Parses a batch in the original tool's JSON format: its syntax only (JSON,
+ * an object, known keys, a non-empty list of mappings). The values are
+ * checked where every option and mapping is, by the planner
+ * ({@linkcode resolveOptions} with the batch's names, and the mapping checks).
  *
  * @param text The JSON text.
  * @param origin Where the text came from, for messages (a file name or `"stdin"`).
  * @returns The batch.
- * @throws {InputError} When the text is not a valid batch.
+ * @throws {InputError} When the text is not a batch.
  *
  * @example
  * ```ts
@@ -45,10 +48,10 @@ const MAPPING_KEYS = new Set(["src", "dst"]);
  * const batch = parseBatch(
  *   '{"mappings":[{"src":"/mnt/a.mov","dst":"/mnt/b.mov"}],"operation_type":"copy","max_workers":8}',
  * );
- * console.log(batch.operation, batch.maxWorkers); // copy 8
+ * console.log(batch.settings.operation, batch.settings.maxWorkers); // copy 8
  * ```
  */
-export function parseBatch(text: string, origin = "the batch"): Batch {
+export function parseBatch(text: string, origin = "the batch"): JsonBatch {
   let data: unknown;
   try {
     data = JSON.parse(text);
@@ -65,73 +68,30 @@ export function parseBatch(text: string, origin = "the batch"): Batch {
       );
     }
   }
-  const { mappings, operation_type: operation = "copy" } = data;
+  const { mappings } = data;
   if (!Array.isArray(mappings)) {
     throw new InputError(
       `Cannot read ${origin}: 'mappings' must be an array of {"src", "dst"} objects`,
     );
   }
   if (mappings.length === 0) throw new InputError(`Cannot read ${origin}: 'mappings' is empty`);
-  if (operation !== "copy" && operation !== "move") {
-    throw new InputError(
-      `Cannot read ${origin}: 'operation_type' must be "copy" or "move", not ${
-        JSON.stringify(operation)
-      }`,
-    );
-  }
-  const batch: Batch = { mappings: [], operation };
-  const destinations = new Map<string, number>();
+  const batch: JsonBatch = { mappings: [], settings: {}, names: {} };
   for (const [index, item] of mappings.entries()) {
-    const where = `Mapping ${index}`;
     if (!isObject(item)) {
-      throw new InputError(`${where}: expected an object with "src" and "dst"`, { index });
+      throw new InputError(`Mapping ${index}: expected an object with "src" and "dst"`, { index });
     }
     for (const key of Object.keys(item)) {
       if (!MAPPING_KEYS.has(key)) {
-        throw new InputError(`${where}: unknown key '${key}' (expected src, dst)`, { index });
+        throw new InputError(`Mapping ${index}: unknown key '${key}' (expected src, dst)`, {
+          index,
+        });
       }
     }
-    const { src, dst } = item;
-    if (typeof src !== "string" || src === "") {
-      throw new InputError(`${where}: 'src' must be a non-empty string`, { index });
-    }
-    if (typeof dst !== "string" || dst === "") {
-      throw new InputError(`${where} ('${src}'): 'dst' must be a non-empty string`, {
-        index,
-        path: src,
-      });
-    }
-    const key = resolve(dst);
-    const earlier = destinations.get(key);
-    if (earlier !== undefined) {
-      throw new InputError(
-        `${where} ('${src}'): destination '${dst}' is also the destination of mapping ${earlier}`,
-        { index, path: dst },
-      );
-    }
-    destinations.set(key, index);
-    batch.mappings.push({ src, dst });
+    batch.mappings.push({ src: item.src as string, dst: item.dst as string });
   }
-  for (
-    const [key, name, max] of [
-      ["max_workers", "maxWorkers", MAX_WORKERS_LIMIT],
-      ["file_workers", "fileWorkers", FILE_WORKERS_LIMIT],
-    ] as const
-  ) {
-    const value = data[key];
-    if (value === undefined) continue;
-    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1 || value > max) {
-      throw new InputError(
-        `Cannot read ${origin}: '${key}' must be a whole number from 1 to ${max}`,
-      );
-    }
-    batch[name] = value;
-  }
-  if (data.batch_id !== undefined) {
-    if (typeof data.batch_id !== "string") {
-      throw new InputError(`Cannot read ${origin}: 'batch_id' must be a string`);
-    }
-    batch.batchId = data.batch_id;
+  for (const [key, name] of Object.entries(SETTING_KEYS)) {
+    batch.names[name] = `'${key}'`;
+    if (data[key] !== undefined) (batch.settings as Record<string, unknown>)[name] = data[key];
   }
   return batch;
 }

@@ -94,9 +94,7 @@ export class CancelledError extends Error {
  *
  * const src = await Deno.makeTempFile();
  * const result = await copy(src, src + ".copy");
- * for (const file of result.files) {
- *   if (file.status === "failed") console.error(file.error?.message);
- * }
+ * for (const file of result.failures) console.error(file.error?.message);
  * await Deno.remove(src);
  * await Deno.remove(src + ".copy");
  * ```

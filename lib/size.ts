@@ -21,6 +21,9 @@ const UNITS: Record<string, number> = {
   tib: 1024 ** 4,
 };
 
+/** One MiB in bytes. */
+export const MIB = 1024 * 1024;
+
 /**
  * Parses a size such as `16MiB`, `1G`, `512k` or `1048576`. Single letters
  * and `KiB`/`MiB`/`GiB`/`TiB` are powers of 1024; `KB`/`MB`/`GB`/`TB` are powers of 1000.

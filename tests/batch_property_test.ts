@@ -1,11 +1,6 @@
 import { dirname, join, normalize, relative } from "node:path";
-import {
-  applyMappings,
-  type ExistingPolicy,
-  InputError,
-  type Mapping,
-  type TransferResult,
-} from "../mod.ts";
+import { type ExistingPolicy, InputError, type Mapping } from "../mod.ts";
+import { applyAll, type Outcome } from "./_outcomes.ts";
 import { assert, snapshot, withTempDir } from "./_helpers.ts";
 
 /** A small seeded generator (mulberry32), so that a failing batch can be replayed. */
@@ -96,7 +91,7 @@ function check(
   root: string,
   before: Record<string, string>,
   after: Record<string, string>,
-  result: TransferResult,
+  result: Outcome,
   operation: "copy" | "move",
 ): string | null {
   const touched = new Set<string>();
@@ -156,9 +151,9 @@ Deno.test("500 random batches: each is refused untouched, or every destination h
       const label = `seed ${seed} round ${round}: ${operation} ${existing} ${
         JSON.stringify(mappings.map((m) => [rel(root, m.src), rel(root, m.dst)]))
       }`;
-      let result: TransferResult | undefined;
+      let result: Outcome | undefined;
       try {
-        result = await applyMappings(mappings, { operation, existing, spaceCheck: false });
+        result = await applyAll(mappings, { operation, existing, spaceCheck: false });
       } catch (error) {
         if (!(error instanceof InputError)) throw new Error(`${label}: ${error}`, { cause: error });
         const after = await snapshot(root);

@@ -1,5 +1,6 @@
 import { dirname, join } from "node:path";
-import { DEFAULT_CUTOFF_BYTES, DEFAULT_MAX_WORKERS, MIB } from "../mod.ts";
+import { DEFAULTS } from "../mod.ts";
+import { MIB } from "../lib/size.ts";
 import {
   asNobody,
   assert,
@@ -122,16 +123,25 @@ Deno.test("ferry apply rejects every malformed batch with exit 2 and touches not
       [{ mappings: "a" }, /'mappings' must be an array/],
       [
         { mappings: [ok], operation_type: "sync" },
-        /'operation_type' must be "copy" or "move", not "sync"/,
+        /Invalid value for 'operation_type': "sync" \(expected copy, move\)/,
       ],
-      [{ mappings: [ok], max_workers: "8" }, /'max_workers' must be a whole number/],
-      [{ mappings: [ok], file_workers: 0 }, /'file_workers' must be a whole number/],
-      [{ mappings: [ok], batch_id: 7 }, /'batch_id' must be a string/],
-      [{ mappings: [ok, { src: 5, dst: "x" }] }, /Mapping 1: 'src' must be a non-empty string/],
+      [
+        { mappings: [ok], max_workers: "8" },
+        /Invalid value for 'max_workers': "8" \(expected a whole number from 1 to 256\)/,
+      ],
+      [
+        { mappings: [ok], file_workers: 0 },
+        /Invalid value for 'file_workers': 0 \(expected a whole number from 1 to 1024\)/,
+      ],
+      [
+        { mappings: [ok], batch_id: 7 },
+        /Invalid value for 'batch_id': expected a non-empty string/,
+      ],
+      [{ mappings: [ok, { src: 5, dst: "x" }] }, /Mapping 1: 'src' must be a non-empty path/],
       [{ mappings: [{ src, dst: join(dir, "o"), mode: 1 }] }, /Mapping 0: unknown key 'mode'/],
       [
         { mappings: [ok, { src: join(src, "plate"), dst: join(dir, "out") }] },
-        /Mapping 1 \('.*plate'\): destination '.*out' is also the destination of mapping 0/,
+        /Mapping 1: destination '.*out' is also the destination of mapping 0/,
       ],
       [
         {
@@ -318,9 +328,9 @@ Deno.test("ferry --version matches deno.json and --help explains the exit codes"
   // The defaults it shows are the engine's.
   assertMatch(
     help.stdout,
-    new RegExp(`--cutoff SIZE .*\\(default ${DEFAULT_CUTOFF_BYTES / MIB}MiB\\)`),
+    new RegExp(`--cutoff SIZE .*\\(default ${DEFAULTS.cutoffBytes / MIB}MiB\\)`),
   );
-  assertMatch(help.stdout, new RegExp(`--workers N .*\\(default ${DEFAULT_MAX_WORKERS}\\)`));
+  assertMatch(help.stdout, new RegExp(`--workers N .*\\(default ${DEFAULTS.maxWorkers}\\)`));
 });
 
 /** Starts a copy, waits until it is copying a large file, sends SIGINT `times` times. */

@@ -1,13 +1,8 @@
 import { join } from "node:path";
-import {
-  c4FromDigest,
-  checksumLine,
-  copy,
-  createHasher,
-  FileHasher,
-  hashFile,
-  MIB,
-} from "../mod.ts";
+import { checksumLine, FileHasher, hashFile } from "../mod.ts";
+import { c4FromDigest, createHasher } from "../lib/integrity/hash.ts";
+import { MIB } from "../lib/size.ts";
+import { copyAll } from "./_outcomes.ts";
 import {
   assert,
   assertEquals,
@@ -55,7 +50,7 @@ Deno.test({
       for (const size of SIZES) await writeRandomFile(join(src, `f${size}.bin`), size);
       for (const algorithm of ["xxh64", "xxh3", "xxh128", "md5", "sha1"] as const) {
         const dst = join(dir, algorithm);
-        const result = await copy(src, dst, { hash: algorithm, maxWorkers: 4 });
+        const result = await copyAll(src, dst, { hash: algorithm, maxWorkers: 4 });
         assert(result.ok);
         for (const file of result.files) {
           assertEquals(file.hash?.algorithm, algorithm);
@@ -79,7 +74,10 @@ Deno.test({
       const src = join(dir, "src");
       await Deno.mkdir(src);
       for (let i = 0; i < 40; i++) await writeRandomFile(join(src, `f${i}.dpx`), 997 * i * i);
-      const result = await copy(src, join(dir, "dst"), { verify: "source", smallFileWorkers: 16 });
+      const result = await copyAll(src, join(dir, "dst"), {
+        verify: "source",
+        smallFileWorkers: 16,
+      });
       assert(result.ok);
       assertEquals(result.files.length, 40);
       for (const file of result.files) {
@@ -114,9 +112,9 @@ Deno.test({
 Deno.test("every npm package is loaded at the exact version deno.json pins", async () => {
   const config = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
   const users: Record<string, string> = {
-    "hash-wasm": "lib/hash.ts",
-    "saxes": "lib/mhl/xml_reader.ts",
-    "ignore": "lib/mhl/ignore_spec.ts",
+    "hash-wasm": "lib/integrity/hash.ts",
+    "saxes": "lib/integrity/mhl/xml_reader.ts",
+    "ignore": "lib/integrity/mhl/ignore_spec.ts",
   };
   assertEquals(Object.keys(config.imports).sort(), Object.keys(users).sort());
   for (const [name, file] of Object.entries(users)) {

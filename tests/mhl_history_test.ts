@@ -1,5 +1,6 @@
 import { join } from "node:path";
-import { copy, hashBytes, readChain } from "../mod.ts";
+import { copy, readChain } from "../mod.ts";
+import { hashBytes } from "../lib/integrity/hash.ts";
 import {
   asNobody,
   assert,

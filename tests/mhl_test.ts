@@ -1,5 +1,7 @@
 import { join } from "node:path";
-import { compareTrees, copy, type FileCheck, MIB, verifyTree } from "../mod.ts";
+import { compareTrees, type FileCheck, verifyTree } from "../mod.ts";
+import { MIB } from "../lib/size.ts";
+import { copyAll } from "./_outcomes.ts";
 import { latestManifest, noSchemaCheck, validate } from "./_mhl.ts";
 import {
   asNobody,
@@ -79,7 +81,7 @@ Deno.test({
   async fn(): Promise<void> {
     await withTempDir(async (dir) => {
       await makeShot(join(dir, "sh010"));
-      const result = await copy(join(dir, "sh010"), join(dir, "out"), {
+      const result = await copyAll(join(dir, "sh010"), join(dir, "out"), {
         mhl: true,
         hash: "xxh128",
       });
@@ -116,7 +118,7 @@ Deno.test({
 Deno.test("ferry verify reports unreadable files with the cause, checks the rest, exits 1", async () => {
   await withTempDir(async (dir) => {
     await makeShot(join(dir, "sh010"));
-    assert((await copy(join(dir, "sh010"), join(dir, "out"), { mhl: true })).ok);
+    assert((await copyAll(join(dir, "sh010"), join(dir, "out"), { mhl: true })).ok);
     const prefix = await asNobody(dir);
     assert(prefix !== null, "setpriv is needed to drop root privileges for this test");
     // One file read on the main thread (100 kB), one by the workers (30 MiB).
@@ -151,7 +153,7 @@ Deno.test("ferry verify reports unreadable files with the cause, checks the rest
 Deno.test("verifyTree() and compareTrees() hand each check to onCheck once, as it ends", async () => {
   await withTempDir(async (dir) => {
     await makeShot(join(dir, "sh010"));
-    assert((await copy(join(dir, "sh010"), join(dir, "out"), { mhl: true })).ok);
+    assert((await copyAll(join(dir, "sh010"), join(dir, "out"), { mhl: true })).ok);
     await Deno.remove(join(dir, "out", "plate", "sh010.1004.exr"));
     const byPath = (checks: FileCheck[]) => [...checks].sort((a, b) => a.path < b.path ? -1 : 1);
     const seen: FileCheck[] = [];
@@ -178,7 +180,7 @@ Deno.test("verifyTree() refuses a folder without history and a manifest changed 
     assertMatch(message, /Cannot verify '.*': it has no ASC MHL history/);
     await Deno.mkdir(join(dir, "src"));
     await writeRandomFile(join(dir, "src", "a.exr"), 10);
-    await copy(join(dir, "src"), join(dir, "out"), { mhl: true });
+    await copyAll(join(dir, "src"), join(dir, "out"), { mhl: true });
     const folder = join(dir, "out", "ascmhl");
     const name = (await listTree(folder)).find((n) => n.endsWith(".mhl"))!;
     const text = await Deno.readTextFile(join(folder, name));
@@ -198,7 +200,7 @@ Deno.test("verify source: a copy corrupted after writing fails as corrupted and 
     await writeRandomFile(join(dir, "movie.mov"), 24 * MIB);
     const out = join(dir, "out");
     await Deno.mkdir(out);
-    const result = await copy(join(dir, "movie.mov"), join(out, "movie.mov"), {
+    const result = await copyAll(join(dir, "movie.mov"), join(out, "movie.mov"), {
       verify: "source",
       cutoffBytes: MIB,
       onChunk: (_file, chunk) => {

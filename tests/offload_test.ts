@@ -1,5 +1,7 @@
 import { join } from "node:path";
-import { CancelledError, copy, MIB } from "../mod.ts";
+import { CancelledError } from "../mod.ts";
+import { MIB } from "../lib/size.ts";
+import { copyAll, filesOf } from "./_outcomes.ts";
 import { KernelCopy, offloadAvailable, SAME_FS_OFFLOAD_STEP_BYTES } from "../lib/fs/offload.ts";
 import {
   assert,
@@ -26,7 +28,7 @@ Deno.test("copies are byte-identical with offload never, auto and always", async
     for (const size of SIZES) await writeRandomFile(join(src, `f${size}.bin`), size);
     for (const offload of ["never", "auto", "always"] as const) {
       const dst = join(dir, offload);
-      const result = await copy(src, dst, {
+      const result = await copyAll(src, dst, {
         offload,
         chunkBytes: 4 * MIB,
         cutoffBytes: 10 * MIB,
@@ -72,12 +74,12 @@ Deno.test({
     await withTempDir(async (dir) => {
       await writeRandomFile(join(dir, "a.mov"), 24 * MIB);
       await withTempDir(async (other) => {
-        const auto = await copy(dir, join(other, "auto"), { offload: "auto", cutoffBytes: MIB });
+        const auto = await copyAll(dir, join(other, "auto"), { offload: "auto", cutoffBytes: MIB });
         assert(auto.ok);
         assertEquals(auto.files[0]?.offloadedBytes, undefined);
         await assertSameTree(join(other, "auto"), dir);
 
-        const always = await copy(dir, join(other, "always"), {
+        const always = await copyAll(dir, join(other, "always"), {
           offload: "always",
           cutoffBytes: MIB,
         });
@@ -100,7 +102,7 @@ Deno.test("a cancel between copy_file_range steps stops the copy and removes the
     let seenAtAbort = 0;
     let lastSeen = 0;
     const error = await assertRejectsWith(
-      copy(join(dir, "plate.mov"), join(dir, "out", "plate.mov"), {
+      copyAll(join(dir, "plate.mov"), join(dir, "out", "plate.mov"), {
         signal: controller.signal,
         offload: "always",
         progressIntervalMs: 1,
@@ -117,7 +119,7 @@ Deno.test("a cancel between copy_file_range steps stops the copy and removes the
     );
     assert(seenAtAbort > 0 && seenAtAbort < size, `aborted at ${seenAtAbort} of ${size} bytes`);
     assert(lastSeen < size, `the kernel copy went on to ${lastSeen} of ${size} bytes`);
-    assertEquals(error.result.files.map((f) => f.status), ["cancelled"]);
+    assertEquals(filesOf(error).map((f) => f.status), ["cancelled"]);
     assertEquals(
       await listTree(join(dir, "out")),
       [],

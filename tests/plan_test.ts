@@ -1,26 +1,27 @@
 import { basename, join } from "node:path";
 import {
-  autoChunkBytes,
   type Chunk,
-  DEFAULT_CUTOFF_BYTES,
-  DIFFERS_REASON,
+  DEFAULTS,
   type ExistingPolicy,
   InputError,
-  MIB,
-  planChunks,
+  OptionError,
   planTransfer,
+  resolveOptions,
+  type TransferSettings,
 } from "../mod.ts";
+import { type CopyPlan, copyPlanFor, HASH_CHUNK_BYTES } from "../lib/plan/chunks.ts";
+import { DIFFERS_REASON } from "../lib/plan/existing.ts";
+import { MIB } from "../lib/size.ts";
 import {
   assert,
   assertEquals,
   assertRejectsWith,
-  assertThrows,
   listTree,
   withTempDir,
   writeRandomFile,
 } from "./_helpers.ts";
 
-function assertCovers(chunks: Chunk[], size: number): void {
+function assertCovers(chunks: readonly Chunk[], size: number): void {
   let next = 0;
   for (const chunk of chunks) {
     assertEquals(chunk.offset, next);
@@ -30,47 +31,92 @@ function assertCovers(chunks: Chunk[], size: number): void {
   assertEquals(next, size);
 }
 
-Deno.test("planChunks() gives no chunks for 0 and 1 byte files", () => {
-  assertEquals(planChunks(0), []);
-  assertEquals(planChunks(1), []);
-  assertEquals(planChunks(0, { cutoffBytes: 0 }), []);
+/** The copy plan of a file of `size` bytes on another file system, with these options. */
+function planFor(size: number, options: TransferSettings = {}, sameFs = false): CopyPlan {
+  return copyPlanFor(
+    { size, sparse: false, sameFs },
+    resolveOptions({ offload: "never", ...options }),
+  );
+}
+
+Deno.test("copyPlanFor(): an empty file has no ranges, a one-byte file one whole range", () => {
+  assertEquals(planFor(0).chunks, []);
+  assertEquals(planFor(0, { cutoffBytes: 0 }).chunks, []);
+  assertEquals(planFor(1), {
+    copier: "whole",
+    chunks: [{ offset: 0, length: 1 }],
+    offload: false,
+    sparse: false,
+  });
 });
 
-Deno.test("planChunks() copies a file just below the cutoff whole and splits one at it", () => {
-  assertEquals(planChunks(DEFAULT_CUTOFF_BYTES - 1), []);
-  const at = planChunks(DEFAULT_CUTOFF_BYTES);
-  const above = planChunks(DEFAULT_CUTOFF_BYTES + 1);
-  assert(at.length > 1);
-  assertCovers(at, DEFAULT_CUTOFF_BYTES);
-  assertCovers(above, DEFAULT_CUTOFF_BYTES + 1);
-  const last = above[above.length - 1]!;
-  assertEquals(last.offset + last.length, DEFAULT_CUTOFF_BYTES + 1);
+Deno.test("copyPlanFor() copies a file just below the cutoff whole and splits one at it", () => {
+  const cutoff = DEFAULTS.cutoffBytes;
+  assertEquals(planFor(cutoff - 1).copier, "whole");
+  assertEquals(planFor(cutoff - 1).chunks, [{ offset: 0, length: cutoff - 1 }]);
+  const at = planFor(cutoff);
+  const above = planFor(cutoff + 1);
+  assertEquals([at.copier, above.copier], ["ranges", "ranges"]);
+  assert(at.chunks.length > 1);
+  assertCovers(at.chunks, cutoff);
+  assertCovers(above.chunks, cutoff + 1);
 });
 
-Deno.test("planChunks() ends with a short chunk when the size is not a multiple", () => {
-  const chunks = planChunks(10 * MIB + 12345, { chunkBytes: 4 * MIB, cutoffBytes: 0 });
+Deno.test("copyPlanFor() ends with a short range when the size is not a multiple", () => {
+  const { chunks } = planFor(10 * MIB + 12345, { chunkBytes: 4 * MIB, cutoffBytes: 0 });
   assertEquals(chunks.map((c) => c.length), [4 * MIB, 4 * MIB, 2 * MIB + 12345]);
 });
 
-Deno.test("planChunks() plans sizes above 4 GiB without overflow", () => {
+Deno.test("copyPlanFor() plans sizes above 4 GiB without overflow, in 64 MiB ranges at most", () => {
   const size = 5 * 1024 * MIB + 7;
-  const chunks = planChunks(size, { workers: 8 });
+  const { chunks } = planFor(size, { maxWorkers: 8 });
   assertCovers(chunks, size);
   assertEquals(chunks[0]!.length, 64 * MIB);
   assert(chunks[chunks.length - 1]!.offset > 2 ** 32);
 });
 
-Deno.test("autoChunkBytes() stays within 1-64 MiB in whole MiB", () => {
-  assertEquals(autoChunkBytes(1, 8), MIB);
-  assertEquals(autoChunkBytes(100 * MIB, 4), 13 * MIB);
-  assertEquals(autoChunkBytes(100 * 1024 * MIB, 8), 64 * MIB);
-  assertEquals(autoChunkBytes(16 * MIB, 1), 8 * MIB);
+Deno.test("copyPlanFor(): automatic ranges are about two per worker, 1-64 MiB in whole MiB", () => {
+  const first = (size: number, maxWorkers: number) =>
+    planFor(size, { maxWorkers, cutoffBytes: 0 }).chunks[0]!.length;
+  assertEquals(first(100 * MIB, 4), 13 * MIB);
+  assertEquals(first(16 * MIB, 1), 8 * MIB);
+  assertEquals(first(2 * MIB, 8), MIB);
+  assertEquals(first(100 * 1024 * MIB, 8), 64 * MIB);
 });
 
-Deno.test("planChunks() rejects negative or fractional numbers", () => {
-  assertThrows(() => planChunks(-1), RangeError);
-  assertThrows(() => planChunks(10, { workers: 0 }), RangeError);
-  assertThrows(() => planChunks(10, { chunkBytes: 1.5 }), /Invalid chunkBytes '1.5'/);
+Deno.test("copyPlanFor(): hashed, same-file-system and sparse files get their own copiers", () => {
+  const big = 100 * MIB;
+  const hashed = copyPlanFor(
+    { size: big, sparse: false, sameFs: true },
+    resolveOptions({ hash: "xxh64" }),
+  );
+  assertEquals(hashed.copier, "ranges");
+  assertEquals(hashed.offload, false);
+  assert(hashed.chunks.every((c) => c.length <= HASH_CHUNK_BYTES));
+  assertCovers(hashed.chunks, big);
+  const smallHashed = copyPlanFor(
+    { size: 4 * MIB, sparse: false, sameFs: false },
+    resolveOptions({ hash: "xxh64" }),
+  );
+  assertEquals([smallHashed.copier, smallHashed.chunks.length], ["ranges", 1]);
+  const kernel = copyPlanFor(
+    { size: big, sparse: false, sameFs: true },
+    resolveOptions({ offload: "auto" }, { offloadAvailable: true }),
+  );
+  assertEquals([kernel.copier, kernel.offload, kernel.chunks], ["kernel", true, [{
+    offset: 0,
+    length: big,
+  }]]);
+  const sparse = copyPlanFor(
+    { size: MIB, sparse: true, sameFs: false },
+    resolveOptions({ offload: "never" }, { offloadAvailable: true }),
+  );
+  assertEquals([sparse.copier, sparse.sparse], ["ranges", true]);
+});
+
+Deno.test("copyPlanFor()'s ranges are frozen", () => {
+  const { chunks } = planFor(200 * MIB);
+  assert(chunks.every((c) => Object.isFrozen(c)));
 });
 
 Deno.test("planTransfer() walks a tree and maps every path under dst", async () => {
@@ -81,8 +127,9 @@ Deno.test("planTransfer() walks a tree and maps every path under dst", async () 
     await writeRandomFile(join(src, "plate", "deep", "b.exr"), 11 * MIB);
     await Deno.symlink("a.exr", join(src, "plate", "link.exr"));
     const plan = await planTransfer([{ src, dst: join(dir, "out") }], {
-      workers: 2,
+      maxWorkers: 2,
       cutoffBytes: 10 * MIB,
+      offload: "never",
     });
     assertEquals(plan.dirs.map((d) => d.dst), [
       join(dir, "out"),
@@ -97,7 +144,9 @@ Deno.test("planTransfer() walks a tree and maps every path under dst", async () 
     ]);
     assertEquals(byDst["/out/plate/link.exr"]!.action, "symlink");
     assertEquals(byDst["/out/plate/link.exr"]!.linkTarget, "a.exr");
-    assertEquals(byDst["/out/plate/a.exr"]!.chunks, []);
+    assertEquals(byDst["/out/plate/a.exr"]!.copier, "whole");
+    assertEquals(byDst["/out/plate/a.exr"]!.chunks, [{ offset: 0, length: 100 }]);
+    assertEquals(byDst["/out/plate/deep/b.exr"]!.copier, "ranges");
     assertCovers(byDst["/out/plate/deep/b.exr"]!.chunks, 11 * MIB);
     assertEquals(plan.bytesTotal, 100 + 11 * MIB);
     assertEquals(await listTree(join(dir, "out")), [], "planning wrote nothing");
@@ -257,8 +306,8 @@ Deno.test("planTransfer() decides for existing destinations by policy, as cp -u 
 Deno.test("planTransfer() rejects empty mappings and bad options before any I/O", async () => {
   await assertRejectsWith(planTransfer([]), InputError, /No mappings given/);
   await assertRejectsWith(
-    planTransfer([{ src: "/x", dst: "/y" }], { workers: 0 }),
-    RangeError,
-    /Invalid workers '0'/,
+    planTransfer([{ src: "/x", dst: "/y" }], { maxWorkers: 0 }),
+    OptionError,
+    /Invalid value for maxWorkers: 0 \(expected a whole number from 1 to 256\)/,
   );
 });

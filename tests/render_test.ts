@@ -10,6 +10,7 @@ const snapshot = {
   etaMs: 2800,
   elapsedMs: 2000,
   inFlight: ["/shots/sh010_comp_v003.1042.exr"],
+  planning: false,
 };
 
 Deno.test("progressLine() draws a bar and fits any width, never cutting the percentage or the file count", () => {

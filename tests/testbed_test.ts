@@ -2,7 +2,8 @@
 // an XFS volume with reflink, and a 64 MiB share for disk-full. Where the bed
 // is not up they are skipped with the reason printed, never passed silently.
 import { join } from "node:path";
-import { copy, MIB } from "../mod.ts";
+import { MIB } from "../lib/size.ts";
+import { copyAll } from "./_outcomes.ts";
 import {
   assert,
   assertEquals,
@@ -48,7 +49,9 @@ Deno.test({
     await inBed(paths!.reflink, async (dir) => {
       await writeRandomFile(join(dir, "plate.mov"), 1024 * MIB);
       const before = await freeBytes(dir);
-      const result = await copy(join(dir, "plate.mov"), join(dir, "copy.mov"), { offload: "auto" });
+      const result = await copyAll(join(dir, "plate.mov"), join(dir, "copy.mov"), {
+        offload: "auto",
+      });
       assert(result.ok);
       assertEquals(result.files[0]?.offloadedBytes, 1024 * MIB);
       const used = before - (await freeBytes(dir));
@@ -77,7 +80,7 @@ Deno.test({
       await writeRandomFile(join(seeded, "movie.mov"), 40 * MIB);
       const src = join(paths!.net, seeded.slice(paths!.netStore.length));
       await inBed(paths!.local, async (dir) => {
-        const result = await copy(src, join(dir, "out"), { offload: "auto" });
+        const result = await copyAll(src, join(dir, "out"), { offload: "auto" });
         assert(result.ok, JSON.stringify(result.files.map((f) => f.reason)));
         assertEquals(result.files.some((f) => (f.offloadedBytes ?? 0) > 0), false);
         await assertSameTree(join(dir, "out"), seeded);
@@ -92,7 +95,7 @@ Deno.test({
   async fn(): Promise<void> {
     await inBed(paths!.net, async (dir) => {
       await writeRandomFile(join(dir, "movie.mov"), 48 * MIB);
-      const result = await copy(join(dir, "movie.mov"), join(dir, "copy.mov"), {
+      const result = await copyAll(join(dir, "movie.mov"), join(dir, "copy.mov"), {
         offload: "auto",
         cutoffBytes: 16 * MIB,
       });
@@ -116,7 +119,10 @@ Deno.test({
       await Deno.mkdir(src);
       await writeRandomFile(join(src, "plate.mov"), 40 * MIB);
       await writeRandomFile(join(src, "notes.txt"), 1000);
-      const result = await copy(src, join(dir, "out"), { offload: "auto", cutoffBytes: 16 * MIB });
+      const result = await copyAll(src, join(dir, "out"), {
+        offload: "auto",
+        cutoffBytes: 16 * MIB,
+      });
       const byName = new Map(result.files.map((f) => [f.src.slice(src.length + 1), f]));
       assertEquals(byName.get("notes.txt")?.status, "copied");
       assertEquals(byName.get("plate.mov")?.status, "failed");

@@ -1,14 +1,7 @@
 import { join } from "node:path";
-import {
-  applyMappings,
-  CancelledError,
-  copy,
-  DEFAULT_CUTOFF_BYTES,
-  InputError,
-  MIB,
-  move,
-  type TransferResult,
-} from "../mod.ts";
+import { CancelledError, DEFAULTS, InputError } from "../mod.ts";
+import { MIB } from "../lib/size.ts";
+import { applyAll, copyAll, filesOf, moveAll, type Outcome } from "./_outcomes.ts";
 import {
   assert,
   assertEquals,
@@ -30,9 +23,9 @@ const SMALL_CHUNK = 4 * MIB;
 const SIZES: Record<string, number> = {
   "empty.bin": 0,
   "one.bin": 1,
-  "cutoff-minus-1.bin": DEFAULT_CUTOFF_BYTES - 1,
-  "cutoff.bin": DEFAULT_CUTOFF_BYTES,
-  "cutoff-plus-1.bin": DEFAULT_CUTOFF_BYTES + 1,
+  "cutoff-minus-1.bin": DEFAULTS.cutoffBytes - 1,
+  "cutoff.bin": DEFAULTS.cutoffBytes,
+  "cutoff-plus-1.bin": DEFAULTS.cutoffBytes + 1,
   "chunk-plus-1.bin": 3 * SMALL_CHUNK + 1,
   "chunk-minus-1.bin": 3 * SMALL_CHUNK - 1,
   "buffer-odd.bin": 5 * MIB + 4097,
@@ -48,7 +41,7 @@ async function makeTree(root: string, files: number): Promise<void> {
   await Deno.symlink("seq_0", join(root, "link to seq"));
 }
 
-function assertAllCopied(result: TransferResult, files: number): void {
+function assertAllCopied(result: Outcome, files: number): void {
   assertEquals(
     result.files.filter((f) => f.status !== "copied").map((f) => `${f.src}: ${f.reason}`),
     [],
@@ -70,14 +63,14 @@ Deno.test({
       for (const maxWorkers of [1, 2, 8]) {
         for (const fileWorkers of [1, 4]) {
           const dst = join(dir, `out-${maxWorkers}-${fileWorkers}`);
-          const result = await copy(src, dst, { maxWorkers, fileWorkers });
+          const result = await copyAll(src, dst, { maxWorkers, fileWorkers });
           assertAllCopied(result, Object.keys(SIZES).length + 1);
           await assertSameTree(dst, src);
           await Deno.remove(dst, { recursive: true });
         }
       }
       const dst = join(dir, "out-fixed-chunks");
-      const fixed = await copy(src, dst, {
+      const fixed = await copyAll(src, dst, {
         chunkBytes: SMALL_CHUNK,
         cutoffBytes: 1,
         bufferBytes: 65536,
@@ -94,7 +87,7 @@ Deno.test("copy() copies a tree of 500 small files with nested dirs, spaces, uni
     await makeTree(src, 500);
     for (const [maxWorkers, fileWorkers] of [[1, 1], [8, 4]] as const) {
       const dst = join(dir, `copy ${maxWorkers}`);
-      const result = await copy(src, dst, { maxWorkers, fileWorkers });
+      const result = await copyAll(src, dst, { maxWorkers, fileWorkers });
       assertAllCopied(result, 501);
       await assertSameTree(dst, src);
     }
@@ -110,8 +103,8 @@ Deno.test("copy() keeps mtime and permission bits", async () => {
     await Deno.utime(src, mtime, mtime);
     await writeRandomFile(join(dir, "small.exr"), 10);
     await Deno.chmod(join(dir, "small.exr"), 0o600);
-    await copy(src, join(dir, "b.exr"));
-    await copy(join(dir, "small.exr"), join(dir, "small copy.exr"));
+    await copyAll(src, join(dir, "b.exr"));
+    await copyAll(join(dir, "small.exr"), join(dir, "small copy.exr"));
     const info = await Deno.stat(join(dir, "b.exr"));
     assertEquals(info.mode! & 0o777, 0o640);
     assertEquals(info.mtime?.getTime(), mtime.getTime());
@@ -123,7 +116,7 @@ Deno.test("copy() creates missing destination directories", async () => {
   await withTempDir(async (dir) => {
     await writeRandomFile(join(dir, "a.mov"), 1000);
     const dst = join(dir, "x", "y", "z", "a.mov");
-    const result = await copy(join(dir, "a.mov"), dst);
+    const result = await copyAll(join(dir, "a.mov"), dst);
     assert(result.ok);
     await assertSameFile(dst, join(dir, "a.mov"));
   });
@@ -137,7 +130,7 @@ Deno.test("progress events count up to the total, at most about 10 per second", 
     let started = 0;
     // The read/write path with a small buffer on one worker: the kernel would
     // copy the file on the main thread before any event could fire.
-    const result = await copy(join(dir, "a.mov"), join(dir, "b.mov"), {
+    const result = await copyAll(join(dir, "a.mov"), join(dir, "b.mov"), {
       maxWorkers: 1,
       bufferBytes: 4096,
       offload: "never",
@@ -169,7 +162,7 @@ Deno.test("cancelling a large file mid-copy leaves no temporary and no partial f
     const controller = new AbortController();
     let copiedAtCancel = 0;
     const error = await assertRejectsWith(
-      copy(join(dir, "big.mov"), join(out, "big.mov"), {
+      copyAll(join(dir, "big.mov"), join(out, "big.mov"), {
         signal: controller.signal,
         maxWorkers: 2,
         chunkBytes: 8 * MIB,
@@ -186,7 +179,7 @@ Deno.test("cancelling a large file mid-copy leaves no temporary and no partial f
       copiedAtCancel < 96 * MIB,
       `cancelled with ${copiedAtCancel} of ${96 * MIB} bytes copied`,
     );
-    assertEquals(error.result.files.map((f) => f.status), ["cancelled"]);
+    assertEquals(filesOf(error).map((f) => f.status), ["cancelled"]);
     assertEquals(await listTree(out), [], "nothing left, not even the created directory");
     await assertNoTemps(dir);
   });
@@ -202,14 +195,14 @@ Deno.test("cancelling a tree mid-copy keeps published files complete and removes
     const controller = new AbortController();
     let done = 0;
     const error = await assertRejectsWith(
-      copy(src, join(dir, "dst"), {
+      copyAll(src, join(dir, "dst"), {
         signal: controller.signal,
         onFile: () => ++done === 5 && controller.abort(),
       }),
       CancelledError,
       /cancelled/,
     );
-    const published = error.result.files.filter((f) => f.status === "copied");
+    const published = filesOf(error).filter((f) => f.status === "copied");
     assert(published.length >= 5 && published.length < 40, `${published.length} published`);
     for (const file of published) await assertSameFile(file.dst, file.src);
     const left = await listTree(join(dir, "dst"));
@@ -226,7 +219,7 @@ Deno.test("an already aborted signal cancels before anything is written", async 
   await withTempDir(async (dir) => {
     await writeRandomFile(join(dir, "a"), 10);
     await assertRejectsWith(
-      copy(join(dir, "a"), join(dir, "out", "a"), { signal: AbortSignal.abort() }),
+      copyAll(join(dir, "a"), join(dir, "out", "a"), { signal: AbortSignal.abort() }),
       CancelledError,
       /cancelled/,
     );
@@ -241,7 +234,7 @@ Deno.test("existing destinations: error by default, overwrite and skip on reques
       const dst = join(dir, `dst-${size}`);
       await writeRandomFile(src, size);
       await Deno.writeTextFile(dst, "old delivery");
-      const failed = await copy(src, dst);
+      const failed = await copyAll(src, dst);
       assertEquals(failed.files[0]?.status, "failed");
       assertEquals(
         failed.files[0]?.error?.message,
@@ -249,11 +242,11 @@ Deno.test("existing destinations: error by default, overwrite and skip on reques
       );
       assert(!failed.ok);
       assertEquals(await Deno.readTextFile(dst), "old delivery");
-      const skipped = await copy(src, dst, { existing: "skip" });
+      const skipped = await copyAll(src, dst, { existing: "skip" });
       assertEquals(skipped.files[0]?.status, "skipped");
       assertEquals(await Deno.readTextFile(dst), "old delivery");
       assert(skipped.ok);
-      const overwritten = await copy(src, dst, { existing: "overwrite" });
+      const overwritten = await copyAll(src, dst, { existing: "overwrite" });
       assertEquals(overwritten.files[0]?.status, "copied");
       await assertSameFile(dst, src);
     }
@@ -270,7 +263,7 @@ Deno.test("existing destinations, update: same size and time skipped, a newer de
     }
     await writeRandomFile(join(src, "movie.mov"), 70 * MIB); // chunked
     const dst = join(dir, "delivery");
-    assert((await copy(src, dst)).ok);
+    assert((await copyAll(src, dst)).ok);
     // A frame fixed in place (by hand, at the destination): same size, new bytes, newer time.
     await writeRandomFile(join(dst, "retouched.exr"), 3 * MIB + 7);
     const fixed = await Deno.readFile(join(dst, "retouched.exr"));
@@ -282,7 +275,7 @@ Deno.test("existing destinations, update: same size and time skipped, a newer de
     await Deno.utime(join(src, "movie.mov"), movie.atime!, movie.mtime!);
     await Deno.remove(join(dst, "missing.exr"));
     const before = await Deno.readFile(join(dst, "movie.mov"));
-    const result = await copy(src, dst, { existing: "update" });
+    const result = await copyAll(src, dst, { existing: "update" });
     assert(result.ok);
     const status = Object.fromEntries(result.files.map((f) => [f.src.slice(src.length + 1), f]));
     assertEquals(status["same.exr"]?.status, "skipped");
@@ -301,9 +294,9 @@ Deno.test("existing destinations, update: same size and time skipped, a newer de
     }
     assertEquals(await Deno.readFile(join(dst, "movie.mov")), before, "skipped, not rewritten");
     // A file mapping: its destination was looked at when the mapping was checked.
-    const one = await copy(join(src, "same.exr"), join(dst, "same.exr"), { existing: "update" });
+    const one = await copyAll(join(src, "same.exr"), join(dst, "same.exr"), { existing: "update" });
     assertEquals(one.files.map((f) => f.status), ["skipped"]);
-    const other = await copy(join(src, "rerendered.exr"), join(dst, "same.exr"), {
+    const other = await copyAll(join(src, "rerendered.exr"), join(dst, "same.exr"), {
       existing: "update",
     });
     assertEquals(other.files.map((f) => f.status), ["copied"], "another size");
@@ -317,14 +310,14 @@ Deno.test("src == dst and dst inside src are input errors that write nothing", a
     await Deno.mkdir(join(dir, "src"));
     await writeRandomFile(join(dir, "src", "a"), 10);
     const before = await snapshot(dir);
-    await assertRejectsWith(copy(join(dir, "src"), join(dir, "src")), InputError, /same path/);
+    await assertRejectsWith(copyAll(join(dir, "src"), join(dir, "src")), InputError, /same path/);
     await assertRejectsWith(
-      copy(join(dir, "src"), join(dir, "src", "copy")),
+      copyAll(join(dir, "src"), join(dir, "src", "copy")),
       InputError,
       /is inside the source directory/,
     );
     await assertRejectsWith(
-      applyMappings([{ src: join(dir, "src", "a"), dst: join(dir, "x") }, {
+      applyAll([{ src: join(dir, "src", "a"), dst: join(dir, "x") }, {
         src: join(dir, "missing"),
         dst: join(dir, "y"),
       }]),
@@ -344,7 +337,7 @@ Deno.test("a read-only destination directory fails those files and the batch goe
     const undo = await makeReadOnly(join(dir, "locked"));
     assert(undo !== null, "this file system cannot make a directory read-only for this user");
     try {
-      const result = await applyMappings([
+      const result = await applyAll([
         { src: join(dir, "small"), dst: join(dir, "locked", "small") },
         { src: join(dir, "large"), dst: join(dir, "locked", "large") },
         { src: join(dir, "large"), dst: join(dir, "open", "large") },
@@ -373,11 +366,11 @@ Deno.test("move() on one file system is a rename that keeps the inode", async ()
     const fileIno = (await Deno.stat(join(dir, "a.mov"))).ino;
     const treeIno = (await Deno.stat(join(dir, "tree"))).ino;
     const expected = await snapshot(join(dir, "tree"));
-    const moved = await move(join(dir, "a.mov"), join(dir, "b", "a.mov"));
+    const moved = await moveAll(join(dir, "a.mov"), join(dir, "b", "a.mov"));
     assertEquals(moved.files[0]?.status, "moved");
     assertEquals((await Deno.stat(join(dir, "b", "a.mov"))).ino, fileIno);
     // fsync: the renamed tree's parent is flushed; the outcome is the same.
-    const movedTree = await move(join(dir, "tree"), join(dir, "b", "tree"), { fsync: true });
+    const movedTree = await moveAll(join(dir, "tree"), join(dir, "b", "tree"), { fsync: true });
     assertEquals(movedTree.files.map((f) => f.status), ["moved"]);
     assertEquals((await Deno.stat(join(dir, "b", "tree"))).ino, treeIno);
     assertEquals(await snapshot(join(dir, "b", "tree")), expected);
@@ -392,7 +385,7 @@ Deno.test("move() into an existing directory on one file system renames file by 
     await Deno.mkdir(join(dir, "dst", "sub"), { recursive: true });
     await Deno.writeTextFile(join(dir, "dst", "sub", "keep.txt"), "keep");
     const ino = (await Deno.stat(join(dir, "src", "sub", "f.exr"))).ino;
-    const result = await move(join(dir, "src"), join(dir, "dst"));
+    const result = await moveAll(join(dir, "src"), join(dir, "dst"));
     assertEquals(result.files.map((f) => f.status), ["moved"]);
     assertEquals((await Deno.stat(join(dir, "dst", "sub", "f.exr"))).ino, ino);
     assertEquals(await listTree(dir), ["dst", "dst/sub", "dst/sub/f.exr", "dst/sub/keep.txt"]);
@@ -427,7 +420,7 @@ for (const fsync of [false, true]) {
         const expected = await snapshot(src);
         await withTempDir(async (other) => {
           const dst = join(other, "shot");
-          const result = await move(src, dst, { fsync });
+          const result = await moveAll(src, dst, { fsync });
           assert(result.ok);
           assert(result.files.every((f) => f.status === "moved"));
           assertEquals(await snapshot(dst), expected);
@@ -444,7 +437,7 @@ Deno.test("killSignal terminates the workers at once and still removes every tem
     const cancel = new AbortController();
     const kill = new AbortController();
     const error = await assertRejectsWith(
-      copy(join(dir, "big.mov"), join(dir, "out", "big.mov"), {
+      copyAll(join(dir, "big.mov"), join(dir, "out", "big.mov"), {
         signal: cancel.signal,
         killSignal: kill.signal,
         chunkBytes: 4 * MIB,
@@ -477,7 +470,7 @@ Deno.test("chunked copies, done or cancelled, leave no file descriptor open", as
     await writeRandomFile(join(dir, "a.mov"), 40 * MIB + 3);
     const before = await openFds();
     for (let i = 0; i < 3; i++) {
-      const result = await copy(join(dir, "a.mov"), join(dir, `copy${i}.mov`), {
+      const result = await copyAll(join(dir, "a.mov"), join(dir, `copy${i}.mov`), {
         maxWorkers: 3,
         chunkBytes: 4 * MIB,
         cutoffBytes: MIB,
@@ -488,7 +481,7 @@ Deno.test("chunked copies, done or cancelled, leave no file descriptor open", as
     }
     const controller = new AbortController();
     await assertRejectsWith(
-      copy(join(dir, "a.mov"), join(dir, "cancelled.mov"), {
+      copyAll(join(dir, "a.mov"), join(dir, "cancelled.mov"), {
         signal: controller.signal,
         maxWorkers: 3,
         chunkBytes: 4 * MIB,

@@ -8,7 +8,6 @@
 
 import { dirname } from "node:path";
 import { InputError } from "../errors.ts";
-import type { TransferPlan } from "../plan/plan.ts";
 import { formatBytes } from "../size.ts";
 
 /** What one destination file system has and gets. */
@@ -57,7 +56,7 @@ function nearestExisting(
  * Requires `--allow-read` on the destinations and `--allow-sys=statfs` (without
  * it, there is nothing to compare and the list is empty).
  *
- * @param plan The plan.
+ * @param planned The planned files (only copies count).
  * @param options `mayClone`: copy offload is on, so copies within one file
  * system are left out (a reflink takes no space; where the kernel cannot
  * clone, a full disk still stops the file, and nothing reaches its final name).
@@ -65,18 +64,18 @@ function nearestExisting(
  *
  * @example
  * ```ts
- * import { planTransfer } from "../plan/plan.ts";
+ * import { planTransfer } from "../plan/transfer_plan.ts";
  * import { spaceNeeds } from "./free_space.ts";
  *
  * const src = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${src}/a.exr`, "pixels");
- * const needs = await spaceNeeds(await planTransfer([{ src, dst: `${src}-out` }]));
+ * const needs = await spaceNeeds((await planTransfer([{ src, dst: `${src}-out` }])).files);
  * console.log(needs[0]?.needBytes); // 4096
  * await Deno.remove(src, { recursive: true });
  * ```
  */
 export async function spaceNeeds(
-  plan: TransferPlan,
+  planned: Iterable<{ action: string; size: number; dst: string; dev: number }>,
   options: { mayClone?: boolean } = {},
 ): Promise<SpaceNeed[]> {
   const { mayClone = false } = options;
@@ -84,7 +83,7 @@ export async function spaceNeeds(
   if (!canAskFreeSpace()) return [];
   const seen = new Map<string, Promise<{ path: string; dev: number } | null>>();
   const byDev = new Map<number, SpaceNeed>();
-  const files = plan.files.filter((f) => f.action === "copy" && f.size > 0);
+  const files = [...planned].filter((f) => f.action === "copy" && f.size > 0);
   // Every folder at once: each is a round trip on a share.
   const anchors = await Promise.all(files.map((f) => nearestExisting(dirname(f.dst), seen)));
   for (const [i, file] of files.entries()) {

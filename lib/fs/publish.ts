@@ -8,7 +8,7 @@
  */
 
 import { basename, dirname, join } from "node:path";
-import type { ExistingPolicy } from "../plan/plan.ts";
+import type { ExistingPolicy } from "../options.ts";
 import { RUN_ID } from "./temp_lease.ts";
 
 /** Every temporary file ferry writes ends with this. */

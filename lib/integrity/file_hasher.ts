@@ -11,12 +11,12 @@
 
 import { ControlBlock } from "../workers/control.ts";
 import { type HashAlgorithm, hashBytes } from "./hash.ts";
-import { type Chunk, DEFAULT_MAX_WORKERS, MIB, planChunks } from "../plan/plan.ts";
+import { DEFAULTS } from "../options.ts";
+import { HASH_CHUNK_BYTES, splitRanges } from "../plan/chunks.ts";
+import type { Chunk } from "../plan/plan_item.ts";
+import { MIB } from "../size.ts";
 import { type ChunkJob, WorkerPool } from "../workers/pool.ts";
 import { errorFromWorker } from "../workers/messages.ts";
-
-/** Range size when hashing: each hashed range waits in a worker's memory for its turn. */
-export const HASH_CHUNK_BYTES = 8 * MIB;
 
 /**
  * Files hashed at once by `ferry hash` and `ferry verify`: on a share each
@@ -110,7 +110,7 @@ export class FileHasher implements AsyncDisposable {
    * @param options Workers and buffer size.
    */
   constructor(options: FileHasherOptions = {}) {
-    this.#control = new ControlBlock(options.workers ?? DEFAULT_MAX_WORKERS);
+    this.#control = new ControlBlock(options.workers ?? DEFAULTS.maxWorkers);
     this.#bufferBytes = options.bufferBytes ?? MIB;
   }
 
@@ -132,7 +132,7 @@ export class FileHasher implements AsyncDisposable {
       return digest;
     }
     this.#pool ??= new WorkerPool(this.#control, { bufferBytes: this.#bufferBytes });
-    const chunks = planChunks(size, { cutoffBytes: 0, chunkBytes: HASH_CHUNK_BYTES });
+    const chunks = splitRanges(size, HASH_CHUNK_BYTES);
     const run = await this.#pool.runRanges(
       this.#nextTag++,
       chunks,

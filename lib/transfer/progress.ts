@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { Operation } from "../options.ts";
+
 /** A snapshot of a running batch, delivered at most every `progressIntervalMs`. */
 export interface Progress {
   /** Bytes written so far (renamed files count in full). */
@@ -23,24 +25,36 @@ export interface Progress {
   elapsedMs: number;
   /** Source paths of the files being copied right now. */
   inFlight: string[];
+  /**
+   * `true` while the sources are still being listed: the totals grow as the
+   * walk goes on (as rsync's incremental recursion shows them).
+   */
+  planning: boolean;
 }
 
-/** Summary of a plan, delivered once before copying starts. */
+/**
+ * What is known of the plan when the first byte is about to be written:
+ * all of it for a batch whose walk ends within the read-ahead, the part
+ * listed so far otherwise (`complete: false`; progress events carry the
+ * growing totals).
+ */
 export interface StartInfo {
   /** The batch id. */
   batchId: string;
   /** `"copy"` or `"move"`. */
-  operation: "copy" | "move";
-  /** Files in the batch. */
+  operation: Operation;
+  /** Files planned so far. */
   files: number;
-  /** Bytes in the batch. */
+  /** Their bytes. */
   bytes: number;
   /** Bytes that will be copied (the rest is renamed, skipped or failed). */
   bytesToCopy: number;
-  /** Chunks over all chunked files. */
+  /** Ranges copied in parallel on the worker pool. */
   chunks: number;
-  /** Directories in the batch. */
+  /** Directories planned so far. */
   dirs: number;
+  /** Whether the plan is complete (the walk ended before the first write). */
+  complete: boolean;
 }
 
 /**

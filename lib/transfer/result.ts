@@ -6,6 +6,7 @@
 
 import type { FileTransferError } from "../errors.ts";
 import type { HashAlgorithm } from "../integrity/hash.ts";
+import type { Operation } from "../options.ts";
 
 /**
  * What happened to one file. `"cancelled"` appears only on the result carried
@@ -13,8 +14,18 @@ import type { HashAlgorithm } from "../integrity/hash.ts";
  */
 export type FileStatus = "copied" | "moved" | "skipped" | "failed" | "cancelled";
 
+/**
+ * What ran instead of what the plan said, when the storage refused it:
+ * `read-write` (the kernel refused `copy_file_range`; ferry's buffers moved
+ * the bytes), `copy` (a rename was refused across mount points; the file
+ * was copied, then its source removed).
+ */
+export type Fallback = "read-write" | "copy";
+
 /** The outcome for one file of a batch. */
 export interface FileResult {
+  /** The id of its plan item (absent for files found after a folder was moved by one rename). */
+  id?: number;
   /** Absolute source path. */
   src: string;
   /** Absolute destination path. */
@@ -27,6 +38,8 @@ export interface FileResult {
   offloadedBytes?: number;
   /** Moved by a rename on one file system: no bytes were copied. */
   renamed?: boolean;
+  /** What ran instead of the plan's copier, when the storage refused it. */
+  fallback?: Fallback;
   /** The source's checksum, computed while it was copied (with `hash` or `verify: "source"`). */
   hash?: {
     /** The algorithm. */
@@ -58,6 +71,10 @@ export interface TransferTotals {
   bytesTotal: number;
   /** Bytes of the files that were published. */
   bytesDone: number;
+  /** Files moved by a rename (no bytes copied). */
+  filesRenamed: number;
+  /** Bytes of the files moved by a rename. */
+  bytesRenamed: number;
 }
 
 /** What `mhl: true` recorded in one destination root. */
@@ -87,9 +104,15 @@ export interface TransferResult {
   /** The batch id given in the options, or a generated one. */
   batchId: string;
   /** `"copy"` or `"move"`. */
-  operation: "copy" | "move";
-  /** One entry per file, in plan order. */
-  files: FileResult[];
+  operation: Operation;
+  /**
+   * The files that failed, in the order they ended. Every file's outcome is
+   * given to `onFile` as it ends; the result keeps only the failures, so that
+   * a batch of millions of files is not held in memory.
+   */
+  failures: FileResult[];
+  /** Whether the plan was still being produced when the batch ended (a cancel during the walk). */
+  incomplete?: boolean;
   /** Counts. */
   totals: TransferTotals;
   /** Wall time from the start of planning to the end of clean-up, in milliseconds. */
@@ -118,34 +141,58 @@ export interface TransferResult {
  * console.log(totals.bytesDone); // 3
  * ```
  */
-export function summarize(files: readonly FileResult[]): TransferTotals {
-  const totals: TransferTotals = {
-    files: files.length,
+export function summarize(files: Iterable<FileResult>): TransferTotals {
+  const totals = emptyTotals();
+  for (const file of files) count(totals, file);
+  return totals;
+}
+
+/**
+ * Totals of nothing yet.
+ *
+ * @returns Zero counts.
+ */
+export function emptyTotals(): TransferTotals {
+  return {
+    files: 0,
     filesDone: 0,
     filesSkipped: 0,
     filesFailed: 0,
     filesCancelled: 0,
     bytesTotal: 0,
     bytesDone: 0,
+    filesRenamed: 0,
+    bytesRenamed: 0,
   };
-  for (const file of files) {
-    totals.bytesTotal += file.bytes;
-    switch (file.status) {
-      case "copied":
-      case "moved":
-        totals.filesDone++;
-        totals.bytesDone += file.bytes;
-        break;
-      case "skipped":
-        totals.filesSkipped++;
-        break;
-      case "failed":
-        totals.filesFailed++;
-        break;
-      case "cancelled":
-        totals.filesCancelled++;
-        break;
-    }
+}
+
+/**
+ * Adds one file's outcome to totals.
+ *
+ * @param totals The totals, changed in place.
+ * @param file The file's result.
+ */
+export function count(totals: TransferTotals, file: FileResult): void {
+  totals.files++;
+  totals.bytesTotal += file.bytes;
+  switch (file.status) {
+    case "copied":
+    case "moved":
+      totals.filesDone++;
+      totals.bytesDone += file.bytes;
+      if (file.renamed === true) {
+        totals.filesRenamed++;
+        totals.bytesRenamed += file.bytes;
+      }
+      break;
+    case "skipped":
+      totals.filesSkipped++;
+      break;
+    case "failed":
+      totals.filesFailed++;
+      break;
+    case "cancelled":
+      totals.filesCancelled++;
+      break;
   }
-  return totals;
 }

@@ -8,7 +8,7 @@
 
 import type { ControlBlock } from "./control.ts";
 import { HashChain } from "../integrity/hash_chain.ts";
-import type { Chunk } from "../plan/plan.ts";
+import type { Chunk } from "../plan/plan_item.ts";
 import type {
   CancelledMessage,
   CopyMessage,

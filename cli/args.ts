@@ -1,0 +1,258 @@
+/**
+ * The CLI's arguments: the flags, which commands take which, and their
+ * syntax. What the values mean is checked by the engine's options module.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { LIMITS, type NumericOption, type TransferSettings } from "../lib/options.ts";
+import { parseSize } from "../lib/size.ts";
+
+/** A usage error: the CLI prints it with a hint and exits with code 2. */
+export class UsageError extends Error {
+  readonly exitCode = 2;
+}
+
+/** What the arguments say: the command, its operands, the settings and the CLI's own flags. */
+export interface Parsed {
+  command: string;
+  operands: string[];
+  /** The settings, as given (checked by resolveOptions, with `names` and `shown`). */
+  options: TransferSettings;
+  /** The flag each setting was given with, for messages. */
+  names: Partial<Record<keyof TransferSettings, string>>;
+  /** Each setting's value as typed, for messages. */
+  shown: Partial<Record<keyof TransferSettings, string>>;
+  against: string | undefined;
+  record: boolean;
+  noTarget: boolean;
+  verbose: boolean;
+  progress: boolean;
+  log: string | undefined;
+  report: string | undefined;
+  dryRun: boolean;
+  json: boolean;
+  quiet: boolean;
+}
+
+/** What the arguments ask for besides a command: help (of one command, or all), the version, usage. */
+export type Info = { help: string | undefined } | "version" | "usage";
+
+/**
+ * Parses the arguments: syntax only (known flags for the command, numbers
+ * that are numbers, sizes that are sizes); the values are checked by
+ * resolveOptions with the flags' names.
+ *
+ * @param args The arguments after the program name.
+ * @returns What they ask for.
+ * @throws {UsageError} For arguments that cannot be read.
+ */
+export function parse(args: string[]): Parsed | Info {
+  let values;
+  let positionals;
+  try {
+    ({ values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        workers: { type: "string", short: "w" },
+        "file-workers": { type: "string", short: "j" },
+        "small-file-workers": { type: "string" },
+        "chunk-size": { type: "string" },
+        cutoff: { type: "string" },
+        "buffer-size": { type: "string" },
+        offload: { type: "string" },
+        verify: { type: "string" },
+        hash: { type: "string" },
+        mhl: { type: "boolean" },
+        fsync: { type: "boolean" },
+        against: { type: "string" },
+        "no-record": { type: "boolean" },
+        "no-space-check": { type: "boolean" },
+        "no-target-directory": { type: "boolean", short: "T" },
+        verbose: { type: "boolean", short: "v" },
+        recursive: { type: "boolean", short: "r" },
+        log: { type: "string" },
+        progress: { type: "boolean" },
+        archive: { type: "boolean", short: "a" },
+        report: { type: "string" },
+        overwrite: { type: "boolean" },
+        "skip-existing": { type: "boolean" },
+        update: { type: "boolean" },
+        checksum: { type: "boolean", short: "c" },
+        "dry-run": { type: "boolean", short: "n" },
+        json: { type: "boolean" },
+        quiet: { type: "boolean", short: "q" },
+        "batch-id": { type: "string" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "V" },
+      },
+    }));
+  } catch (error) {
+    const message = (error as Error).message;
+    // `--workers -1`: node's parser takes "-1" for an option; say what is wrong with the value.
+    const given = /argument for '(-{1,2}[\w-]+)'/.exec(message)?.[1];
+    const at = given === undefined ? -1 : args.indexOf(given);
+    const value = args[at + 1];
+    if (/argument is ambiguous/.test(message) && at !== -1 && value !== undefined) {
+      const flag = LONG_NAMES[given!] ?? given!;
+      const key = NUMBER_FLAGS.find(([name]) => `--${name}` === flag)?.[1];
+      const range = key === undefined
+        ? ""
+        : ` (expected a whole number from ${LIMITS[key].min} to ${LIMITS[key].max})`;
+      throw new UsageError(`Invalid value for ${flag}: '${value}'${range}`);
+    }
+    throw new UsageError(message.replace(/\.?\s*Did you forget[\s\S]*$|\. To specify[\s\S]*$/, ""));
+  }
+  const [command = "", ...operands] = positionals;
+  if (values.version || command === "version") return "version";
+  if (command === "help") return { help: operands[0] };
+  if (values.help) return { help: command === "" ? undefined : command };
+  if (command === "") return "usage";
+  if (!(command in COMMAND_OPTIONS)) throw new UsageError(`Unknown command '${command}'`);
+  const allowed = COMMAND_OPTIONS[command]!;
+  for (const [name, value] of Object.entries(values)) {
+    if (value === undefined || allowed.has(name) || name === "help" || name === "version") continue;
+    const owners = Object.keys(COMMAND_OPTIONS).filter((c) => COMMAND_OPTIONS[c]!.has(name));
+    throw new UsageError(
+      `--${name} is not an option of 'ferry ${command}' (it goes with ${
+        owners.map((c) => `'ferry ${c}'`).join(", ")
+      })`,
+    );
+  }
+  if (
+    [values.overwrite, values["skip-existing"], values.update, values.checksum]
+      .filter(Boolean).length > 1
+  ) {
+    throw new UsageError(
+      "--overwrite, --skip-existing, --update and --checksum exclude each other",
+    );
+  }
+  const options: TransferSettings = {};
+  const names: Parsed["names"] = {};
+  const shown: Parsed["shown"] = {};
+  const given = (key: keyof TransferSettings, flag: string, text: string): void => {
+    names[key] = flag;
+    shown[key] = `'${text}'`;
+  };
+  for (const [flag, key] of NUMBER_FLAGS) {
+    const text = values[flag];
+    if (text === undefined) continue;
+    given(key, `--${flag}`, text);
+    options[key] = key.endsWith("Bytes")
+      ? size(`--${flag}`, text)
+      : wholeNumber(`--${flag}`, text, key);
+  }
+  for (
+    const [flag, key] of [["offload", "offload"], ["verify", "verify"], ["hash", "hash"]] as const
+  ) {
+    const text = values[flag];
+    if (text === undefined) continue;
+    given(key, `--${flag}`, text);
+    (options as Record<string, unknown>)[key] = text;
+  }
+  if (values.mhl) options.mhl = true;
+  if (values.fsync) options.fsync = true;
+  if (values["no-space-check"]) options.spaceCheck = false;
+  if (values.archive) options.preserveOwner = true;
+  if (values.overwrite) options.existing = "overwrite";
+  if (values["skip-existing"]) options.existing = "skip";
+  if (values.update) options.existing = "update";
+  if (values.checksum) options.existing = "checksum";
+  if (values["batch-id"] !== undefined) {
+    given("batchId", "--batch-id", values["batch-id"]);
+    options.batchId = values["batch-id"];
+  }
+  return {
+    command,
+    operands,
+    options,
+    names,
+    shown,
+    against: values.against,
+    record: !(values["no-record"] ?? false),
+    noTarget: values["no-target-directory"] ?? false,
+    verbose: values.verbose ?? false,
+    progress: values.progress ?? false,
+    report: values.report,
+    log: values.log,
+    dryRun: values["dry-run"] ?? false,
+    json: values.json ?? false,
+    quiet: values.quiet ?? false,
+  };
+}
+
+/** The options of a copy, a move, a batch and the demo. */
+const TRANSFER_OPTIONS = [
+  "workers",
+  "file-workers",
+  "small-file-workers",
+  "chunk-size",
+  "cutoff",
+  "buffer-size",
+  "offload",
+  "verify",
+  "hash",
+  "mhl",
+  "fsync",
+  "no-space-check",
+  "overwrite",
+  "skip-existing",
+  "update",
+  "checksum",
+  "dry-run",
+  "json",
+  "quiet",
+  "batch-id",
+  "verbose",
+  "recursive",
+  "log",
+  "progress",
+  "archive",
+  "report",
+];
+
+/** Which options each command takes: any other is a usage error, never silently ignored. */
+export const COMMAND_OPTIONS: Record<string, Set<string>> = {
+  copy: new Set([...TRANSFER_OPTIONS, "no-target-directory"]),
+  move: new Set([...TRANSFER_OPTIONS, "no-target-directory"]),
+  apply: new Set(TRANSFER_OPTIONS),
+  demo: new Set(TRANSFER_OPTIONS),
+  hash: new Set(["hash", "json", "quiet"]),
+  verify: new Set(["against", "no-record", "hash", "json", "quiet"]),
+};
+
+/** The long names of the short options. */
+const LONG_NAMES: Record<string, string> = { "-w": "--workers", "-j": "--file-workers" };
+
+/** The flags that take a number or a size, and the setting each gives. */
+const NUMBER_FLAGS = [
+  ["workers", "maxWorkers"],
+  ["file-workers", "fileWorkers"],
+  ["small-file-workers", "smallFileWorkers"],
+  ["chunk-size", "chunkBytes"],
+  ["cutoff", "cutoffBytes"],
+  ["buffer-size", "bufferBytes"],
+] as const;
+
+/** A whole number as typed (its bounds are checked with the other settings). */
+function wholeNumber(flag: string, text: string, key: NumericOption): number {
+  if (!/^[+-]?\d+$/.test(text)) {
+    const { min, max } = LIMITS[key];
+    throw new UsageError(
+      `Invalid value for ${flag}: '${text}' (expected a whole number from ${min} to ${max})`,
+    );
+  }
+  return Number(text);
+}
+
+/** A size as typed: `16MiB`, `1G`, `1048576`. */
+function size(flag: string, text: string): number {
+  try {
+    return parseSize(text);
+  } catch (error) {
+    throw new UsageError(`Invalid value for ${flag}: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * `ferry copy`, `ferry move` and `ferry apply`: plan the batch (every
+ * setting and mapping checked first), print it for a dry run, or run it with
+ * live progress, signals, a summary and an optional delivery report.
+ *
+ * @module
+ */
+
+import { CancelledError, describeError } from "../../lib/errors.ts";
+import type { Mapping, PlannedFile } from "../../lib/plan/plan_item.ts";
+import { planBatch, refusal } from "../../lib/plan/planner.ts";
+import { formatBytes, formatCount } from "../../lib/size.ts";
+import { applyPlan } from "../../lib/transfer/batch.ts";
+import type { FileResult, TransferResult } from "../../lib/transfer/result.ts";
+import { hostName } from "../../lib/host.ts";
+import type { Plan } from "../../lib/plan/plan_item.ts";
+import type { Parsed } from "../args.ts";
+import { EXIT } from "../exit.ts";
+import type { ReportData } from "../report.ts";
+import { jsonLine, type Reporter } from "../reporter.ts";
+import type { Interrupts } from "../main.ts";
+
+/** What a command runs with. */
+export interface Context {
+  /** The parsed arguments. */
+  parsed: Parsed;
+  /** Where output goes. */
+  reporter: Reporter;
+  /** Signals caught by the caller, if it catches them. */
+  interrupts: Interrupts | undefined;
+}
+
+/**
+ * Plans and runs (or with `--dry-run` prints) a batch.
+ *
+ * @param mappings The mappings.
+ * @param settings The settings, and the names they were given with.
+ * @param context The arguments, the reporter and the signals.
+ * @param finish The command that finishes the batch after a cancel, if there is one.
+ * @returns The exit code.
+ */
+export async function runBatch(
+  mappings: Mapping[],
+  settings: Pick<Parsed, "options" | "names" | "shown">,
+  context: Context,
+  finish?: string[],
+): Promise<number> {
+  const { parsed, reporter } = context;
+  const plan = await planBatch(mappings, settings.options, {
+    names: settings.names,
+    values: settings.shown,
+  });
+  if (parsed.dryRun) return await printPlan(plan, reporter, parsed.json);
+  // The report lists every file: only then are the outcomes kept.
+  const files: FileResult[] | undefined = parsed.report === undefined ? undefined : [];
+  const cancel = new AbortController();
+  const kill = new AbortController();
+  const onSignal = (): void => {
+    if (!cancel.signal.aborted) {
+      reporter.message(
+        "ferry: cancelling: removing temporary files (press Ctrl-C again to stop at once)",
+      );
+      cancel.abort(new Error("interrupted"));
+    } else {
+      kill.abort(new Error("interrupted twice"));
+    }
+  };
+  const interrupts = context.interrupts;
+  const signals: Deno.Signal[] = interrupts !== undefined
+    ? []
+    : Deno.build.os === "windows"
+    ? ["SIGINT"]
+    : ["SIGINT", "SIGTERM"];
+  for (const sig of signals) Deno.addSignalListener(sig, onSignal);
+  if (interrupts !== undefined) interrupts.onInterrupt = onSignal;
+  // `ferry copy --json … | head`: the reader went away; stop as a cancel does.
+  reporter.onStdoutClosed = () => {
+    reporter.message("ferry: cancelling: the output's reader went away (broken pipe)");
+    cancel.abort(new Error("broken pipe"));
+  };
+  let result: TransferResult;
+  let code: number;
+  let cancelled = false;
+  const startedAt = new Date();
+  const samples: { elapsedMs: number; bytesDone: number }[] = [{ elapsedMs: 0, bytesDone: 0 }];
+  try {
+    result = await applyPlan(plan, {
+      signal: cancel.signal,
+      killSignal: kill.signal,
+      onStart: (info) => reporter.start(info),
+      onProgress: (p) => {
+        samples.push({ elapsedMs: p.elapsedMs, bytesDone: p.bytesDone });
+        reporter.progress(p);
+      },
+      onFile: (f) => {
+        files?.push(f);
+        reporter.file(f);
+      },
+    });
+    code = result.ok ? EXIT.ok : EXIT.failed;
+  } catch (error) {
+    if (!(error instanceof CancelledError)) throw error;
+    result = error.result;
+    code = EXIT.cancelled;
+    cancelled = true;
+  } finally {
+    for (const sig of signals) Deno.removeSignalListener(sig, onSignal);
+    if (interrupts !== undefined) interrupts.onInterrupt = undefined;
+  }
+  reporter.finish(result, code, cancelled);
+  if (parsed.report !== undefined) {
+    samples.push({ elapsedMs: result.elapsedMs, bytesDone: result.totals.bytesDone });
+    const written = await writeReport(parsed.report, {
+      result,
+      files: files!.sort(byPlanOrder),
+      startedAt,
+      endedAt: new Date(),
+      host: hostName(),
+      samples,
+      cancelled,
+    });
+    if (written !== null) {
+      reporter.message(`ferry: cannot write the report '${parsed.report}': ${written}`);
+      if (code === EXIT.ok) code = EXIT.failed;
+    }
+  }
+  if (cancelled && finish !== undefined && result.totals.filesCancelled > 0) {
+    // Complete files stay and are skipped as already there by the rerun.
+    reporter.message(`ferry: to finish it, run: ferry ${finish.map(shellQuote).join(" ")}`);
+  }
+  return code;
+}
+
+/** `--dry-run`: every item as it is planned, exactly what would run, then the totals. */
+async function printPlan(plan: Plan, reporter: Reporter, json: boolean): Promise<number> {
+  let failing = 0;
+  let files = 0;
+  let bytes = 0;
+  let toCopy = 0;
+  let chunks = 0;
+  for await (const item of plan.items) {
+    if (item.kind !== "file") continue;
+    if (item.refuses === true) throw refusal(item, plan.header.mappings);
+    files++;
+    bytes += item.size;
+    if (item.action === "fail") failing++;
+    if (item.action === "copy" || item.action === "compare") toCopy += item.size;
+    if (item.copier === "ranges") chunks += item.chunks.length;
+    reporter.line(json ? planEvent(item) : planLine(item));
+  }
+  reporter.note(
+    `ferry: dry run: ${formatCount(files, "file")}, ${formatBytes(bytes)} ` +
+      `(${formatBytes(toCopy)} to copy, ${chunks} chunks in parallel)` +
+      `${failing > 0 ? `, ${failing} would fail` : ""}; nothing was written`,
+  );
+  return failing > 0 ? EXIT.failed : EXIT.ok;
+}
+
+function planLine(file: PlannedFile): string {
+  const how = file.copier === "ranges"
+    ? ` in ${file.chunks.length} chunks`
+    : file.copier === "kernel"
+    ? " by the kernel"
+    : "";
+  const why = file.reason === undefined ? "" : ` (${file.reason})`;
+  return `${file.action.padEnd(8)} ${file.src} -> ${file.dst}  ${
+    formatBytes(file.size)
+  }${how}${why}`;
+}
+
+function planEvent(file: PlannedFile): string {
+  return jsonLine({
+    event: "plan",
+    id: file.id,
+    action: file.action,
+    src: file.src,
+    dst: file.dst,
+    bytes: file.size,
+    copier: file.copier,
+    chunks: file.copier === "ranges" ? file.chunks.length : 0,
+    ranges: file.chunks.map((c) => [c.offset, c.length]),
+    ...(file.reason === undefined ? {} : { reason: file.reason }),
+    ...(file.code === undefined ? {} : { code: file.code }),
+  });
+}
+
+/** Writes `--report FILE`: HTML, or CSV for a `.csv` name. Returns why it could not, or `null`. */
+async function writeReport(path: string, data: ReportData): Promise<string | null> {
+  const { renderCsvReport, renderHtmlReport } = await import("../report.ts");
+  const text = path.toLowerCase().endsWith(".csv") ? renderCsvReport(data) : renderHtmlReport(data);
+  try {
+    await Deno.writeTextFile(path, text);
+    return null;
+  } catch (error) {
+    return describeError(error);
+  }
+}
+
+/** An argument as a POSIX shell reads it back. */
+function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Plan order: by plan item id; files found inside a folder moved by one rename last. */
+function byPlanOrder(a: FileResult, b: FileResult): number {
+  return (a.id ?? Number.MAX_SAFE_INTEGER) - (b.id ?? Number.MAX_SAFE_INTEGER) ||
+    (a.dst < b.dst ? -1 : a.dst > b.dst ? 1 : 0);
+}

@@ -1,0 +1,161 @@
+/**
+ * The help texts of the CLI: the whole help, the bare usage, and each
+ * command's help with examples. The defaults they print come from the
+ * engine's own constants.
+ *
+ * @module
+ */
+
+import { DEFAULTS } from "../lib/options.ts";
+import { MIB } from "../lib/size.ts";
+import { VERSION } from "../lib/version.ts";
+
+/** The whole help (`ferry --help`). */
+export const HELP = `ferry ${VERSION} — copy big media fast, and never lie about the result
+
+Usage:
+  ferry copy SRC... DST      copy files and directory trees (like cp -r)
+  ferry move SRC... DST      move them (rename on the same file system)
+  ferry apply [FILE|-]       run a JSON batch in the format of the copy tool
+                             ferry replaces (from FILE, or stdin when FILE is
+                             - or missing)
+  ferry demo                 generate a sample shot in a temporary directory,
+                             copy it with live progress, print the throughput
+  ferry hash PATH...         print checksums as xxhsum/md5sum/sha1sum do
+                             (check them with xxhsum -c)
+  ferry verify DIR           re-hash DIR against its whole ASC MHL history
+                             (each file against its first recorded hash),
+                             report ok/mismatch/missing/new/unreadable, and
+                             record the check (--no-record: do not)
+  ferry verify DIR --against OTHER
+                             compare two trees by hash (no MHL)
+
+  A directory copied into an existing directory goes inside it; several
+  sources need an existing directory as DST.
+
+Options:
+  -w, --workers N        chunk workers: byte ranges copied at once (default ${DEFAULTS.maxWorkers})
+  -j, --file-workers N   large (chunked) files in flight at once (default ${DEFAULTS.fileWorkers})
+      --small-file-workers N
+                         small files (below the cutoff) in flight (default ${DEFAULTS.smallFileWorkers})
+      --chunk-size SIZE  fixed chunk size, e.g. 16MiB (default: from file size, 1-64 MiB)
+      --cutoff SIZE      split files of this size or larger (default ${
+  DEFAULTS.cutoffBytes / MIB
+}MiB)
+      --buffer-size SIZE each worker's copy buffer (default ${DEFAULTS.bufferBytes / MIB}MiB)
+      --offload MODE     auto|never|always: let the kernel copy (copy_file_range:
+                         reflinks, server-side copies); auto uses it when run
+                         with --allow-ffi on Linux and falls back by itself
+      --verify MODE      size (default): size check before publishing;
+                         source: hash the source in flight, hash the written
+                         copy, publish only when they match
+      --hash ALG         xxh64 (default), xxh3, xxh128, md5, sha1 or c4
+      --mhl              write an ASC MHL manifest into each destination root
+      --no-record        ferry verify: check only, append no generation
+      --no-space-check   copy even when the destination's free space is less
+                         than the batch writes (the check needs
+                         --allow-sys=statfs)
+      --fsync            flush each copy and its directory to storage before
+                         it counts as done (survives a power cut; slower on
+                         local disks)
+
+  Existing destination files: one with the source's size and modification
+  time is already there and is left alone (a move only removes its source);
+  one that differs is left alone and reported (exit 1), unless
+      --overwrite        replace destination files that differ
+      --update           replace them only when the source is newer (cp -u,
+                         rsync -u): a newer destination is never replaced
+  -c, --checksum         compare the bytes of existing destinations (not
+                         size and time); replace those that differ
+      --skip-existing    leave every existing destination file alone, quietly
+
+  -n, --dry-run          print the plan (files, chunks, bytes) and touch nothing
+      --json             JSON lines on stdout: start, progress, file, summary
+  -q, --quiet            no progress and no summary; failures are still printed
+      --batch-id ID      an id echoed in the JSON events
+      --log FILE         append the --json events to FILE (also without --json)
+      --report FILE      write a delivery report: FILE.html (one self-contained
+                         page: verdict, folders and frame sequences with any
+                         missing frames, every file with its digest, a
+                         throughput chart) or FILE.csv (a row per file)
+  -v, --verbose          a line per file on stderr as it finishes
+      --progress         draw the live progress bar even when stderr is not a
+                         terminal (it is drawn on a terminal for copies that
+                         take more than a second)
+  -r, --recursive        accepted for cp's sake: folders are always copied whole
+  -a, --archive          also keep owner and group (as root), as cp -a does;
+                         modes and modification times (of folders too) are
+                         always kept
+  -h, --help             this help
+  -V, --version          the version
+
+Exit codes: 0 all done · 1 some files failed · 2 usage or input error (nothing
+touched) · 130 cancelled (temporary files removed).`;
+
+/** What a bare `ferry` prints. */
+export const USAGE = `ferry ${VERSION} — copy big media fast, and never lie about the result
+
+  ferry copy SRC... DST    ferry move SRC... DST    ferry apply [FILE|-]
+  ferry verify DIR         ferry hash PATH...       ferry demo
+
+Run 'ferry help COMMAND' (or 'ferry COMMAND --help') for one command,
+'ferry --help' for everything.`;
+
+/** Each command's help, with examples. */
+export const COMMAND_HELP: Record<string, string> = {
+  copy: `ferry copy [OPTIONS] SRC... DST — copy files and folder trees (like cp -r)
+
+  A source copied into an existing folder goes inside it; several sources
+  need an existing folder. 'SRC/' (a folder with a trailing slash) means its
+  contents, as rsync reads it: the copy of SRC is DST itself. -T: DST is the
+  path the copy gets, whatever is there (cp -T). A DST that ends in '/' is a
+  folder (made if missing). Existing identical files are skipped, so a rerun
+  finishes an interrupted copy; differing ones are reported (exit 1).
+
+Examples:
+  ferry copy plates/sh010 /mnt/show/plates/          # → /mnt/show/plates/sh010
+  ferry copy -T plates/sh010 /mnt/show/sh010_plates   # exactly that path
+  ferry copy --verify source --mhl /mnt/card/A001 /mnt/raid/dailies/
+  ferry copy --update renders/ /mnt/show/renders      # newer sources only
+
+Options: see 'ferry --help' (workers, verification, ASC MHL, existing files).`,
+  move: `ferry move [OPTIONS] SRC... DST — move files and folder trees
+
+  A rename on one file system; across file systems each file is copied,
+  verified and published, and only then its source is removed. Destinations
+  are named as for 'ferry copy'. A move rerun after a crash finishes it.
+
+Examples:
+  ferry move render/v003 /mnt/archive/
+  ferry move --verify source /mnt/scratch/sh010 /mnt/show/sh010/`,
+  apply: `ferry apply [OPTIONS] [FILE|-] — run a JSON batch
+
+  Reads {"mappings": [{"src", "dst"}], "operation_type": "copy"|"move",
+  "max_workers", "file_workers", "batch_id"} from FILE, or stdin when FILE
+  is - or missing (at most 256 MiB). 'dst' is the path the copy of 'src'
+  gets. Options on the command line override the batch's.
+
+Examples:
+  ferry apply batch.json --json
+  echo '{"mappings":[{"src":"/a","dst":"/b"}]}' | ferry apply -`,
+  verify: `ferry verify [--no-record] [--hash ALG] DIR — check a delivery
+ferry verify DIR --against OTHER — compare two trees by hash
+
+  Re-hashes DIR against its whole ASC MHL history (each file against the hash
+  first recorded for it), reports OK, MISMATCH, MISSING, NEW or UNREADABLE per
+  file, and records the check as a new generation (--no-record: do not).
+  Exit 0 when everything matches, 1 otherwise, 2 for a history it cannot trust.
+
+Examples:
+  ferry verify /mnt/show/dailies/A001
+  ferry verify /mnt/show/dailies/A001 --against /mnt/card/A001`,
+  hash: `ferry hash [--hash ALG] PATH... — print checksums
+
+  Prints lines that xxhsum -c, md5sum -c or sha1sum -c check (xxh64 by
+  default; xxh3, xxh128, md5, sha1, c4). Folders are walked.
+
+Examples:
+  ferry hash --hash xxh128 plates/ > plates.xxh && xxhsum -c plates.xxh`,
+  demo: `ferry demo [OPTIONS] — generate a sample shot in a temporary folder, copy it
+with live progress, print the throughput, remove it.`,
+};

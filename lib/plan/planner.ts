@@ -1,0 +1,347 @@
+/**
+ * Planning: from `{src, dst}` mappings to a {@linkcode Plan}. The settings
+ * and every mapping are checked before the plan is returned (bad input
+ * touches nothing); the items are produced as the trees are walked, each
+ * frozen, with a stable id and every decision made. Planning only reads.
+ *
+ * @module
+ */
+
+import { basename, dirname } from "node:path";
+import { forEachLimit } from "../concurrency.ts";
+import { describeError, failureCodeOf, InputError } from "../errors.ts";
+import { offloadAvailable } from "../fs/offload.ts";
+import {
+  type ResolvedSettings,
+  type ResolveOptions,
+  resolveOptions,
+  type TransferSettings,
+} from "../options.ts";
+import { MIB } from "../size.ts";
+import { copyPlanFor } from "./chunks.ts";
+import {
+  decideExisting,
+  type DestinationListing,
+  type Existing,
+  existingAt,
+  listDestination,
+} from "./existing.ts";
+import { type CheckedMapping, checkMapping, checkMappings } from "./mapping_check.ts";
+import { checkOverlaps, destinationsNest } from "./overlaps.ts";
+import {
+  type Mapping,
+  type Plan,
+  PLAN_VERSION,
+  type PlanItem,
+  type PlannedDir,
+  type PlannedFile,
+} from "./plan_item.ts";
+import { STAT_CONCURRENCY, type WalkedEntry, walkTree } from "./walk.ts";
+
+/**
+ * Checks the settings and the mappings and returns the plan, whose items are
+ * produced as they are read.
+ *
+ * Requires `--allow-read` on the sources and destinations.
+ *
+ * @param mappings The `{src, dst}` pairs.
+ * @param options The settings; see {@linkcode TransferSettings}.
+ * @param how The names and typed values of the options, for messages.
+ * @returns The plan.
+ * @throws {OptionError} For a setting that is not valid, before any I/O.
+ * @throws {InputError} When a mapping is unusable: missing source, source and
+ * destination the same, destination inside the source, two mappings writing
+ * the same path, a file onto a directory or the other way round.
+ *
+ * @example Listing what a copy would do
+ * ```ts
+ * import { planBatch } from "../../mod.ts";
+ *
+ * const src = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${src}/frame.0001.exr`, "pixels");
+ * const plan = await planBatch([{ src, dst: `${src}-copy` }]);
+ * for await (const item of plan.items) console.log(item.kind, item.id); // dir 0, file 1
+ * await Deno.remove(src, { recursive: true });
+ * ```
+ */
+export async function planBatch(
+  mappings: readonly Mapping[],
+  options: TransferSettings = {},
+  how: Pick<ResolveOptions, "names" | "values"> = {},
+): Promise<Plan> {
+  const settings = resolveOptions(options, { ...how, offloadAvailable: offloadAvailable() });
+  const checked = await checkMappings(mappings, settings.operation, STAT_CONCURRENCY);
+  checkOverlaps(checked, settings.operation);
+  return {
+    header: Object.freeze({
+      version: PLAN_VERSION,
+      mappings: Object.freeze(checked.map((m) => Object.freeze({ src: m.src, dst: m.dst }))),
+      settings: Object.freeze(settings),
+    }),
+    items: planItems(checked, settings),
+  };
+}
+
+/** Whether a file has holes: fewer 512-byte blocks allocated than its size needs, by 1 MiB or more. */
+function isSparse(info: Deno.FileInfo): boolean {
+  return info.isFile && info.blocks !== null && info.blocks * 512 + MIB <= info.size;
+}
+
+/** An empty listing: the folder is new, nothing can be there. */
+const NOTHING: DestinationListing = { names: new Map(), strays: [] };
+
+/**
+ * The items of a tree whose rename was refused at run time (across mount
+ * points of one file system): a copy that removes each source, planned
+ * then, with ids from the counter given.
+ *
+ * @param mapping The folder and its destination.
+ * @param index The mapping's index in the batch.
+ * @param settings The batch's settings.
+ * @param ids The next id to give, advanced as items are made.
+ * @returns The items.
+ */
+export async function* planTreeCopy(
+  mapping: Mapping,
+  index: number,
+  settings: ResolvedSettings,
+  ids: { next: number },
+): AsyncGenerator<PlanItem> {
+  const checked = await checkMapping(mapping, index, settings.operation);
+  yield* planItems([{ ...checked, sameFs: false }], settings, ids);
+}
+
+async function* planItems(
+  mappings: readonly CheckedMapping[],
+  settings: ResolvedSettings,
+  ids: { next: number } = { next: 0 },
+): AsyncGenerator<PlanItem> {
+  // Two files can share a destination only when destinations nest.
+  const owners = destinationsNest(mappings)
+    ? new Map<string, { mapping: number; dir: boolean }>()
+    : null;
+  const scanned = new Set<string>();
+  const move = settings.operation === "move";
+  for (const m of mappings) {
+    if (!m.info.isDirectory) {
+      const folder = dirname(m.dst);
+      if (!scanned.has(folder)) {
+        scanned.add(folder);
+        for (const path of (await listDestination(folder)).strays) {
+          yield Object.freeze({ kind: "stray", id: ids.next++, path });
+        }
+      }
+      const entry: WalkedEntry = { name: basename(m.dst), src: m.src, dst: m.dst, info: m.info };
+      if (m.info.isSymlink) {
+        try {
+          entry.linkTarget = await Deno.readLink(m.src);
+        } catch (error) {
+          entry.failure = { reason: describeError(error), code: failureCodeOf(error) };
+        }
+      }
+      const listing: DestinationListing = {
+        names: new Map(m.dstInfo === null ? [] : [[entry.name, m.dstInfo]]),
+        strays: [],
+      };
+      const [file] = await decideFiles([entry], listing, m, settings, ids.next++);
+      yield owned(file!, owners);
+      continue;
+    }
+    const dirOf = (src: string, dst: string, info: Deno.FileInfo, rename: boolean): PlannedDir =>
+      Object.freeze({
+        kind: "dir",
+        id: ids.next++,
+        mapping: m.index,
+        src,
+        dst,
+        mode: (info.mode ?? 0o755) & 0o7777,
+        mtimeMs: info.mtime?.getTime() ?? null,
+        uid: info.uid,
+        gid: info.gid,
+        rename,
+      });
+    if (move && m.sameFs && m.dstInfo === null) {
+      yield dirOf(m.src, m.dst, m.info, true); // the whole tree, with one rename
+      continue;
+    }
+    for await (const walked of walkTree(m.src, m.dst, m.info)) {
+      if (walked.type === "failed") {
+        const { src, dst, reason, code } = walked;
+        yield owned(failedFile(ids.next++, m.index, src, dst, reason, code), owners);
+        continue;
+      }
+      const dir = dirOf(walked.src, walked.dst, walked.info, false);
+      owners?.set(dir.dst, { mapping: m.index, dir: true });
+      yield dir;
+      // Under a destination root that did not exist, nothing can be there yet.
+      const listing = m.dstInfo === null ? NOTHING : await listDestination(walked.dst);
+      for (const path of listing.strays) {
+        yield Object.freeze({ kind: "stray", id: ids.next++, path });
+      }
+      const files = await decideFiles(walked.entries, listing, m, settings, ids.next);
+      ids.next += files.length;
+      for (const file of files) yield owned(file, owners);
+    }
+  }
+}
+
+/**
+ * A file whose destination another file or folder of the batch has: bad
+ * input, which refuses the batch when it is found before the first write.
+ */
+function owned(
+  file: PlannedFile,
+  owners: Map<string, { mapping: number; dir: boolean }> | null,
+): PlannedFile {
+  if (owners === null) return file;
+  const other = owners.get(file.dst);
+  if (other === undefined) {
+    owners.set(file.dst, { mapping: file.mapping, dir: false });
+    return file;
+  }
+  const what = other.dir ? "a directory of" : "also written by";
+  return Object.freeze({
+    ...file,
+    action: "fail",
+    copier: "none",
+    chunks: Object.freeze([]),
+    reason: `destination '${file.dst}' is ${what} mapping ${other.mapping}`,
+    code: "exists",
+    refuses: true,
+  });
+}
+
+/** The files of one folder, with the existing destinations decided (several looks at once). */
+async function decideFiles(
+  entries: readonly WalkedEntry[],
+  listing: DestinationListing,
+  mapping: CheckedMapping,
+  settings: ResolvedSettings,
+  firstId: number,
+): Promise<PlannedFile[]> {
+  const files: PlannedFile[] = new Array(entries.length);
+  await forEachLimit(entries, STAT_CONCURRENCY, async (entry, i) => {
+    const id = firstId + i;
+    const { src, dst, info, failure } = entry;
+    if (failure !== undefined || info === undefined) {
+      const why = failure ?? { reason: "cannot be looked at", code: "io" as const };
+      files[i] = failedFile(id, mapping.index, src, dst, why.reason, why.code);
+      return;
+    }
+    if (!info.isFile && !info.isSymlink) {
+      const reason = "not a regular file, directory or symbolic link";
+      files[i] = failedFile(id, mapping.index, src, dst, reason, "not-regular");
+      return;
+    }
+    let action: PlannedFile["action"] = info.isFile ? "copy" : "symlink";
+    let reason: string | undefined;
+    let code: PlannedFile["code"];
+    let there: Existing | undefined;
+    try {
+      there = await existingAt(listing, entry.name, dst);
+    } catch (error) {
+      const why = `the destination cannot be checked: ${describeError(error)}`;
+      files[i] = failedFile(id, mapping.index, src, dst, why, failureCodeOf(error));
+      return;
+    }
+    if (there !== undefined) {
+      const decision = await decideExisting(
+        {
+          action,
+          dst,
+          size: info.size,
+          mtimeMs: info.mtime?.getTime() ?? null,
+          ...(entry.linkTarget === undefined ? {} : { linkTarget: entry.linkTarget }),
+        },
+        there,
+        settings.existing,
+        settings.operation,
+      );
+      if (decision !== null) ({ action, reason, code } = decision);
+    }
+    if (action === "copy" && settings.operation === "move" && mapping.sameFs) action = "rename";
+    const moves = action === "copy" || action === "rename" || action === "compare";
+    const bytes = moves
+      ? copyPlanFor({ size: info.size, sparse: isSparse(info), sameFs: mapping.sameFs }, settings)
+      : { copier: "none" as const, chunks: [], offload: false, sparse: false };
+    files[i] = Object.freeze({
+      kind: "file",
+      id,
+      mapping: mapping.index,
+      src,
+      dst,
+      size: info.isFile ? info.size : 0,
+      mode: (info.mode ?? 0o644) & 0o7777,
+      mtimeMs: info.mtime?.getTime() ?? null,
+      atimeMs: info.atime?.getTime() ?? null,
+      uid: info.uid,
+      gid: info.gid,
+      dev: info.dev,
+      action,
+      copier: bytes.copier,
+      chunks: Object.freeze(bytes.chunks),
+      offload: bytes.offload,
+      sparse: bytes.sparse,
+      ...(reason === undefined ? {} : { reason }),
+      ...(code === undefined ? {} : { code }),
+      ...(entry.linkTarget === undefined ? {} : { linkTarget: entry.linkTarget }),
+    });
+  });
+  return files;
+}
+
+/**
+ * A file that cannot be copied, found while planning.
+ *
+ * @param id Its id.
+ * @param mapping Its mapping's index.
+ * @param src The source path.
+ * @param dst The destination path.
+ * @param reason Why, in plain words.
+ * @param code The failure's kind.
+ * @returns The frozen item.
+ */
+export function failedFile(
+  id: number,
+  mapping: number,
+  src: string,
+  dst: string,
+  reason: string,
+  code: NonNullable<PlannedFile["code"]>,
+): PlannedFile {
+  return Object.freeze({
+    kind: "file",
+    id,
+    mapping,
+    src,
+    dst,
+    size: 0,
+    mode: 0o644,
+    mtimeMs: null,
+    atimeMs: null,
+    uid: null,
+    gid: null,
+    dev: 0,
+    action: "fail",
+    copier: "none",
+    chunks: Object.freeze([]),
+    offload: false,
+    sparse: false,
+    reason,
+    code,
+  });
+}
+
+/**
+ * The batch's refusal for a file that carries bad input (see {@linkcode PlannedFile.refuses}).
+ *
+ * @param file The file.
+ * @param mappings The plan's mappings.
+ * @returns The error to throw.
+ */
+export function refusal(file: PlannedFile, mappings: readonly Mapping[]): InputError {
+  return new InputError(
+    `Mapping ${file.mapping} ('${mappings[file.mapping]?.src}'): ${file.reason}`,
+    { index: file.mapping, path: file.dst },
+  );
+}

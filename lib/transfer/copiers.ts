@@ -1,0 +1,232 @@
+/**
+ * The three ways a file's bytes move, behind one function: the plan's
+ * copier decides which. Each copies exactly the plan's ranges and reports
+ * each as it completes (`onChunk`); what the storage refused at run time
+ * (offload) is recorded on the job, never written into the plan.
+ *
+ * @module
+ */
+
+import { dirname } from "node:path";
+import { DEFAULT_OFFLOAD_STEP_BYTES, SAME_FS_OFFLOAD_STEP_BYTES } from "../fs/offload.ts";
+import { createHasher, hashBytes } from "../integrity/hash.ts";
+import type { Chunk } from "../plan/plan_item.ts";
+import { errorFromWorker } from "../workers/messages.ts";
+import { type FileJob, Stopped } from "./file_job.ts";
+import { preallocate } from "./room.ts";
+
+/**
+ * A copy_file_range step of 64 MiB that ends within this many milliseconds
+ * was a clone (reflink), not a copy of the data (which moves at most a few
+ * GB/s): see {@linkcode copyKernel}.
+ */
+const CLONE_STEP_MS = 5;
+
+/**
+ * How a copy ended: `copied`; `copied-with-mode` (the kernel's copy kept the
+ * source's mode already); `stopped` (the file failed, and says so, or the
+ * batch was cancelled).
+ */
+export type CopyOutcome = "copied" | "copied-with-mode" | "stopped";
+
+/**
+ * Copies a file's bytes into its temporary with the plan's copier.
+ *
+ * @param job The file.
+ * @param tmp Its temporary (not created yet).
+ * @returns How it ended.
+ */
+export function copyBytes(job: FileJob, tmp: string): Promise<CopyOutcome> {
+  switch (job.file.copier) {
+    case "whole":
+      return copyWhole(job, tmp);
+    case "ranges":
+      return copyRanges(job, tmp);
+    case "kernel":
+      return copyKernel(job, tmp);
+    case "none":
+      return Promise.resolve("copied");
+  }
+}
+
+/** Reports every planned range of a file as written. */
+function rangesDone(job: FileJob): void {
+  for (const chunk of job.file.chunks) job.run.events.onChunk?.(job.file, chunk);
+}
+
+/**
+ * A file below the cutoff, from the main thread: one in-kernel
+ * `Deno.copyFile` (which keeps the mode), or without offload (or hashed) a
+ * read/write loop.
+ */
+async function copyWhole(job: FileJob, tmp: string): Promise<CopyOutcome> {
+  const { file, run } = job;
+  try {
+    if (file.offload) await Deno.copyFile(file.src, tmp);
+    else job.sourceDigest = await readWriteWhole(job, tmp);
+  } catch (error) {
+    if (error instanceof Stopped) return "stopped";
+    const side = await Deno.open(file.src, { read: true }).then(
+      (handle) => (handle.close(), "write the destination"),
+      () => "read the source",
+    );
+    job.failWith(`cannot ${side}`, error);
+    return "stopped";
+  }
+  job.countBytes(file.size);
+  if (run.cancelled) return "stopped";
+  rangesDone(job);
+  return file.offload ? "copied-with-mode" : "copied";
+}
+
+/** Copies a whole file through one buffer, hashing it when asked; returns the digest. */
+async function readWriteWhole(job: FileJob, tmp: string): Promise<string | undefined> {
+  const { file, run } = job;
+  const algorithm = run.settings.hash;
+  const bufferBytes = run.settings.bufferBytes;
+  if (file.size <= bufferBytes) {
+    // Two file operations instead of seven: on a share each is a round trip.
+    const data = await Deno.readFile(file.src);
+    const digest = algorithm === null ? undefined : await hashBytes(algorithm, data);
+    await Deno.writeFile(tmp, data, { createNew: true, mode: 0o600 });
+    return digest;
+  }
+  const hasher = algorithm === null ? undefined : await createHasher(algorithm);
+  using src = await Deno.open(file.src, { read: true });
+  using dst = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+  const buffer = new Uint8Array(Math.max(1, Math.min(file.size, bufferBytes)));
+  for (;;) {
+    if (run.cancelled) throw new Stopped();
+    const got = await src.read(buffer);
+    if (got === null) return hasher?.digest();
+    hasher?.update(buffer.subarray(0, got));
+    for (let put = 0; put < got;) put += await dst.write(buffer.subarray(put, got));
+  }
+}
+
+/** Creates the temporary at its full size (the ranges are written into it). */
+async function createSized(job: FileJob, tmp: string): Promise<boolean> {
+  try {
+    const handle = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+    try {
+      await handle.truncate(job.file.size);
+    } finally {
+      handle.close();
+    }
+    return true;
+  } catch (error) {
+    job.failWith("cannot write the destination", error);
+    return false;
+  }
+}
+
+/**
+ * The plan's ranges on the worker pool, in parallel, into a pre-sized
+ * temporary: hashed in order where the batch hashes, sparse where the
+ * source has holes, with copy_file_range where the plan allows it and this
+ * pair of file systems has not refused it.
+ *
+ * @param job The file.
+ * @param tmp Its temporary.
+ * @param ranges What to copy: the plan's ranges, or the rest of its one range.
+ */
+async function copyRanges(
+  job: FileJob,
+  tmp: string,
+  ranges: readonly Chunk[] = job.file.chunks,
+): Promise<CopyOutcome> {
+  const { file, run } = job;
+  const fresh = ranges === file.chunks;
+  if (fresh) {
+    if (!(await createSized(job, tmp))) return "stopped";
+    if (!file.sparse && !(await preallocate(job, tmp))) return "stopped";
+  }
+  const algorithm = run.settings.hash;
+  const dstDev = file.offload ? await run.devOf(dirname(tmp)) : -1;
+  const pair = `${file.dev}:${dstDev}`;
+  // Read when a worker takes the range: once one range of this pair of file
+  // systems has found that the kernel cannot offload, the others skip the try.
+  const tryOffload = (): boolean => file.offload && !run.noOffload.has(pair);
+  const step = file.copier === "kernel" ? SAME_FS_OFFLOAD_STEP_BYTES : DEFAULT_OFFLOAD_STEP_BYTES;
+  const outcome = await run.pool.runRanges(file.id, ranges, (chunk, last) => ({
+    src: file.src,
+    dst: tmp,
+    offset: chunk.offset,
+    length: chunk.length,
+    offload: tryOffload(),
+    offloadRequired: run.settings.offload === "always",
+    offloadStepBytes: step,
+    ...(file.sparse ? { sparse: true } : {}),
+    ...(algorithm === null ? {} : { hash: { algorithm, mode: "copy" as const, last } }),
+  }), {
+    hashed: algorithm !== null,
+    onOutcome: (chunk, done) => {
+      job.counted += done.bytes;
+      if (done.type !== "done") return;
+      job.offloadedBytes += done.offloadedBytes;
+      if (done.fallback !== undefined) {
+        run.noOffload.add(pair);
+        job.fallback = "read-write";
+      }
+      // The rest of a kernel copy completes the plan's one range.
+      run.events.onChunk?.(file, fresh ? chunk : file.chunks[0]!);
+    },
+  });
+  if (outcome.failure !== undefined) {
+    const cause = errorFromWorker(outcome.failure);
+    const side = outcome.failure.side === "source" ? "read the source" : "write the destination";
+    job.failWith(`cannot ${side}`, cause);
+    return "stopped";
+  }
+  if (!outcome.complete) return "stopped"; // cancelled
+  if (algorithm !== null) job.sourceDigest = outcome.digest;
+  return "copied";
+}
+
+/**
+ * One file system: the kernel (or the server) copies the file as one range
+ * in large steps, as cp does. The steps are made from this thread while the
+ * kernel clones (a step within {@linkcode CLONE_STEP_MS}), so that a reflink
+ * starts no worker (a worker start costs 20–40 ms, more than a reflink of a
+ * large file). Where the kernel moves the data instead, the same calls made
+ * on a worker's own thread were 8 % faster than through nonblocking FFI
+ * (2 GiB on tmpfs, 6 rounds), so a worker takes the rest of the range; when
+ * a call fails, a worker also takes the rest and learns why.
+ */
+async function copyKernel(job: FileJob, tmp: string): Promise<CopyOutcome> {
+  const { file, run } = job;
+  if (!(await createSized(job, tmp)) || !(await preallocate(job, tmp))) return "stopped";
+  const here = await kernelSteps(job, tmp);
+  if (run.cancelled) return "stopped";
+  if (here === file.size) {
+    rangesDone(job);
+    return "copied";
+  }
+  return copyRanges(job, tmp, [{ offset: here, length: file.size - here }]);
+}
+
+/** copy_file_range steps from this thread while they are clones; returns the bytes copied. */
+async function kernelSteps(job: FileJob, tmp: string): Promise<number> {
+  const { file, run } = job;
+  const kernel = run.kernel();
+  if (kernel === null) return 0;
+  const fdIn = await kernel.openFile(file.src, false);
+  const fdOut = fdIn < 0 ? -1 : await kernel.openFile(tmp, true);
+  let done = 0;
+  try {
+    while (fdOut >= 0 && done < file.size && !run.cancelled) {
+      const step = Math.min(SAME_FS_OFFLOAD_STEP_BYTES, file.size - done);
+      const started = performance.now();
+      const copied = await kernel.copyRange(fdIn, done, fdOut, done, step);
+      if (copied <= 0) break;
+      done += copied;
+      job.offloadedBytes += copied;
+      job.countBytes(copied);
+      if (performance.now() - started > CLONE_STEP_MS) break;
+    }
+  } finally {
+    if (fdIn >= 0) await kernel.closeFile(fdIn);
+    if (fdOut >= 0) await kernel.closeFile(fdOut);
+  }
+  return done;
+}

@@ -1,0 +1,249 @@
+/**
+ * One file's transfer, as the plan item says: stage a temporary next to the
+ * destination, copy the bytes with the planned copier, check the size (and
+ * with `verify: "source"` the content), give it the source's mode, owner
+ * and times, flush it (with `fsync`), publish it under its final name, and
+ * for a move remove the source. A rename on one file system skips all of
+ * that; where the kernel refuses it, the file is copied instead.
+ *
+ * @module
+ */
+
+import { dirname } from "node:path";
+import { describeError } from "../errors.ts";
+import { flushToStorage, publish } from "../fs/publish.ts";
+import { hashBytes, hashFile } from "../integrity/hash.ts";
+import { hashedReadJob } from "../integrity/file_hasher.ts";
+import type { PlannedFile } from "../plan/plan_item.ts";
+import { copyBytes } from "./copiers.ts";
+import { DirectoryError } from "./directories.ts";
+import { finishMove, sameAsSource } from "./existing_destination.ts";
+import { FileJob } from "./file_job.ts";
+import { roomFor } from "./room.ts";
+import type { Run } from "./run.ts";
+
+/**
+ * Transfers one file of the plan and reports its outcome (a file the cancel
+ * stopped ends as `cancelled`).
+ *
+ * @param run The running batch.
+ * @param file The plan item.
+ */
+export async function transferFile(run: Run, file: PlannedFile): Promise<void> {
+  const job = new FileJob(run, file);
+  try {
+    await transfer(job);
+  } finally {
+    if (!job.ended) job.finish("cancelled");
+  }
+}
+
+async function transfer(job: FileJob): Promise<void> {
+  const { run, file } = job;
+  switch (file.action) {
+    case "skip":
+      return job.finish("skipped", file.reason);
+    case "fail":
+      return job.fail(file.reason ?? "cannot be copied", undefined, file.code ?? "io");
+    case "finish-move":
+      return await finishMove(job);
+    case "compare":
+      if (await sameAsSource(job)) return;
+  }
+  if (run.cancelled) return;
+  const failedParent = run.dirs.failedParentOf(file.dst);
+  if (failedParent !== undefined) return job.fail(failedParent);
+  run.accounting.begin(file.src);
+  try {
+    if (file.action === "rename" && await rename(job)) return;
+    await copyAndPublish(job);
+  } catch (error) {
+    if (run.cancelled) return;
+    job.fail(sideOf(error, file), error);
+  } finally {
+    run.accounting.end(file.src);
+  }
+}
+
+/**
+ * A file's failure in plain words, saying which side it was: Deno's message
+ * ends with the path it was working on.
+ */
+function sideOf(error: unknown, file: PlannedFile): string {
+  const words = describeError(error);
+  if (error instanceof DirectoryError) return words;
+  const path = error instanceof Error ? /'([^']+)'(?:[^']*)$/.exec(error.message)?.[1] : undefined;
+  if (path === undefined) return words;
+  return path === file.src
+    ? `cannot read the source: ${words}`
+    : `cannot write the destination: ${words}`;
+}
+
+/**
+ * Same file system: a rename (hard link + unlink unless overwriting, so
+ * nothing is clobbered). Returns `false` when the kernel refuses it across
+ * mount points: the file is copied then.
+ */
+async function rename(job: FileJob): Promise<boolean> {
+  const { run, file } = job;
+  try {
+    await run.dirs.ensure(dirname(file.dst));
+    const outcome = run.overwrites
+      ? await Deno.rename(file.src, file.dst).then(() => "published" as const)
+      : await publish(file.src, file.dst, "error");
+    if (outcome === "exists") {
+      existsAtPublish(job);
+      return true;
+    }
+  } catch (error) {
+    if ((error as { code?: string }).code !== "EXDEV") throw error;
+    job.fallback = "copy";
+    return false;
+  }
+  if (!(await flushDirectoryOf(job, "moved"))) return true;
+  job.countBytes(file.size);
+  await hashMoved(job);
+  job.renamed = true;
+  job.finish("moved");
+  return true;
+}
+
+/** A renamed file's bytes never passed through ferry: hash it where it now is, when asked to. */
+async function hashMoved(job: FileJob): Promise<void> {
+  const algorithm = job.run.settings.hash;
+  if (algorithm === null || job.file.linkTarget !== undefined) return;
+  job.sourceDigest = await hashFile(job.file.dst, algorithm);
+}
+
+function existsAtPublish(job: FileJob): void {
+  if (job.run.settings.existing === "skip") {
+    job.finish("skipped", "the destination exists");
+  } else {
+    job.fail("the destination appeared during the copy and was left alone", undefined, "exists");
+  }
+}
+
+/**
+ * With `fsync`, flushes the folder a file was just published into, so that
+ * its name is on storage before the file counts as done. Fails the file and
+ * returns `false` when the flush fails.
+ */
+async function flushDirectoryOf(job: FileJob, done: string): Promise<boolean> {
+  if (!job.run.settings.fsync) return true;
+  try {
+    await flushToStorage(dirname(job.file.dst));
+    return true;
+  } catch (error) {
+    job.failWith(`${done}, but its directory could not be flushed to storage`, error);
+    return false;
+  }
+}
+
+async function copyAndPublish(job: FileJob): Promise<void> {
+  const { run, file } = job;
+  const move = run.settings.operation === "move";
+  await run.dirs.ensure(dirname(file.dst));
+  const tmp = await run.temporaries.stage(file.dst);
+  try {
+    if (!(await roomFor(job))) return;
+    if (file.action === "symlink") {
+      await Deno.symlink(file.linkTarget!, tmp);
+    } else {
+      const copied = await copyBytes(job, tmp);
+      if (copied === "stopped") return;
+      await checkSize(job, tmp);
+      if (run.settings.verify === "source" && !(await verifyContent(job, tmp))) return;
+      await finalize(job, tmp, copied === "copied-with-mode");
+    }
+    if (run.cancelled) return;
+    const outcome = await publish(tmp, file.dst, run.overwrites ? "overwrite" : "error");
+    if (outcome === "exists") return existsAtPublish(job);
+    run.temporaries.published(tmp);
+    if (!(await flushDirectoryOf(job, "published"))) return;
+    if (move) {
+      try {
+        await Deno.remove(file.src);
+      } catch (error) {
+        return job.failWith("the copy is complete, but the source could not be removed", error);
+      }
+    }
+    job.finish(move ? "moved" : "copied");
+  } finally {
+    await run.temporaries.discard(tmp);
+  }
+}
+
+/** Size check of the written file, and a check that the source did not change meanwhile. */
+async function checkSize(job: FileJob, tmp: string): Promise<void> {
+  const { file } = job;
+  const [written, source] = await Promise.all([Deno.stat(tmp), Deno.stat(file.src)]);
+  if (written.size !== file.size) {
+    throw new Error(`size check failed: expected ${file.size} bytes, the copy has ${written.size}`);
+  }
+  if (source.size !== file.size || (source.mtime?.getTime() ?? null) !== file.mtimeMs) {
+    throw Object.assign(new Error("the source changed during the copy"), {
+      failure: "source-changed",
+    });
+  }
+}
+
+/**
+ * Hashes the written temporary (its ranges read by the workers in parallel,
+ * hashed in order) and compares it with the source's digest. Fails the file
+ * and returns `false` when they differ (or the batch was cancelled).
+ */
+async function verifyContent(job: FileJob, tmp: string): Promise<boolean> {
+  const { run, file } = job;
+  const algorithm = run.settings.hash!;
+  let written: string | undefined;
+  if (file.copier === "whole") {
+    written = await hashBytes(algorithm, await Deno.readFile(tmp));
+  } else {
+    const read = await run.pool.runRanges(
+      file.id,
+      file.chunks,
+      (chunk, last) => hashedReadJob(tmp, algorithm, chunk, last),
+      { hashed: true },
+    );
+    if (read.failure !== undefined) {
+      throw new Error(`cannot read the copy back: ${read.failure.message}`);
+    }
+    if (!read.complete) return false; // cancelled
+    written = read.digest;
+  }
+  if (written !== job.sourceDigest) {
+    job.fail(
+      `corrupted on transfer: the source's ${algorithm} is ${job.sourceDigest}, the copy's is ${written}`,
+      undefined,
+      "corrupted",
+    );
+    return false;
+  }
+  job.verified = true;
+  return true;
+}
+
+/**
+ * The source's owner (with `preserveOwner`; only root may give files away,
+ * and for anyone else chown fails and is let go, as cp -a lets it go), mode
+ * and times, and with `fsync` a flush to storage.
+ */
+async function finalize(job: FileJob, tmp: string, hasMode: boolean): Promise<void> {
+  const { run, file } = job;
+  const chowns = run.settings.preserveOwner;
+  if (chowns && file.uid !== null && file.gid !== null) {
+    // Before chmod: chown clears setuid bits.
+    await Deno.chown(tmp, file.uid, file.gid).catch(() => {});
+  }
+  if (!hasMode || chowns) await Deno.chmod(tmp, file.mode);
+  if (file.mtimeMs !== null) {
+    await Deno.utime(tmp, new Date(file.atimeMs ?? file.mtimeMs), new Date(file.mtimeMs));
+  }
+  if (run.settings.fsync) {
+    await flushToStorage(tmp).catch((error) => {
+      throw new Error(`cannot flush the copy to storage: ${describeError(error)}`, {
+        cause: error,
+      });
+    });
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * A lane of a running batch: files of one kind (large or small) in flight
+ * up to a limit, with a bounded queue in front, so that reading the plan
+ * waits when the lane is full instead of holding the plan in memory.
+ *
+ * @module
+ */
+
+/** Runs tasks with at most `concurrency` in flight and at most `capacity` waiting. */
+export class Lane {
+  #concurrency: number;
+  #capacity: number;
+  #queue: (() => Promise<void>)[] = [];
+  #active = 0;
+  #space: (() => void)[] = [];
+  #idle: (() => void)[] = [];
+  #error: { error: unknown } | undefined;
+
+  /**
+   * Creates an empty lane.
+   *
+   * @param concurrency Tasks in flight at once.
+   * @param capacity Tasks waiting at most before {@linkcode Lane.push} waits.
+   */
+  constructor(concurrency: number, capacity: number) {
+    this.#concurrency = concurrency;
+    this.#capacity = capacity;
+  }
+
+  /**
+   * Queues a task; waits while the queue is full.
+   *
+   * @param task The work.
+   * @throws The first error a task threw.
+   */
+  async push(task: () => Promise<void>): Promise<void> {
+    while (this.#queue.length >= this.#capacity && this.#error === undefined) {
+      await new Promise<void>((resolve) => this.#space.push(resolve));
+    }
+    if (this.#error !== undefined) throw this.#error.error;
+    this.#queue.push(task);
+    this.#pump();
+  }
+
+  /** Waits until every queued task has ended; throws the first error a task threw. */
+  async drain(): Promise<void> {
+    while (this.#active > 0 || this.#queue.length > 0) {
+      await new Promise<void>((resolve) => this.#idle.push(resolve));
+    }
+    if (this.#error !== undefined) throw this.#error.error;
+  }
+
+  #pump(): void {
+    while (this.#active < this.#concurrency && this.#queue.length > 0) {
+      const task = this.#queue.shift()!;
+      this.#space.shift()?.();
+      this.#active++;
+      task().catch((error) => {
+        this.#error ??= { error };
+      }).finally(() => {
+        this.#active--;
+        this.#pump();
+        if (this.#active === 0 && this.#queue.length === 0) {
+          for (const resolve of this.#idle.splice(0)) resolve();
+        }
+        if (this.#error !== undefined) { for (const resolve of this.#space.splice(0)) resolve(); }
+      });
+    }
+  }
+}

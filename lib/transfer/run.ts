@@ -1,0 +1,124 @@
+/**
+ * What the parts of one running batch share: its settings and events, the
+ * worker pool and its control block (cancel), the counters, the folders and
+ * the temporaries, and what the storage taught the run (where offload is
+ * refused, which destinations are nearly full).
+ *
+ * @module
+ */
+
+import { KernelCopyAsync } from "../fs/offload.ts";
+import type { ResolvedSettings } from "../options.ts";
+import type { Chunk, PlannedFile } from "../plan/plan_item.ts";
+import { ControlBlock } from "../workers/control.ts";
+import { WorkerPool } from "../workers/pool.ts";
+import { Accounting } from "./accounting.ts";
+import { DestinationDirs } from "./directories.ts";
+import type { FileResult } from "./result.ts";
+import { Temporaries } from "./temporaries.ts";
+
+/** The events a batch emits besides progress. */
+export interface RunEvents {
+  /** Called once per file when it is published, skipped or failed. */
+  onFile?: (file: FileResult) => void;
+  /** Called when one planned range of a file has been written completely. */
+  onChunk?: (file: PlannedFile, chunk: Chunk) => void;
+}
+
+/** The shared state of one running batch. */
+export class Run {
+  /** The plan's settings. */
+  readonly settings: ResolvedSettings;
+  /** The events. */
+  readonly events: RunEvents;
+  /** The workers' cancel flag and byte counters. */
+  readonly control: ControlBlock;
+  /** The chunk workers. */
+  readonly pool: WorkerPool;
+  /** Counters, rate and failures. */
+  readonly accounting: Accounting;
+  /** The destination folders. */
+  readonly dirs: DestinationDirs;
+  /** This run's temporaries and the strays it found. */
+  readonly temporaries = new Temporaries();
+  /** File-system pairs (`srcDev:dstDev`) where copy_file_range was refused. */
+  readonly noOffload = new Set<string>();
+  /** Sees every file's outcome with its plan item (the ASC MHL generations need both). */
+  observe: ((file: PlannedFile, result: FileResult) => void) | undefined;
+  /** Destination file systems the batch (nearly) fills: files there are checked for room first. */
+  tight = new Set<number>();
+  #cancelled = false;
+  #kernel: KernelCopyAsync | null | undefined;
+  #devs = new Map<string, Promise<number>>();
+
+  /**
+   * Sets a run up; no worker starts until a range is queued.
+   *
+   * @param settings The plan's settings.
+   * @param events The callbacks.
+   * @param startMs When the batch started.
+   */
+  constructor(settings: ResolvedSettings, events: RunEvents, startMs: number) {
+    this.settings = settings;
+    this.events = events;
+    this.control = new ControlBlock(settings.maxWorkers);
+    this.pool = new WorkerPool(this.control, { bufferBytes: settings.bufferBytes });
+    this.accounting = new Accounting(this.control, startMs);
+    this.dirs = new DestinationDirs({
+      fsync: settings.fsync,
+      preserveOwner: settings.preserveOwner,
+      move: settings.operation === "move",
+    });
+  }
+
+  /** Whether the batch was cancelled. */
+  get cancelled(): boolean {
+    return this.#cancelled;
+  }
+
+  /** Cancels: workers stop within one buffer. */
+  cancel(): void {
+    this.#cancelled = true;
+    this.control.cancel();
+  }
+
+  /** Cancels and terminates the workers at once. */
+  kill(): void {
+    this.cancel();
+    this.pool.terminate();
+  }
+
+  /** libc for copy_file_range and fallocate from this thread, loaded on first use (`null`: none). */
+  kernel(): KernelCopyAsync | null {
+    if (this.#kernel === undefined) this.#kernel = KernelCopyAsync.open();
+    return this.#kernel;
+  }
+
+  /**
+   * The device of a destination folder, looked up once per folder.
+   *
+   * @param dir The folder.
+   * @returns Its device number.
+   */
+  devOf(dir: string): Promise<number> {
+    let dev = this.#devs.get(dir);
+    if (dev === undefined) {
+      dev = Deno.stat(dir).then((info) => info.dev);
+      this.#devs.set(dir, dev);
+    }
+    return dev;
+  }
+
+  /** Whether a published copy replaces what is at its destination. */
+  get overwrites(): boolean {
+    const { existing } = this.settings;
+    return existing === "overwrite" || existing === "update" || existing === "checksum";
+  }
+
+  /** Stops the workers and closes libc (every call has ended). */
+  async close(): Promise<void> {
+    await this.pool.close();
+    this.#kernel?.close();
+    this.#kernel = undefined;
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The temporary files of a running batch: this run's own (named with its
+ * run id under a lease in their folder, removed on failure and cancel), and
+ * those killed runs left behind (removed when their run is gone).
+ *
+ * @module
+ */
+
+import { basename, dirname } from "node:path";
+import { describeError } from "../errors.ts";
+import { isTempName, removeIfPresent, tempPathFor, tempRunOf } from "../fs/publish.ts";
+import { leaseRunOf, Leases, leaseState } from "../fs/temp_lease.ts";
+import type { TemporaryReport } from "./result.ts";
+
+/** This run's temporaries and leases, and what it found of other runs'. */
+export class Temporaries {
+  /** Stray temporaries found, and this run's own that could not be removed. */
+  readonly report: TemporaryReport = { reclaimed: [], leftAlone: [], notRemoved: [] };
+  #leases = new Leases();
+  #mine = new Set<string>();
+  #runs = new Map<string, Promise<"gone" | "running">>();
+
+  /**
+   * A new temporary name next to a destination, under this run's lease of
+   * the folder (the folder exists).
+   *
+   * @param dst The destination path.
+   * @returns The temporary's path; it is tracked until published or removed.
+   */
+  async stage(dst: string): Promise<string> {
+    const tmp = tempPathFor(dst, await this.#leases.hold(dirname(dst)));
+    this.#mine.add(tmp);
+    return tmp;
+  }
+
+  /** The temporary got its final name: no longer this run's to remove. */
+  published(tmp: string): void {
+    this.#mine.delete(tmp);
+  }
+
+  /** Removes a temporary of this run if it is still there. */
+  async discard(tmp: string): Promise<void> {
+    if (!this.#mine.delete(tmp)) return;
+    try {
+      await removeIfPresent(tmp);
+    } catch (error) {
+      this.report.notRemoved.push({ path: tmp, reason: describeError(error) });
+    }
+  }
+
+  /** Removes every temporary of this run that is left (after a cancel). */
+  async discardAll(): Promise<void> {
+    for (const tmp of [...this.#mine]) await this.discard(tmp);
+  }
+
+  /** Ends this run's leases; every temporary of it is gone by then. */
+  async releaseLeases(): Promise<void> {
+    await this.#leases.releaseAll();
+  }
+
+  /**
+   * Removes a temporary (or lease) that a killed run left in a destination
+   * folder, never one whose run may still be going. A run's temporaries go
+   * before its lease: the plan lists them first.
+   *
+   * @param path The stray's path.
+   */
+  async reclaim(path: string): Promise<void> {
+    const temp = isTempName(path);
+    const run = temp ? tempRunOf(path) : leaseRunOf(basename(path));
+    if (run === null) {
+      this.report.leftAlone.push(path); // a run without a lease: never another's to remove
+      return;
+    }
+    const key = `${dirname(path)}\0${run}`;
+    let state = this.#runs.get(key);
+    if (state === undefined) this.#runs.set(key, state = leaseState(dirname(path), run));
+    if ((await state) === "running") {
+      if (temp) this.report.leftAlone.push(path);
+      return;
+    }
+    try {
+      const info = await Deno.lstat(path);
+      await Deno.remove(path);
+      if (temp) this.report.reclaimed.push({ path, bytes: info.size });
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return;
+      this.report.notRemoved.push({ path, reason: describeError(error) });
+    }
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * Test helpers that keep every file's outcome: the engine hands each one to
+ * `onFile` as it ends and keeps only the failures in its result, so tests that
+ * look at every file collect them here, in plan order.
+ *
+ * @module
+ */
+
+import {
+  applyMappings,
+  CancelledError,
+  copy,
+  type FileResult,
+  type Mapping,
+  move,
+  type TransferOptions,
+  type TransferResult,
+} from "../mod.ts";
+
+/** A result with every file's outcome, in plan order. */
+export type Outcome = TransferResult & { files: FileResult[] };
+
+/** Collects outcomes: pass `onFile` in the options and read `files` afterwards. */
+export class Outcomes {
+  readonly #files: FileResult[] = [];
+
+  /** The handler to pass as `onFile`. */
+  readonly onFile = (file: FileResult): void => {
+    this.#files.push(file);
+  };
+
+  /** The outcomes so far, in plan order (files found in a folder moved by one rename last). */
+  get files(): FileResult[] {
+    return [...this.#files].sort((a, b) =>
+      (a.id ?? Number.MAX_SAFE_INTEGER) - (b.id ?? Number.MAX_SAFE_INTEGER) ||
+      (a.dst < b.dst ? -1 : a.dst > b.dst ? 1 : 0)
+    );
+  }
+}
+
+/**
+ * Runs a batch and returns its result with every file's outcome. A cancelled
+ * batch throws its {@linkcode CancelledError} as usual, with the outcomes
+ * added to `error.result` as `files`.
+ */
+async function collecting(
+  run: (options: TransferOptions) => Promise<TransferResult>,
+  options: TransferOptions,
+): Promise<Outcome> {
+  const outcomes = new Outcomes();
+  const onFile = (file: FileResult): void => {
+    outcomes.onFile(file);
+    options.onFile?.(file);
+  };
+  try {
+    return { ...await run({ ...options, onFile }), files: outcomes.files };
+  } catch (error) {
+    if (error instanceof CancelledError) Object.assign(error.result, { files: outcomes.files });
+    throw error;
+  }
+}
+
+/**
+ * `copy()` with every file's outcome.
+ *
+ * @param src The source.
+ * @param dst The destination.
+ * @param options Options for `copy()`.
+ * @returns The result and the outcomes.
+ */
+export function copyAll(src: string, dst: string, options: TransferOptions = {}): Promise<Outcome> {
+  return collecting((o) => copy(src, dst, o), options);
+}
+
+/**
+ * `move()` with every file's outcome.
+ *
+ * @param src The source.
+ * @param dst The destination.
+ * @param options Options for `move()`.
+ * @returns The result and the outcomes.
+ */
+export function moveAll(src: string, dst: string, options: TransferOptions = {}): Promise<Outcome> {
+  return collecting((o) => move(src, dst, o), options);
+}
+
+/**
+ * `applyMappings()` with every file's outcome.
+ *
+ * @param mappings The mappings.
+ * @param options Options for `applyMappings()`.
+ * @returns The result and the outcomes.
+ */
+export function applyAll(
+  mappings: readonly Mapping[],
+  options: TransferOptions = {},
+): Promise<Outcome> {
+  return collecting((o) => applyMappings(mappings, o), options);
+}
+
+/**
+ * The outcomes added to a cancelled batch's result by the helpers above.
+ *
+ * @param error The cancel error.
+ * @returns The outcomes, in plan order.
+ */
+export function filesOf(error: CancelledError): FileResult[] {
+  return (error.result as Partial<Outcome>).files ?? [];
+}
