@@ -31,6 +31,7 @@ export {
   type RunOptions,
   type TransferOptions,
 } from "./lib/transfer/batch.ts";
+export type { RunEvents } from "./lib/transfer/run.ts";
 export { planBatch } from "./lib/plan/planner.ts";
 export { collectPlan, planTransfer, type TransferPlan } from "./lib/plan/transfer_plan.ts";
 export { planLines, readPlan } from "./lib/plan/plan_lines.ts";
