@@ -39,10 +39,13 @@ export function tempPathFor(dst: string, leased = false): string {
   const tag = `.${random[0]!.toString(16).padStart(8, "0")}${
     random[1]!.toString(16).padStart(8, "0")
   }${leased ? `.${RUN_ID}` : ""}`;
-  const encoder = new TextEncoder();
   let name = basename(dst);
-  const room = NAME_MAX_BYTES - 1 - encoder.encode(tag + TEMP_SUFFIX).length;
-  while (encoder.encode(name).length > room) name = name.slice(0, -1);
+  // The tag is ASCII; a name of n UTF-16 units takes at most 3n bytes.
+  const room = NAME_MAX_BYTES - 1 - tag.length - TEMP_SUFFIX.length;
+  if (name.length * 3 > room) {
+    const encoder = new TextEncoder();
+    while (encoder.encode(name).length > room) name = name.slice(0, -1);
+  }
   return join(dirname(dst), `.${name}${tag}${TEMP_SUFFIX}`);
 }
 

@@ -86,6 +86,7 @@ export class DestinationDirs {
    * @returns The reason, or `undefined`.
    */
   failedParentOf(path: string): string | undefined {
+    if (this.#failed.size === 0) return undefined;
     for (let at = dirname(path); at !== dirname(at); at = dirname(at)) {
       const reason = this.#failed.get(at);
       if (reason !== undefined) return reason;

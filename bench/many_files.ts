@@ -1,0 +1,146 @@
+/**
+ * Many empty files: the per-file cost and the memory of a copy, against
+ * `cp -a` and `rsync -a` (both keep mode and mtime, as ferry does) on the same
+ * tree in the same run, and ferry's peak RSS as the file count grows.
+ *
+ * Usage (as root with the testbed up, or anywhere with a tmpfs path):
+ *
+ *     deno run -A bench/many_files.ts [--dir /tmp/ferry-testbed/local]
+ *       [--timed 100000] [--rounds 3] [--memory 10000,100000,1000000]
+ *       [--baseline /path/to/another/ferry/checkout]
+ *
+ * Prints a Markdown section for bench/RESULTS.md. Times are wall times of
+ * whole processes (`/usr/bin/time`), the deno binary itself, not `npx`.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    dir: { type: "string" },
+    timed: { type: "string", default: "100000" },
+    rounds: { type: "string", default: "3" },
+    memory: { type: "string", default: "10000,100000,1000000" },
+    baseline: { type: "string" },
+  },
+});
+const ROOT = new URL("..", import.meta.url).pathname;
+const ferryAt = (root: string): string[] => [
+  Deno.execPath(),
+  "run",
+  "--allow-all",
+  join(root, "cli.ts"),
+  "copy",
+  "--quiet",
+];
+const FERRY = ferryAt(ROOT);
+const PER_FOLDER = 1000;
+
+/** The bed's tmpfs, or the directory given. */
+async function workDir(): Promise<string> {
+  if (values.dir !== undefined) return values.dir;
+  const env = await new Deno.Command("bash", {
+    args: [join(ROOT, "..", "shared", "testbed", "testbed.sh"), "env"],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const local = /^TESTBED_LOCAL=(.*)$/m.exec(new TextDecoder().decode(env.stdout))?.[1];
+  if (local === undefined) throw new Error("the testbed is not up: give --dir (a tmpfs path)");
+  return local;
+}
+
+/** `count` empty files, 1000 per folder. */
+function makeTree(root: string, count: number): void {
+  Deno.mkdirSync(root, { recursive: true });
+  const empty = new Uint8Array(0);
+  for (let i = 0; i < count; i++) {
+    const folder = join(root, `d${Math.floor(i / PER_FOLDER)}`);
+    if (i % PER_FOLDER === 0) Deno.mkdirSync(folder);
+    Deno.writeFileSync(join(folder, `f${i}`), empty);
+  }
+}
+
+/** Runs a command under /usr/bin/time: wall seconds and peak RSS in MiB. */
+async function timed(command: string[]): Promise<{ seconds: number; mib: number }> {
+  const out = await new Deno.Command("/usr/bin/time", {
+    args: ["-f", "@@ %e %M", ...command],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stderr);
+  const match = /@@ ([\d.]+) (\d+)/.exec(text);
+  if (!out.success || match === null) throw new Error(`${command.join(" ")} failed: ${text}`);
+  return { seconds: Number(match[1]), mib: Number(match[2]) / 1024 };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+};
+
+const dir = await workDir();
+const src = join(dir, "bench-many-src");
+const dst = join(dir, "bench-many-dst");
+const clear = (path: string): Promise<void> =>
+  Deno.remove(path, { recursive: true }).catch(() => {});
+const lines: string[] = [];
+const version = async (cmd: string, args: string[]): Promise<string> =>
+  new TextDecoder().decode((await new Deno.Command(cmd, { args, stdout: "piped" }).output()).stdout)
+    .split("\n")[0]!;
+const commit = (await version("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"])).trim();
+lines.push(
+  `Machine: ${Deno.build.os} ${Deno.osRelease()}, ${navigator.hardwareConcurrency} cores; ` +
+    `Deno ${Deno.version.deno}; ferry git ${commit}; ${await version("cp", ["--version"])}; ` +
+    `${await version("rsync", ["--version"])}. Folder: ${dir}.`,
+);
+
+// Per-file cost: the same tree, every contender per round in rotating order.
+const count = Number(values.timed);
+const rounds = Number(values.rounds);
+await clear(src);
+makeTree(src, count);
+const contenders: [string, (to: string) => string[]][] = [
+  ["ferry", (to) => [...FERRY, src, to]],
+  ["cp -a", (to) => ["cp", "-a", src, to]],
+  ["rsync -a", (to) => ["rsync", "-a", `${src}/`, `${to}/`]],
+];
+if (values.baseline !== undefined) {
+  const base = values.baseline;
+  const at = (await version("git", ["-C", base, "rev-parse", "--short", "HEAD"])).trim();
+  contenders.push([`ferry git ${at}`, (to) => [...ferryAt(base), src, to]]);
+}
+const times = new Map<string, number[]>(contenders.map(([name]) => [name, []]));
+for (let round = 0; round < rounds; round++) {
+  for (let k = 0; k < contenders.length; k++) {
+    const [name, command] = contenders[(round + k) % contenders.length]!;
+    await clear(dst);
+    times.get(name)!.push((await timed(command(dst))).seconds);
+  }
+  await clear(dst);
+}
+const ferry = times.get("ferry")!;
+for (const [name] of contenders) {
+  const t = times.get(name)!;
+  const ratio = name === "ferry"
+    ? ""
+    : `; ferry ÷ ${name} ${median(ferry.map((f, i) => f / t[i]!)).toFixed(2)}× the time`;
+  lines.push(`- ${count} empty files, ${name}: median ${median(t).toFixed(2)} s${ratio}.`);
+}
+await clear(src);
+
+// Memory as the count grows.
+const peaks: string[] = [];
+for (const n of values.memory.split(",").filter((c) => c !== "").map(Number)) {
+  makeTree(src, n);
+  await clear(dst);
+  const { seconds, mib } = await timed([...FERRY, src, dst]);
+  peaks.push(`${n} files ${mib.toFixed(0)} MiB (${seconds.toFixed(1)} s)`);
+  await clear(src);
+  await clear(dst);
+}
+if (peaks.length > 0) lines.push(`- ferry's peak RSS copying empty files: ${peaks.join(", ")}.`);
+console.log(lines.join("\n"));
