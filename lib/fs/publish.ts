@@ -9,6 +9,7 @@
 
 import { basename, dirname, join } from "node:path";
 import type { ExistingPolicy } from "../options.ts";
+import { ASYNC_FILE_OPS, type FileOps } from "./file_ops.ts";
 import { RUN_ID } from "./temp_lease.ts";
 
 /** Every temporary file ferry writes ends with this. */
@@ -92,6 +93,7 @@ export type PublishOutcome = "published" | "exists";
  * @param tmp The finished temporary file.
  * @param dst The final name.
  * @param policy What to do when `dst` exists.
+ * @param ops The calls to make (synchronous ones for small local files).
  * @returns `"exists"` when `dst` appeared meanwhile and the policy keeps it
  * (the temporary file is then still there for the caller to remove).
  *
@@ -110,21 +112,22 @@ export async function publish(
   tmp: string,
   dst: string,
   policy: ExistingPolicy,
+  ops: FileOps = ASYNC_FILE_OPS,
 ): Promise<PublishOutcome> {
   if (policy === "overwrite") {
-    await Deno.rename(tmp, dst);
+    await ops.rename(tmp, dst);
     return "published";
   }
   try {
-    await Deno.link(tmp, dst);
+    await ops.link(tmp, dst);
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) return "exists";
     if (!isNoHardLinks(error)) throw error;
     if (await exists(dst)) return "exists";
-    await Deno.rename(tmp, dst);
+    await ops.rename(tmp, dst);
     return "published";
   }
-  await Deno.remove(tmp);
+  await ops.remove(tmp);
   return "published";
 }
 

@@ -11,6 +11,7 @@
 import { join } from "node:path";
 import { forEachLimit } from "../concurrency.ts";
 import { describeError, type FailureCode, failureCodeOf } from "../errors.ts";
+import { ASYNC_FILE_OPS, isLocalFileSystem, SYNC_FILE_OPS } from "../fs/file_ops.ts";
 
 /** How many stat/readDir calls the walk keeps in flight (they are round trips on a share). */
 export const STAT_CONCURRENCY = 16;
@@ -77,6 +78,8 @@ export async function* walkTree(
   info: Deno.FileInfo,
 ): AsyncGenerator<WalkedDir | WalkedFailure> {
   const pending: { src: string; dst: string; info: Deno.FileInfo }[] = [{ src, dst, info }];
+  // Per device: on a local file system each look is made synchronously (see file_ops.ts).
+  const local = new Map<number, Promise<boolean>>();
   for (let next = pending.shift(); next !== undefined; next = pending.shift()) {
     const names: Deno.DirEntry[] = [];
     try {
@@ -96,8 +99,12 @@ export async function* walkTree(
       names.length,
     );
     const dir = next;
+    let isLocal = local.get(dir.info.dev);
+    if (isLocal === undefined) local.set(dir.info.dev, isLocal = isLocalFileSystem(dir.src));
+    const { lstat } = (await isLocal) ? SYNC_FILE_OPS : ASYNC_FILE_OPS;
     await forEachLimit(names, STAT_CONCURRENCY, async (entry, i) => {
-      looked[i] = await look(entry, join(dir.src, entry.name), join(dir.dst, entry.name), twins);
+      const [from, to] = [join(dir.src, entry.name), join(dir.dst, entry.name)];
+      looked[i] = await look(entry, from, to, twins, lstat);
     });
     const entries: WalkedEntry[] = [];
     for (const item of looked) {
@@ -113,12 +120,13 @@ async function look(
   src: string,
   dst: string,
   twins: ReadonlySet<string>,
+  lstat: (path: string) => Promise<Deno.FileInfo>,
 ): Promise<WalkedEntry | { dir: Deno.FileInfo; src: string; dst: string }> {
   const { name } = entry;
   if (twins.has(name)) return { name, src, dst, failure: { reason: NOT_UTF8, code: "bad-name" } };
   let info: Deno.FileInfo;
   try {
-    info = await Deno.lstat(src);
+    info = await lstat(src);
   } catch (error) {
     const badName = name.includes("\uFFFD") && error instanceof Deno.errors.NotFound;
     const failure = badName

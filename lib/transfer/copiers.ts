@@ -62,7 +62,7 @@ function rangesDone(job: FileJob): void {
 async function copyWhole(job: FileJob, tmp: string): Promise<CopyOutcome> {
   const { file, run } = job;
   try {
-    if (file.offload) await Deno.copyFile(file.src, tmp);
+    if (file.offload) await job.ops.copyFile(file.src, tmp);
     else job.sourceDigest = await readWriteWhole(job, tmp);
   } catch (error) {
     if (error instanceof Stopped) return "stopped";

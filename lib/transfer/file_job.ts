@@ -7,6 +7,7 @@
  */
 
 import { describeError, type FailureCode, FileTransferError } from "../errors.ts";
+import { ASYNC_FILE_OPS, type FileOps } from "../fs/file_ops.ts";
 import type { PlannedFile } from "../plan/plan_item.ts";
 import type { Fallback, FileResult, FileStatus } from "./result.ts";
 import type { Run } from "./run.ts";
@@ -32,6 +33,8 @@ export class FileJob {
   renamed = false;
   /** What ran instead of the planned copier. */
   fallback: Fallback | undefined;
+  /** The calls its copy, check and publish make (see `file_ops.ts`). */
+  ops: FileOps = ASYNC_FILE_OPS;
   #ended = false;
 
   /**

@@ -143,6 +143,7 @@ async function copyAndPublish(job: FileJob): Promise<void> {
   const { run, file } = job;
   const move = run.settings.operation === "move";
   await run.dirs.ensure(dirname(file.dst));
+  job.ops = await run.opsFor(file);
   const tmp = await run.temporaries.stage(file.dst);
   try {
     if (!(await roomFor(job))) return;
@@ -156,7 +157,7 @@ async function copyAndPublish(job: FileJob): Promise<void> {
       await finalize(job, tmp, copied === "copied-with-mode");
     }
     if (run.cancelled) return;
-    const outcome = await publish(tmp, file.dst, run.overwrites ? "overwrite" : "error");
+    const outcome = await publish(tmp, file.dst, run.overwrites ? "overwrite" : "error", job.ops);
     if (outcome === "exists") return existsAtPublish(job);
     run.temporaries.published(tmp);
     if (!(await flushDirectoryOf(job, "published"))) return;
@@ -175,8 +176,8 @@ async function copyAndPublish(job: FileJob): Promise<void> {
 
 /** Size check of the written file, and a check that the source did not change meanwhile. */
 async function checkSize(job: FileJob, tmp: string): Promise<void> {
-  const { file } = job;
-  const [written, source] = await Promise.all([Deno.stat(tmp), Deno.stat(file.src)]);
+  const { file, ops } = job;
+  const [written, source] = await Promise.all([ops.stat(tmp), ops.stat(file.src)]);
   if (written.size !== file.size) {
     throw new Error(`size check failed: expected ${file.size} bytes, the copy has ${written.size}`);
   }
@@ -229,15 +230,15 @@ async function verifyContent(job: FileJob, tmp: string): Promise<boolean> {
  * and times, and with `fsync` a flush to storage.
  */
 async function finalize(job: FileJob, tmp: string, hasMode: boolean): Promise<void> {
-  const { run, file } = job;
+  const { run, file, ops } = job;
   const chowns = run.settings.preserveOwner;
   if (chowns && file.uid !== null && file.gid !== null) {
     // Before chmod: chown clears setuid bits.
     await Deno.chown(tmp, file.uid, file.gid).catch(() => {});
   }
-  if (!hasMode || chowns) await Deno.chmod(tmp, file.mode);
+  if (!hasMode || chowns) await ops.chmod(tmp, file.mode);
   if (file.mtimeMs !== null) {
-    await Deno.utime(tmp, new Date(file.atimeMs ?? file.mtimeMs), new Date(file.mtimeMs));
+    await ops.utime(tmp, new Date(file.atimeMs ?? file.mtimeMs), new Date(file.mtimeMs));
   }
   if (run.settings.fsync) {
     await flushToStorage(tmp).catch((error) => {

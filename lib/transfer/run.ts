@@ -7,6 +7,8 @@
  * @module
  */
 
+import { dirname } from "node:path";
+import { ASYNC_FILE_OPS, type FileOps, isLocalFileSystem, SYNC_FILE_OPS } from "../fs/file_ops.ts";
 import { KernelCopyAsync } from "../fs/offload.ts";
 import type { ResolvedSettings } from "../options.ts";
 import type { Chunk, PlannedFile } from "../plan/plan_item.ts";
@@ -24,6 +26,12 @@ export interface RunEvents {
   /** Called when one planned range of a file has been written completely. */
   onChunk?: (file: PlannedFile, chunk: Chunk) => void;
 }
+
+/**
+ * The largest file copied with synchronous calls between local file systems:
+ * the main thread waits for it, well under a millisecond from the page cache.
+ */
+export const SYNC_MAX_BYTES = 256 * 1024;
 
 /** The shared state of one running batch. */
 export class Run {
@@ -50,6 +58,7 @@ export class Run {
   #cancelled = false;
   #kernel: KernelCopyAsync | null | undefined;
   #devs = new Map<string, Promise<number>>();
+  #local = new Map<string, Promise<boolean>>();
 
   /**
    * Sets a run up; no worker starts until a range is queued.
@@ -107,6 +116,32 @@ export class Run {
       this.#devs.set(dir, dev);
     }
     return dev;
+  }
+
+  /**
+   * The calls one file's copy, check and publish make: synchronous ones for a
+   * file of at most {@linkcode SYNC_MAX_BYTES} whose source and destination
+   * folders are on local file systems, Deno's asynchronous ones otherwise.
+   *
+   * @param file The plan item (its destination folder exists).
+   * @returns The calls.
+   */
+  async opsFor(file: PlannedFile): Promise<FileOps> {
+    if (file.size > SYNC_MAX_BYTES) return ASYNC_FILE_OPS;
+    const [src, dst] = await Promise.all([
+      this.#isLocal(dirname(file.src)),
+      this.#isLocal(dirname(file.dst)),
+    ]);
+    return src && dst ? SYNC_FILE_OPS : ASYNC_FILE_OPS;
+  }
+
+  #isLocal(dir: string): Promise<boolean> {
+    let local = this.#local.get(dir);
+    if (local === undefined) {
+      local = isLocalFileSystem(dir);
+      this.#local.set(dir, local);
+    }
+    return local;
   }
 
   /** Whether a published copy replaces what is at its destination. */

@@ -1,0 +1,112 @@
+/**
+ * The file operations of one small file's transfer, in two forms: Deno's
+ * asynchronous calls (each a round trip through Deno's blocking thread
+ * pool, so that many files are in flight on a share where every call waits
+ * for the network), and the same calls made synchronously, for small files
+ * between local file systems, where a call takes microseconds and the round
+ * trip through the pool costs more than the call itself.
+ *
+ * @module
+ */
+
+import { statfs } from "node:fs/promises";
+import { canAskFreeSpace } from "./free_space.ts";
+
+/** The operations a small file's copy, check and publish make. */
+export interface FileOps {
+  /** `Deno.copyFile`. */
+  copyFile(from: string, to: string): Promise<void>;
+  /** `Deno.stat`. */
+  stat(path: string): Promise<Deno.FileInfo>;
+  /** `Deno.lstat`. */
+  lstat(path: string): Promise<Deno.FileInfo>;
+  /** `Deno.chmod`. */
+  chmod(path: string, mode: number): Promise<void>;
+  /** `Deno.utime`. */
+  utime(path: string, atime: Date, mtime: Date): Promise<void>;
+  /** `Deno.link`. */
+  link(from: string, to: string): Promise<void>;
+  /** `Deno.rename`. */
+  rename(from: string, to: string): Promise<void>;
+  /** `Deno.remove`. */
+  remove(path: string): Promise<void>;
+}
+
+/**
+ * Deno's asynchronous calls: for shares, large files, and wherever the
+ * file system is not known to be local.
+ */
+export const ASYNC_FILE_OPS: FileOps = {
+  copyFile: (from, to) => Deno.copyFile(from, to),
+  stat: (path) => Deno.stat(path),
+  lstat: (path) => Deno.lstat(path),
+  chmod: (path, mode) => Deno.chmod(path, mode),
+  utime: (path, atime, mtime) => Deno.utime(path, atime, mtime),
+  link: (from, to) => Deno.link(from, to),
+  rename: (from, to) => Deno.rename(from, to),
+  remove: (path) => Deno.remove(path),
+};
+
+/**
+ * The same calls, synchronous (errors still arrive as rejected promises):
+ * for small files between local file systems.
+ */
+export const SYNC_FILE_OPS: FileOps = {
+  copyFile: (from, to) => settle(() => Deno.copyFileSync(from, to)),
+  stat: (path) => settle(() => Deno.statSync(path)),
+  lstat: (path) => settle(() => Deno.lstatSync(path)),
+  chmod: (path, mode) => settle(() => Deno.chmodSync(path, mode)),
+  utime: (path, atime, mtime) => settle(() => Deno.utimeSync(path, atime, mtime)),
+  link: (from, to) => settle(() => Deno.linkSync(from, to)),
+  rename: (from, to) => settle(() => Deno.renameSync(from, to)),
+  remove: (path) => settle(() => Deno.removeSync(path)),
+};
+
+/** A synchronous call's value or error as a settled promise. */
+function settle<T>(call: () => T): Promise<T> {
+  try {
+    return Promise.resolve(call());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/**
+ * File systems on a local device or in memory (`statfs` f_type): tmpfs,
+ * ramfs, ext2/3/4, XFS, Btrfs, F2FS, bcachefs, ZFS, overlayfs. Anything else
+ * (NFS, SMB, FUSE, unknown) is treated as a share.
+ */
+const LOCAL_TYPES = new Set([
+  0x01021994, // tmpfs
+  0x858458f6, // ramfs
+  0xef53, // ext2/3/4
+  0x58465342, // xfs
+  0x9123683e, // btrfs
+  0xf2f52010, // f2fs
+  0xca451a4e, // bcachefs
+  0x2fc12fc1, // zfs
+  0x794c7630, // overlayfs
+]);
+
+/**
+ * Whether a folder is on a local file system (see above). `false` where it
+ * cannot be told (no `--allow-sys=statfs`, not Linux, or `statfs` fails).
+ *
+ * @param path An existing folder.
+ * @returns Whether calls there are local.
+ *
+ * @example
+ * ```ts
+ * import { isLocalFileSystem } from "./file_ops.ts";
+ *
+ * console.log(typeof await isLocalFileSystem(Deno.cwd())); // boolean
+ * ```
+ */
+export async function isLocalFileSystem(path: string): Promise<boolean> {
+  if (Deno.build.os !== "linux" || !canAskFreeSpace()) return false;
+  try {
+    return LOCAL_TYPES.has(Number((await statfs(path)).type));
+  } catch {
+    return false;
+  }
+}

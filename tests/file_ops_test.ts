@@ -1,0 +1,65 @@
+// Small local files take synchronous calls; shares keep Deno's asynchronous ones.
+import { join } from "node:path";
+import { isLocalFileSystem, SYNC_FILE_OPS } from "../lib/fs/file_ops.ts";
+import { copyAll } from "./_outcomes.ts";
+import { assert, assertEquals, assertSameTree, testbed, withTempDir } from "./_helpers.ts";
+
+const bed = await testbed();
+if (typeof bed === "string") console.warn(`SKIPPED local/share detection: ${bed}`);
+
+Deno.test({
+  name: "the bed's tmpfs and XFS volumes are local, its FUSE share is not",
+  ignore: typeof bed === "string",
+  fn: async () => {
+    if (typeof bed === "string") return;
+    assertEquals(await isLocalFileSystem(bed.local), true);
+    assertEquals(await isLocalFileSystem(bed.reflink), true);
+    assertEquals(await isLocalFileSystem(bed.net), false);
+    assertEquals(await isLocalFileSystem(join(bed.local, "no such folder")), false);
+  },
+});
+
+Deno.test("synchronous calls fail as rejected promises, with Deno's error classes", async () => {
+  const missing = "/no/such/ferry/path";
+  let rejected: unknown;
+  await SYNC_FILE_OPS.stat(missing).catch((error) => rejected = error);
+  assert(rejected instanceof Deno.errors.NotFound, String(rejected));
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(join(dir, "a"), "a");
+    await Deno.writeTextFile(join(dir, "b"), "b");
+    let exists: unknown;
+    await SYNC_FILE_OPS.link(join(dir, "a"), join(dir, "b")).catch((error) => exists = error);
+    assert(exists instanceof Deno.errors.AlreadyExists, String(exists));
+  });
+});
+
+Deno.test({
+  name:
+    "small files copy the same through either kind of call: local → local, local → share, share → local",
+  ignore: typeof bed === "string",
+  fn: async () => {
+    if (typeof bed === "string") return;
+    const id = crypto.randomUUID();
+    const roots = [join(bed.local, `ops-${id}`), join(bed.net, `ops-${id}`)];
+    try {
+      const src = join(roots[0]!, "src");
+      await Deno.mkdir(join(src, "sub"), { recursive: true });
+      for (let i = 0; i < 40; i++) {
+        await Deno.writeTextFile(join(src, i % 2 ? "sub" : ".", `f${i}.exr`), "x".repeat(i * 999));
+      }
+      await Deno.writeFile(join(src, "at-limit.bin"), new Uint8Array(256 * 1024).fill(7));
+      await Deno.writeFile(join(src, "above.bin"), new Uint8Array(256 * 1024 + 1).fill(9));
+      for (const [from, to] of [[src, join(roots[0]!, "copy")], [src, join(roots[1]!, "copy")]]) {
+        const result = await copyAll(from!, to!);
+        assert(result.ok, JSON.stringify(result.failures.map((f) => f.reason)));
+        assertEquals(result.files.length, 42);
+        await assertSameTree(to!, from!);
+      }
+      const back = join(roots[0]!, "back");
+      assert((await copyAll(join(roots[1]!, "copy"), back)).ok);
+      await assertSameTree(back, src);
+    } finally {
+      for (const root of roots) await Deno.remove(root, { recursive: true }).catch(() => {});
+    }
+  },
+});
