@@ -16,6 +16,8 @@
  * into bench/SWEEP.md, which a later full run copies into RESULTS.md),
  * `--contenders a,b`, `--rclone 4,8,16` (rclone stream counts),
  * `--max-seconds N` (stop a contender's run after N s), `--append`.
+ * With `FERRY_BASELINE=<another checkout of ferry>` in the environment, that
+ * checkout runs too, as "ferry (baseline)": a before/after in one run.
  *
  * @module
  */
@@ -272,6 +274,7 @@ interface Contender {
 
 const DENO = Deno.execPath();
 const FERRY = [DENO, "run", "--allow-all", join(FERRY_ROOT, "cli.ts"), "copy", "--quiet"];
+const BASELINE = Deno.env.get("FERRY_BASELINE");
 const RCLONE_STREAMS = (flags.rclone ?? "8").split(",").map(Number);
 
 /** `--verified`: the hashed rows, on the cases the verification target names. */
@@ -291,6 +294,15 @@ const CONTENDERS: Contender[] = [
         : ["bash", "-c", ddReaders(src, c.data.bytes, 8)],
   },
   { name: "ferry", applies: () => true, argv: (src, dst) => [...FERRY, src, dst] },
+  // FERRY_BASELINE=<another checkout>: that ferry too, for a before/after in one run.
+  ...(BASELINE === undefined ? [] : [{
+    name: "ferry (baseline)",
+    applies: () => true,
+    argv: (src: string, dst: string) => [
+      ...[DENO, "run", "--allow-all", join(BASELINE, "cli.ts"), "copy", "--quiet"],
+      ...[src, dst],
+    ],
+  }]),
   {
     name: "ferry 1 stream",
     applies: () => true,
