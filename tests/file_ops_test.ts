@@ -2,7 +2,15 @@
 import { join } from "node:path";
 import { isLocalFileSystem, SYNC_FILE_OPS } from "../lib/fs/file_ops.ts";
 import { copyAll } from "./_outcomes.ts";
-import { assert, assertEquals, assertSameTree, testbed, withTempDir } from "./_helpers.ts";
+import {
+  assert,
+  assertEquals,
+  assertSameTree,
+  spawnCli,
+  testbed,
+  waitFor,
+  withTempDir,
+} from "./_helpers.ts";
 
 const bed = await testbed();
 if (typeof bed === "string") console.warn(`SKIPPED local/share detection: ${bed}`);
@@ -62,4 +70,34 @@ Deno.test({
       for (const root of roots) await Deno.remove(root, { recursive: true }).catch(() => {});
     }
   },
+});
+
+Deno.test("Ctrl-C during a long run of small local files stops it there: the event loop keeps its turns", async () => {
+  await withTempDir(async (dir) => {
+    // One flat folder of many empty files on a local file system: every call
+    // is synchronous, and without turns of the event loop the signal would
+    // wait until the whole folder was copied.
+    const src = join(dir, "flat");
+    await Deno.mkdir(src);
+    const count = 20_000;
+    for (let i = 0; i < count; i++) Deno.writeFileSync(join(src, `f${i}`), new Uint8Array(0));
+    const out = join(dir, "out");
+    const child = spawnCli(["copy", "--quiet", src, out]);
+    // A few hundred files published: the copy is in its synchronous stride.
+    const copying = await waitFor(async () => {
+      let seen = 0;
+      try {
+        for await (const _ of Deno.readDir(out)) if (++seen >= 300) return true;
+      } catch {
+        // not made yet
+      }
+      return false;
+    }, 60_000);
+    assert(copying, "the copy started");
+    child.kill("SIGINT");
+    assertEquals((await child.status).code, 130);
+    const published = (await Array.fromAsync(Deno.readDir(out))).map((e) => e.name);
+    assert(published.length < count, `stopped before the end: ${published.length} of ${count}`);
+    assert(!published.some((name) => name.endsWith(".ferry-partial")), "no temporary left");
+  });
 });

@@ -11,7 +11,7 @@
 import { join } from "node:path";
 import { forEachLimit } from "../concurrency.ts";
 import { describeError, type FailureCode, failureCodeOf } from "../errors.ts";
-import { ASYNC_FILE_OPS, isLocalFileSystem, SYNC_FILE_OPS } from "../fs/file_ops.ts";
+import { ASYNC_FILE_OPS, isLocalFileSystem, SYNC_FILE_OPS, turn } from "../fs/file_ops.ts";
 
 /** How many stat/readDir calls the walk keeps in flight (they are round trips on a share). */
 export const STAT_CONCURRENCY = 16;
@@ -64,6 +64,14 @@ export interface WalkedFailure {
   code: FailureCode;
 }
 
+/** Looks on a local file system: synchronous, with turns of the event loop between. */
+const SYNC_LOOKS = {
+  lstat: async (path: string): Promise<Deno.FileInfo> => {
+    await turn();
+    return await SYNC_FILE_OPS.lstat(path);
+  },
+};
+
 /**
  * Walks a source tree breadth first.
  *
@@ -101,7 +109,7 @@ export async function* walkTree(
     const dir = next;
     let isLocal = local.get(dir.info.dev);
     if (isLocal === undefined) local.set(dir.info.dev, isLocal = isLocalFileSystem(dir.src));
-    const { lstat } = (await isLocal) ? SYNC_FILE_OPS : ASYNC_FILE_OPS;
+    const { lstat } = (await isLocal) ? SYNC_LOOKS : ASYNC_FILE_OPS;
     await forEachLimit(names, STAT_CONCURRENCY, async (entry, i) => {
       const [from, to] = [join(dir.src, entry.name), join(dir.dst, entry.name)];
       looked[i] = await look(entry, from, to, twins, lstat);

@@ -8,7 +8,13 @@
  */
 
 import { dirname } from "node:path";
-import { ASYNC_FILE_OPS, type FileOps, isLocalFileSystem, SYNC_FILE_OPS } from "../fs/file_ops.ts";
+import {
+  ASYNC_FILE_OPS,
+  type FileOps,
+  isLocalFileSystem,
+  SYNC_FILE_OPS,
+  turn,
+} from "../fs/file_ops.ts";
 import { KernelCopyAsync } from "../fs/offload.ts";
 import type { ResolvedSettings } from "../options.ts";
 import type { Chunk, PlannedFile } from "../plan/plan_item.ts";
@@ -132,7 +138,9 @@ export class Run {
       this.#isLocal(dirname(file.src)),
       this.#isLocal(dirname(file.dst)),
     ]);
-    return src && dst ? SYNC_FILE_OPS : ASYNC_FILE_OPS;
+    if (!src || !dst) return ASYNC_FILE_OPS;
+    await turn();
+    return SYNC_FILE_OPS;
   }
 
   #isLocal(dir: string): Promise<boolean> {
