@@ -461,3 +461,23 @@ Deno.test("an interrupted copy says the command that finishes it, and that comma
     await assertSameTree(out, src);
   });
 });
+
+Deno.test("a tree of 1500 folders copies under a limit of 256 open files: leases are not held for every folder", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "shots");
+    for (let i = 0; i < 1500; i++) {
+      await Deno.mkdir(join(src, `sh${i}`), { recursive: true });
+      await Deno.writeTextFile(join(src, `sh${i}`, "plate.exr"), `${i}`);
+    }
+    const out = join(dir, "out");
+    const run = await cliInShell(
+      `ulimit -n 256 && exec "$0" run --quiet -A "$1" copy "$2" "$3"`,
+      src,
+      out,
+    );
+    assertEquals(run.code, 0, run.stderr);
+    await assertSameTree(out, src);
+    const leases = (await listTree(out)).filter((p) => p.includes(".ferry-run."));
+    assertEquals(leases, [], "every lease file is gone");
+  });
+});

@@ -80,7 +80,22 @@ export async function leaseState(dir: string, runId: string): Promise<LeaseState
 }
 
 /**
- * This run's leases, one per folder it writes temporaries into.
+ * Leases kept while no temporary of this run is in their folder: beyond
+ * these, idle leases are ended, oldest first, so that a tree of thousands of
+ * folders does not hold a descriptor for each (1024 is a common limit).
+ */
+export const IDLE_LEASES = 64;
+
+/** One folder's lease, and this run's temporaries in that folder. */
+interface Held {
+  lease: Promise<Deno.FsFile | null>;
+  users: number;
+}
+
+/**
+ * This run's leases, one per folder it has temporaries in: taken with the
+ * first temporary there, ended when the run ends or, while no temporary of
+ * the run is in the folder, when more than {@linkcode IDLE_LEASES} are held.
  *
  * @example
  * ```ts
@@ -89,50 +104,82 @@ export async function leaseState(dir: string, runId: string): Promise<LeaseState
  * const dir = await Deno.makeTempDir();
  * const leases = new Leases();
  * console.log(await leases.hold(dir)); // true
+ * leases.release(dir); // the temporary there is gone
  * await leases.releaseAll();
  * await Deno.remove(dir);
  * ```
  */
 export class Leases {
-  #held = new Map<string, Promise<Deno.FsFile | null>>();
+  #held = new Map<string, Held>();
+  #ending = new Map<string, Promise<void>>();
 
   /**
-   * Holds this run's lease in `dir` (once per folder).
+   * Holds this run's lease in `dir` for one more temporary there; each call
+   * is matched by one {@linkcode release}.
    *
    * @param dir An existing folder.
    * @returns Whether the lease is held; without it the run's temporaries there
    * are named without its run id, so that no other run ever removes them.
    */
   async hold(dir: string): Promise<boolean> {
-    let lease = this.#held.get(dir);
-    if (lease === undefined) {
-      lease = (async () => {
-        const path = join(dir, leaseName(RUN_ID));
-        let file: Deno.FsFile;
-        try {
-          file = await Deno.open(path, { read: true, write: true, createNew: true, mode: 0o600 });
-        } catch {
-          return null; // a folder that takes no lease file: temporaries there stay anonymous
-        }
-        if (await file.tryLock(true).catch(() => false)) return file;
-        // No lock on this file system: an unlocked lease would read as a dead run's.
-        file.close();
-        await Deno.remove(path).catch(() => {});
-        return null;
-      })();
-      this.#held.set(dir, lease);
+    let held = this.#held.get(dir);
+    if (held === undefined) {
+      await this.#ending.get(dir); // the folder's previous lease file is being removed
+      held = this.#held.get(dir);
+      if (held === undefined) this.#held.set(dir, held = { lease: takeLease(dir), users: 0 });
     }
-    return (await lease) !== null;
+    held.users++;
+    return (await held.lease) !== null;
+  }
+
+  /**
+   * One temporary of this run in `dir` is gone (published or removed).
+   *
+   * @param dir Its folder.
+   */
+  release(dir: string): void {
+    const held = this.#held.get(dir);
+    if (held === undefined) return;
+    held.users--;
+    for (const [folder, idle] of this.#held) {
+      if (this.#held.size <= IDLE_LEASES) break;
+      if (idle.users > 0) continue;
+      this.#held.delete(folder);
+      const ending = endLease(folder, idle.lease).finally(() => {
+        if (this.#ending.get(folder) === ending) this.#ending.delete(folder);
+      });
+      this.#ending.set(folder, ending);
+    }
   }
 
   /** Releases every lease and removes the lease files (after the run's temporaries are gone). */
   async releaseAll(): Promise<void> {
-    for (const [dir, lease] of this.#held) {
-      const file = await lease;
-      if (file === null) continue;
-      file.close();
-      await Deno.remove(join(dir, leaseName(RUN_ID))).catch(() => {});
-    }
+    await Promise.all(this.#ending.values());
+    for (const [dir, held] of this.#held) await endLease(dir, held.lease);
     this.#held.clear();
   }
+}
+
+/** Creates and locks this run's lease file in a folder (`null`: the folder takes none). */
+async function takeLease(dir: string): Promise<Deno.FsFile | null> {
+  const path = join(dir, leaseName(RUN_ID));
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true, write: true, createNew: true, mode: 0o600 });
+  } catch {
+    return null; // a folder that takes no lease file: temporaries there stay anonymous
+  }
+  if (await file.tryLock(true).catch(() => false)) return file;
+  // No lock on this file system: an unlocked lease would read as a dead run's.
+  file.close();
+  await Deno.remove(path).catch(() => {});
+  return null;
+}
+
+/** Closes a lease and removes its file. */
+async function endLease(dir: string, lease: Promise<Deno.FsFile | null>): Promise<void> {
+  const file = await lease;
+  if (file === null) return;
+  file.close();
+  await Deno.remove(join(dir, leaseName(RUN_ID))).catch(() => {});
 }

@@ -35,7 +35,7 @@ export class Temporaries {
 
   /** The temporary got its final name: no longer this run's to remove. */
   published(tmp: string): void {
-    this.#mine.delete(tmp);
+    if (this.#mine.delete(tmp)) this.#leases.release(dirname(tmp));
   }
 
   /** Removes a temporary of this run if it is still there. */
@@ -46,6 +46,7 @@ export class Temporaries {
     } catch (error) {
       this.report.notRemoved.push({ path: tmp, reason: describeError(error) });
     }
+    this.#leases.release(dirname(tmp));
   }
 
   /** Removes every temporary of this run that is left (after a cancel). */
