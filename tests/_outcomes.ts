@@ -16,6 +16,7 @@ import {
   type TransferOptions,
   type TransferResult,
 } from "../mod.ts";
+import { byPlanOrder } from "../lib/transfer/result.ts";
 
 /** A result with every file's outcome, in plan order. */
 export type Outcome = TransferResult & { files: FileResult[] };
@@ -31,10 +32,7 @@ export class Outcomes {
 
   /** The outcomes so far, in plan order (files found in a folder moved by one rename last). */
   get files(): FileResult[] {
-    return [...this.#files].sort((a, b) =>
-      (a.id ?? Number.MAX_SAFE_INTEGER) - (b.id ?? Number.MAX_SAFE_INTEGER) ||
-      (a.dst < b.dst ? -1 : a.dst > b.dst ? 1 : 0)
-    );
+    return [...this.#files].sort(byPlanOrder);
   }
 }
 

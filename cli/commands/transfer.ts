@@ -7,13 +7,13 @@
  */
 
 import { CancelledError, describeError } from "../../lib/errors.ts";
-import type { Mapping, PlannedFile } from "../../lib/plan/plan_item.ts";
+import type { Mapping, Plan, PlannedFile } from "../../lib/plan/plan_item.ts";
 import { planBatch, refusal } from "../../lib/plan/planner.ts";
+import { addToPlanTotals, emptyPlanTotals } from "../../lib/plan/plan_totals.ts";
 import { formatBytes, formatCount } from "../../lib/size.ts";
 import { applyPlan } from "../../lib/transfer/batch.ts";
-import type { FileResult, TransferResult } from "../../lib/transfer/result.ts";
+import { byPlanOrder, type FileResult, type TransferResult } from "../../lib/transfer/result.ts";
 import { hostName } from "../../lib/host.ts";
-import type { Plan } from "../../lib/plan/plan_item.ts";
 import type { Parsed } from "../args.ts";
 import { EXIT } from "../exit.ts";
 import type { ReportData } from "../report.ts";
@@ -133,24 +133,17 @@ export async function runBatch(
 
 /** `--dry-run`: every item as it is planned, exactly what would run, then the totals. */
 async function printPlan(plan: Plan, reporter: Reporter, json: boolean): Promise<number> {
-  let failing = 0;
-  let files = 0;
-  let bytes = 0;
-  let toCopy = 0;
-  let chunks = 0;
+  const totals = emptyPlanTotals();
   for await (const item of plan.items) {
     if (item.kind !== "file") continue;
     if (item.refuses === true) throw refusal(item, plan.header.mappings);
-    files++;
-    bytes += item.size;
-    if (item.action === "fail") failing++;
-    if (item.action === "copy" || item.action === "compare") toCopy += item.size;
-    if (item.copier === "ranges") chunks += item.chunks.length;
+    addToPlanTotals(totals, item);
     reporter.line(json ? planEvent(item) : planLine(item));
   }
+  const { files, bytes, bytesToCopy, chunks, failing } = totals;
   reporter.note(
     `ferry: dry run: ${formatCount(files, "file")}, ${formatBytes(bytes)} ` +
-      `(${formatBytes(toCopy)} to copy, ${chunks} chunks in parallel)` +
+      `(${formatBytes(bytesToCopy)} to copy, ${chunks} chunks in parallel)` +
       `${failing > 0 ? `, ${failing} would fail` : ""}; nothing was written`,
   );
   return failing > 0 ? EXIT.failed : EXIT.ok;
@@ -199,10 +192,4 @@ async function writeReport(path: string, data: ReportData): Promise<string | nul
 /** An argument as a POSIX shell reads it back. */
 function shellQuote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-
-/** Plan order: by plan item id; files found inside a folder moved by one rename last. */
-function byPlanOrder(a: FileResult, b: FileResult): number {
-  return (a.id ?? Number.MAX_SAFE_INTEGER) - (b.id ?? Number.MAX_SAFE_INTEGER) ||
-    (a.dst < b.dst ? -1 : a.dst > b.dst ? 1 : 0);
 }

@@ -97,7 +97,6 @@ export async function readPlan(
     offloadAvailable: settings.offload !== "never",
   });
   again.ffi = settings.ffi;
-  if (settings.hash === null) again.hash = null;
   const header: PlanHeader = Object.freeze({
     version: PLAN_VERSION,
     mappings: Object.freeze(mappings.map((m) => Object.freeze({ src: m.src, dst: m.dst }))),

@@ -16,6 +16,7 @@ import type {
   PlannedStray,
 } from "./plan_item.ts";
 import { planBatch, refusal } from "./planner.ts";
+import { addToPlanTotals, emptyPlanTotals } from "./plan_totals.ts";
 
 /** Every item of a plan, by kind, and its totals. */
 export interface TransferPlan {
@@ -52,26 +53,25 @@ export interface TransferPlan {
  * ```
  */
 export async function collectPlan(plan: Plan): Promise<TransferPlan> {
-  const out: TransferPlan = {
-    header: plan.header,
-    dirs: [],
-    files: [],
-    strays: [],
-    bytesTotal: 0,
-    bytesToCopy: 0,
-    chunksTotal: 0,
-  };
+  const dirs: PlannedDir[] = [];
+  const files: PlannedFile[] = [];
+  const strays: PlannedStray[] = [];
+  const totals = emptyPlanTotals();
   for await (const item of plan.items) {
-    if (item.kind === "dir") out.dirs.push(item);
-    else if (item.kind === "stray") out.strays.push(item);
-    else {
-      out.files.push(item);
-      out.bytesTotal += item.size;
-      if (item.action === "copy" || item.action === "compare") out.bytesToCopy += item.size;
-      if (item.copier === "ranges") out.chunksTotal += item.chunks.length;
-    }
+    addToPlanTotals(totals, item);
+    if (item.kind === "dir") dirs.push(item);
+    else if (item.kind === "stray") strays.push(item);
+    else files.push(item);
   }
-  return out;
+  return {
+    header: plan.header,
+    dirs,
+    files,
+    strays,
+    bytesTotal: totals.bytes,
+    bytesToCopy: totals.bytesToCopy,
+    chunksTotal: totals.chunks,
+  };
 }
 
 /**

@@ -13,6 +13,7 @@ import { assertFits, spaceNeeds, tightDevices } from "../fs/free_space.ts";
 import { checkNumber, DEFAULTS, type TransferSettings } from "../options.ts";
 import type { Mapping, Plan, PlanItem, PlannedFile } from "../plan/plan_item.ts";
 import { planBatch, refusal } from "../plan/planner.ts";
+import { addToPlanTotals, emptyPlanTotals } from "../plan/plan_totals.ts";
 import { FileJob } from "./file_job.ts";
 import { transferFile } from "./file_transfer.ts";
 import { Lane } from "./lane.ts";
@@ -229,25 +230,11 @@ async function feed(run: Run, reader: ReadAhead<PlanItem>, deliveries?: Deliveri
 }
 
 function startInfo(plan: Plan, items: readonly PlanItem[], complete: boolean): StartInfo {
-  const info: StartInfo = {
-    batchId: plan.header.settings.batchId,
-    operation: plan.header.settings.operation,
-    files: 0,
-    bytes: 0,
-    bytesToCopy: 0,
-    chunks: 0,
-    dirs: 0,
-    complete,
-  };
-  for (const item of items) {
-    if (item.kind === "dir") info.dirs++;
-    if (item.kind !== "file") continue;
-    info.files++;
-    info.bytes += item.size;
-    if (item.action === "copy" || item.action === "compare") info.bytesToCopy += item.size;
-    if (item.copier === "ranges") info.chunks += item.chunks.length;
-  }
-  return info;
+  const totals = emptyPlanTotals();
+  for (const item of items) addToPlanTotals(totals, item);
+  const { files, bytes, bytesToCopy, chunks, dirs } = totals;
+  const { batchId, operation } = plan.header.settings;
+  return { batchId, operation, files, bytes, bytesToCopy, chunks, dirs, complete };
 }
 
 function resultOf(

@@ -88,9 +88,7 @@ async function rename(job: FileJob): Promise<boolean> {
   const { run, file } = job;
   try {
     await run.dirs.ensure(dirname(file.dst));
-    const outcome = run.overwrites
-      ? await Deno.rename(file.src, file.dst).then(() => "published" as const)
-      : await publish(file.src, file.dst, "error");
+    const outcome = await publish(file.src, file.dst, run.overwrites ? "overwrite" : "error");
     if (outcome === "exists") {
       existsAtPublish(job);
       return true;

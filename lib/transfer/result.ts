@@ -196,3 +196,28 @@ export function count(totals: TransferTotals, file: FileResult): void {
       break;
   }
 }
+
+/**
+ * Orders file outcomes as their plan did: by plan item id, and the files
+ * found inside a folder moved by one rename (which have none) last, by
+ * destination. For `Array.prototype.sort`.
+ *
+ * @param a An outcome.
+ * @param b Another.
+ * @returns Negative when `a` comes first.
+ *
+ * @example
+ * ```ts
+ * import { byPlanOrder } from "./result.ts";
+ *
+ * const files = [
+ *   { id: 2, src: "/a/2", dst: "/b/2", bytes: 1, status: "copied" as const },
+ *   { id: 1, src: "/a/1", dst: "/b/1", bytes: 1, status: "copied" as const },
+ * ];
+ * console.log(files.sort(byPlanOrder).map((f) => f.id)); // [1, 2]
+ * ```
+ */
+export function byPlanOrder(a: FileResult, b: FileResult): number {
+  return (a.id ?? Number.MAX_SAFE_INTEGER) - (b.id ?? Number.MAX_SAFE_INTEGER) ||
+    (a.dst < b.dst ? -1 : a.dst > b.dst ? 1 : 0);
+}

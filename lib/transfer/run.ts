@@ -64,7 +64,8 @@ export class Run {
   #cancelled = false;
   #kernel: KernelCopyAsync | null | undefined;
   #devs = new Map<string, Promise<number>>();
-  #local = new Map<string, Promise<boolean>>();
+  #localSources = new Map<number, Promise<boolean>>();
+  #localDestinations = new Map<string, Promise<boolean>>();
 
   /**
    * Sets a run up; no worker starts until a range is queued.
@@ -116,40 +117,28 @@ export class Run {
    * @returns Its device number.
    */
   devOf(dir: string): Promise<number> {
-    let dev = this.#devs.get(dir);
-    if (dev === undefined) {
-      dev = Deno.stat(dir).then((info) => info.dev);
-      this.#devs.set(dir, dev);
-    }
-    return dev;
+    return once(this.#devs, dir, () => Deno.stat(dir).then((info) => info.dev));
   }
 
   /**
    * The calls one file's copy, check and publish make: synchronous ones for a
    * file of at most {@linkcode SYNC_MAX_BYTES} whose source and destination
-   * folders are on local file systems, Deno's asynchronous ones otherwise.
+   * folders are on local file systems, Deno's asynchronous ones otherwise
+   * (`statfs` once per source device and per destination folder).
    *
    * @param file The plan item (its destination folder exists).
    * @returns The calls.
    */
   async opsFor(file: PlannedFile): Promise<FileOps> {
     if (file.size > SYNC_MAX_BYTES) return ASYNC_FILE_OPS;
+    const dstDir = dirname(file.dst);
     const [src, dst] = await Promise.all([
-      this.#isLocal(dirname(file.src)),
-      this.#isLocal(dirname(file.dst)),
+      once(this.#localSources, file.dev, () => isLocalFileSystem(dirname(file.src))),
+      once(this.#localDestinations, dstDir, () => isLocalFileSystem(dstDir)),
     ]);
     if (!src || !dst) return ASYNC_FILE_OPS;
     await turn();
     return SYNC_FILE_OPS;
-  }
-
-  #isLocal(dir: string): Promise<boolean> {
-    let local = this.#local.get(dir);
-    if (local === undefined) {
-      local = isLocalFileSystem(dir);
-      this.#local.set(dir, local);
-    }
-    return local;
   }
 
   /** Whether a published copy replaces what is at its destination. */
@@ -164,4 +153,11 @@ export class Run {
     this.#kernel?.close();
     this.#kernel = undefined;
   }
+}
+
+/** The value cached under `key`, made by `make` the first time. */
+function once<K, V>(cache: Map<K, V>, key: K, make: () => V): V {
+  let value = cache.get(key);
+  if (value === undefined) cache.set(key, value = make());
+  return value;
 }
