@@ -54,7 +54,8 @@ export const SAME_FS_OFFLOAD_STEP_BYTES = 64 * 1024 * 1024;
 /** glibc 2.41/2.42 corrupt copy_file_range calls over 2 GiB; stay far below. */
 export const MAX_CALL_BYTES = 1024 * 1024 * 1024;
 
-const ERRNO_NAMES: Record<number, string> = {
+/** errno names by number (Linux). */
+export const ERRNO_NAMES: Record<number, string> = {
   1: "EPERM",
   2: "ENOENT",
   4: "EINTR",
@@ -71,8 +72,10 @@ const ERRNO_NAMES: Record<number, string> = {
   27: "EFBIG",
   28: "ENOSPC",
   30: "EROFS",
+  31: "EMLINK",
   36: "ENAMETOOLONG",
   38: "ENOSYS",
+  40: "ELOOP",
   95: "EOPNOTSUPP",
   110: "ETIMEDOUT",
   116: "ESTALE",
@@ -93,18 +96,22 @@ const EINTR = 4;
 export class ErrnoError extends Error {
   /** The errno name, e.g. `"EXDEV"`. */
   readonly code: string;
+  /** The path the call was working on, where one is known. */
+  readonly path: string | undefined;
 
   /**
    * Creates an errno error.
    *
    * @param call The libc function that failed.
    * @param errno The errno value.
+   * @param path The path the call was working on.
    */
-  constructor(call: string, errno: number) {
+  constructor(call: string, errno: number, path?: string) {
     const code = ERRNO_NAMES[errno] ?? `errno ${errno}`;
     super(`${call} failed: ${code}`);
     this.name = "ErrnoError";
     this.code = code;
+    this.path = path;
   }
 }
 
@@ -147,8 +154,13 @@ const ASYNC_SYMBOLS = {
   fallocate: { ...SYMBOLS.fallocate, nonblocking: true },
 } as const;
 
-/** libc with these symbols, or `null` where it cannot be loaded or FFI is not allowed. */
-function loadLibc<S extends Deno.ForeignLibraryInterface>(
+/**
+ * libc with these symbols, or `null` where it cannot be loaded or FFI is not allowed.
+ *
+ * @param symbols The functions to bind.
+ * @returns The library, or `null`.
+ */
+export function loadLibc<S extends Deno.ForeignLibraryInterface>(
   symbols: S,
 ): Deno.DynamicLibrary<S> | null {
   if (!offloadAvailable()) return null;

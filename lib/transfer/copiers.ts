@@ -8,6 +8,7 @@
  */
 
 import { dirname } from "node:path";
+import type { LocalCopy } from "../fs/local_copy.ts";
 import { DEFAULT_OFFLOAD_STEP_BYTES, SAME_FS_OFFLOAD_STEP_BYTES } from "../fs/offload.ts";
 import { createHasher, hashBytes } from "../integrity/hash.ts";
 import type { Chunk } from "../plan/plan_item.ts";
@@ -52,6 +53,32 @@ export function copyBytes(job: FileJob, tmp: string): Promise<CopyOutcome> {
 /** Reports every planned range of a file as written. */
 function rangesDone(job: FileJob): void {
   for (const chunk of job.file.chunks) job.run.events.onChunk?.(job.file, chunk);
+}
+
+/**
+ * A small local file in one go through libc (see `local_copy.ts`): its
+ * bytes, the check of its size and source, its mode and times.
+ *
+ * @param job The file.
+ * @param tmp Its temporary (not created yet).
+ * @param local The binding.
+ * @throws When a call fails (the error says which side) or the source changed.
+ */
+export function copyLocal(job: FileJob, tmp: string, local: LocalCopy): void {
+  const { file, run } = job;
+  const { uid, gid } = file;
+  local.copy({
+    src: file.src,
+    tmp,
+    size: file.size,
+    mtimeMs: file.mtimeMs,
+    atimeMs: file.atimeMs,
+    mode: file.mode,
+    owner: run.settings.preserveOwner && uid !== null && gid !== null ? { uid, gid } : null,
+    fsync: run.settings.fsync,
+  });
+  job.countBytes(file.size);
+  rangesDone(job);
 }
 
 /**

@@ -11,11 +11,13 @@
 
 import { dirname } from "node:path";
 import { describeError } from "../errors.ts";
-import { flushToStorage, publish } from "../fs/publish.ts";
+import type { LocalCopy } from "../fs/local_copy.ts";
+import { ErrnoError } from "../fs/offload.ts";
+import { flushToStorage, publish, type PublishOutcome } from "../fs/publish.ts";
 import { hashBytes, hashFile } from "../integrity/hash.ts";
 import { hashedReadJob } from "../integrity/file_hasher.ts";
 import type { PlannedFile } from "../plan/plan_item.ts";
-import { copyBytes } from "./copiers.ts";
+import { copyBytes, copyLocal } from "./copiers.ts";
 import { DirectoryError } from "./directories.ts";
 import { finishMove, sameAsSource } from "./existing_destination.ts";
 import { FileJob } from "./file_job.ts";
@@ -72,7 +74,11 @@ async function transfer(job: FileJob): Promise<void> {
 function sideOf(error: unknown, file: PlannedFile): string {
   const words = describeError(error);
   if (error instanceof DirectoryError) return words;
-  const path = error instanceof Error ? /'([^']+)'(?:[^']*)$/.exec(error.message)?.[1] : undefined;
+  const path = error instanceof ErrnoError
+    ? error.path
+    : error instanceof Error
+    ? /'([^']+)'(?:[^']*)$/.exec(error.message)?.[1]
+    : undefined;
   if (path === undefined) return words;
   return path === file.src
     ? `cannot read the source: ${words}`
@@ -142,11 +148,14 @@ async function copyAndPublish(job: FileJob): Promise<void> {
   const move = run.settings.operation === "move";
   await run.dirs.ensure(dirname(file.dst));
   job.ops = await run.opsFor(file);
+  const local = run.localCopy(file, job.ops);
   const tmp = await run.temporaries.stage(file.dst);
   try {
     if (!(await roomFor(job))) return;
     if (file.action === "symlink") {
       await Deno.symlink(file.linkTarget!, tmp);
+    } else if (local !== null) {
+      copyLocal(job, tmp, local);
     } else {
       const copied = await copyBytes(job, tmp);
       if (copied === "stopped") return;
@@ -155,7 +164,7 @@ async function copyAndPublish(job: FileJob): Promise<void> {
       await finalize(job, tmp, copied === "copied-with-mode");
     }
     if (run.cancelled) return;
-    const outcome = await publish(tmp, file.dst, run.overwrites ? "overwrite" : "error", job.ops);
+    const outcome = await publishCopy(job, tmp, local);
     if (outcome === "exists") return existsAtPublish(job);
     run.temporaries.published(tmp);
     if (!(await flushDirectoryOf(job, "published"))) return;
@@ -170,6 +179,14 @@ async function copyAndPublish(job: FileJob): Promise<void> {
   } finally {
     await run.temporaries.discard(tmp);
   }
+}
+
+/** Publishes a copy: with libc's `renameat2` where it can, else with {@linkcode publish}. */
+function publishCopy(job: FileJob, tmp: string, local: LocalCopy | null): Promise<PublishOutcome> {
+  const { run, file } = job;
+  const outcome = local?.publish(tmp, file.dst, run.overwrites) ?? "unsupported";
+  if (outcome !== "unsupported") return Promise.resolve(outcome);
+  return publish(tmp, file.dst, run.overwrites ? "overwrite" : "error", job.ops);
 }
 
 /** Size check of the written file, and a check that the source did not change meanwhile. */

@@ -15,6 +15,7 @@ import {
   SYNC_FILE_OPS,
   turn,
 } from "../fs/file_ops.ts";
+import { LocalCopy } from "../fs/local_copy.ts";
 import { KernelCopyAsync } from "../fs/offload.ts";
 import type { ResolvedSettings } from "../options.ts";
 import type { Chunk, PlannedFile } from "../plan/plan_item.ts";
@@ -63,6 +64,7 @@ export class Run {
   tight = new Set<number>();
   #cancelled = false;
   #kernel: KernelCopyAsync | null | undefined;
+  #local: LocalCopy | null | undefined;
   #devs = new Map<string, Promise<number>>();
   #localSources = new Map<number, Promise<boolean>>();
   #localDestinations = new Map<string, Promise<boolean>>();
@@ -141,6 +143,23 @@ export class Run {
     return SYNC_FILE_OPS;
   }
 
+  /**
+   * libc's calls for a whole small file (see `local_copy.ts`), for a file
+   * that {@linkcode Run.opsFor} gave synchronous calls, that the plan copies
+   * in the kernel in one piece and that is not hashed; `null` otherwise, or
+   * where FFI is not granted.
+   *
+   * @param file The plan item.
+   * @param ops The calls {@linkcode Run.opsFor} chose for it.
+   * @returns The binding, or `null`.
+   */
+  localCopy(file: PlannedFile, ops: FileOps): LocalCopy | null {
+    if (ops !== SYNC_FILE_OPS || file.copier !== "whole" || !file.offload) return null;
+    if (this.settings.hash !== null || file.action === "symlink") return null;
+    if (this.#local === undefined) this.#local = LocalCopy.open();
+    return this.#local;
+  }
+
   /** Whether a published copy replaces what is at its destination. */
   get overwrites(): boolean {
     const { existing } = this.settings;
@@ -152,6 +171,8 @@ export class Run {
     await this.pool.close();
     this.#kernel?.close();
     this.#kernel = undefined;
+    this.#local?.close();
+    this.#local = undefined;
   }
 }
 
