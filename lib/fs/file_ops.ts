@@ -67,7 +67,7 @@ export const SYNC_FILE_OPS: FileOps = {
  * (progress), signals (Ctrl-C) and other files' asynchronous calls run at
  * least this often, however many local files are copied in a row.
  */
-export const TURN_EVERY_MS = 25;
+export const TURN_EVERY_MS = 100;
 
 let lastTurn = performance.now();
 

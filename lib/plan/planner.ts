@@ -24,6 +24,7 @@ import {
   type DestinationListing,
   type Existing,
   existingAt,
+  type ExistingDecision,
   listDestination,
 } from "./existing.ts";
 import { type CheckedMapping, checkMapping, checkMappings } from "./mapping_check.ts";
@@ -211,7 +212,11 @@ function owned(
   });
 }
 
-/** The files of one folder, with the existing destinations decided (several looks at once). */
+/**
+ * The files of one folder, with the existing destinations decided: at once
+ * where the folder's listing says nothing is there, with several looks at
+ * once where a destination must be looked at.
+ */
 async function decideFiles(
   entries: readonly WalkedEntry[],
   listing: DestinationListing,
@@ -220,35 +225,34 @@ async function decideFiles(
   firstId: number,
 ): Promise<PlannedFile[]> {
   const files: PlannedFile[] = new Array(entries.length);
-  await forEachLimit(entries, STAT_CONCURRENCY, async (entry, i) => {
+  const toLook: number[] = [];
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
+    const free = listing.names !== null && !listing.names.has(entry.name);
+    if (free || entry.failure !== undefined || entry.info === undefined) {
+      files[i] = planFile(entry, firstId + i, mapping, settings, null);
+    } else {
+      toLook.push(i);
+    }
+  }
+  await forEachLimit(toLook, STAT_CONCURRENCY, async (i) => {
+    const entry = entries[i]!;
     const id = firstId + i;
-    const { src, dst, info, failure } = entry;
-    if (failure !== undefined || info === undefined) {
-      const why = failure ?? { reason: "cannot be looked at", code: "io" as const };
-      files[i] = failedFile(id, mapping.index, src, dst, why.reason, why.code);
-      return;
-    }
-    if (!info.isFile && !info.isSymlink) {
-      const reason = "not a regular file, directory or symbolic link";
-      files[i] = failedFile(id, mapping.index, src, dst, reason, "not-regular");
-      return;
-    }
-    let action: PlannedFile["action"] = info.isFile ? "copy" : "symlink";
-    let reason: string | undefined;
-    let code: PlannedFile["code"];
     let there: Existing | undefined;
     try {
-      there = await existingAt(listing, entry.name, dst);
+      there = await existingAt(listing, entry.name, entry.dst);
     } catch (error) {
       const why = `the destination cannot be checked: ${describeError(error)}`;
-      files[i] = failedFile(id, mapping.index, src, dst, why, failureCodeOf(error));
+      files[i] = failedFile(id, mapping.index, entry.src, entry.dst, why, failureCodeOf(error));
       return;
     }
-    if (there !== undefined) {
-      const decision = await decideExisting(
+    const info = entry.info!;
+    const decision = there === undefined || (!info.isFile && !info.isSymlink)
+      ? null
+      : await decideExisting(
         {
-          action,
-          dst,
+          action: info.isFile ? "copy" : "symlink",
+          dst: entry.dst,
           size: info.size,
           mtimeMs: info.mtime?.getTime() ?? null,
           ...(entry.linkTarget === undefined ? {} : { linkTarget: entry.linkTarget }),
@@ -257,37 +261,59 @@ async function decideFiles(
         settings.existing,
         settings.operation,
       );
-      if (decision !== null) ({ action, reason, code } = decision);
-    }
-    if (action === "copy" && settings.operation === "move" && mapping.sameFs) action = "rename";
-    const moves = action === "copy" || action === "rename" || action === "compare";
-    const bytes = moves
-      ? copyPlanFor({ size: info.size, sparse: isSparse(info), sameFs: mapping.sameFs }, settings)
-      : { copier: "none" as const, chunks: [], offload: false, sparse: false };
-    files[i] = Object.freeze({
-      kind: "file",
-      id,
-      mapping: mapping.index,
-      src,
-      dst,
-      size: info.isFile ? info.size : 0,
-      mode: (info.mode ?? 0o644) & 0o7777,
-      mtimeMs: info.mtime?.getTime() ?? null,
-      atimeMs: info.atime?.getTime() ?? null,
-      uid: info.uid,
-      gid: info.gid,
-      dev: info.dev,
-      action,
-      copier: bytes.copier,
-      chunks: Object.freeze(bytes.chunks),
-      offload: bytes.offload,
-      sparse: bytes.sparse,
-      ...(reason === undefined ? {} : { reason }),
-      ...(code === undefined ? {} : { code }),
-      ...(entry.linkTarget === undefined ? {} : { linkTarget: entry.linkTarget }),
-    });
+    files[i] = planFile(entry, id, mapping, settings, decision);
   });
   return files;
+}
+
+/** One file's plan item, its destination decided (`null`: nothing is there). */
+function planFile(
+  entry: WalkedEntry,
+  id: number,
+  mapping: CheckedMapping,
+  settings: ResolvedSettings,
+  decision: ExistingDecision | null,
+): PlannedFile {
+  const { src, dst, info, failure } = entry;
+  if (failure !== undefined || info === undefined) {
+    const why = failure ?? { reason: "cannot be looked at", code: "io" as const };
+    return failedFile(id, mapping.index, src, dst, why.reason, why.code);
+  }
+  if (!info.isFile && !info.isSymlink) {
+    const reason = "not a regular file, directory or symbolic link";
+    return failedFile(id, mapping.index, src, dst, reason, "not-regular");
+  }
+  let action: PlannedFile["action"] = info.isFile ? "copy" : "symlink";
+  let reason: string | undefined;
+  let code: PlannedFile["code"];
+  if (decision !== null) ({ action, reason, code } = decision);
+  if (action === "copy" && settings.operation === "move" && mapping.sameFs) action = "rename";
+  const moves = action === "copy" || action === "rename" || action === "compare";
+  const bytes = moves
+    ? copyPlanFor({ size: info.size, sparse: isSparse(info), sameFs: mapping.sameFs }, settings)
+    : { copier: "none" as const, chunks: [], offload: false, sparse: false };
+  return Object.freeze({
+    kind: "file",
+    id,
+    mapping: mapping.index,
+    src,
+    dst,
+    size: info.isFile ? info.size : 0,
+    mode: (info.mode ?? 0o644) & 0o7777,
+    mtimeMs: info.mtime?.getTime() ?? null,
+    atimeMs: info.atime?.getTime() ?? null,
+    uid: info.uid,
+    gid: info.gid,
+    dev: info.dev,
+    action,
+    copier: bytes.copier,
+    chunks: Object.freeze(bytes.chunks),
+    offload: bytes.offload,
+    sparse: bytes.sparse,
+    ...(reason === undefined ? {} : { reason }),
+    ...(code === undefined ? {} : { code }),
+    ...(entry.linkTarget === undefined ? {} : { linkTarget: entry.linkTarget }),
+  });
 }
 
 /**

@@ -8,10 +8,9 @@
  * @module
  */
 
-import { join } from "node:path";
 import { forEachLimit } from "../concurrency.ts";
 import { describeError, type FailureCode, failureCodeOf } from "../errors.ts";
-import { ASYNC_FILE_OPS, isLocalFileSystem, SYNC_FILE_OPS, turn } from "../fs/file_ops.ts";
+import { isLocalFileSystem, turn } from "../fs/file_ops.ts";
 
 /** How many stat/readDir calls the walk keeps in flight (they are round trips on a share). */
 export const STAT_CONCURRENCY = 16;
@@ -64,13 +63,8 @@ export interface WalkedFailure {
   code: FailureCode;
 }
 
-/** Looks on a local file system: synchronous, with turns of the event loop between. */
-const SYNC_LOOKS = {
-  lstat: async (path: string): Promise<Deno.FileInfo> => {
-    await turn();
-    return await SYNC_FILE_OPS.lstat(path);
-  },
-};
+/** Local looks between two chances for the event loop to take a turn (see `turn`). */
+const LOOKS_PER_TURN = 64;
 
 /**
  * Walks a source tree breadth first.
@@ -89,9 +83,13 @@ export async function* walkTree(
   // Per device: on a local file system each look is made synchronously (see file_ops.ts).
   const local = new Map<number, Promise<boolean>>();
   for (let next = pending.shift(); next !== undefined; next = pending.shift()) {
-    const names: Deno.DirEntry[] = [];
+    const dir = next;
+    let isLocal = local.get(dir.info.dev);
+    if (isLocal === undefined) local.set(dir.info.dev, isLocal = isLocalFileSystem(dir.src));
+    const here = await isLocal;
+    let names: Deno.DirEntry[];
     try {
-      for await (const entry of Deno.readDir(next.src)) names.push(entry);
+      names = here ? [...Deno.readDirSync(dir.src)] : await Array.fromAsync(Deno.readDir(dir.src));
     } catch (error) {
       const reason = `cannot list the source folder: ${describeError(error)}`;
       yield { type: "failed", src: next.src, dst: next.dst, reason, code: failureCodeOf(error) };
@@ -103,17 +101,20 @@ export async function* walkTree(
     const twins = new Set(
       names.filter((e, i) => names[i + 1]?.name === e.name).map((e) => e.name),
     );
-    const looked: (WalkedEntry | { dir: Deno.FileInfo; src: string; dst: string })[] = new Array(
-      names.length,
-    );
-    const dir = next;
-    let isLocal = local.get(dir.info.dev);
-    if (isLocal === undefined) local.set(dir.info.dev, isLocal = isLocalFileSystem(dir.src));
-    const { lstat } = (await isLocal) ? SYNC_LOOKS : ASYNC_FILE_OPS;
-    await forEachLimit(names, STAT_CONCURRENCY, async (entry, i) => {
-      const [from, to] = [join(dir.src, entry.name), join(dir.dst, entry.name)];
-      looked[i] = await look(entry, from, to, twins, lstat);
-    });
+    const looked: Looked[] = new Array(names.length);
+    const pathsOf = (
+      name: string,
+    ): [string, string] => [child(dir.src, name), child(dir.dst, name)];
+    if (here) {
+      for (let i = 0; i < names.length; i++) {
+        if (i % LOOKS_PER_TURN === 0) await turn();
+        looked[i] = lookNow(names[i]!, ...pathsOf(names[i]!.name), twins);
+      }
+    } else {
+      await forEachLimit(names, STAT_CONCURRENCY, async (entry, i) => {
+        looked[i] = await look(entry, ...pathsOf(entry.name), twins);
+      });
+    }
     const entries: WalkedEntry[] = [];
     for (const item of looked) {
       if ("dir" in item) pending.push({ src: item.src, dst: item.dst, info: item.dir });
@@ -123,35 +124,68 @@ export async function* walkTree(
   }
 }
 
+/**
+ * A listed name's path in its folder: the walk's paths are absolute and
+ * normal and listed names have no slash, so this is `join` without its cost.
+ */
+function child(folder: string, name: string): string {
+  return folder.endsWith("/") ? folder + name : `${folder}/${name}`;
+}
+
+/** What a folder's entry is: a file, link or failure, or a folder to list next. */
+type Looked = WalkedEntry | { dir: Deno.FileInfo; src: string; dst: string };
+
+/** Looks at an entry with Deno's asynchronous calls (a round trip each on a share). */
 async function look(
   entry: Deno.DirEntry,
   src: string,
   dst: string,
   twins: ReadonlySet<string>,
-  lstat: (path: string) => Promise<Deno.FileInfo>,
-): Promise<WalkedEntry | { dir: Deno.FileInfo; src: string; dst: string }> {
+): Promise<Looked> {
   const { name } = entry;
   if (twins.has(name)) return { name, src, dst, failure: { reason: NOT_UTF8, code: "bad-name" } };
   let info: Deno.FileInfo;
   try {
-    info = await lstat(src);
+    info = await Deno.lstat(src);
   } catch (error) {
-    const badName = name.includes("\uFFFD") && error instanceof Deno.errors.NotFound;
-    const failure = badName
-      ? { reason: NOT_UTF8, code: "bad-name" as const }
-      : { reason: describeError(error), code: failureCodeOf(error) };
-    return { name, src, dst, failure };
+    return { name, src, dst, failure: lookFailure(name, error) };
   }
   if (info.isDirectory) return { dir: info, src, dst };
   if (!info.isSymlink) return { name, src, dst, info };
   try {
     return { name, src, dst, info, linkTarget: await Deno.readLink(src) };
   } catch (error) {
-    return {
-      name,
-      src,
-      dst,
-      failure: { reason: describeError(error), code: failureCodeOf(error) },
-    };
+    return { name, src, dst, failure: lookFailure(name, error) };
   }
+}
+
+/** The same look with synchronous calls, on a local file system. */
+function lookNow(
+  entry: Deno.DirEntry,
+  src: string,
+  dst: string,
+  twins: ReadonlySet<string>,
+): Looked {
+  const { name } = entry;
+  if (twins.has(name)) return { name, src, dst, failure: { reason: NOT_UTF8, code: "bad-name" } };
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(src);
+  } catch (error) {
+    return { name, src, dst, failure: lookFailure(name, error) };
+  }
+  if (info.isDirectory) return { dir: info, src, dst };
+  if (!info.isSymlink) return { name, src, dst, info };
+  try {
+    return { name, src, dst, info, linkTarget: Deno.readLinkSync(src) };
+  } catch (error) {
+    return { name, src, dst, failure: lookFailure(name, error) };
+  }
+}
+
+/** Why a look failed: a name that is not UTF-8 reads as missing. */
+function lookFailure(name: string, error: unknown): { reason: string; code: FailureCode } {
+  return name.includes("\uFFFD") && error instanceof Deno.errors.NotFound
+    ? { reason: NOT_UTF8, code: "bad-name" }
+    : { reason: describeError(error), code: failureCodeOf(error) };
 }
