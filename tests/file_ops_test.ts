@@ -1,6 +1,6 @@
 // Small local files take synchronous calls; shares keep Deno's asynchronous ones.
 import { join } from "node:path";
-import { isLocalFileSystem, SYNC_FILE_OPS } from "../lib/fs/file_ops.ts";
+import { isLocalFileSystem, SYNC_FILE_OPS, turn, TURN_EVERY_MS } from "../lib/fs/file_ops.ts";
 import { copyAll } from "./_outcomes.ts";
 import {
   assert,
@@ -70,6 +70,25 @@ Deno.test({
       for (const root of roots) await Deno.remove(root, { recursive: true }).catch(() => {});
     }
   },
+});
+
+Deno.test("turn(): a caller that comes while a turn is under way waits for it too", async () => {
+  // Many files are in flight at once in the small-file lane. Were a later
+  // caller let through while another waited for its turn, the callers would
+  // keep the microtask queue busy and the timer (and with it Ctrl-C) would
+  // fire only once every one of them was waiting.
+  const start = performance.now();
+  while (performance.now() - start <= TURN_EVERY_MS) Deno.statSync(Deno.cwd());
+  const first = turn();
+  let firstDone = false;
+  first.then(() => firstDone = true);
+  await turn();
+  assert(firstDone, "the second caller went on before the turn was given");
+  // Right after a turn, callers go on at once.
+  let again = false;
+  turn().then(() => again = true);
+  await Promise.resolve();
+  assert(again, "a caller right after a turn waited");
 });
 
 Deno.test("Ctrl-C during a long run of small local files stops it there: the event loop keeps its turns", async () => {

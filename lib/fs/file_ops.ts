@@ -70,6 +70,10 @@ export const SYNC_FILE_OPS: FileOps = {
 export const TURN_EVERY_MS = 100;
 
 let lastTurn = performance.now();
+// The turn under way. Every caller waits for the same one: a caller that
+// went on while another waited would keep the microtask queue busy, and the
+// timer (and with it Ctrl-C) would not fire until the whole run had ended.
+let pendingTurn: Promise<void> | undefined;
 
 /**
  * Gives the event loop a turn when {@linkcode TURN_EVERY_MS} has passed since
@@ -86,10 +90,17 @@ let lastTurn = performance.now();
  * ```
  */
 export function turn(): Promise<void> {
+  if (pendingTurn !== undefined) return pendingTurn;
   const now = performance.now();
   if (now - lastTurn < TURN_EVERY_MS) return Promise.resolve();
-  lastTurn = now;
-  return new Promise((resolve) => setTimeout(resolve, 0));
+  pendingTurn = new Promise((resolve) =>
+    setTimeout(() => {
+      pendingTurn = undefined;
+      lastTurn = performance.now();
+      resolve();
+    }, 0)
+  );
+  return pendingTurn;
 }
 
 /** A synchronous call's value or error as a settled promise. */
