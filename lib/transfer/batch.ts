@@ -129,7 +129,7 @@ function checkRunOptions(options: RunOptions): void {
 }
 
 async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promise<TransferResult> {
-  const { settings, mappings } = plan.header;
+  const { settings } = plan.header;
   const run = new Run(settings, options, startMs);
   const deliveries = settings.mhl ? new Deliveries() : undefined;
   if (deliveries !== undefined) run.observe = (file, result) => deliveries.file(file, result);
@@ -138,17 +138,7 @@ async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promis
     options.readAhead ?? DEFAULTS.readAhead,
     (item) => item.kind === "file" && run.accounting.planned(item),
   );
-  const ahead = await reader.fill();
-  const refused = ahead.items.find((i): i is PlannedFile =>
-    i.kind === "file" && i.refuses === true
-  );
-  if (refused !== undefined) throw refusal(refused, mappings);
-  const files = ahead.items.filter((i): i is PlannedFile => i.kind === "file");
-  const needs = await spaceNeeds(files, { mayClone: settings.offload !== "never" });
-  if (settings.spaceCheck) assertFits(needs);
-  run.tight = tightDevices(needs);
-  run.accounting.planning = !ahead.complete;
-  options.onStart?.(startInfo(plan, ahead.items, ahead.complete));
+  await checkAhead(run, plan, reader, options);
 
   const ticker = options.onProgress === undefined ? undefined : setInterval(
     () => {
@@ -191,6 +181,31 @@ async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promis
   const result = resultOf(run, settings.batchId, startMs, reader.complete, manifests);
   if (run.cancelled) throw new CancelledError(result, options.signal?.reason);
   return result;
+}
+
+/**
+ * Reads the first items ahead and checks them before anything is written:
+ * two mappings writing one path, free space. A function of its own, so that
+ * nothing it looked at is held while the batch runs.
+ */
+async function checkAhead(
+  run: Run,
+  plan: Plan,
+  reader: ReadAhead<PlanItem>,
+  options: RunOptions,
+): Promise<void> {
+  const { settings, mappings } = plan.header;
+  const ahead = await reader.fill();
+  const refused = ahead.items.find((i): i is PlannedFile =>
+    i.kind === "file" && i.refuses === true
+  );
+  if (refused !== undefined) throw refusal(refused, mappings);
+  const files = ahead.items.filter((i): i is PlannedFile => i.kind === "file");
+  const needs = await spaceNeeds(files, { mayClone: settings.offload !== "never" });
+  if (settings.spaceCheck) assertFits(needs);
+  run.tight = tightDevices(needs);
+  run.accounting.planning = !ahead.complete;
+  options.onStart?.(startInfo(plan, ahead.items, ahead.complete));
 }
 
 /**

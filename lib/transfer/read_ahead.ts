@@ -3,13 +3,25 @@
  * of later folders goes on while earlier files are copied, and memory stays
  * bounded by the buffer, not by the size of the tree.
  *
+ * The first fill reads up to the whole capacity (a batch that fits is checked
+ * whole before anything is written); afterwards the buffer is kept at a
+ * smaller depth, enough to keep the copy fed. Items that wait long in the
+ * buffer outlive V8's young generation and are copied into the old one,
+ * where they die: 10 000 waiting items made a copy of 100 000 small files
+ * peak about 15 MiB higher than 1 000 (bench/many_files.ts), at the same
+ * speed.
+ *
  * @module
  */
+
+/** Items held ahead once the first fill is done (the depth that keeps the lanes fed). */
+export const STEADY_DEPTH = 1000;
 
 /** A bounded buffer filled from an async source in the background. */
 export class ReadAhead<T> {
   #source: AsyncIterator<T>;
   #capacity: number;
+  #steady: number;
   #onItem: (item: T) => void;
   #buffer: T[] = [];
   #done = false;
@@ -25,15 +37,24 @@ export class ReadAhead<T> {
    * @param source The items.
    * @param capacity How many items are read ahead at most.
    * @param onItem Called for each item as it is read (the totals grow).
+   * @param steady How many items are read ahead after the first fill (at most
+   * `capacity`).
    */
-  constructor(source: AsyncIterable<T>, capacity: number, onItem: (item: T) => void) {
+  constructor(
+    source: AsyncIterable<T>,
+    capacity: number,
+    onItem: (item: T) => void,
+    steady = STEADY_DEPTH,
+  ) {
     this.#source = source[Symbol.asyncIterator]();
     this.#capacity = Math.max(1, capacity);
+    this.#steady = Math.max(1, Math.min(steady, this.#capacity));
     this.#onItem = onItem;
   }
 
   /**
-   * Starts reading and waits until the buffer is full or the source ended.
+   * Starts reading and waits until the buffer is full or the source ended;
+   * from then on, the buffer is refilled to the steady depth only.
    *
    * @returns The items read so far, and whether they are all of them.
    * @throws What the source threw.
@@ -44,7 +65,11 @@ export class ReadAhead<T> {
       await new Promise<void>((resolve) => (this.#wakeReader = resolve));
     }
     if (this.#error !== undefined) throw this.#error.error;
-    return { items: this.#buffer, complete: this.#done };
+    // The buffer itself: it empties as the items are taken, so holding the
+    // answer holds no item.
+    const items = this.#buffer;
+    this.#capacity = this.#steady;
+    return { items, complete: this.#done };
   }
 
   /**
