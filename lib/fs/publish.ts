@@ -7,7 +7,7 @@
  * @module
  */
 
-import { basename, dirname, join } from "node:path";
+import { basename, sep as SEP } from "node:path";
 import type { ExistingPolicy } from "../options.ts";
 import { ASYNC_FILE_OPS, type FileOps } from "./file_ops.ts";
 import { RUN_ID } from "./temp_lease.ts";
@@ -20,8 +20,9 @@ const NAME_MAX_BYTES = 255;
  * A unique, hidden temporary name beside `dst`, recognisable as ferry's.
  * With `leased`, the name carries this run's id, and the run holds its lease
  * in that folder (see `temp_lease.ts`), so that a later run can tell whether
- * this one is still going. Long names are shortened so the result fits in
- * 255 bytes.
+ * this one is still going; the name is then unique by a counter of this run
+ * (its random run id keeps it unguessable), otherwise by 16 random hex
+ * digits. Long names are shortened so the result fits in 255 bytes.
  *
  * @param dst The destination path.
  * @param leased Whether this run holds its lease in `dst`'s folder.
@@ -36,18 +37,31 @@ const NAME_MAX_BYTES = 255;
  * ```
  */
 export function tempPathFor(dst: string, leased = false): string {
-  const random = crypto.getRandomValues(new Uint32Array(2));
-  const tag = `.${random[0]!.toString(16).padStart(8, "0")}${
-    random[1]!.toString(16).padStart(8, "0")
-  }${leased ? `.${RUN_ID}` : ""}`;
-  let name = basename(dst);
+  const tag = leased ? `.${hex16(staged++)}.${RUN_ID}` : `.${randomHex16()}`;
+  // Split by hand: join() would normalize a path that is normalized already,
+  // once per file.
+  const cut = Math.max(dst.lastIndexOf("/"), SEP === "/" ? -1 : dst.lastIndexOf(SEP));
+  const folder = dst.slice(0, cut + 1);
+  let name = dst.slice(cut + 1);
   // The tag is ASCII; a name of n UTF-16 units takes at most 3n bytes.
   const room = NAME_MAX_BYTES - 1 - tag.length - TEMP_SUFFIX.length;
   if (name.length * 3 > room) {
     const encoder = new TextEncoder();
     while (encoder.encode(name).length > room) name = name.slice(0, -1);
   }
-  return join(dirname(dst), `.${name}${tag}${TEMP_SUFFIX}`);
+  return `${folder}.${name}${tag}${TEMP_SUFFIX}`;
+}
+
+/** Temporaries named by this run under its leases so far. */
+let staged = 0;
+
+function hex16(n: number): string {
+  return n.toString(16).padStart(16, "0");
+}
+
+function randomHex16(): string {
+  const random = crypto.getRandomValues(new Uint32Array(2));
+  return `${random[0]!.toString(16).padStart(8, "0")}${random[1]!.toString(16).padStart(8, "0")}`;
 }
 
 const TEMP_NAME = /\.[0-9a-f]{16}(?:\.([0-9a-f]{16}))?\.ferry-partial$/;
