@@ -5,7 +5,7 @@ import { assert, assertEquals } from "./_helpers.ts";
 /** Numbers 0…count-1, counting how many were pulled from the source. */
 function counted(count: number): { items: AsyncIterable<number>; pulled: () => number } {
   let pulled = 0;
-  async function* items() {
+  async function* items(): AsyncGenerator<number> {
     for (let i = 0; i < count; i++) {
       pulled++;
       yield i;
