@@ -2,7 +2,8 @@ import { join } from "node:path";
 import { CancelledError } from "../mod.ts";
 import { MIB } from "../lib/size.ts";
 import { copyAll, filesOf } from "./_outcomes.ts";
-import { KernelCopy, offloadAvailable, SAME_FS_OFFLOAD_STEP_BYTES } from "../lib/fs/offload.ts";
+import { libcAvailable } from "../lib/fs/libc.ts";
+import { KernelCopy, SAME_FS_OFFLOAD_STEP_BYTES } from "../lib/fs/offload.ts";
 import {
   assert,
   assertEquals,
@@ -18,7 +19,7 @@ import {
 const SIZES = [0, 1, 4 * MIB - 1, 4 * MIB, 4 * MIB + 1, 10 * MIB, 10 * MIB + 1, 33 * MIB + 12345];
 
 Deno.test("offload is available to the tests (they run with --allow-ffi on Linux)", () => {
-  assertEquals(offloadAvailable(), Deno.build.os === "linux");
+  assertEquals(libcAvailable(), Deno.build.os === "linux");
 });
 
 Deno.test("copies are byte-identical with offload never, auto and always", async () => {

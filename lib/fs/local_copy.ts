@@ -16,7 +16,8 @@
  * @module
  */
 
-import { ErrnoError, FALLBACK_CODES, loadLibc } from "./offload.ts";
+import { ErrnoError, loadLibc } from "./libc.ts";
+import { FALLBACK_CODES } from "./offload.ts";
 
 const SYMBOLS = {
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },

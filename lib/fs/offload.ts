@@ -19,6 +19,8 @@
  * @module
  */
 
+import { ErrnoError, loadLibc } from "./libc.ts";
+
 /** When to use copy offload. */
 export type OffloadMode = "auto" | "never" | "always";
 
@@ -54,34 +56,6 @@ export const SAME_FS_OFFLOAD_STEP_BYTES = 64 * 1024 * 1024;
 /** glibc 2.41/2.42 corrupt copy_file_range calls over 2 GiB; stay far below. */
 export const MAX_CALL_BYTES = 1024 * 1024 * 1024;
 
-/** errno names by number (Linux). */
-export const ERRNO_NAMES: Record<number, string> = {
-  1: "EPERM",
-  2: "ENOENT",
-  4: "EINTR",
-  5: "EIO",
-  9: "EBADF",
-  13: "EACCES",
-  17: "EEXIST",
-  18: "EXDEV",
-  20: "ENOTDIR",
-  21: "EISDIR",
-  22: "EINVAL",
-  24: "EMFILE",
-  26: "ETXTBSY",
-  27: "EFBIG",
-  28: "ENOSPC",
-  30: "EROFS",
-  31: "EMLINK",
-  36: "ENAMETOOLONG",
-  38: "ENOSYS",
-  40: "ELOOP",
-  95: "EOPNOTSUPP",
-  110: "ETIMEDOUT",
-  116: "ESTALE",
-  122: "EDQUOT",
-};
-
 const O_RDONLY = 0;
 const O_WRONLY = 1;
 const O_CLOEXEC = 0o2000000;
@@ -91,46 +65,6 @@ const SEEK_HOLE = 4;
 /** `lseek(SEEK_DATA)`: no data after the position. */
 const ENXIO = 6;
 const EINTR = 4;
-
-/** An error from a libc call, with the errno name as `code` (like Deno's own errors). */
-export class ErrnoError extends Error {
-  /** The errno name, e.g. `"EXDEV"`. */
-  readonly code: string;
-  /** The path the call was working on, where one is known. */
-  readonly path: string | undefined;
-
-  /**
-   * Creates an errno error.
-   *
-   * @param call The libc function that failed.
-   * @param errno The errno value.
-   * @param path The path the call was working on.
-   */
-  constructor(call: string, errno: number, path?: string) {
-    const code = ERRNO_NAMES[errno] ?? `errno ${errno}`;
-    super(`${call} failed: ${code}`);
-    this.name = "ErrnoError";
-    this.code = code;
-    this.path = path;
-  }
-}
-
-/**
- * Whether offload can be used in this process: Linux, with `--allow-ffi` granted.
- *
- * @returns `true` when {@linkcode KernelCopy.open} may succeed.
- *
- * @example
- * ```ts
- * import { offloadAvailable } from "./offload.ts";
- *
- * console.log(offloadAvailable() ? "copy_file_range" : "read/write");
- * ```
- */
-export function offloadAvailable(): boolean {
-  return Deno.build.os === "linux" &&
-    Deno.permissions.querySync({ name: "ffi" }).state === "granted";
-}
 
 const SYMBOLS = {
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
@@ -153,23 +87,6 @@ const ASYNC_SYMBOLS = {
   copy_file_range: { ...SYMBOLS.copy_file_range, nonblocking: true },
   fallocate: { ...SYMBOLS.fallocate, nonblocking: true },
 } as const;
-
-/**
- * libc with these symbols, or `null` where it cannot be loaded or FFI is not allowed.
- *
- * @param symbols The functions to bind.
- * @returns The library, or `null`.
- */
-export function loadLibc<S extends Deno.ForeignLibraryInterface>(
-  symbols: S,
-): Deno.DynamicLibrary<S> | null {
-  if (!offloadAvailable()) return null;
-  try {
-    return Deno.dlopen("libc.so.6", symbols);
-  } catch {
-    return null;
-  }
-}
 
 /** `open`'s arguments for an existing file: the path as a C string, and the flags. */
 function openArgs(path: string, write: boolean): [Uint8Array<ArrayBuffer>, number, number] {

@@ -10,7 +10,7 @@
 import { basename, dirname } from "node:path";
 import { forEachLimit } from "../concurrency.ts";
 import { describeError, failureCodeOf, InputError } from "../errors.ts";
-import { offloadAvailable } from "../fs/offload.ts";
+import { libcAvailable } from "../fs/libc.ts";
 import {
   type ResolvedSettings,
   type ResolveOptions,
@@ -70,7 +70,7 @@ export async function planBatch(
   options: TransferSettings = {},
   how: Pick<ResolveOptions, "names" | "values"> = {},
 ): Promise<Plan> {
-  const settings = resolveOptions(options, { ...how, offloadAvailable: offloadAvailable() });
+  const settings = resolveOptions(options, { ...how, offloadAvailable: libcAvailable() });
   const checked = await checkMappings(mappings, settings.operation, STAT_CONCURRENCY);
   checkOverlaps(checked, settings.operation);
   return {

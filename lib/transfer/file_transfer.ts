@@ -12,7 +12,7 @@
 import { dirname } from "node:path";
 import { describeError } from "../errors.ts";
 import type { LocalCopy } from "../fs/local_copy.ts";
-import { ErrnoError } from "../fs/offload.ts";
+import { ErrnoError } from "../fs/libc.ts";
 import { flushToStorage, publish, type PublishOutcome } from "../fs/publish.ts";
 import { hashBytes, hashFile } from "../integrity/hash.ts";
 import { hashedReadJob } from "../integrity/file_hasher.ts";

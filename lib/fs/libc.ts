@@ -1,0 +1,106 @@
+/**
+ * libc through Deno's FFI: loading it where FFI is granted, and its errors
+ * (errno as a name, like Deno's own errors, and the path the call was on).
+ * Copy offload (`offload.ts`) and the small-file calls (`local_copy.ts`)
+ * bind it.
+ *
+ * FFI widens the sandbox: native code is not bound by `--allow-read` or
+ * `--allow-write` scopes.
+ *
+ * @module
+ */
+
+/** errno names by number (Linux). */
+export const ERRNO_NAMES: Record<number, string> = {
+  1: "EPERM",
+  2: "ENOENT",
+  4: "EINTR",
+  5: "EIO",
+  9: "EBADF",
+  13: "EACCES",
+  17: "EEXIST",
+  18: "EXDEV",
+  20: "ENOTDIR",
+  21: "EISDIR",
+  22: "EINVAL",
+  24: "EMFILE",
+  26: "ETXTBSY",
+  27: "EFBIG",
+  28: "ENOSPC",
+  30: "EROFS",
+  31: "EMLINK",
+  36: "ENAMETOOLONG",
+  38: "ENOSYS",
+  40: "ELOOP",
+  95: "EOPNOTSUPP",
+  110: "ETIMEDOUT",
+  116: "ESTALE",
+  122: "EDQUOT",
+};
+
+/** An error from a libc call, with the errno name as `code` (like Deno's own errors). */
+export class ErrnoError extends Error {
+  /** The errno name, e.g. `"EXDEV"`. */
+  readonly code: string;
+  /** The path the call was working on, where one is known. */
+  readonly path: string | undefined;
+
+  /**
+   * Creates an errno error.
+   *
+   * @param call The libc function that failed.
+   * @param errno The errno value.
+   * @param path The path the call was working on.
+   */
+  constructor(call: string, errno: number, path?: string) {
+    const code = ERRNO_NAMES[errno] ?? `errno ${errno}`;
+    super(`${call} failed: ${code}`);
+    this.name = "ErrnoError";
+    this.code = code;
+    this.path = path;
+  }
+}
+
+/**
+ * Whether libc can be called in this process: Linux, with `--allow-ffi`
+ * granted. Copy offload and the small-file calls need it.
+ *
+ * @returns `true` when {@linkcode loadLibc} may succeed.
+ *
+ * @example
+ * ```ts
+ * import { libcAvailable } from "./libc.ts";
+ *
+ * console.log(libcAvailable() ? "copy_file_range" : "read/write");
+ * ```
+ */
+export function libcAvailable(): boolean {
+  return Deno.build.os === "linux" &&
+    Deno.permissions.querySync({ name: "ffi" }).state === "granted";
+}
+
+/**
+ * libc with these symbols, or `null` where it cannot be loaded or FFI is not allowed.
+ *
+ * @param symbols The functions to bind.
+ * @returns The library, or `null`.
+ *
+ * @example
+ * ```ts
+ * import { loadLibc } from "./libc.ts";
+ *
+ * const libc = loadLibc({ getpid: { parameters: [], result: "i32" } });
+ * console.log(libc === null || libc.symbols.getpid() === Deno.pid); // true
+ * libc?.close();
+ * ```
+ */
+export function loadLibc<S extends Deno.ForeignLibraryInterface>(
+  symbols: S,
+): Deno.DynamicLibrary<S> | null {
+  if (!libcAvailable()) return null;
+  try {
+    return Deno.dlopen("libc.so.6", symbols);
+  } catch {
+    return null;
+  }
+}
