@@ -1,5 +1,5 @@
 /**
- * `deno task compile`: builds the single `ferry` binary with the worker module
+ * `deno task compile`: builds the single `ferry` binary with the worker modules
  * embedded and the permissions ferry needs built in. `deno compile` needs its
  * runtime (`denort`), which it downloads from Deno's own server the first
  * time, or takes from `DENORT_BIN`; where neither works this says so in plain
@@ -32,6 +32,8 @@ const build = await new Deno.Command(Deno.execPath(), {
     ...COMPILE_FLAGS,
     "--include",
     join(root, "lib", "workers", "copy_worker.ts"),
+    "--include",
+    join(root, "lib", "workers", "local_worker.ts"),
     "--output",
     output,
     join(root, "cli.ts"),

@@ -436,6 +436,19 @@ export interface Testbed {
 }
 
 /**
+ * Whether strace can trace here (installed, and allowed to ptrace).
+ *
+ * @returns `true` when it can.
+ */
+export async function straceWorks(): Promise<boolean> {
+  return await new Deno.Command("strace", {
+    args: ["-f", "-o", "/dev/null", "true"],
+    stdout: "null",
+    stderr: "null",
+  }).output().then((out) => out.success, () => false);
+}
+
+/**
  * Reads the testbed's paths from `testbed.sh env`.
  *
  * @returns The paths, or the reason it is not available.

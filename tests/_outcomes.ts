@@ -17,6 +17,8 @@ import {
   type TransferResult,
 } from "../mod.ts";
 import { byPlanOrder } from "../lib/transfer/result.ts";
+import { join } from "node:path";
+import { assert, assertEquals, assertNoTemps } from "./_helpers.ts";
 
 /** A result with every file's outcome, in plan order. */
 export type Outcome = TransferResult & { files: FileResult[] };
@@ -104,4 +106,43 @@ export function applyAll(
  */
 export function filesOf(error: CancelledError): FileResult[] {
   return (error.result as Partial<Outcome>).files ?? [];
+}
+
+/**
+ * Copies `src` (files `names`) to `out`, and when the `at`th file has ended
+ * writes "not ours" under every name still free there: exactly those files
+ * must fail as `exists`, and what was written there must be left alone.
+ *
+ * @param src The source folder.
+ * @param out The destination folder.
+ * @param names The files in `src`.
+ * @param at After how many ended files the names are taken.
+ */
+export async function assertTakenNamesLeftAlone(
+  src: string,
+  out: string,
+  names: readonly string[],
+  at: number,
+): Promise<void> {
+  const planted: string[] = [];
+  let ended = 0;
+  const result = await copyAll(src, out, {
+    onFile: () => {
+      if (++ended !== at) return;
+      for (const name of names) {
+        try {
+          Deno.writeTextFileSync(join(out, name), "not ours", { createNew: true });
+          planted.push(join(out, name));
+        } catch (error) {
+          if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+        }
+      }
+    },
+  });
+  assert(planted.length > 0, `some names were still free after ${at} files`);
+  const failed = result.files.filter((f) => f.status === "failed");
+  assertEquals(failed.map((f) => f.dst).sort(), planted.sort());
+  assertEquals(new Set(failed.map((f) => f.error?.code)), new Set(["exists"]));
+  for (const path of planted) assertEquals(await Deno.readTextFile(path), "not ours");
+  await assertNoTemps(out);
 }

@@ -15,6 +15,7 @@ import {
   runCli,
   runCliInTerminal,
   snapshot,
+  straceWorks,
   testbed,
   withTempDir,
   writeRandomFile,
@@ -423,11 +424,7 @@ Deno.test("an unreadable source (mode 000) fails that file with path and cause, 
   });
 });
 
-const straceMissing = await new Deno.Command("strace", {
-  args: ["-f", "-o", "/dev/null", "true"],
-  stdout: "null",
-  stderr: "null",
-}).output().then((out) => !out.success, () => true);
+const straceMissing = !(await straceWorks());
 if (straceMissing) {
   console.warn("SKIPPED open-count and fsync tests: strace is not installed or cannot trace here");
 }

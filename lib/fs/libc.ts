@@ -44,6 +44,10 @@ export class ErrnoError extends Error {
   readonly code: string;
   /** The path the call was working on, where one is known. */
   readonly path: string | undefined;
+  /** The libc function that failed. */
+  readonly call: string;
+  /** The errno value. */
+  readonly errno: number;
 
   /**
    * Creates an errno error.
@@ -58,6 +62,8 @@ export class ErrnoError extends Error {
     this.name = "ErrnoError";
     this.code = code;
     this.path = path;
+    this.call = call;
+    this.errno = errno;
   }
 }
 

@@ -17,6 +17,7 @@ import { addToPlanTotals, emptyPlanTotals } from "../plan/plan_totals.ts";
 import { FileJob } from "./file_job.ts";
 import { transferFile } from "./file_transfer.ts";
 import { Lane } from "./lane.ts";
+import { LOCAL_IN_FLIGHT } from "./local_copier.ts";
 import { Deliveries } from "./manifests.ts";
 import type { Progress, StartInfo } from "./progress.ts";
 import { ReadAhead } from "./read_ahead.ts";
@@ -216,6 +217,8 @@ async function feed(run: Run, reader: ReadAhead<PlanItem>, deliveries?: Deliveri
   const { settings } = run;
   const large = new Lane(settings.fileWorkers, settings.fileWorkers * 4);
   const small = new Lane(settings.smallFileWorkers, settings.smallFileWorkers * 4);
+  // Many small local files: enough in flight that the worker gets full batches.
+  run.onLocalWorker = () => small.widen(LOCAL_IN_FLIGHT);
   const ids = { next: FALLBACK_ID_BASE };
   const handle = async (item: PlanItem): Promise<void> => {
     if (item.kind === "stray") return await run.temporaries.reclaim(item.path);

@@ -8,7 +8,7 @@
  */
 
 import { dirname } from "node:path";
-import type { LocalCopy } from "../fs/local_copy.ts";
+import type { LocalCopier, LocalOutcome } from "./local_copier.ts";
 import { DEFAULT_OFFLOAD_STEP_BYTES, SAME_FS_OFFLOAD_STEP_BYTES } from "../fs/offload.ts";
 import { createHasher, hashBytes } from "../integrity/hash.ts";
 import type { Chunk } from "../plan/plan_item.ts";
@@ -57,28 +57,39 @@ function rangesDone(job: FileJob): void {
 
 /**
  * A small local file in one go through libc (see `local_copy.ts`): its
- * bytes, the check of its size and source, its mode and times.
+ * bytes, the check of its size and source, its mode and times, and its
+ * publish under the final name.
  *
  * @param job The file.
  * @param tmp Its temporary (not created yet).
- * @param local The binding.
+ * @param local The copier.
+ * @returns How the publish went (`"unsupported"`: the caller publishes).
  * @throws When a call fails (the error says which side) or the source changed.
  */
-export function copyLocal(job: FileJob, tmp: string, local: LocalCopy): void {
+export async function copyLocal(
+  job: FileJob,
+  tmp: string,
+  local: LocalCopier,
+): Promise<LocalOutcome> {
   const { file, run } = job;
   const { uid, gid } = file;
-  local.copy({
-    src: file.src,
-    tmp,
-    size: file.size,
-    mtimeMs: file.mtimeMs,
-    atimeMs: file.atimeMs,
-    mode: file.mode,
-    owner: run.settings.preserveOwner && uid !== null && gid !== null ? { uid, gid } : null,
-    fsync: run.settings.fsync,
+  const outcome = await local.copyAndPublish({
+    request: {
+      src: file.src,
+      tmp,
+      size: file.size,
+      mtimeMs: file.mtimeMs,
+      atimeMs: file.atimeMs,
+      mode: file.mode,
+      owner: run.settings.preserveOwner && uid !== null && gid !== null ? { uid, gid } : null,
+      fsync: run.settings.fsync,
+    },
+    dst: file.dst,
+    overwrite: run.overwrites,
   });
   job.countBytes(file.size);
   rangesDone(job);
+  return outcome;
 }
 
 /**

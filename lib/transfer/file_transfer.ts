@@ -11,7 +11,6 @@
 
 import { dirname } from "node:path";
 import { describeError } from "../errors.ts";
-import type { LocalCopy } from "../fs/local_copy.ts";
 import { ErrnoError } from "../fs/libc.ts";
 import { flushToStorage, publish, type PublishOutcome } from "../fs/publish.ts";
 import { hashBytes, hashFile } from "../integrity/hash.ts";
@@ -152,10 +151,12 @@ async function copyAndPublish(job: FileJob): Promise<void> {
   const tmp = await run.temporaries.stage(file.dst);
   try {
     if (!(await roomFor(job))) return;
+    // libc's calls publish too; a file they published counts, cancel or not.
+    let outcome: PublishOutcome | "unsupported" = "unsupported";
     if (file.action === "symlink") {
       await Deno.symlink(file.linkTarget!, tmp);
     } else if (local !== null) {
-      copyLocal(job, tmp, local);
+      outcome = await copyLocal(job, tmp, local);
     } else {
       const copied = await copyBytes(job, tmp);
       if (copied === "stopped") return;
@@ -163,8 +164,10 @@ async function copyAndPublish(job: FileJob): Promise<void> {
       if (run.settings.verify === "source" && !(await verifyContent(job, tmp))) return;
       await finalize(job, tmp, copied === "copied-with-mode");
     }
-    if (run.cancelled) return;
-    const outcome = await publishCopy(job, tmp, local);
+    if (outcome === "unsupported") {
+      if (run.cancelled) return;
+      outcome = await publish(tmp, file.dst, run.overwrites ? "overwrite" : "error", job.ops);
+    }
     if (outcome === "exists") return existsAtPublish(job);
     run.temporaries.published(tmp);
     if (!(await flushDirectoryOf(job, "published"))) return;
@@ -179,14 +182,6 @@ async function copyAndPublish(job: FileJob): Promise<void> {
   } finally {
     await run.temporaries.discard(tmp);
   }
-}
-
-/** Publishes a copy: with libc's `renameat2` where it can, else with {@linkcode publish}. */
-function publishCopy(job: FileJob, tmp: string, local: LocalCopy | null): Promise<PublishOutcome> {
-  const { run, file } = job;
-  const outcome = local?.publish(tmp, file.dst, run.overwrites) ?? "unsupported";
-  if (outcome !== "unsupported") return Promise.resolve(outcome);
-  return publish(tmp, file.dst, run.overwrites ? "overwrite" : "error", job.ops);
 }
 
 /** Size check of the written file, and a check that the source did not change meanwhile. */

@@ -42,6 +42,16 @@ export class Lane {
     this.#pump();
   }
 
+  /**
+   * Lets more tasks run at once from now on (never fewer).
+   *
+   * @param concurrency Tasks in flight at once.
+   */
+  widen(concurrency: number): void {
+    this.#concurrency = Math.max(this.#concurrency, concurrency);
+    this.#pump();
+  }
+
   /** Waits until every queued task has ended; throws the first error a task threw. */
   async drain(): Promise<void> {
     while (this.#active > 0 || this.#queue.length > 0) {

@@ -16,6 +16,7 @@ import {
   turn,
 } from "../fs/file_ops.ts";
 import { LocalCopy } from "../fs/local_copy.ts";
+import { LocalCopier } from "./local_copier.ts";
 import { KernelCopyAsync } from "../fs/offload.ts";
 import type { ResolvedSettings } from "../options.ts";
 import type { Chunk, PlannedFile } from "../plan/plan_item.ts";
@@ -60,11 +61,13 @@ export class Run {
   readonly noOffload = new Set<string>();
   /** Sees every file's outcome with its plan item (the ASC MHL generations need both). */
   observe: ((file: PlannedFile, result: FileResult) => void) | undefined;
+  /** Called when small local files start going to a worker (`local_copier.ts`). */
+  onLocalWorker: (() => void) | undefined;
   /** Destination file systems the batch (nearly) fills: files there are checked for room first. */
   tight = new Set<number>();
   #cancelled = false;
   #kernel: KernelCopyAsync | null | undefined;
-  #local: LocalCopy | null | undefined;
+  #local: LocalCopier | null | undefined;
   #devs = new Map<string, Promise<number>>();
   #localSources = new Map<number, Promise<boolean>>();
   #localDestinations = new Map<string, Promise<boolean>>();
@@ -104,6 +107,8 @@ export class Run {
   kill(): void {
     this.cancel();
     this.pool.terminate();
+    // The small-file worker is left to answer for its batch (a few files,
+    // about a millisecond): a file it published is then reported as copied.
   }
 
   /** libc for copy_file_range and fallocate from this thread, loaded on first use (`null`: none). */
@@ -144,19 +149,23 @@ export class Run {
   }
 
   /**
-   * libc's calls for a whole small file (see `local_copy.ts`), for a file
-   * that {@linkcode Run.opsFor} gave synchronous calls, that the plan copies
-   * in the kernel in one piece and that is not hashed; `null` otherwise, or
-   * where FFI is not granted.
+   * libc's calls for a whole small file (see `local_copy.ts`, and
+   * `local_copier.ts` for the worker that makes them once many files come),
+   * for a file that {@linkcode Run.opsFor} gave synchronous calls, that the
+   * plan copies in the kernel in one piece and that is not hashed; `null`
+   * otherwise, or where FFI is not granted.
    *
    * @param file The plan item.
    * @param ops The calls {@linkcode Run.opsFor} chose for it.
-   * @returns The binding, or `null`.
+   * @returns The copier, or `null`.
    */
-  localCopy(file: PlannedFile, ops: FileOps): LocalCopy | null {
+  localCopy(file: PlannedFile, ops: FileOps): LocalCopier | null {
     if (ops !== SYNC_FILE_OPS || file.copier !== "whole" || !file.offload) return null;
     if (this.settings.hash !== null || file.action === "symlink") return null;
-    if (this.#local === undefined) this.#local = LocalCopy.open();
+    if (this.#local === undefined) {
+      const local = LocalCopy.open();
+      this.#local = local === null ? null : new LocalCopier(local, () => this.onLocalWorker?.());
+    }
     return this.#local;
   }
 
