@@ -108,7 +108,9 @@ export interface TransferSettings {
   /**
    * Small files (below the cutoff, copied whole) in flight at once, beside
    * the large ones. On a network share each small file costs several round
-   * trips, so many in flight pay off (bench/RESULTS.md).
+   * trips, so many in flight pay off (bench/RESULTS.md). Once more than 256
+   * small files between local file systems have come, they go to a worker
+   * in batches and at least 256 are in flight (`lib/transfer/local_copier.ts`).
    * @default {16}
    */
   smallFileWorkers?: number;
