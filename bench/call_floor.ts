@@ -17,6 +17,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { LocalCopy } from "../lib/fs/local_copy.ts";
 import { tempPathFor } from "../lib/fs/publish.ts";
+import { makeEmptyTree, median } from "./empty_tree.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -27,7 +28,6 @@ const { values } = parseArgs({
   },
 });
 const ROOT = new URL("..", import.meta.url).pathname;
-const PER_FOLDER = 1000;
 const count = Number(values.files);
 const src = join(values.dir, "bench-floor-src");
 const dst = join(values.dir, "bench-floor-dst");
@@ -76,13 +76,7 @@ async function ferry(): Promise<number> {
 }
 
 await clear(src);
-Deno.mkdirSync(src);
-const empty = new Uint8Array(0);
-for (let i = 0; i < count; i++) {
-  const folder = join(src, `d${Math.floor(i / PER_FOLDER)}`);
-  if (i % PER_FOLDER === 0) Deno.mkdirSync(folder);
-  Deno.writeFileSync(join(folder, `f${i}`), empty);
-}
+makeEmptyTree(src, count);
 const floors: number[] = [];
 const runs: number[] = [];
 for (let round = 0; round < Number(values.rounds); round++) {
@@ -94,7 +88,6 @@ for (let round = 0; round < Number(values.rounds); round++) {
 await clear(dst);
 await clear(src);
 local.close();
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 console.log(
   `- ${count} empty files: the calls alone ${median(floors).toFixed(2)} s, ` +
     `ferry ${median(runs).toFixed(2)} s (medians of ${floors.length}; ` +

@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { writeHeapSnapshot } from "node:v8";
 import { copy } from "../mod.ts";
+import { makeEmptyTree } from "./empty_tree.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -25,7 +26,6 @@ const { values } = parseArgs({
   },
 });
 const MIB = 1024 * 1024;
-const PER_FOLDER = 1000;
 
 /** Sum of the self sizes of every node of a heap snapshot file, in bytes. */
 async function liveBytes(path: string): Promise<number> {
@@ -45,12 +45,7 @@ for (const count of values.files.split(",").map(Number)) {
   const dst = join(values.dir, "bench-heap-dst");
   await Deno.remove(src, { recursive: true }).catch(() => {});
   await Deno.remove(dst, { recursive: true }).catch(() => {});
-  Deno.mkdirSync(src);
-  for (let i = 0; i < count; i++) {
-    const folder = join(src, `d${Math.floor(i / PER_FOLDER)}`);
-    if (i % PER_FOLDER === 0) Deno.mkdirSync(folder);
-    Deno.writeFileSync(join(folder, `f${i}`), new Uint8Array(0));
-  }
+  makeEmptyTree(src, count);
   let taken: { rss: number; heapTotal: number; file: string } | undefined;
   let done = 0;
   await copy(src, dst, {

@@ -17,6 +17,7 @@
 
 import { parseArgs } from "node:util";
 import { join } from "node:path";
+import { makeEmptyTree, median } from "./empty_tree.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -38,7 +39,6 @@ const ferryAt = (root: string): string[] => [
   "--quiet",
 ];
 const FERRY = ferryAt(ROOT);
-const PER_FOLDER = 1000;
 
 /** The bed's tmpfs, or the directory given. */
 async function workDir(): Promise<string> {
@@ -53,17 +53,6 @@ async function workDir(): Promise<string> {
   return local;
 }
 
-/** `count` empty files, 1000 per folder. */
-function makeTree(root: string, count: number): void {
-  Deno.mkdirSync(root, { recursive: true });
-  const empty = new Uint8Array(0);
-  for (let i = 0; i < count; i++) {
-    const folder = join(root, `d${Math.floor(i / PER_FOLDER)}`);
-    if (i % PER_FOLDER === 0) Deno.mkdirSync(folder);
-    Deno.writeFileSync(join(folder, `f${i}`), empty);
-  }
-}
-
 /** Runs a command under /usr/bin/time: wall seconds and peak RSS in MiB. */
 async function timed(command: string[]): Promise<{ seconds: number; mib: number }> {
   const out = await new Deno.Command("/usr/bin/time", {
@@ -76,11 +65,6 @@ async function timed(command: string[]): Promise<{ seconds: number; mib: number 
   if (!out.success || match === null) throw new Error(`${command.join(" ")} failed: ${text}`);
   return { seconds: Number(match[1]), mib: Number(match[2]) / 1024 };
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-};
 
 const dir = await workDir();
 const src = join(dir, "bench-many-src");
@@ -102,7 +86,7 @@ lines.push(
 const count = Number(values.timed);
 const rounds = Number(values.rounds);
 await clear(src);
-makeTree(src, count);
+makeEmptyTree(src, count);
 const contenders: [string, (to: string) => string[]][] = [
   ["ferry", (to) => [...FERRY, src, to]],
   ["cp -a", (to) => ["cp", "-a", src, to]],
@@ -135,7 +119,7 @@ await clear(src);
 // Memory as the count grows.
 const peaks: string[] = [];
 for (const n of values.memory.split(",").filter((c) => c !== "").map(Number)) {
-  makeTree(src, n);
+  makeEmptyTree(src, n);
   await clear(dst);
   const { seconds, mib } = await timed([...FERRY, src, dst]);
   peaks.push(`${n} files ${mib.toFixed(0)} MiB (${seconds.toFixed(1)} s)`);
