@@ -78,6 +78,13 @@ export interface LocalCopyRequest {
 }
 
 /**
+ * How {@linkcode LocalCopy.publish} went: `"exists"` when the final name
+ * appeared meanwhile, `"unsupported"` where the file system cannot rename
+ * without replacing.
+ */
+export type LocalPublishOutcome = "published" | "exists" | "unsupported";
+
+/**
  * libc's calls for a small file's copy and publish, on one thread.
  * Requires `--allow-ffi` and Linux.
  *
@@ -173,7 +180,7 @@ export class LocalCopy {
    * replacing (the caller publishes another way).
    * @throws {ErrnoError} When the rename fails otherwise.
    */
-  publish(tmp: string, dst: string, overwrite: boolean): "published" | "exists" | "unsupported" {
+  publish(tmp: string, dst: string, overwrite: boolean): LocalPublishOutcome {
     const result = this.#lib.symbols.renameat2(
       AT_FDCWD,
       this.#path(this.#from, tmp),

@@ -8,7 +8,8 @@
  */
 
 import { dirname } from "node:path";
-import type { LocalCopier, LocalOutcome } from "./local_copier.ts";
+import type { LocalPublishOutcome } from "../fs/local_copy.ts";
+import type { LocalCopier } from "./local_copier.ts";
 import { DEFAULT_OFFLOAD_STEP_BYTES, SAME_FS_OFFLOAD_STEP_BYTES } from "../fs/offload.ts";
 import { createHasher, hashBytes } from "../integrity/hash.ts";
 import type { Chunk } from "../plan/plan_item.ts";
@@ -70,7 +71,7 @@ export async function copyLocal(
   job: FileJob,
   tmp: string,
   local: LocalCopier,
-): Promise<LocalOutcome> {
+): Promise<LocalPublishOutcome> {
   const { file, run } = job;
   const { uid, gid } = file;
   const outcome = await local.copyAndPublish({

@@ -8,16 +8,16 @@
  * side on two cores, a run of many small files takes the longer of the two
  * instead of their sum.
  *
- * Files go to the worker in batches: while one or two batches are being
- * copied, the files that come meanwhile wait and go together as the next,
- * so a message carries many files when the worker is busy and one when it
- * is idle.
+ * Files go to the worker in batches: while `IN_FLIGHT` (8) batches
+ * are in its hands, the files that come meanwhile wait and go together as
+ * the next, so a message carries many files when the worker is busy and one
+ * when it is idle.
  *
  * @module
  */
 
 import { ErrnoError } from "../fs/libc.ts";
-import type { LocalCopy } from "../fs/local_copy.ts";
+import type { LocalCopy, LocalPublishOutcome } from "../fs/local_copy.ts";
 import type { LocalJob, LocalJobOutcome } from "../workers/local_worker.ts";
 
 /** Files copied in this thread before the worker starts (a worker takes ~20 ms to start). */
@@ -35,12 +35,9 @@ export const LOCAL_IN_FLIGHT = IN_FLIGHT * BATCH;
 
 const WORKER_URL = new URL("../workers/local_worker.ts", import.meta.url);
 
-/** What became of the publish: as {@linkcode LocalCopy.publish} says. */
-export type LocalOutcome = "published" | "exists" | "unsupported";
-
 interface Pending {
   job: LocalJob;
-  resolve: (outcome: LocalOutcome) => void;
+  resolve: (outcome: LocalPublishOutcome) => void;
   reject: (error: unknown) => void;
 }
 
@@ -77,7 +74,7 @@ export class LocalCopier {
    * @throws {ErrnoError} When a call fails (its `path` says which side), or
    * an error with `failure: "source-changed"`.
    */
-  copyAndPublish(job: LocalJob): Promise<LocalOutcome> {
+  copyAndPublish(job: LocalJob): Promise<LocalPublishOutcome> {
     if (this.#copied++ < WORKER_AFTER || this.#broken) return this.#here(job);
     this.#worker ??= this.#start();
     return new Promise((resolve, reject) => {
@@ -93,22 +90,17 @@ export class LocalCopier {
   }
 
   /**
-   * Stops the worker at once; files it had not answered for reject (their
-   * temporaries may be there, or published).
+   * Stops the worker and unloads libc. Every file has been answered for by
+   * then; one that was not would reject.
    */
-  terminate(): void {
+  close(): void {
     this.#worker?.terminate();
     this.#worker = undefined;
     this.#fail(new Error("stopped"));
-  }
-
-  /** Stops the worker (every file has been answered for) and unloads libc. */
-  close(): void {
-    this.terminate();
     this.#local.close();
   }
 
-  #here(job: LocalJob): Promise<LocalOutcome> {
+  #here(job: LocalJob): Promise<LocalPublishOutcome> {
     try {
       this.#local.copy(job.request);
       return Promise.resolve(this.#local.publish(job.request.tmp, job.dst, job.overwrite));

@@ -11,7 +11,7 @@
 /// <reference lib="deno.worker" />
 
 import { ErrnoError } from "../fs/libc.ts";
-import { LocalCopy, type LocalCopyRequest } from "../fs/local_copy.ts";
+import { LocalCopy, type LocalCopyRequest, type LocalPublishOutcome } from "../fs/local_copy.ts";
 
 /** One file: its copy into `request.tmp`, then the publish to `dst`. */
 export interface LocalJob {
@@ -25,7 +25,7 @@ export interface LocalJob {
 
 /** How one file ended in the worker. */
 export type LocalJobOutcome =
-  | { ok: "published" | "exists" | "unsupported" }
+  | { ok: LocalPublishOutcome }
   | {
     ok: false;
     /** The message of what was thrown. */
