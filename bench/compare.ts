@@ -26,6 +26,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { makeSampleShot, writeSampleFile } from "../cli/sample_shot.ts";
 import { compileBinary } from "../tests/_helpers.ts";
+import { V8_FLAGS_ARG } from "../scripts/v8_flags.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 /** The ferry that is timed: a snapshot made by compare.sh, so edits during a run do not leak in. */
@@ -273,7 +274,16 @@ interface Contender {
 }
 
 const DENO = Deno.execPath();
-const FERRY = [DENO, "run", "--allow-all", join(FERRY_ROOT, "cli.ts"), "copy", "--quiet"];
+// As the installed command runs it: with its V8 flags (scripts/v8_flags.ts).
+const FERRY = [
+  DENO,
+  "run",
+  V8_FLAGS_ARG,
+  "--allow-all",
+  join(FERRY_ROOT, "cli.ts"),
+  "copy",
+  "--quiet",
+];
 const BASELINE = Deno.env.get("FERRY_BASELINE");
 const RCLONE_STREAMS = (flags.rclone ?? "8").split(",").map(Number);
 
@@ -294,7 +304,8 @@ const CONTENDERS: Contender[] = [
         : ["bash", "-c", ddReaders(src, c.data.bytes, 8)],
   },
   { name: "ferry", applies: () => true, argv: (src, dst) => [...FERRY, src, dst] },
-  // FERRY_BASELINE=<another checkout>: that ferry too, for a before/after in one run.
+  // FERRY_BASELINE=<another checkout>: that ferry too, for a before/after in one
+  // run, started as plain `deno run` (V8's defaults, as checkouts before the flags).
   ...(BASELINE === undefined ? [] : [{
     name: "ferry (baseline)",
     applies: () => true,

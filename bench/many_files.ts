@@ -11,6 +11,8 @@
  *
  * Prints a Markdown section for bench/RESULTS.md. Times are wall times of
  * whole processes (`/usr/bin/time`), the deno binary itself, not `npx`.
+ * ferry runs as the installed command runs it, with its V8 flags
+ * (`scripts/v8_flags.ts`); the memory part also runs it with V8's defaults.
  *
  * @module
  */
@@ -18,6 +20,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { makeEmptyTree, median } from "./empty_tree.ts";
+import { V8_FLAGS_ARG } from "../scripts/v8_flags.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -30,9 +33,10 @@ const { values } = parseArgs({
   },
 });
 const ROOT = new URL("..", import.meta.url).pathname;
-const ferryAt = (root: string): string[] => [
+const ferryAt = (root: string, v8Flags: string[] = [V8_FLAGS_ARG]): string[] => [
   Deno.execPath(),
   "run",
+  ...v8Flags,
   "--allow-all",
   join(root, "cli.ts"),
   "copy",
@@ -89,6 +93,7 @@ await clear(src);
 makeEmptyTree(src, count);
 const contenders: [string, (to: string) => string[]][] = [
   ["ferry", (to) => [...FERRY, src, to]],
+  ["ferry with V8's defaults", (to) => [...ferryAt(ROOT, []), src, to]],
   ["cp -a", (to) => ["cp", "-a", src, to]],
   ["rsync -a", (to) => ["rsync", "-a", `${src}/`, `${to}/`]],
 ];
@@ -116,15 +121,25 @@ for (const [name] of contenders) {
 }
 await clear(src);
 
-// Memory as the count grows.
-const peaks: string[] = [];
+// Memory as the count grows: as installed, and with V8's defaults.
+const variants: [string, string[]][] = [
+  ["as installed", FERRY],
+  ["with V8's defaults", ferryAt(ROOT, [])],
+];
+const peaks = new Map<string, string[]>(variants.map(([name]) => [name, []]));
 for (const n of values.memory.split(",").filter((c) => c !== "").map(Number)) {
   makeEmptyTree(src, n);
-  await clear(dst);
-  const { seconds, mib } = await timed([...FERRY, src, dst]);
-  peaks.push(`${n} files ${mib.toFixed(0)} MiB (${seconds.toFixed(1)} s)`);
+  for (const [name, command] of variants) {
+    await clear(dst);
+    const { seconds, mib } = await timed([...command, src, dst]);
+    peaks.get(name)!.push(`${n} files ${mib.toFixed(0)} MiB (${seconds.toFixed(1)} s)`);
+  }
   await clear(src);
   await clear(dst);
 }
-if (peaks.length > 0) lines.push(`- ferry's peak RSS copying empty files: ${peaks.join(", ")}.`);
+for (const [name, list] of peaks) {
+  if (list.length > 0) {
+    lines.push(`- ferry's peak RSS copying empty files, ${name}: ${list.join(", ")}.`);
+  }
+}
 console.log(lines.join("\n"));

@@ -12,6 +12,7 @@
  */
 
 import { dirname, join } from "node:path";
+import { V8_FLAGS_ARG } from "./v8_flags.ts";
 
 /** The permissions the binary gets: it cannot be given flags later. */
 export const COMPILE_FLAGS = [
@@ -30,6 +31,7 @@ const build = await new Deno.Command(Deno.execPath(), {
   args: [
     "compile",
     ...COMPILE_FLAGS,
+    V8_FLAGS_ARG,
     "--include",
     join(root, "lib", "workers", "copy_worker.ts"),
     "--include",

@@ -1,6 +1,7 @@
 import { dirname, join } from "node:path";
 import { DEFAULTS } from "../mod.ts";
 import { MIB } from "../lib/size.ts";
+import { V8_FLAGS_ARG } from "../scripts/v8_flags.ts";
 import {
   asNobody,
   assert,
@@ -656,7 +657,7 @@ Deno.test("ferry, ferry help CMD, ferry CMD --help and ferry version", async () 
   }
 });
 
-Deno.test("deno task install gives a ferry command that runs without prompts", async () => {
+Deno.test("deno task install gives a ferry command that runs without prompts, with its V8 flags", async () => {
   await withTempDir(async (dir) => {
     const env = { DENO_INSTALL_ROOT: join(dir, "root"), NO_COLOR: "1" };
     const install = await new Deno.Command(Deno.execPath(), {
@@ -669,7 +670,9 @@ Deno.test("deno task install gives a ferry command that runs without prompts", a
     assertEquals(install.code, 0, new TextDecoder().decode(install.stderr));
     const shim = join(dir, "root", "bin", "ferry");
     const script = await Deno.readTextFile(shim);
-    for (const flag of ["--no-prompt", "--allow-ffi", "--allow-sys=hostname,statfs"]) {
+    for (
+      const flag of ["--no-prompt", "--allow-ffi", "--allow-sys=hostname,statfs", V8_FLAGS_ARG]
+    ) {
       assert(script.includes(flag), `the command runs with ${flag}`);
     }
     const path = `${dirname(Deno.execPath())}:${Deno.env.get("PATH") ?? ""}`;
