@@ -12,7 +12,7 @@
 import { dirname } from "node:path";
 import { describeError } from "../errors.ts";
 import { ErrnoError } from "../fs/libc.ts";
-import { flushToStorage, publish, type PublishOutcome } from "../fs/publish.ts";
+import { flushToStorage, publish, type PublishOutcome, removeIfPresent } from "../fs/publish.ts";
 import { hashBytes, hashFile } from "../integrity/hash.ts";
 import { hashedReadJob } from "../integrity/file_hasher.ts";
 import type { PlannedFile } from "../plan/plan_item.ts";
@@ -152,17 +152,21 @@ async function copyAndPublish(job: FileJob): Promise<void> {
   try {
     if (!(await roomFor(job))) return;
     // libc's calls publish too; a file they published counts, cancel or not.
-    let outcome: PublishOutcome | "unsupported" = "unsupported";
+    let outcome: PublishOutcome | "unsupported" | "retry" = "unsupported";
     if (file.action === "symlink") {
       await Deno.symlink(file.linkTarget!, tmp);
-    } else if (local !== null) {
-      outcome = await copyLocal(job, tmp, local);
     } else {
-      const copied = await copyBytes(job, tmp);
-      if (copied === "stopped") return;
-      await checkSize(job, tmp);
-      if (run.settings.verify === "source" && !(await verifyContent(job, tmp))) return;
-      await finalize(job, tmp, copied === "copied-with-mode");
+      if (local !== null) {
+        outcome = await copyLocal(job, tmp, local).catch((error) => retryOf(error, tmp));
+      }
+      if (local === null || outcome === "retry") {
+        outcome = "unsupported";
+        const copied = await copyBytes(job, tmp);
+        if (copied === "stopped") return;
+        await checkSize(job, tmp);
+        if (run.settings.verify === "source" && !(await verifyContent(job, tmp))) return;
+        await finalize(job, tmp, copied === "copied-with-mode");
+      }
     }
     if (outcome === "unsupported") {
       if (run.cancelled) return;
@@ -182,6 +186,19 @@ async function copyAndPublish(job: FileJob): Promise<void> {
   } finally {
     await run.temporaries.discard(tmp);
   }
+}
+
+/**
+ * A libc call of the small-file path failed: its errno is read by a second
+ * call after the first returned, and the runtime may have made calls of its
+ * own in between (seen: `EAGAIN` reported for a read-only folder's
+ * `EACCES`). The file is copied once more through Deno's calls, whose error
+ * is the one reported; a source that changed needs no second look.
+ */
+async function retryOf(error: unknown, tmp: string): Promise<"retry"> {
+  if (!(error instanceof ErrnoError)) throw error;
+  await removeIfPresent(tmp);
+  return "retry";
 }
 
 /** Size check of the written file, and a check that the source did not change meanwhile. */
