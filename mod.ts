@@ -111,4 +111,16 @@ export {
   readManifest,
 } from "./lib/integrity/mhl/manifest.ts";
 export { MhlError, type MhlErrorCode } from "./lib/integrity/mhl/mhl_error.ts";
+export {
+  type BatchStatus,
+  batchStatus,
+  type BatchSummary,
+  type FailedFile,
+  listBatches,
+  pruneLedger,
+  type ReadRunState,
+  type RunStatus,
+} from "./lib/ledger/status.ts";
+export { defaultLedgerDir } from "./lib/ledger/ledger_dir.ts";
+export { type RunState } from "./lib/ledger/journal.ts";
 export { VERSION } from "./lib/version.ts";

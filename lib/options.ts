@@ -68,6 +68,8 @@ export const DEFAULTS = {
   progressIntervalMs: 100,
   /** Plan items read ahead of the copy: a batch whose plan fits is checked whole first. */
   readAhead: 10_000,
+  /** A month of batches for `ferry status` and `ferry resume`; older ones are pruned. */
+  ledgerDays: 30,
 } as const;
 
 /** The numeric options: whole numbers within these bounds (`chunkBytes` 0 means automatic). */
@@ -80,6 +82,7 @@ export const LIMITS = {
   bufferBytes: { min: 4096, max: 256 * MIB },
   progressIntervalMs: { min: 1, max: 3_600_000 },
   readAhead: { min: 1, max: 10_000_000 },
+  ledgerDays: { min: 1, max: 36_500 },
 } as const;
 
 /** A numeric option. */

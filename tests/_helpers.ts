@@ -60,6 +60,18 @@ export function assertThrows(
 /** The repository root. */
 export const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
+/**
+ * The state folder every CLI the tests start journals into (the ledger is
+ * `<it>/ferry`), instead of the user's: one per test process, removed at its end.
+ */
+export const TEST_STATE_HOME = Deno.makeTempDirSync({ prefix: "ferry-test-state-" });
+Deno.env.set("XDG_STATE_HOME", TEST_STATE_HOME);
+globalThis.addEventListener("unload", () => {
+  try {
+    Deno.removeSync(TEST_STATE_HOME, { recursive: true });
+  } catch { /* gone */ }
+});
+
 /** `true` when the tests run as root (permission bits do not stop root). */
 export const IS_ROOT = Deno.uid() === 0;
 

@@ -14,6 +14,9 @@ import { leaseRunOf } from "../fs/temp_lease.ts";
 import type { ExistingPolicy, Operation } from "../options.ts";
 import type { FileAction } from "./plan_item.ts";
 
+/** Why a file is skipped when its destination is already its complete copy. */
+export const ALREADY_THERE_REASON = "already there (the same size and modification time)";
+
 /** Why a file failed when its destination differs and the policy left it alone. */
 export const DIFFERS_REASON = "the destination differs from the source and was left alone";
 
@@ -145,7 +148,7 @@ export async function decideExisting(
     // published it and stopped before removing the source.
     return operation === "move"
       ? { action: "finish-move", reason: "an earlier run had copied it; the source is removed" }
-      : { action: "skip", reason: "already there (the same size and modification time)" };
+      : { action: "skip", reason: ALREADY_THERE_REASON };
   }
   if (policy === "skip") return { action: "skip", reason: "the destination exists" };
   if (policy === "update" && dstMs !== undefined && srcMs !== undefined && dstMs > srcMs) {

@@ -9,6 +9,7 @@
  */
 
 import { CancelledError } from "../errors.ts";
+import { type Journal, startJournal } from "../ledger/journal.ts";
 import { assertFits, spaceNeeds, tightDevices } from "../fs/free_space.ts";
 import { checkNumber, DEFAULTS, type TransferSettings } from "../options.ts";
 import type { Mapping, Plan, PlanItem, PlannedFile } from "../plan/plan_item.ts";
@@ -48,6 +49,18 @@ export interface RunOptions extends RunEvents {
   onStart?: (info: StartInfo) => void;
   /** Called with throttled progress snapshots, from the main thread. */
   onProgress?: (progress: Progress) => void;
+  /**
+   * A ledger folder to journal the batch into (`lib/ledger/`): what each
+   * run did, readable while it runs with {@linkcode batchStatus}. Without
+   * it nothing is journaled (the CLI journals by default).
+   */
+  ledger?: string;
+  /**
+   * Batches in the ledger whose runs all ended more than this many days ago
+   * are removed when a batch is journaled.
+   * @default {30}
+   */
+  ledgerDays?: number;
 }
 
 /** Options of {@linkcode applyMappings}, {@linkcode copy} and {@linkcode move}. */
@@ -127,13 +140,26 @@ export function applyPlan(plan: Plan, options: RunOptions = {}): Promise<Transfe
 function checkRunOptions(options: RunOptions): void {
   checkNumber("progressIntervalMs", options.progressIntervalMs);
   checkNumber("readAhead", options.readAhead);
+  checkNumber("ledgerDays", options.ledgerDays);
 }
 
 async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promise<TransferResult> {
   const { settings } = plan.header;
-  const run = new Run(settings, options, startMs);
+  const journal = options.ledger === undefined
+    ? undefined
+    : await startJournal(options.ledger, plan.header, options.ledgerDays ?? DEFAULTS.ledgerDays);
+  const run = new Run(
+    settings,
+    journal === undefined ? options : journaled(options, journal),
+    startMs,
+  );
   const deliveries = settings.mhl ? new Deliveries() : undefined;
-  if (deliveries !== undefined) run.observe = (file, result) => deliveries.file(file, result);
+  if (deliveries !== undefined || journal !== undefined) {
+    run.observe = (file, result) => {
+      deliveries?.file(file, result);
+      journal?.file(file, result);
+    };
+  }
   const reader = new ReadAhead<PlanItem>(
     plan.items,
     options.readAhead ?? DEFAULTS.readAhead,
@@ -141,13 +167,17 @@ async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promis
   );
   await checkAhead(run, plan, reader, options);
 
-  const ticker = options.onProgress === undefined ? undefined : setInterval(
-    () => {
-      run.accounting.planning = !reader.complete;
-      options.onProgress!(run.accounting.progress());
-    },
-    options.progressIntervalMs ?? 100,
-  );
+  const ticker = options.onProgress === undefined && journal === undefined
+    ? undefined
+    : setInterval(
+      () => {
+        run.accounting.planning = !reader.complete;
+        const progress = run.accounting.progress();
+        journal?.progress(progress);
+        options.onProgress?.(progress);
+      },
+      options.progressIntervalMs ?? 100,
+    );
   const onAbort = (): void => run.cancel();
   const onKill = (): void => run.kill();
   options.signal?.addEventListener("abort", onAbort);
@@ -180,8 +210,27 @@ async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promis
     await run.temporaries.releaseLeases();
   }
   const result = resultOf(run, settings.batchId, startMs, reader.complete, manifests);
+  if (journal !== undefined) {
+    const { totals } = result;
+    const state = run.cancelled ? "cancelled" : result.ok ? "done" : "failed";
+    journal.close(state, totals, totals.bytesDone - totals.bytesRenamed);
+    result.journal = { path: journal.path };
+    if (journal.error !== undefined) result.journal.error = journal.error;
+  }
   if (run.cancelled) throw new CancelledError(result, options.signal?.reason);
   return result;
+}
+
+/** The caller's events, with every completed range journaled too. */
+function journaled(events: RunEvents, journal: Journal): RunEvents {
+  const { onFile, onChunk } = events;
+  return {
+    ...(onFile === undefined ? {} : { onFile }),
+    onChunk: (file, chunk) => {
+      journal.chunk(file, chunk);
+      onChunk?.(file, chunk);
+    },
+  };
 }
 
 /**

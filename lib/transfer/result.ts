@@ -125,6 +125,8 @@ export interface TransferResult {
   manifests?: ManifestOutcome[];
   /** Stray temporaries found and removed, kept, or left behind. */
   temporaries?: TemporaryReport;
+  /** With `ledger`: this run's journal, and why it stopped recording if it did. */
+  journal?: { path: string; error?: string };
 }
 
 /**

@@ -1,0 +1,108 @@
+/**
+ * The journal's tables, and the migrations that bring a journal written by an
+ * older ferry up to this one. SQLite's `user_version` holds the version.
+ *
+ * - `run`: one row — the batch id, this run's id, host, process, the
+ *   mappings and settings as JSON (what a resume plans again), the state
+ *   (`running`, `done`, `failed`, `cancelled`) and the latest counts.
+ * - `file`: one row per file that ended — its plan item id, paths, bytes,
+ *   outcome, failure code and reason, digest, and the modification time its
+ *   copy was given (what undo compares before removing anything).
+ * - `chunk`: the ranges written completely (a resume inside a file starts
+ *   after them).
+ *
+ * @module
+ */
+
+import type { DatabaseSync } from "node:sqlite";
+
+/** The journal format this ferry writes. */
+export const SCHEMA_VERSION = 1;
+
+/** Each version's statements, applied in order from a journal's own version. */
+const MIGRATIONS: readonly string[] = [
+  // 0 → 1
+  `CREATE TABLE run (
+     run_id TEXT PRIMARY KEY,
+     batch_id TEXT NOT NULL,
+     host TEXT NOT NULL,
+     pid INTEGER NOT NULL,
+     operation TEXT NOT NULL,
+     mappings TEXT NOT NULL,
+     settings TEXT NOT NULL,
+     fingerprint TEXT NOT NULL,
+     state TEXT NOT NULL,
+     started_ms INTEGER NOT NULL,
+     updated_ms INTEGER NOT NULL,
+     ended_ms INTEGER,
+     files_total INTEGER NOT NULL DEFAULT 0,
+     bytes_total INTEGER NOT NULL DEFAULT 0,
+     files_done INTEGER NOT NULL DEFAULT 0,
+     bytes_done INTEGER NOT NULL DEFAULT 0,
+     bytes_copied INTEGER NOT NULL DEFAULT 0,
+     files_skipped INTEGER NOT NULL DEFAULT 0,
+     files_failed INTEGER NOT NULL DEFAULT 0,
+     files_cancelled INTEGER NOT NULL DEFAULT 0,
+     planning INTEGER NOT NULL DEFAULT 1
+   );
+   CREATE TABLE file (
+     seq INTEGER PRIMARY KEY,
+     id INTEGER,
+     src TEXT NOT NULL,
+     dst TEXT NOT NULL,
+     bytes INTEGER NOT NULL,
+     status TEXT NOT NULL,
+     code TEXT,
+     reason TEXT,
+     algorithm TEXT,
+     digest TEXT,
+     verified INTEGER,
+     renamed INTEGER NOT NULL DEFAULT 0,
+     mtime_ms INTEGER,
+     ended_ms INTEGER NOT NULL
+   );
+   CREATE TABLE chunk (
+     file_id INTEGER NOT NULL,
+     offset INTEGER NOT NULL,
+     length INTEGER NOT NULL,
+     PRIMARY KEY (file_id, offset)
+   ) WITHOUT ROWID;`,
+];
+
+/**
+ * Brings a journal to {@linkcode SCHEMA_VERSION}, each step in one
+ * transaction.
+ *
+ * @param db An open, writable journal.
+ * @throws {Error} When the journal was written by a newer ferry.
+ */
+export function migrate(db: DatabaseSync): void {
+  const version = schemaVersion(db);
+  if (version > SCHEMA_VERSION) {
+    throw new Error(
+      `the journal has format ${version}, newer than this ferry's ${SCHEMA_VERSION}: update ferry`,
+    );
+  }
+  for (let v = version; v < SCHEMA_VERSION; v++) {
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      db.exec(MIGRATIONS[v]!);
+      db.exec(`PRAGMA user_version = ${v + 1}`);
+      db.exec("COMMIT");
+    } catch (error) {
+      db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+}
+
+/**
+ * The format version of a journal.
+ *
+ * @param db An open journal.
+ * @returns Its `user_version` (0 for a new, empty file).
+ */
+export function schemaVersion(db: DatabaseSync): number {
+  const row = db.prepare("PRAGMA user_version").get() as { user_version: number } | undefined;
+  return row?.user_version ?? 0;
+}

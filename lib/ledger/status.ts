@@ -1,0 +1,381 @@
+/**
+ * Reading the ledger: one batch's state merged from the journals of all its
+ * runs, the list of batches, and pruning the ones past the retention. Every
+ * journal is opened read-only, so this works while a batch runs, from
+ * another process.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import type { FailureCode } from "../errors.ts";
+import { ALREADY_THERE_REASON } from "../plan/existing.ts";
+import type { Mapping } from "../plan/plan_item.ts";
+import type { ResolvedSettings } from "../options.ts";
+import type { RunState } from "./journal.ts";
+import { batchDir, journalLive, journalsIn, openMarker } from "./ledger_dir.ts";
+import { SCHEMA_VERSION, schemaVersion } from "./schema.ts";
+
+/** A run's state as read: `interrupted` is a run that never ended and whose process is gone. */
+export type ReadRunState = RunState | "interrupted";
+
+/** One run of a batch, as its journal says. */
+export interface RunStatus {
+  /** The run id (also in the names of its temporaries). */
+  runId: string;
+  /** The machine it ran on. */
+  host: string;
+  /** Its process id there. */
+  pid: number;
+  /** How it ended, or that it is still going. */
+  state: ReadRunState;
+  /** When it started, in ms since the epoch. */
+  startedMs: number;
+  /** When its journal was last written. */
+  updatedMs: number;
+  /** When it ended (`null`: running or interrupted). */
+  endedMs: number | null;
+  /** Files planned (growing while `planning`). */
+  filesTotal: number;
+  /** Their bytes. */
+  bytesTotal: number;
+  /** Files finished. */
+  filesDone: number;
+  /** Bytes written or moved. */
+  bytesDone: number;
+  /** Files that failed (known once the run ended). */
+  filesFailed: number;
+  /** Whether the sources were still being listed at the last write. */
+  planning: boolean;
+  /** Bytes done per second of the run's time so far. */
+  bytesPerSecond: number;
+  /** Its journal file. */
+  journal: string;
+}
+
+/** A file of a batch that failed in its latest run, with why. */
+export interface FailedFile {
+  /** Its plan item id. */
+  id: number | null;
+  /** Source path. */
+  src: string;
+  /** Destination path. */
+  dst: string;
+  /** The failure code. */
+  code: FailureCode | null;
+  /** Why, in plain words. */
+  reason: string | null;
+}
+
+/** A batch, merged from all its runs. */
+export interface BatchStatus {
+  /** The batch id. */
+  batchId: string;
+  /** Copy or move. */
+  operation: string;
+  /** The mappings, with absolute paths. */
+  mappings: Mapping[];
+  /** The settings of its latest run (what `ferry resume` runs again). */
+  settings: ResolvedSettings;
+  /** The latest run's state. */
+  state: ReadRunState;
+  /** Its runs, oldest first. */
+  runs: RunStatus[];
+  /** Files copied or moved by a run and not failed since, or found complete at the destination. */
+  filesDone: number;
+  /** Their bytes. */
+  bytesDone: number;
+  /** Of the files done, those a run found already complete at the destination. */
+  filesAlreadyThere: number;
+  /** Files left alone (the destination existed and differs, or the policy skips it). */
+  filesSkipped: number;
+  /** Files planned, as the latest run knew them. */
+  filesTotal: number;
+  /** Their bytes. */
+  bytesTotal: number;
+  /** Files whose latest outcome is a failure. */
+  failures: FailedFile[];
+}
+
+interface RunRow {
+  run_id: string;
+  batch_id: string;
+  host: string;
+  pid: number;
+  operation: string;
+  mappings: string;
+  settings: string;
+  fingerprint: string;
+  state: RunState;
+  started_ms: number;
+  updated_ms: number;
+  ended_ms: number | null;
+  files_total: number;
+  bytes_total: number;
+  files_done: number;
+  bytes_done: number;
+  files_failed: number;
+  planning: number;
+}
+
+interface FileRow {
+  id: number | null;
+  src: string;
+  dst: string;
+  bytes: number;
+  status: string;
+  code: FailureCode | null;
+  reason: string | null;
+}
+
+/** Opens a journal read-only and checks its format. */
+function openJournal(path: string): DatabaseSync {
+  const db = new DatabaseSync(path, { readOnly: true });
+  const version = schemaVersion(db);
+  if (version > SCHEMA_VERSION) {
+    db.close();
+    throw new Error(`the journal '${path}' has format ${version}, newer than this ferry's`);
+  }
+  return db;
+}
+
+function runStatus(row: RunRow, journal: string): RunStatus {
+  const state: ReadRunState = row.state === "running" && !journalLive(journal)
+    ? "interrupted"
+    : row.state;
+  const lastMs = row.ended_ms ?? row.updated_ms;
+  const seconds = Math.max(lastMs - row.started_ms, 1) / 1000;
+  return {
+    runId: row.run_id,
+    host: row.host,
+    pid: row.pid,
+    state,
+    startedMs: row.started_ms,
+    updatedMs: row.updated_ms,
+    endedMs: row.ended_ms,
+    filesTotal: row.files_total,
+    bytesTotal: row.bytes_total,
+    filesDone: row.files_done,
+    bytesDone: row.bytes_done,
+    filesFailed: row.files_failed,
+    planning: row.planning === 1 && state === "running",
+    bytesPerSecond: row.bytes_done / seconds,
+    journal,
+  };
+}
+
+/**
+ * A batch's state, merged from the journals of all its runs: each file's
+ * latest outcome counts (a file an earlier run copied and a later one found
+ * already there stays copied). Files are told apart by destination path.
+ *
+ * Requires `--allow-read` and `--allow-write` on the ledger (SQLite reads a
+ * journal's write-ahead log through a shared-memory file beside it).
+ *
+ * @param ledger The ledger folder.
+ * @param batchId The batch id.
+ * @returns The batch, or `null` when the ledger has no run of it.
+ *
+ * @example
+ * ```ts
+ * import { batchStatus } from "../../mod.ts";
+ *
+ * const ledger = await Deno.makeTempDir();
+ * console.log(await batchStatus(ledger, "delivery-42")); // null
+ * await Deno.remove(ledger);
+ * ```
+ */
+export async function batchStatus(ledger: string, batchId: string): Promise<BatchStatus | null> {
+  const journals = journalsIn(await batchDir(ledger, batchId));
+  const runs: RunStatus[] = [];
+  const latest = new Map<string, FileRow>();
+  let last: RunRow | undefined;
+  for (const journal of journals) {
+    let db: DatabaseSync;
+    try {
+      db = openJournal(journal);
+    } catch {
+      continue; // a journal whose run died before its first write
+    }
+    try {
+      const row = db.prepare("SELECT * FROM run").get() as RunRow | undefined;
+      if (row === undefined) continue;
+      last = row;
+      runs.push(runStatus(row, journal));
+      const files = db.prepare(
+        "SELECT id, src, dst, bytes, status, code, reason FROM file ORDER BY seq",
+      );
+      for (const file of files.iterate() as Iterable<FileRow>) {
+        // By destination, unique in a batch: plan ids shift when a rerun finds strays to reclaim.
+        const key = file.dst;
+        const before = latest.get(key);
+        const keepsCopy = file.status === "skipped" &&
+          (before?.status === "copied" || before?.status === "moved");
+        if (!keepsCopy) latest.set(key, file);
+      }
+    } finally {
+      db.close();
+    }
+  }
+  if (last === undefined) return null;
+  let filesDone = 0, bytesDone = 0, filesSkipped = 0, alreadyThere = 0;
+  const failures: FailedFile[] = [];
+  for (const file of latest.values()) {
+    // A file found complete counts as done: the run that wrote it may have died before its journal said so.
+    if (
+      file.status === "copied" || file.status === "moved" || file.reason === ALREADY_THERE_REASON
+    ) {
+      filesDone++;
+      bytesDone += file.bytes;
+      if (file.status === "skipped") alreadyThere++;
+    } else if (file.status === "skipped") filesSkipped++;
+    else if (file.status === "failed") {
+      const { id, src, dst, code, reason } = file;
+      failures.push({ id, src, dst, code, reason });
+    }
+  }
+  const lastRun = runs.at(-1)!;
+  return {
+    batchId: last.batch_id,
+    operation: last.operation,
+    mappings: JSON.parse(last.mappings),
+    settings: JSON.parse(last.settings),
+    state: lastRun.state,
+    runs,
+    filesDone,
+    bytesDone,
+    filesSkipped,
+    filesAlreadyThere: alreadyThere,
+    filesTotal: lastRun.filesTotal,
+    bytesTotal: lastRun.bytesTotal,
+    failures,
+  };
+}
+
+/** A batch in the ledger's list. */
+export interface BatchSummary {
+  /** The batch id. */
+  batchId: string;
+  /** Copy or move. */
+  operation: string;
+  /** The latest run's state. */
+  state: ReadRunState;
+  /** How many runs it had. */
+  runs: number;
+  /** When its first run started. */
+  startedMs: number;
+  /** When its latest run ended, or was last written. */
+  lastMs: number;
+  /** The latest run's counts. */
+  filesDone: number;
+  /** Files planned, as the latest run knew them. */
+  filesTotal: number;
+  /** Bytes done in the latest run. */
+  bytesDone: number;
+  /** The host of the latest run. */
+  host: string;
+}
+
+/**
+ * Every batch in a ledger, the latest first.
+ *
+ * Requires `--allow-read` and `--allow-write` on the ledger.
+ *
+ * @param ledger The ledger folder.
+ * @returns One summary per batch (empty for a missing ledger).
+ *
+ * @example
+ * ```ts
+ * import { listBatches } from "../../mod.ts";
+ *
+ * const ledger = await Deno.makeTempDir();
+ * console.log(listBatches(ledger)); // []
+ * await Deno.remove(ledger);
+ * ```
+ */
+export function listBatches(ledger: string): BatchSummary[] {
+  const summaries: BatchSummary[] = [];
+  for (const folder of batchFolders(ledger)) {
+    const journals = journalsIn(folder);
+    const first = readRun(journals[0]);
+    const last = readRun(journals.at(-1));
+    if (first === null || last === null) continue;
+    summaries.push({
+      batchId: last.row.batch_id,
+      operation: last.row.operation,
+      state: last.status.state,
+      runs: journals.length,
+      startedMs: first.row.started_ms,
+      lastMs: last.row.ended_ms ?? last.row.updated_ms,
+      filesDone: last.row.files_done,
+      filesTotal: last.row.files_total,
+      bytesDone: last.row.bytes_done,
+      host: last.row.host,
+    });
+  }
+  return summaries.sort((a, b) => b.lastMs - a.lastMs);
+}
+
+function readRun(journal: string | undefined): { row: RunRow; status: RunStatus } | null {
+  if (journal === undefined) return null;
+  try {
+    const db = openJournal(journal);
+    try {
+      const row = db.prepare("SELECT * FROM run").get() as RunRow | undefined;
+      return row === undefined ? null : { row, status: runStatus(row, journal) };
+    } finally {
+      db.close();
+    }
+  } catch {
+    return null;
+  }
+}
+
+function batchFolders(ledger: string): string[] {
+  const root = join(ledger, "batches");
+  const folders: string[] = [];
+  try {
+    for (const entry of Deno.readDirSync(root)) {
+      if (entry.isDirectory) folders.push(join(root, entry.name));
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return folders;
+}
+
+/**
+ * Removes the batches whose latest journal was last written more than
+ * `days` ago and none of whose runs is going.
+ *
+ * @param ledger The ledger folder.
+ * @param days The retention in days.
+ * @returns The batch folders removed.
+ */
+export function pruneLedger(ledger: string, days: number): string[] {
+  const before = Date.now() - days * 86_400_000;
+  const removed: string[] = [];
+  for (const folder of batchFolders(ledger)) {
+    const journals = journalsIn(folder);
+    const newest = journals.map((j) => {
+      try {
+        return Deno.statSync(j).mtime?.getTime() ?? 0;
+      } catch {
+        return 0;
+      }
+    }).reduce((a, b) => Math.max(a, b), 0);
+    if (newest >= before || journals.some((j) => journalLive(j))) continue;
+    const ids = journals.map((j) => readRun(j)?.row).filter((r) => r !== undefined);
+    Deno.removeSync(folder, { recursive: true });
+    removed.push(folder);
+    // An unfinished batch's marker goes with it.
+    for (const row of ids) {
+      const marker = openMarker(ledger, row.fingerprint);
+      try {
+        if (Deno.readTextFileSync(marker).trim() === row.batch_id) Deno.removeSync(marker);
+      } catch { /* none */ }
+    }
+  }
+  return removed;
+}

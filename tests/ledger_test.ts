@@ -1,0 +1,242 @@
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { applyMappings, batchStatus, listBatches, pruneLedger } from "../mod.ts";
+import { MIB } from "../lib/size.ts";
+import { SCHEMA_VERSION } from "../lib/ledger/schema.ts";
+import { batchDir, journalsIn } from "../lib/ledger/ledger_dir.ts";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertSameTree,
+  runCli,
+  TEST_STATE_HOME,
+  waitFor,
+  withTempDir,
+  writeRandomFile,
+} from "./_helpers.ts";
+
+const decoder = new TextDecoder();
+
+/** Rows of one query over every journal of a batch. */
+async function journalRows(ledger: string, batchId: string, sql: string): Promise<unknown[]> {
+  const rows: unknown[] = [];
+  for (const journal of journalsIn(await batchDir(ledger, batchId))) {
+    const db = new DatabaseSync(journal, { readOnly: true });
+    rows.push(...db.prepare(sql).all());
+    db.close();
+  }
+  return rows;
+}
+
+Deno.test("a journaled batch reads back file by file: done, failures with codes, every range written", async () => {
+  await withTempDir(async (dir) => {
+    const ledger = join(dir, "ledger");
+    await Deno.mkdir(join(dir, "src"));
+    await writeRandomFile(join(dir, "src", "big.mov"), 6 * MIB);
+    await writeRandomFile(join(dir, "src", "a.exr"), 1000);
+    await Deno.mkdir(join(dir, "dst"));
+    await Deno.writeTextFile(join(dir, "dst", "a.exr"), "somebody else's frame");
+    const chunks: number[] = [];
+    const result = await applyMappings([{ src: join(dir, "src"), dst: join(dir, "dst") }], {
+      ledger,
+      batchId: "b-1",
+      cutoffBytes: MIB,
+      chunkBytes: MIB,
+      offload: "never",
+      onChunk: (_file, chunk) => chunks.push(chunk.offset),
+    });
+    assertEquals(result.ok, false);
+    assert(result.journal !== undefined && result.journal.error === undefined);
+    const status = await batchStatus(ledger, "b-1");
+    assert(status !== null);
+    assertEquals(status.state, "failed");
+    assertEquals(status.filesDone, 1);
+    assertEquals(status.bytesDone, 6 * MIB);
+    assertEquals(status.filesTotal, 2);
+    assertEquals(status.failures.map((f) => [f.dst, f.code]), [
+      [join(dir, "dst", "a.exr"), "differs"],
+    ]);
+    assertEquals(status.runs.length, 1);
+    assertEquals(status.runs[0]!.state, "failed");
+    // Every range the copier reported is in the journal, and they cover the file.
+    assert(chunks.length === 6, `six 1 MiB ranges were copied (${chunks.length})`);
+    const rows = await journalRows(
+      ledger,
+      "b-1",
+      "SELECT offset, length FROM chunk ORDER BY offset",
+    );
+    assertEquals(
+      rows.map((r) => (r as { offset: number }).offset),
+      [...chunks].sort((a, b) => a - b),
+    );
+    const versions = await journalRows(ledger, "b-1", "PRAGMA user_version");
+    assertEquals(versions.map((v) => (v as { user_version: number }).user_version), [
+      SCHEMA_VERSION,
+    ]);
+    assertEquals(listBatches(ledger).map((b) => [b.batchId, b.state, b.filesDone]), [
+      ["b-1", "failed", 1],
+    ]);
+  });
+});
+
+Deno.test("a ledger that cannot be made refuses the batch before anything is written", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(join(dir, "file"), "x");
+    await writeRandomFile(join(dir, "src"), 1000);
+    const run = await runCli(
+      ["copy", "--ledger", join(dir, "file", "ledger"), join(dir, "src"), join(dir, "dst")],
+      { flags: ["-A"] },
+    );
+    assertEquals(run.code, 2, run.stderr);
+    assertMatch(run.stderr, /^ferry: error: Cannot keep the ledger in '.*\/file\/ledger': /m);
+    assertEquals(await Deno.lstat(join(dir, "dst")).then(() => true, () => false), false);
+  });
+});
+
+Deno.test("the CLI journals every copy in the user's state folder; status and batches read it; --no-ledger journals nothing", async () => {
+  await withTempDir(async (dir) => {
+    const ledger = join(TEST_STATE_HOME, "ferry");
+    await writeRandomFile(join(dir, "plate.exr"), 3 * MIB);
+    const run = await runCli(["copy", join(dir, "plate.exr"), join(dir, "copy.exr")], {
+      flags: ["-A"],
+    });
+    assertEquals(run.code, 0, run.stderr);
+    const id = /^ferry: batch (\S+)$/m.exec(run.stderr)?.[1];
+    assert(id !== undefined, `the batch id is printed:\n${run.stderr}`);
+    const status = await runCli(["status", id, "--json"], { flags: ["-A"] });
+    assertEquals(status.code, 0, status.stderr);
+    const event = JSON.parse(status.stdout);
+    assertEquals(
+      [event.event, event.batch_id, event.state, event.files_done, event.bytes_done],
+      ["status", id, "done", 1, 3 * MIB],
+    );
+    assertEquals(event.runs[0].state, "done");
+    const text = await runCli(["status", id], { flags: ["-A"] });
+    assertMatch(text.stdout, new RegExp(`^batch ${id} · copy · done$`, "m"));
+    assertMatch(text.stdout, /^ {2}1 of 1 file done · 3\.0 MiB of 3\.0 MiB$/m);
+    const batches = await runCli(["batches", "--json"], { flags: ["-A"] });
+    const ids = batches.stdout.trim().split("\n").map((l) => JSON.parse(l).batch_id);
+    assert(ids.includes(id), `batches lists ${id}: ${ids}`);
+    const before = listBatches(ledger).length;
+    const quiet = await runCli(
+      ["copy", "--no-ledger", join(dir, "plate.exr"), join(dir, "again.exr")],
+      { flags: ["-A"] },
+    );
+    assertEquals(quiet.code, 0, quiet.stderr);
+    assertEquals(listBatches(ledger).length, before);
+    const unknown = await runCli(["status", "no-such-batch"], { flags: ["-A"] });
+    assertEquals(unknown.code, 2);
+    assertMatch(unknown.stderr, /^ferry: error: The ledger '.*' has no batch 'no-such-batch'$/m);
+  });
+});
+
+/** Source files enough that a copy with one stream takes a while: 300 × 2 MiB, hashed. */
+async function seedTree(src: string): Promise<void> {
+  await Deno.mkdir(src);
+  for (let i = 0; i < 300; i++) {
+    await writeRandomFile(join(src, `f${String(i).padStart(4, "0")}.exr`), 2 * MIB);
+  }
+}
+
+const SLOW = ["--small-file-workers", "1", "--offload", "never", "--verify", "source"];
+
+/** Starts a copy whose output is kept, for a test that stops it. */
+function startCopy(args: string[]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", "-A", join(import.meta.dirname!, "..", "cli.ts"), ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+}
+
+/** Waits until the batch's journal holds at least `files` files; the batch id then. */
+async function waitForJournal(ledger: string, files: number): Promise<string> {
+  let id: string | undefined;
+  const seen = await waitFor(() => {
+    const batch = listBatches(ledger)[0];
+    id = batch?.batchId;
+    return Promise.resolve(batch !== undefined && batch.filesDone >= files);
+  }, 20_000);
+  assert(seen && id !== undefined, "the running copy's journal shows files done");
+  return id;
+}
+
+Deno.test("a copy killed with SIGKILL shows as interrupted; the same command run again continues its batch and finishes it", async () => {
+  await withTempDir(async (dir) => {
+    const ledger = join(dir, "ledger");
+    const src = join(dir, "src");
+    await seedTree(src);
+    const args = ["copy", ...SLOW, "--ledger", ledger, src, join(dir, "dst")];
+    const child = startCopy(args);
+    const id = await waitForJournal(ledger, 3);
+    // Read while it runs, from another process.
+    const running = await runCli(["status", id, "--json", "--ledger", ledger], { flags: ["-A"] });
+    assertEquals(JSON.parse(running.stdout).state, "running", running.stderr);
+    child.kill("SIGKILL");
+    await child.output();
+    const killed = await batchStatus(ledger, id);
+    assertEquals(killed?.state, "interrupted");
+    assert(killed!.filesDone < 300, `killed before the end (${killed!.filesDone} files done)`);
+    // cp's rule would now copy into dst/src: the ledger knows the interrupted batch made dst.
+    const again = await runCli(args, { flags: ["-A"] });
+    assertEquals(again.code, 0, again.stderr);
+    assertMatch(again.stderr, new RegExp(`^ferry: continuing the unfinished batch ${id} \\(`, "m"));
+    await assertSameTree(join(dir, "dst"), src);
+    const done = await batchStatus(ledger, id);
+    assertEquals(
+      [done?.state, done?.runs.length, done?.filesDone, done?.failures.length],
+      ["done", 2, 300, 0],
+    );
+    assertEquals(done?.runs[0]?.state, "interrupted");
+    // A finished batch is not continued: the same command now copies into dst, as cp does.
+    const third = await runCli([...args, "--dry-run"], { flags: ["-A"] });
+    assertEquals(third.code, 0, third.stderr);
+    assert(!third.stderr.includes("continuing"), third.stderr);
+  });
+});
+
+Deno.test("a cancelled copy says 'ferry resume ID'; ferry resume finishes it byte for byte", async () => {
+  await withTempDir(async (dir) => {
+    const ledger = join(dir, "ledger");
+    const src = join(dir, "src");
+    await seedTree(src);
+    const child = startCopy(["copy", ...SLOW, "--ledger", ledger, src, join(dir, "dst")]);
+    const id = await waitForJournal(ledger, 3);
+    child.kill("SIGINT");
+    const out = await child.output();
+    assertEquals(out.code, 130, decoder.decode(out.stderr));
+    assertMatch(
+      decoder.decode(out.stderr),
+      new RegExp(`^ferry: to finish it, run: ferry resume ${id} --ledger \\S+$`, "m"),
+    );
+    assertEquals((await batchStatus(ledger, id))?.state, "cancelled");
+    const status = await runCli(["status", "--ledger", ledger], { flags: ["-A"] });
+    assertMatch(status.stdout, new RegExp(`^ {2}to finish it: ferry resume ${id}$`, "m"));
+    const resume = await runCli(["resume", "--ledger", ledger], { flags: ["-A"] });
+    assertEquals(resume.code, 0, resume.stderr);
+    await assertSameTree(join(dir, "dst"), src);
+    const done = await batchStatus(ledger, id);
+    assertEquals([done?.state, done?.filesDone, done?.runs.length], ["done", 300, 2]);
+    const nothing = await runCli(["resume", "--ledger", ledger], { flags: ["-A"] });
+    assertEquals(nothing.code, 2);
+    assertMatch(nothing.stderr, /has no unfinished batch$/m);
+  });
+});
+
+Deno.test("batches past the retention leave the ledger when a new one is journaled", async () => {
+  await withTempDir(async (dir) => {
+    const ledger = join(dir, "ledger");
+    const src = await Deno.makeTempFile({ dir });
+    await applyMappings([{ src, dst: `${src}.a` }], { ledger, batchId: "old" });
+    await applyMappings([{ src, dst: `${src}.b` }], { ledger, batchId: "recent" });
+    const long = new Date(Date.now() - 40 * 86_400_000);
+    for (const journal of journalsIn(await batchDir(ledger, "old"))) {
+      await Deno.utime(journal, long, long);
+    }
+    assertEquals(pruneLedger(ledger, 60), []);
+    await applyMappings([{ src, dst: `${src}.c` }], { ledger, batchId: "new", ledgerDays: 30 });
+    assertEquals(listBatches(ledger).map((b) => b.batchId).sort(), ["new", "recent"]);
+  });
+});
