@@ -34,6 +34,10 @@ export interface Parsed {
   dryRun: boolean;
   json: boolean;
   quiet: boolean;
+  /** `--ledger DIR`; `false` for `--no-ledger`; `undefined`: the default folder. */
+  ledger: string | false | undefined;
+  /** `--ledger-days N`, as typed. */
+  ledgerDays: number | undefined;
 }
 
 /** What the arguments ask for besides a command: help (of one command, or all), the version, usage. */
@@ -86,6 +90,9 @@ export function parse(args: string[]): Parsed | Info {
         json: { type: "boolean" },
         quiet: { type: "boolean", short: "q" },
         "batch-id": { type: "string" },
+        ledger: { type: "string" },
+        "no-ledger": { type: "boolean" },
+        "ledger-days": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
       },
@@ -181,7 +188,17 @@ export function parse(args: string[]): Parsed | Info {
     dryRun: values["dry-run"] ?? false,
     json: values.json ?? false,
     quiet: values.quiet ?? false,
+    ledger: ledgerOf(values.ledger, values["no-ledger"]),
+    ledgerDays: values["ledger-days"] === undefined
+      ? undefined
+      : wholeNumber("--ledger-days", values["ledger-days"], "ledgerDays"),
   };
+}
+
+function ledgerOf(dir: string | undefined, off: boolean | undefined): string | false | undefined {
+  if (off && dir !== undefined) throw new UsageError("--ledger and --no-ledger exclude each other");
+  if (dir === "") throw new UsageError("--ledger needs a folder");
+  return off ? false : dir;
 }
 
 /** The options of a copy, a move, a batch and the demo. */
@@ -212,6 +229,9 @@ const TRANSFER_OPTIONS = [
   "progress",
   "archive",
   "report",
+  "ledger",
+  "no-ledger",
+  "ledger-days",
 ];
 
 /** Which options each command takes: any other is a usage error, never silently ignored. */
@@ -219,7 +239,10 @@ export const COMMAND_OPTIONS: Record<string, Set<string>> = {
   copy: new Set([...TRANSFER_OPTIONS, "no-target-directory"]),
   move: new Set([...TRANSFER_OPTIONS, "no-target-directory"]),
   apply: new Set(TRANSFER_OPTIONS),
+  resume: new Set(TRANSFER_OPTIONS),
   demo: new Set(TRANSFER_OPTIONS),
+  status: new Set(["ledger", "json", "quiet"]),
+  batches: new Set(["ledger", "json", "quiet"]),
   hash: new Set(["hash", "json", "quiet"]),
   verify: new Set(["against", "no-record", "hash", "json", "quiet"]),
 };

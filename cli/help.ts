@@ -19,6 +19,11 @@ Usage:
   ferry apply [FILE|-]       run a JSON batch in the format of the copy tool
                              ferry replaces (from FILE, or stdin when FILE is
                              - or missing)
+  ferry status [BATCH_ID]    what a batch did or is doing (the latest batch
+                             without an id), from the ledger; --json
+  ferry batches              the batches in the ledger, the latest first
+  ferry resume [BATCH_ID]    run an unfinished batch again (the latest one
+                             without an id): what is published stays
   ferry demo                 generate a sample shot in a temporary directory,
                              copy it with live progress, print the throughput
   ferry hash PATH...         print checksums as xxhsum/md5sum/sha1sum do
@@ -72,7 +77,13 @@ Options:
   -n, --dry-run          print the plan (files, chunks, bytes) and touch nothing
       --json             JSON lines on stdout: start, progress, file, summary
   -q, --quiet            no progress and no summary; failures are still printed
-      --batch-id ID      an id echoed in the JSON events
+      --batch-id ID      the batch's id in the ledger and the JSON events
+                         (default: a new one, or the unfinished batch of
+                         the same command)
+      --ledger DIR       journal batches in DIR (default: $XDG_STATE_HOME/ferry,
+                         else ~/.local/state/ferry)
+      --no-ledger        journal nothing
+      --ledger-days N    batches older than N days leave the ledger (default ${DEFAULTS.ledgerDays})
       --log FILE         append the --json events to FILE (also without --json)
       --report FILE      write a delivery report: FILE.html (one self-contained
                          page: verdict, folders and frame sequences with any
@@ -97,6 +108,7 @@ export const USAGE = `ferry ${VERSION} — copy big media fast, and never lie ab
 
   ferry copy SRC... DST    ferry move SRC... DST    ferry apply [FILE|-]
   ferry verify DIR         ferry hash PATH...       ferry demo
+  ferry status [BATCH_ID]  ferry batches            ferry resume [BATCH_ID]
 
 Run 'ferry help COMMAND' (or 'ferry COMMAND --help') for one command,
 'ferry --help' for everything.`;
@@ -156,6 +168,34 @@ Examples:
 
 Examples:
   ferry hash --hash xxh128 plates/ > plates.xxh && xxhsum -c plates.xxh`,
+  status: `ferry status [--json] [--ledger DIR] [BATCH_ID] — what a batch did
+
+  Every copy, move and apply is journaled in the ledger ($XDG_STATE_HOME/ferry,
+  else ~/.local/state/ferry; --ledger DIR). status merges the journals of all
+  runs of a batch (the latest batch without an id): its state (running, done,
+  failed, cancelled, interrupted — killed, or its machine went down), files
+  and bytes done of the total, each run's host, time and rate, and every
+  failed file with its failure code. It reads while the batch runs.
+
+Examples:
+  ferry status
+  ferry status delivery-42 --json`,
+  batches: `ferry batches [--json] [--ledger DIR] — the batches in the ledger, latest first
+
+  One line each: id, copy or move, state, when it last ran, files done of
+  the total, bytes, host, number of runs. Batches leave the ledger after
+  --ledger-days (default ${DEFAULTS.ledgerDays}) days.`,
+  resume: `ferry resume [OPTIONS] [BATCH_ID] — finish an unfinished batch
+
+  Runs the batch again with the mappings and settings it was journaled with
+  (the latest unfinished batch without an id), as another run of the same
+  batch: files already published are left alone, the rest is copied. Running
+  the same copy, move or apply command again does the same. Options given
+  here override the journaled ones.
+
+Examples:
+  ferry resume
+  ferry resume delivery-42 --workers 4`,
   demo: `ferry demo [OPTIONS] — generate a sample shot in a temporary folder, copy it
 with live progress, print the throughput, remove it.`,
 };

@@ -16,6 +16,7 @@ import { demo } from "./commands/demo.ts";
 import { hashCommand } from "./commands/hash.ts";
 import { type Context, runBatch } from "./commands/transfer.ts";
 import { verifyCommand } from "./commands/verify.ts";
+import { batchesCommand, resumeCommand, statusCommand } from "./commands/ledger.ts";
 import { cpMappings } from "./destinations.ts";
 import { EXIT } from "./exit.ts";
 import { COMMAND_HELP, HELP, USAGE } from "./help.ts";
@@ -93,6 +94,12 @@ export async function main(args: string[], interrupts?: Interrupts): Promise<num
         return await hashCommand(context);
       case "verify":
         return await verifyCommand(context);
+      case "status":
+        return await statusCommand(context);
+      case "batches":
+        return batchesCommand(context);
+      case "resume":
+        return await resumeCommand(context);
       case "apply": {
         const batch = await readBatch(parsed.operands);
         // Options on the command line override the batch's.
@@ -109,11 +116,18 @@ export async function main(args: string[], interrupts?: Interrupts): Promise<num
         const target = parsed.operands.at(-1);
         const pinned = mappings.length === 1 && mappings[0]!.dst === target && !parsed.noTarget;
         const finish = pinned ? [...args, "-T"] : args;
+        // The same command after an interrupted run that made the target: copy into it, or
+        // finish that run? The ledger tells (an unfinished batch with the target as the copy).
+        const earlier = mappings.length === 1 && !pinned && !parsed.noTarget &&
+            target !== undefined && !target.endsWith("/")
+          ? [{ src: mappings[0]!.src, dst: target }]
+          : undefined;
         return await runBatch(
           mappings,
           { ...parsed, options: { ...parsed.options, operation } },
           context,
           finish,
+          earlier,
         );
       }
     }

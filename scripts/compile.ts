@@ -20,6 +20,8 @@ export const COMPILE_FLAGS = [
   "--allow-write",
   "--allow-ffi",
   "--allow-sys=hostname,statfs",
+  // Where the ledger is: $XDG_STATE_HOME/ferry, else ~/.local/state/ferry.
+  "--allow-env=HOME,XDG_STATE_HOME",
   "--no-prompt",
 ] as const;
 

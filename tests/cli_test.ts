@@ -671,7 +671,13 @@ Deno.test("deno task install gives a ferry command that runs without prompts, wi
     const shim = join(dir, "root", "bin", "ferry");
     const script = await Deno.readTextFile(shim);
     for (
-      const flag of ["--no-prompt", "--allow-ffi", "--allow-sys=hostname,statfs", V8_FLAGS_ARG]
+      const flag of [
+        "--no-prompt",
+        "--allow-ffi",
+        "--allow-sys=hostname,statfs",
+        "--allow-env=HOME,XDG_STATE_HOME",
+        V8_FLAGS_ARG,
+      ]
     ) {
       assert(script.includes(flag), `the command runs with ${flag}`);
     }

@@ -421,46 +421,54 @@ Deno.test("a read-only camera card is copied with --mhl by an unprivileged user,
   });
 });
 
-Deno.test("an interrupted copy says the command that finishes it, and that command does", async () => {
-  await withTempDir(async (dir) => {
-    const src = join(dir, "shot");
-    await Deno.mkdir(src);
-    for (let i = 0; i < 8; i++) await writeRandomFile(join(src, `f.${i}.mov`), 32 * 1024 * 1024);
-    const out = join(dir, "delivery"); // does not exist yet: the copy becomes it
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--quiet",
-        "-A",
-        join(ROOT, "cli.ts"),
-        "copy",
-        "--buffer-size",
-        "4KiB",
-        "--cutoff",
-        "1MiB",
-        src,
-        out,
-      ],
-      stdout: "null",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).spawn();
-    await waitFor(async () =>
-      (await Array.fromAsync(Deno.readDir(out)).catch(() => [])).length > 0
-    );
-    child.kill("SIGINT");
-    const run = await child.output();
-    const stderr = new TextDecoder().decode(run.stderr);
-    assertEquals(run.code, 130, stderr);
-    const finish = /to finish it, run: ferry (.*)$/m.exec(stderr)?.[1];
-    assert(finish !== undefined, stderr);
-    assertMatch(finish, / -T$/);
-    const args = finish.split(" ").map((a) => a.replace(/^'|'$/g, ""));
-    const rerun = await runCli(args);
-    assertEquals(rerun.code, 0, rerun.stderr);
-    await assertSameTree(out, src);
+for (
+  const [how, flags, finishes] of [
+    ["journaled", [], /^resume \S+$/],
+    ["without a ledger", ["--no-ledger"], / -T$/],
+  ] as const
+) {
+  Deno.test(`an interrupted copy says the command that finishes it, and that command does (${how})`, async () => {
+    await withTempDir(async (dir) => {
+      const src = join(dir, "shot");
+      await Deno.mkdir(src);
+      for (let i = 0; i < 8; i++) await writeRandomFile(join(src, `f.${i}.mov`), 32 * 1024 * 1024);
+      const out = join(dir, "delivery"); // does not exist yet: the copy becomes it
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--quiet",
+          "-A",
+          join(ROOT, "cli.ts"),
+          "copy",
+          ...flags,
+          "--buffer-size",
+          "4KiB",
+          "--cutoff",
+          "1MiB",
+          src,
+          out,
+        ],
+        stdout: "null",
+        stderr: "piped",
+        env: { NO_COLOR: "1" },
+      }).spawn();
+      await waitFor(async () =>
+        (await Array.fromAsync(Deno.readDir(out)).catch(() => [])).length > 0
+      );
+      child.kill("SIGINT");
+      const run = await child.output();
+      const stderr = new TextDecoder().decode(run.stderr);
+      assertEquals(run.code, 130, stderr);
+      const finish = /to finish it, run: ferry (.*)$/m.exec(stderr)?.[1];
+      assert(finish !== undefined, stderr);
+      assertMatch(finish, finishes);
+      const args = finish.split(" ").map((a) => a.replace(/^'|'$/g, ""));
+      const rerun = await runCli(args, { flags: ["-A"] });
+      assertEquals(rerun.code, 0, rerun.stderr);
+      await assertSameTree(out, src);
+    });
   });
-});
+}
 
 Deno.test("a tree of 1500 folders copies under a limit of 256 open files: leases are not held for every folder", async () => {
   await withTempDir(async (dir) => {

@@ -30,7 +30,8 @@ export async function demo(context: Context): Promise<number> {
     return await runBatch(
       [{ src: shot.root, dst: join(dir, "delivery", "sh010") }],
       context.parsed,
-      context,
+      // A demo is journaled only where asked for.
+      { ...context, parsed: { ...context.parsed, ledger: context.parsed.ledger ?? false } },
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

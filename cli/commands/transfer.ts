@@ -11,6 +11,9 @@ import type { Mapping, Plan, PlannedFile } from "../../lib/plan/plan_item.ts";
 import { planBatch, refusal } from "../../lib/plan/planner.ts";
 import { addToPlanTotals, emptyPlanTotals } from "../../lib/plan/plan_totals.ts";
 import { formatBytes, formatCount } from "../../lib/size.ts";
+import { defaultLedgerDir } from "../../lib/ledger/ledger_dir.ts";
+import { unfinishedBatch } from "../../lib/ledger/journal.ts";
+import { checkNumber } from "../../lib/options.ts";
 import { applyPlan } from "../../lib/transfer/batch.ts";
 import { byPlanOrder, type FileResult, type TransferResult } from "../../lib/transfer/result.ts";
 import { hostName } from "../../lib/host.ts";
@@ -37,6 +40,9 @@ export interface Context {
  * @param settings The settings, and the names they were given with.
  * @param context The arguments, the reporter and the signals.
  * @param finish The command that finishes the batch after a cancel, if there is one.
+ * @param earlier Mappings an earlier, interrupted run of the same command
+ * had (`cp` semantics: its copy now exists, so the command copies into it):
+ * where the ledger has that batch unfinished, it is continued instead.
  * @returns The exit code.
  */
 export async function runBatch(
@@ -44,12 +50,32 @@ export async function runBatch(
   settings: Pick<Parsed, "options" | "names" | "shown">,
   context: Context,
   finish?: string[],
+  earlier?: Mapping[],
 ): Promise<number> {
   const { parsed, reporter } = context;
-  const plan = await planBatch(mappings, settings.options, {
-    names: settings.names,
-    values: settings.shown,
-  });
+  checkNumber("ledgerDays", parsed.ledgerDays, "--ledger-days", `'${parsed.ledgerDays}'`);
+  const planOf = (from: Mapping[]): Promise<Plan> =>
+    planBatch(from, settings.options, { names: settings.names, values: settings.shown });
+  let plan = await planOf(mappings);
+  const ledger = parsed.dryRun ? undefined : ledgerFor(parsed, reporter);
+  if (ledger !== undefined && settings.options.batchId === undefined) {
+    // The same command run again continues its unfinished batch, unless given an id.
+    let unfinished = await unfinishedBatch(ledger, plan.header);
+    if (unfinished === null && earlier !== undefined) {
+      const before = await planOf(earlier);
+      unfinished = await unfinishedBatch(ledger, before.header);
+      if (unfinished !== null) {
+        plan = before;
+        finish = [...(finish ?? []), "-T"];
+      }
+    }
+    if (unfinished !== null) plan = withBatchId(plan, unfinished);
+    reporter.note(
+      unfinished !== null
+        ? `ferry: continuing the unfinished batch ${unfinished} (${describeMappings(plan)})`
+        : `ferry: batch ${plan.header.settings.batchId}`,
+    );
+  } else if (ledger !== undefined) reporter.note(`ferry: batch ${plan.header.settings.batchId}`);
   if (parsed.dryRun) return await printPlan(plan, reporter, parsed.json);
   // The report lists every file: only then are the outcomes kept.
   const files: FileResult[] | undefined = parsed.report === undefined ? undefined : [];
@@ -85,6 +111,8 @@ export async function runBatch(
   const samples: { elapsedMs: number; bytesDone: number }[] = [{ elapsedMs: 0, bytesDone: 0 }];
   try {
     result = await applyPlan(plan, {
+      ...(ledger === undefined ? {} : { ledger }),
+      ...(parsed.ledgerDays === undefined ? {} : { ledgerDays: parsed.ledgerDays }),
       signal: cancel.signal,
       killSignal: kill.signal,
       onStart: (info) => reporter.start(info),
@@ -124,11 +152,59 @@ export async function runBatch(
       if (code === EXIT.ok) code = EXIT.failed;
     }
   }
-  if (cancelled && finish !== undefined && result.totals.filesCancelled > 0) {
+  if (result.journal?.error !== undefined) {
+    reporter.message(
+      `ferry: the ledger stopped recording this batch: ${result.journal.error} (${result.journal.path})`,
+    );
+  }
+  if (cancelled && result.totals.filesCancelled > 0) {
     // Complete files stay and are skipped as already there by the rerun.
-    reporter.message(`ferry: to finish it, run: ferry ${finish.map(shellQuote).join(" ")}`);
+    const again = ledger !== undefined
+      ? ["resume", result.batchId, ...(parsed.ledger === undefined ? [] : ["--ledger", ledger])]
+      : finish;
+    if (again !== undefined) {
+      reporter.message(`ferry: to finish it, run: ferry ${again.map(shellQuote).join(" ")}`);
+    }
   }
   return code;
+}
+
+/**
+ * The ledger folder a batch is journaled in: `--ledger DIR`, none with
+ * `--no-ledger`, else the user's state folder. Where that cannot be read
+ * (no `--allow-env`) the batch is not journaled; where it cannot be made, a
+ * note says so.
+ */
+function ledgerFor(parsed: Parsed, reporter: Reporter): string | undefined {
+  if (parsed.ledger === false) return undefined;
+  if (parsed.ledger !== undefined) return parsed.ledger; // asked for: it must work (exit 2 otherwise)
+  const dir = defaultLedgerDir();
+  // Run in a sandbox without HOME: journaled only where asked for (`ferry status` says why).
+  if (dir === null) return undefined;
+  try {
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return dir;
+  } catch (error) {
+    reporter.note(`ferry: no ledger for this batch: cannot make '${dir}': ${describeError(error)}`);
+    return undefined;
+  }
+}
+
+/** A plan's mappings in a few words. */
+function describeMappings(plan: Plan): string {
+  const { mappings } = plan.header;
+  const first = mappings[0];
+  if (first === undefined) return "no mappings";
+  const more = mappings.length > 1
+    ? ` and ${formatCount(mappings.length - 1, "more", "more")}`
+    : "";
+  return `${first.src} -> ${first.dst}${more}`;
+}
+
+/** The same plan under another batch id. */
+function withBatchId(plan: Plan, batchId: string): Plan {
+  const { header } = plan;
+  return { ...plan, header: { ...header, settings: { ...header.settings, batchId } } };
 }
 
 /** `--dry-run`: every item as it is planned, exactly what would run, then the totals. */
