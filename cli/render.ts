@@ -106,6 +106,7 @@ export function summaryLines(result: TransferResult, cancelled: boolean): string
       : `in ${formatDuration(result.elapsedMs)}, ${formatBytes(result.bytesPerSecond)}/s`,
   );
   const counts = [];
+  if (t.bytesResumed) counts.push(`${formatBytes(t.bytesResumed)} kept from a killed run`);
   if (t.filesSkipped) counts.push(`${t.filesSkipped} skipped`);
   if (t.filesFailed) counts.push(`${t.filesFailed} failed`);
   if (t.filesCancelled) counts.push(`${t.filesCancelled} not ${verb} (cancelled)`);
@@ -244,6 +245,7 @@ export function fileEvent(file: FileResult): Record<string, unknown> {
     ...(file.reason === undefined ? {} : { reason: file.reason }),
     ...(file.error === undefined ? {} : { code: file.error.code, error: file.error.message }),
     ...(file.offloadedBytes === undefined ? {} : { offloaded_bytes: file.offloadedBytes }),
+    ...(file.resumedBytes === undefined ? {} : { resumed_bytes: file.resumedBytes }),
     ...(file.renamed === true ? { renamed: true } : {}),
     ...(file.hash === undefined ? {} : {
       hash: file.hash.algorithm,
@@ -287,6 +289,7 @@ export function summaryEvent(result: TransferResult, exitCode: number): Record<s
     files_cancelled: t.filesCancelled,
     bytes_total: t.bytesTotal,
     bytes_done: t.bytesDone,
+    ...(t.bytesResumed > 0 ? { bytes_resumed: t.bytesResumed } : {}),
     elapsed_ms: Math.round(result.elapsedMs),
     bytes_per_second: Math.round(result.bytesPerSecond),
     failures: result.failures.map((f) => ({

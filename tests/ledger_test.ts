@@ -8,6 +8,7 @@ import {
   assert,
   assertEquals,
   assertMatch,
+  assertSameFile,
   assertSameTree,
   runCli,
   TEST_STATE_HOME,
@@ -151,16 +152,31 @@ function startCopy(args: string[]): Deno.ChildProcess {
   }).spawn();
 }
 
-/** Waits until the batch's journal holds at least `files` files; the batch id then. */
-async function waitForJournal(ledger: string, files: number): Promise<string> {
-  let id: string | undefined;
-  const seen = await waitFor(() => {
+/**
+ * Waits (a minute at most) until the running copy's journal holds at least
+ * `files` files; the batch id then. Fails with the copy's output when it
+ * ended first.
+ */
+async function waitForJournal(
+  ledger: string,
+  files: number,
+  child: Deno.ChildProcess,
+): Promise<string> {
+  let ended = false;
+  child.status.then(() => ended = true);
+  const until = Date.now() + 60_000;
+  while (Date.now() < until && !ended) {
     const batch = listBatches(ledger)[0];
-    id = batch?.batchId;
-    return Promise.resolve(batch !== undefined && batch.filesDone >= files);
-  }, 20_000);
-  assert(seen && id !== undefined, "the running copy's journal shows files done");
-  return id;
+    if (batch !== undefined && batch.filesDone >= files) return batch.batchId;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  child.kill("SIGKILL");
+  const out = await child.output();
+  throw new Error(
+    `the copy's journal never showed ${files} files done (exit ${out.code}):\n${
+      decoder.decode(out.stderr)
+    }`,
+  );
 }
 
 Deno.test("a copy killed with SIGKILL shows as interrupted; the same command run again continues its batch and finishes it", async () => {
@@ -170,7 +186,7 @@ Deno.test("a copy killed with SIGKILL shows as interrupted; the same command run
     await seedTree(src);
     const args = ["copy", ...SLOW, "--ledger", ledger, src, join(dir, "dst")];
     const child = startCopy(args);
-    const id = await waitForJournal(ledger, 3);
+    const id = await waitForJournal(ledger, 3, child);
     // Read while it runs, from another process.
     const running = await runCli(["status", id, "--json", "--ledger", ledger], { flags: ["-A"] });
     assertEquals(JSON.parse(running.stdout).state, "running", running.stderr);
@@ -203,7 +219,7 @@ Deno.test("a cancelled copy says 'ferry resume ID'; ferry resume finishes it byt
     const src = join(dir, "src");
     await seedTree(src);
     const child = startCopy(["copy", ...SLOW, "--ledger", ledger, src, join(dir, "dst")]);
-    const id = await waitForJournal(ledger, 3);
+    const id = await waitForJournal(ledger, 3, child);
     child.kill("SIGINT");
     const out = await child.output();
     assertEquals(out.code, 130, decoder.decode(out.stderr));
@@ -238,5 +254,73 @@ Deno.test("batches past the retention leave the ledger when a new one is journal
     assertEquals(pruneLedger(ledger, 60), []);
     await applyMappings([{ src, dst: `${src}.c` }], { ledger, batchId: "new", ledgerDays: 30 });
     assertEquals(listBatches(ledger).map((b) => b.batchId).sort(), ["new", "recent"]);
+  });
+});
+
+/** Chunk rows in the newest journal of the ledger's only batch, and how many journals it has. */
+function newestChunks(ledger: string): { count: number; bytes: number; runs: number } {
+  const none = { count: 0, bytes: 0, runs: 0 };
+  if (listBatches(ledger).length === 0) return none;
+  const root = join(ledger, "batches");
+  const folder = [...Deno.readDirSync(root)][0]!.name;
+  const journals = journalsIn(join(root, folder));
+  const journal = journals.at(-1);
+  if (journal === undefined) return none;
+  try {
+    const db = new DatabaseSync(journal, { readOnly: true });
+    const row = db.prepare("SELECT count(*) AS n, coalesce(sum(length), 0) AS b FROM chunk")
+      .get() as { n: number; b: number };
+    db.close();
+    return { count: row.n, bytes: row.b, runs: journals.length };
+  } catch {
+    return { ...none, runs: journals.length }; // not written yet
+  }
+}
+
+Deno.test("a large file killed mid-copy three times continues from its journaled ranges, byte for byte", async () => {
+  await withTempDir(async (dir) => {
+    const ledger = join(dir, "ledger");
+    const src = join(dir, "movie.mov");
+    await writeRandomFile(src, 512 * MIB);
+    const args = [
+      "copy",
+      "--ledger",
+      ledger,
+      "--workers",
+      "2",
+      "--chunk-size",
+      "16MiB",
+      "--offload",
+      "never",
+      "--buffer-size",
+      "64KiB",
+      src,
+      join(dir, "copy.mov"),
+    ];
+    let kept = 0;
+    for (const [run, atLeast] of [[1, 2], [2, 6], [3, 12]] as const) {
+      const child = startCopy(args);
+      const seen = await waitFor(() => {
+        const newest = newestChunks(ledger);
+        return Promise.resolve(newest.runs === run && newest.count >= atLeast);
+      }, 30_000);
+      child.kill("SIGKILL");
+      await child.output();
+      assert(seen, `the journal showed ${atLeast} ranges written before the kill`);
+      kept = newestChunks(ledger).bytes;
+      assert(kept < 512 * MIB, "killed before the last range");
+    }
+    const last = await runCli([...args, "--json"], { flags: ["-A"] });
+    assertEquals(last.code, 0, last.stderr);
+    const file = last.stdout.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l))
+      .find((e) => e.event === "file");
+    // Every range the killed run's journal had was kept; only the rest was copied.
+    assertEquals(file.resumed_bytes, kept);
+    assertMatch(last.stderr, /kept from a killed run/);
+    await assertSameFile(join(dir, "copy.mov"), src);
+    const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    assertEquals(names, ["copy.mov", "ledger", "movie.mov"]);
+    const status = await batchStatus(ledger, listBatches(ledger)[0]!.batchId);
+    assertEquals([status?.state, status?.runs.length, status?.filesDone], ["done", 4, 1]);
   });
 });

@@ -125,6 +125,7 @@ export class Journal {
   #marker: string;
   #insertFile: StatementSync;
   #insertChunk: StatementSync;
+  #insertPartial: StatementSync;
   #updateRun: StatementSync;
   #queue: (() => void)[] = [];
   #progress: Progress | undefined;
@@ -148,7 +149,10 @@ export class Journal {
          renamed, mtime_ms, ended_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#insertChunk = db.prepare(
-      "INSERT OR REPLACE INTO chunk (file_id, offset, length) VALUES (?, ?, ?)",
+      "INSERT OR REPLACE INTO chunk (tmp, offset, length) VALUES (?, ?, ?)",
+    );
+    this.#insertPartial = db.prepare(
+      "INSERT OR REPLACE INTO partial (tmp, dst, size, mtime_ms) VALUES (?, ?, ?, ?)",
     );
     this.#updateRun = db.prepare(
       `UPDATE run SET updated_ms = ?, files_total = ?, bytes_total = ?, files_done = ?,
@@ -242,13 +246,28 @@ export class Journal {
   }
 
   /**
-   * One planned range of a file was written completely.
+   * A large file's ranges are being written into a temporary (made, or
+   * taken over from a killed run with the ranges it had written).
    *
    * @param planned The file.
+   * @param tmp Its temporary.
+   * @param done Ranges already in it.
+   */
+  partial(planned: PlannedFile, tmp: string, done: readonly Chunk[] = []): void {
+    this.#push(() => {
+      this.#insertPartial.run(tmp, planned.dst, planned.size, planned.mtimeMs);
+      for (const chunk of done) this.#insertChunk.run(tmp, chunk.offset, chunk.length);
+    });
+  }
+
+  /**
+   * One range of a temporary was written completely.
+   *
+   * @param tmp The temporary.
    * @param chunk The range.
    */
-  chunk(planned: PlannedFile, chunk: Chunk): void {
-    this.#push(() => this.#insertChunk.run(planned.id, chunk.offset, chunk.length));
+  chunk(tmp: string, chunk: Chunk): void {
+    this.#push(() => this.#insertChunk.run(tmp, chunk.offset, chunk.length));
   }
 
   /**

@@ -8,8 +8,10 @@
  * - `file`: one row per file that ended — its plan item id, paths, bytes,
  *   outcome, failure code and reason, digest, and the modification time its
  *   copy was given (what undo compares before removing anything).
- * - `chunk`: the ranges written completely (a resume inside a file starts
- *   after them).
+ * - `partial`: the temporary a large file's ranges are written into, with
+ *   the source's size and time then; `chunk`: the ranges of a temporary
+ *   written completely. A later run of the batch continues such a temporary
+ *   where a killed run left it.
  *
  * @module
  */
@@ -61,11 +63,17 @@ const MIGRATIONS: readonly string[] = [
      mtime_ms INTEGER,
      ended_ms INTEGER NOT NULL
    );
+   CREATE TABLE partial (
+     tmp TEXT PRIMARY KEY,
+     dst TEXT NOT NULL,
+     size INTEGER NOT NULL,
+     mtime_ms INTEGER
+   );
    CREATE TABLE chunk (
-     file_id INTEGER NOT NULL,
+     tmp TEXT NOT NULL,
      offset INTEGER NOT NULL,
      length INTEGER NOT NULL,
-     PRIMARY KEY (file_id, offset)
+     PRIMARY KEY (tmp, offset)
    ) WITHOUT ROWID;`,
 ];
 

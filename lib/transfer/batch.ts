@@ -9,7 +9,8 @@
  */
 
 import { CancelledError } from "../errors.ts";
-import { type Journal, startJournal } from "../ledger/journal.ts";
+import { startJournal } from "../ledger/journal.ts";
+import { resumables } from "../ledger/resume_point.ts";
 import { assertFits, spaceNeeds, tightDevices } from "../fs/free_space.ts";
 import { checkNumber, DEFAULTS, type TransferSettings } from "../options.ts";
 import type { Mapping, Plan, PlanItem, PlannedFile } from "../plan/plan_item.ts";
@@ -148,11 +149,11 @@ async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promis
   const journal = options.ledger === undefined
     ? undefined
     : await startJournal(options.ledger, plan.header, options.ledgerDays ?? DEFAULTS.ledgerDays);
-  const run = new Run(
-    settings,
-    journal === undefined ? options : journaled(options, journal),
-    startMs,
-  );
+  const run = new Run(settings, options, startMs);
+  if (journal !== undefined) {
+    run.journal = journal;
+    run.resumable = await resumables(options.ledger!, settings.batchId, journal.path);
+  }
   const deliveries = settings.mhl ? new Deliveries() : undefined;
   if (deliveries !== undefined || journal !== undefined) {
     run.observe = (file, result) => {
@@ -186,6 +187,8 @@ async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promis
   try {
     if (options.signal?.aborted) run.cancel();
     await feed(run, reader, deliveries);
+    // Killed runs' temporaries that no file of this run took over.
+    for (const left of run.resumable.values()) await run.temporaries.reclaim(left.tmp);
     // Every temporary is gone: the leases go before the folders get their
     // source's times (removing a lease file would change them again).
     await run.temporaries.releaseLeases();
@@ -213,24 +216,12 @@ async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promis
   if (journal !== undefined) {
     const { totals } = result;
     const state = run.cancelled ? "cancelled" : result.ok ? "done" : "failed";
-    journal.close(state, totals, totals.bytesDone - totals.bytesRenamed);
+    journal.close(state, totals, totals.bytesDone - totals.bytesRenamed - totals.bytesResumed);
     result.journal = { path: journal.path };
     if (journal.error !== undefined) result.journal.error = journal.error;
   }
   if (run.cancelled) throw new CancelledError(result, options.signal?.reason);
   return result;
-}
-
-/** The caller's events, with every completed range journaled too. */
-function journaled(events: RunEvents, journal: Journal): RunEvents {
-  const { onFile, onChunk } = events;
-  return {
-    ...(onFile === undefined ? {} : { onFile }),
-    onChunk: (file, chunk) => {
-      journal.chunk(file, chunk);
-      onChunk?.(file, chunk);
-    },
-  };
 }
 
 /**
@@ -270,7 +261,11 @@ async function feed(run: Run, reader: ReadAhead<PlanItem>, deliveries?: Deliveri
   run.onLocalWorker = () => small.widen(LOCAL_IN_FLIGHT);
   const ids = { next: FALLBACK_ID_BASE };
   const handle = async (item: PlanItem): Promise<void> => {
-    if (item.kind === "stray") return await run.temporaries.reclaim(item.path);
+    if (item.kind === "stray") {
+      // A killed run's temporary that its file continues from is that file's to take or remove.
+      if ([...run.resumable.values()].some((r) => r.tmp === item.path)) return;
+      return await run.temporaries.reclaim(item.path);
+    }
     if (item.kind === "dir") {
       deliveries?.dir(item);
       if (!item.rename) return await run.dirs.make(item);
@@ -319,9 +314,9 @@ function resultOf(
     failures,
     totals,
     elapsedMs,
-    // A rename moves no bytes: the rate is of the bytes that were copied.
+    // A rename moves no bytes, nor does a range a killed run had written: the rate is of the bytes copied.
     bytesPerSecond: elapsedMs > 0
-      ? ((totals.bytesDone - totals.bytesRenamed) * 1000) / elapsedMs
+      ? ((totals.bytesDone - totals.bytesRenamed - totals.bytesResumed) * 1000) / elapsedMs
       : 0,
     temporaries: run.temporaries.report,
     ok: totals.filesFailed === 0 && !run.cancelled &&

@@ -51,6 +51,24 @@ export function copyBytes(job: FileJob, tmp: string): Promise<CopyOutcome> {
   }
 }
 
+/**
+ * The rest of a large file whose temporary a killed run had begun (see
+ * `resume.ts`): only the ranges not written yet, into that temporary.
+ *
+ * @param job The file.
+ * @param tmp The temporary taken over.
+ * @param ranges The ranges still to copy.
+ * @returns How it ended.
+ */
+export function copyRest(
+  job: FileJob,
+  tmp: string,
+  ranges: readonly Chunk[],
+): Promise<CopyOutcome> {
+  if (ranges.length === 0) return Promise.resolve("copied");
+  return copyRanges(job, tmp, ranges, "resumed");
+}
+
 /** Reports every planned range of a file as written. */
 function rangesDone(job: FileJob): void {
   for (const chunk of job.file.chunks) job.run.events.onChunk?.(job.file, chunk);
@@ -173,13 +191,16 @@ async function copyRanges(
   job: FileJob,
   tmp: string,
   ranges: readonly Chunk[] = job.file.chunks,
+  rest: "kernel" | "resumed" | undefined = undefined,
 ): Promise<CopyOutcome> {
   const { file, run } = job;
-  const fresh = ranges === file.chunks;
+  const fresh = rest === undefined;
   if (fresh) {
     if (!(await createSized(job, tmp))) return "stopped";
     if (!file.sparse && !(await preallocate(job, tmp))) return "stopped";
+    if (file.copier === "ranges") run.journal?.partial(file, tmp);
   }
+  const journaled = file.copier === "ranges" ? run.journal : undefined;
   const algorithm = run.settings.hash;
   const dstDev = file.offload ? await run.devOf(dirname(tmp)) : -1;
   const pair = `${file.dev}:${dstDev}`;
@@ -207,8 +228,9 @@ async function copyRanges(
         run.noOffload.add(pair);
         job.fallback = "read-write";
       }
+      journaled?.chunk(tmp, chunk);
       // The rest of a kernel copy completes the plan's one range.
-      run.events.onChunk?.(file, fresh ? chunk : file.chunks[0]!);
+      run.events.onChunk?.(file, rest === "kernel" ? file.chunks[0]! : chunk);
     },
   });
   if (outcome.failure !== undefined) {
@@ -241,7 +263,7 @@ async function copyKernel(job: FileJob, tmp: string): Promise<CopyOutcome> {
     rangesDone(job);
     return "copied";
   }
-  return copyRanges(job, tmp, [{ offset: here, length: file.size - here }]);
+  return copyRanges(job, tmp, [{ offset: here, length: file.size - here }], "kernel");
 }
 
 /** copy_file_range steps from this thread while they are clones; returns the bytes copied. */

@@ -25,6 +25,8 @@ export class FileJob {
   counted = 0;
   /** Bytes the kernel copied. */
   offloadedBytes = 0;
+  /** Bytes a killed run had written into the temporary this run took over. */
+  resumedBytes = 0;
   /** The source's digest, computed in flight. */
   sourceDigest: string | undefined;
   /** Whether the written copy was hashed again and matched. */
@@ -97,6 +99,7 @@ export class FileJob {
     const result: FileResult = { src: file.src, dst: file.dst, bytes: file.size, status };
     if (file.id >= 0) result.id = file.id;
     if (this.offloadedBytes > 0) result.offloadedBytes = this.offloadedBytes;
+    if (this.resumedBytes > 0) result.resumedBytes = this.resumedBytes;
     if (this.renamed) result.renamed = true;
     if (this.fallback !== undefined) result.fallback = this.fallback;
     if (this.sourceDigest !== undefined && status !== "failed" && this.run.settings.hash !== null) {

@@ -16,7 +16,8 @@ import { flushToStorage, publish, type PublishOutcome, removeIfPresent } from ".
 import { hashBytes, hashFile } from "../integrity/hash.ts";
 import { hashedReadJob } from "../integrity/file_hasher.ts";
 import type { PlannedFile } from "../plan/plan_item.ts";
-import { copyBytes, copyLocal } from "./copiers.ts";
+import { copyBytes, copyLocal, copyRest } from "./copiers.ts";
+import { takeOver } from "./resume.ts";
 import { DirectoryError } from "./directories.ts";
 import { finishMove, sameAsSource } from "./existing_destination.ts";
 import { FileJob } from "./file_job.ts";
@@ -161,7 +162,8 @@ async function copyAndPublish(job: FileJob): Promise<void> {
       }
       if (local === null || outcome === "retry") {
         outcome = "unsupported";
-        const copied = await copyBytes(job, tmp);
+        const rest = await takeOver(job, tmp);
+        const copied = rest === null ? await copyBytes(job, tmp) : await copyRest(job, tmp, rest);
         if (copied === "stopped") return;
         await checkSize(job, tmp);
         if (run.settings.verify === "source" && !(await verifyContent(job, tmp))) return;

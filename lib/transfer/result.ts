@@ -36,6 +36,8 @@ export interface FileResult {
   status: FileStatus;
   /** Bytes the kernel copied with `copy_file_range` (reflink, server-side copy), when any. */
   offloadedBytes?: number;
+  /** Bytes a killed run of the batch had written, kept (the rest was copied). */
+  resumedBytes?: number;
   /** Moved by a rename on one file system: no bytes were copied. */
   renamed?: boolean;
   /** What ran instead of the plan's copier, when the storage refused it. */
@@ -75,6 +77,8 @@ export interface TransferTotals {
   filesRenamed: number;
   /** Bytes of the files moved by a rename. */
   bytesRenamed: number;
+  /** Bytes that killed runs of the batch had written and this run kept (not copied again). */
+  bytesResumed: number;
 }
 
 /** What `mhl: true` recorded in one destination root. */
@@ -165,6 +169,7 @@ export function emptyTotals(): TransferTotals {
     bytesDone: 0,
     filesRenamed: 0,
     bytesRenamed: 0,
+    bytesResumed: 0,
   };
 }
 
@@ -182,6 +187,7 @@ export function count(totals: TransferTotals, file: FileResult): void {
     case "moved":
       totals.filesDone++;
       totals.bytesDone += file.bytes;
+      totals.bytesResumed += file.resumedBytes ?? 0;
       if (file.renamed === true) {
         totals.filesRenamed++;
         totals.bytesRenamed += file.bytes;

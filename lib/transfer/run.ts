@@ -26,6 +26,8 @@ import { Accounting } from "./accounting.ts";
 import { DestinationDirs } from "./directories.ts";
 import type { FileResult } from "./result.ts";
 import { Temporaries } from "./temporaries.ts";
+import type { Journal } from "../ledger/journal.ts";
+import type { Resumable } from "../ledger/resume_point.ts";
 
 /** The events a batch emits besides progress. */
 export interface RunEvents {
@@ -63,6 +65,10 @@ export class Run {
   observe: ((file: PlannedFile, result: FileResult) => void) | undefined;
   /** Called when small local files start going to a worker (`local_copier.ts`). */
   onLocalWorker: (() => void) | undefined;
+  /** The batch's journal, when it is journaled. */
+  journal: Journal | undefined;
+  /** Temporaries killed runs of the batch left, by destination: continued, not reclaimed. */
+  resumable = new Map<string, Resumable>();
   /** Destination file systems the batch (nearly) fills: files there are checked for room first. */
   tight = new Set<number>();
   #cancelled = false;

@@ -1,0 +1,75 @@
+/**
+ * Where earlier runs of a batch left its large files: the temporaries that
+ * killed runs were writing, and the ranges their journals say were written
+ * completely. A new run of the batch continues such a temporary instead of
+ * copying the file again from its first byte.
+ *
+ * @module
+ */
+
+import { DatabaseSync } from "node:sqlite";
+import type { Chunk } from "../plan/plan_item.ts";
+import { batchDir, journalLive, journalsIn } from "./ledger_dir.ts";
+
+/** A temporary a killed run left, and what it holds. */
+export interface Resumable {
+  /** The temporary's path. */
+  tmp: string;
+  /** The source's size when it was written. */
+  size: number;
+  /** The source's modification time then. */
+  mtimeMs: number | null;
+  /** Ranges written into it completely. */
+  done: Chunk[];
+}
+
+/**
+ * The temporaries that earlier runs of a batch left unfinished, by
+ * destination: from every journal of the batch but `except` and those whose
+ * run is still going, oldest first; a file that a later run finished (or
+ * failed, which removes its temporary) has none.
+ *
+ * Requires `--allow-read` and `--allow-write` on the ledger.
+ *
+ * @param ledger The ledger folder.
+ * @param batchId The batch id.
+ * @param except This run's own journal.
+ * @returns The temporaries by destination path.
+ */
+export async function resumables(
+  ledger: string,
+  batchId: string,
+  except: string,
+): Promise<Map<string, Resumable>> {
+  const found = new Map<string, Resumable>();
+  for (const journal of journalsIn(await batchDir(ledger, batchId))) {
+    if (journal === except || journalLive(journal)) continue;
+    let db: DatabaseSync;
+    try {
+      db = new DatabaseSync(journal, { readOnly: true });
+    } catch {
+      continue;
+    }
+    try {
+      const partials = db.prepare("SELECT tmp, dst, size, mtime_ms FROM partial").all() as {
+        tmp: string;
+        dst: string;
+        size: number;
+        mtime_ms: number | null;
+      }[];
+      const chunks = db.prepare("SELECT offset, length FROM chunk WHERE tmp = ? ORDER BY offset");
+      for (const p of partials) {
+        const done = (chunks.all(p.tmp) as { offset: number; length: number }[])
+          .map(({ offset, length }) => ({ offset, length }));
+        found.set(p.dst, { tmp: p.tmp, size: p.size, mtimeMs: p.mtime_ms, done });
+      }
+      const ended = db.prepare("SELECT DISTINCT dst FROM file").all() as { dst: string }[];
+      for (const { dst } of ended) found.delete(dst);
+    } catch {
+      // A journal of an older format, or torn: nothing to continue from it.
+    } finally {
+      db.close();
+    }
+  }
+  return found;
+}
