@@ -187,8 +187,10 @@ async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promis
   try {
     if (options.signal?.aborted) run.cancel();
     await feed(run, reader, deliveries);
-    // Killed runs' temporaries that no file of this run took over.
-    for (const left of run.resumable.values()) await run.temporaries.reclaim(left.tmp);
+    // Killed runs' temporaries that no file of this run took over (a cancel leaves them to the next run).
+    if (!run.cancelled) {
+      for (const left of run.resumable.values()) await run.temporaries.reclaim(left.tmp);
+    }
     // Every temporary is gone: the leases go before the folders get their
     // source's times (removing a lease file would change them again).
     await run.temporaries.releaseLeases();
