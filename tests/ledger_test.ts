@@ -324,3 +324,21 @@ Deno.test("a large file killed mid-copy three times continues from its journaled
     assertEquals([status?.state, status?.runs.length, status?.filesDone], ["done", 4, 1]);
   });
 });
+
+Deno.test("without grants for the ledger a copy journals nothing, and status says which grant is missing", async () => {
+  await withTempDir(async (dir) => {
+    await writeRandomFile(join(dir, "a.exr"), 1000);
+    const flags = [`--allow-read=${dir}`, `--allow-write=${dir}`, "--allow-env"];
+    const before = listBatches(join(TEST_STATE_HOME, "ferry")).length;
+    const copy = await runCli(["copy", join(dir, "a.exr"), join(dir, "b.exr")], { flags });
+    assertEquals(copy.code, 0, copy.stderr);
+    assert(!copy.stderr.includes("ferry: batch"), copy.stderr);
+    assertEquals(listBatches(join(TEST_STATE_HOME, "ferry")).length, before);
+    const status = await runCli(["status"], { flags });
+    assertEquals(status.code, 2);
+    assertMatch(
+      status.stderr,
+      /^ferry: error: Cannot read the ledger '.*\/ferry': ferry was not granted read access to it \(add it to --allow-read\)$/m,
+    );
+  });
+});

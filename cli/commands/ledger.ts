@@ -20,15 +20,22 @@ import { EXIT } from "../exit.ts";
 import { jsonLine } from "../reporter.ts";
 import { type Context, runBatch } from "./transfer.ts";
 
-/** The ledger folder a reading command looks in. */
+/** The ledger folder a reading command looks in (granted, never prompted for). */
 function ledgerOf(context: Context): string {
   const { ledger } = context.parsed;
-  if (typeof ledger === "string") return ledger;
-  const dir = defaultLedgerDir();
+  const dir = typeof ledger === "string" ? ledger : defaultLedgerDir();
   if (dir === null) {
     throw new InputError(
       "Cannot find the ledger: HOME cannot be read (allow it with --allow-env=HOME,XDG_STATE_HOME, or give --ledger DIR)",
     );
+  }
+  for (const name of ["read", "write"] as const) {
+    if (Deno.permissions.querySync({ name, path: dir }).state !== "granted") {
+      throw new InputError(
+        `Cannot read the ledger '${dir}': ferry was not granted ${name} access to it (add it to --allow-${name})`,
+        { path: dir },
+      );
+    }
   }
   return dir;
 }

@@ -171,16 +171,20 @@ export async function runBatch(
 
 /**
  * The ledger folder a batch is journaled in: `--ledger DIR`, none with
- * `--no-ledger`, else the user's state folder. Where that cannot be read
- * (no `--allow-env`) the batch is not journaled; where it cannot be made, a
- * note says so.
+ * `--no-ledger`, else the user's state folder. Where that cannot be found
+ * (no `--allow-env`) or is not granted, the batch is not journaled; where it
+ * cannot be made, a note says so.
  */
 function ledgerFor(parsed: Parsed, reporter: Reporter): string | undefined {
   if (parsed.ledger === false) return undefined;
   if (parsed.ledger !== undefined) return parsed.ledger; // asked for: it must work (exit 2 otherwise)
   const dir = defaultLedgerDir();
-  // Run in a sandbox without HOME: journaled only where asked for (`ferry status` says why).
+  // Run in a sandbox without HOME, or without the grants for the ledger: journaled only
+  // where asked for (looked up, so that no permission prompt ever stops a delivery).
   if (dir === null) return undefined;
+  for (const name of ["read", "write"] as const) {
+    if (Deno.permissions.querySync({ name, path: dir }).state !== "granted") return undefined;
+  }
   try {
     Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
     return dir;
