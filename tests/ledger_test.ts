@@ -3,6 +3,7 @@ import { DatabaseSync } from "node:sqlite";
 import { applyMappings, batchStatus, listBatches, pruneLedger } from "../mod.ts";
 import { MIB } from "../lib/size.ts";
 import { SCHEMA_VERSION } from "../lib/ledger/schema.ts";
+import { hashFile } from "../lib/integrity/hash.ts";
 import { batchDir, journalsIn } from "../lib/ledger/ledger_dir.ts";
 import {
   assert,
@@ -340,5 +341,72 @@ Deno.test("without grants for the ledger a copy journals nothing, and status say
       status.stderr,
       /^ferry: error: Cannot read the ledger '.*\/ferry': ferry was not granted read access to it \(add it to --allow-read\)$/m,
     );
+  });
+});
+
+Deno.test("a hashed copy killed mid-file continues its hash from the journaled state; a temporary damaged meanwhile is caught, never published", async () => {
+  await withTempDir(async (dir) => {
+    const ledger = join(dir, "ledger");
+    const src = join(dir, "movie.mov");
+    await writeRandomFile(src, 256 * MIB);
+    const expected = await hashFile(src, "xxh64");
+    const args = [
+      "copy",
+      "--ledger",
+      ledger,
+      "--workers",
+      "2",
+      "--offload",
+      "never",
+      "--verify",
+      "source",
+      src,
+      join(dir, "copy.mov"),
+    ];
+    /** Kills a run once its journal shows some ranges hashed and written. */
+    const killMidway = async (run: number): Promise<void> => {
+      const child = startCopy(args);
+      const seen = await waitFor(() => {
+        const newest = newestChunks(ledger);
+        return Promise.resolve(newest.runs === run && newest.count >= 3);
+      }, 30_000);
+      child.kill("SIGKILL");
+      await child.output();
+      assert(seen, "the journal showed ranges written before the kill");
+    };
+    const temporary = (): string =>
+      join(dir, [...Deno.readDirSync(dir)].find((e) => e.name.endsWith(".ferry-partial"))!.name);
+
+    // A byte of the part a killed run wrote is changed before the next run continues it.
+    await killMidway(1);
+    const damaged = await Deno.open(temporary(), { read: true, write: true });
+    const byte = new Uint8Array(1);
+    await damaged.seek(100, Deno.SeekMode.Start);
+    await damaged.read(byte);
+    await damaged.seek(100, Deno.SeekMode.Start);
+    await damaged.write(new Uint8Array([byte[0]! ^ 0xff]));
+    damaged.close();
+    const caught = await runCli([...args, "--json"], { flags: ["-A"] });
+    assertEquals(caught.code, 1, caught.stderr);
+    const failed = caught.stdout.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l))
+      .find((e) => e.event === "file");
+    assertEquals([failed.status, failed.code], ["failed", "corrupted"]);
+    assert(failed.resumed_bytes > 0, "the damaged temporary was continued");
+    assertEquals(await Deno.lstat(join(dir, "copy.mov")).then(() => true, () => false), false);
+
+    // An undamaged one: continued, and the digest is the source's.
+    await killMidway(3);
+    const last = await runCli([...args, "--json"], { flags: ["-A"] });
+    assertEquals(last.code, 0, last.stderr);
+    const file = last.stdout.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l))
+      .find((e) => e.event === "file");
+    assert(file.resumed_bytes > 0, `continued: ${JSON.stringify(file)}`);
+    assertEquals([file.digest, file.verified], [expected, true]);
+    await assertSameFile(join(dir, "copy.mov"), src);
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
+      "copy.mov",
+      "ledger",
+      "movie.mov",
+    ]);
   });
 });

@@ -23,17 +23,28 @@ export class HashChain {
   #states = new Map<number, Uint8Array>();
   #waiters = new Map<number, (answer: { state: Uint8Array | null; abort: boolean }) => void>();
   #broken = false;
+  #first: Uint8Array | null;
 
   /**
-   * The state to continue for range `index`: `null` for the first range,
-   * otherwise the state range `index - 1` ended with, once it has.
+   * A chain for a file's ranges.
+   *
+   * @param first The state the first range continues: `null` to hash from
+   * the file's first byte, or the state a killed run reached before it.
+   */
+  constructor(first: Uint8Array | null = null) {
+    this.#first = first;
+  }
+
+  /**
+   * The state to continue for range `index`: the chain's first state for
+   * the first range, otherwise the state range `index - 1` ended with, once it has.
    *
    * @param index The range's position in the file.
    * @returns The state, or `abort: true` when the chain broke.
    */
   stateBefore(index: number): Promise<{ state: Uint8Array | null; abort: boolean }> {
     if (this.#broken) return Promise.resolve({ state: null, abort: true });
-    if (index === 0) return Promise.resolve({ state: null, abort: false });
+    if (index === 0) return Promise.resolve({ state: this.#first, abort: false });
     const state = this.#states.get(index - 1);
     if (state !== undefined) return Promise.resolve({ state, abort: false });
     return new Promise((resolve) => this.#waiters.set(index - 1, resolve));

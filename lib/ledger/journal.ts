@@ -29,6 +29,12 @@ import {
 import { migrate } from "./schema.ts";
 import { pruneLedger } from "./status.ts";
 
+/** A range written into a temporary, with the hasher's state after it for a hashed copy. */
+export interface JournaledChunk extends Chunk {
+  /** The hash state after this range (every byte before its end hashed in order). */
+  readonly hashState?: Uint8Array;
+}
+
 /** How a run ended, as its journal says: `running` until it ends (or forever, if it was killed). */
 export type RunState = "running" | "done" | "failed" | "cancelled";
 
@@ -149,7 +155,7 @@ export class Journal {
          renamed, mtime_ms, ended_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#insertChunk = db.prepare(
-      "INSERT OR REPLACE INTO chunk (tmp, offset, length) VALUES (?, ?, ?)",
+      "INSERT OR REPLACE INTO chunk (tmp, offset, length, hash_state) VALUES (?, ?, ?, ?)",
     );
     this.#insertPartial = db.prepare(
       "INSERT OR REPLACE INTO partial (tmp, dst, size, mtime_ms) VALUES (?, ?, ?, ?)",
@@ -253,10 +259,12 @@ export class Journal {
    * @param tmp Its temporary.
    * @param done Ranges already in it.
    */
-  partial(planned: PlannedFile, tmp: string, done: readonly Chunk[] = []): void {
+  partial(planned: PlannedFile, tmp: string, done: readonly JournaledChunk[] = []): void {
     this.#push(() => {
       this.#insertPartial.run(tmp, planned.dst, planned.size, planned.mtimeMs);
-      for (const chunk of done) this.#insertChunk.run(tmp, chunk.offset, chunk.length);
+      for (const chunk of done) {
+        this.#insertChunk.run(tmp, chunk.offset, chunk.length, chunk.hashState ?? null);
+      }
     });
   }
 
@@ -265,9 +273,10 @@ export class Journal {
    *
    * @param tmp The temporary.
    * @param chunk The range.
+   * @param hashState For a hashed copy: the hasher's state after this range.
    */
-  chunk(tmp: string, chunk: Chunk): void {
-    this.#push(() => this.#insertChunk.run(tmp, chunk.offset, chunk.length));
+  chunk(tmp: string, chunk: Chunk, hashState?: Uint8Array): void {
+    this.#push(() => this.#insertChunk.run(tmp, chunk.offset, chunk.length, hashState ?? null));
   }
 
   /**

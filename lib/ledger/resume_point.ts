@@ -8,7 +8,7 @@
  */
 
 import { DatabaseSync } from "node:sqlite";
-import type { Chunk } from "../plan/plan_item.ts";
+import type { JournaledChunk } from "./journal.ts";
 import { batchDir, journalLive, journalsIn } from "./ledger_dir.ts";
 
 /** A temporary a killed run left, and what it holds. */
@@ -19,8 +19,8 @@ export interface Resumable {
   size: number;
   /** The source's modification time then. */
   mtimeMs: number | null;
-  /** Ranges written into it completely. */
-  done: Chunk[];
+  /** Ranges written into it completely (with the hash state after each, for a hashed copy). */
+  done: JournaledChunk[];
 }
 
 /**
@@ -57,10 +57,18 @@ export async function resumables(
         size: number;
         mtime_ms: number | null;
       }[];
-      const chunks = db.prepare("SELECT offset, length FROM chunk WHERE tmp = ? ORDER BY offset");
+      const chunks = db.prepare(
+        "SELECT offset, length, hash_state FROM chunk WHERE tmp = ? ORDER BY offset",
+      );
       for (const p of partials) {
-        const done = (chunks.all(p.tmp) as { offset: number; length: number }[])
-          .map(({ offset, length }) => ({ offset, length }));
+        const rows = chunks.all(p.tmp) as {
+          offset: number;
+          length: number;
+          hash_state: Uint8Array | null;
+        }[];
+        const done = rows.map(({ offset, length, hash_state }) =>
+          hash_state === null ? { offset, length } : { offset, length, hashState: hash_state }
+        );
         found.set(p.dst, { tmp: p.tmp, size: p.size, mtimeMs: p.mtime_ms, done });
       }
       const ended = db.prepare("SELECT DISTINCT dst FROM file").all() as { dst: string }[];

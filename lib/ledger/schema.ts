@@ -10,7 +10,8 @@
  *   copy was given (what undo compares before removing anything).
  * - `partial`: the temporary a large file's ranges are written into, with
  *   the source's size and time then; `chunk`: the ranges of a temporary
- *   written completely. A later run of the batch continues such a temporary
+ *   written completely, and for a hashed copy the hasher's state after it
+ *   (the bytes before it hashed in order). A later run of the batch continues such a temporary
  *   where a killed run left it.
  *
  * @module
@@ -73,6 +74,7 @@ const MIGRATIONS: readonly string[] = [
      tmp TEXT NOT NULL,
      offset INTEGER NOT NULL,
      length INTEGER NOT NULL,
+     hash_state BLOB,
      PRIMARY KEY (tmp, offset)
    ) WITHOUT ROWID;`,
 ];

@@ -15,6 +15,7 @@ import { createHasher, hashBytes } from "../integrity/hash.ts";
 import type { Chunk } from "../plan/plan_item.ts";
 import { errorFromWorker } from "../workers/messages.ts";
 import { type FileJob, Stopped } from "./file_job.ts";
+import type { Rest } from "./resume.ts";
 import { preallocate } from "./room.ts";
 
 /**
@@ -57,16 +58,12 @@ export function copyBytes(job: FileJob, tmp: string): Promise<CopyOutcome> {
  *
  * @param job The file.
  * @param tmp The temporary taken over.
- * @param ranges The ranges still to copy.
+ * @param rest The ranges still to copy, and the hash state they continue.
  * @returns How it ended.
  */
-export function copyRest(
-  job: FileJob,
-  tmp: string,
-  ranges: readonly Chunk[],
-): Promise<CopyOutcome> {
-  if (ranges.length === 0) return Promise.resolve("copied");
-  return copyRanges(job, tmp, ranges, "resumed");
+export function copyRest(job: FileJob, tmp: string, rest: Rest): Promise<CopyOutcome> {
+  if (rest.ranges.length === 0) return Promise.resolve("copied");
+  return copyRanges(job, tmp, rest.ranges, "resumed", rest.hashState);
 }
 
 /** Reports every planned range of a file as written. */
@@ -192,6 +189,7 @@ async function copyRanges(
   tmp: string,
   ranges: readonly Chunk[] = job.file.chunks,
   rest: "kernel" | "resumed" | undefined = undefined,
+  startState?: Uint8Array,
 ): Promise<CopyOutcome> {
   const { file, run } = job;
   const fresh = rest === undefined;
@@ -220,6 +218,7 @@ async function copyRanges(
     ...(algorithm === null ? {} : { hash: { algorithm, mode: "copy" as const, last } }),
   }), {
     hashed: algorithm !== null,
+    ...(startState === undefined ? {} : { startState }),
     onOutcome: (chunk, done) => {
       job.counted += done.bytes;
       if (done.type !== "done") return;
@@ -228,7 +227,7 @@ async function copyRanges(
         run.noOffload.add(pair);
         job.fallback = "read-write";
       }
-      journaled?.chunk(tmp, chunk);
+      journaled?.chunk(tmp, chunk, done.state);
       // The rest of a kernel copy completes the plan's one range.
       run.events.onChunk?.(file, rest === "kernel" ? file.chunks[0]! : chunk);
     },

@@ -138,7 +138,8 @@ export class WorkerPool {
    * @param chunks The file's ranges, in order.
    * @param job The job for a range, made when a worker takes it.
    * @param options `hashed` when the jobs carry `hash`; `onOutcome` is called
-   *   as each range ends.
+   *   as each range ends; `startState`: the hash state the first range
+   *   continues (the bytes before it were hashed by a killed run).
    * @returns The first failure, whether every range completed, and the digest.
    *
    * @example Hashing a file in two ranges read side by side
@@ -164,9 +165,13 @@ export class WorkerPool {
     tag: number,
     chunks: readonly Chunk[],
     job: (chunk: Chunk, last: boolean) => ChunkJob,
-    options: { hashed: boolean; onOutcome?: (chunk: Chunk, outcome: ChunkOutcome) => void },
+    options: {
+      hashed: boolean;
+      onOutcome?: (chunk: Chunk, outcome: ChunkOutcome) => void;
+      startState?: Uint8Array;
+    },
   ): Promise<RangesOutcome> {
-    const chain = new HashChain();
+    const chain = new HashChain(options.startState ?? null);
     let failure: ErrorMessage | undefined;
     let digest: string | undefined;
     let done = 0;
