@@ -410,3 +410,44 @@ Deno.test("a hashed copy killed mid-file continues its hash from the journaled s
     ]);
   });
 });
+
+Deno.test("a temporary left before a reboot is not continued: the file is copied again from its start", async () => {
+  await withTempDir(async (dir) => {
+    const ledger = join(dir, "ledger");
+    const src = join(dir, "movie.mov");
+    await writeRandomFile(src, 256 * MIB);
+    const args = [
+      "copy",
+      "--ledger",
+      ledger,
+      "--workers",
+      "1",
+      "--chunk-size",
+      "16MiB",
+      "--offload",
+      "never",
+      "--buffer-size",
+      "64KiB",
+      src,
+      join(dir, "copy.mov"),
+    ];
+    const child = startCopy(args);
+    const seen = await waitFor(() => Promise.resolve(newestChunks(ledger).count >= 2), 30_000);
+    child.kill("SIGKILL");
+    await child.output();
+    assert(seen, "the journal showed ranges written before the kill");
+    // As if the machine had restarted since: the journal is of another boot.
+    const root = join(ledger, "batches");
+    const journal = journalsIn(join(root, [...Deno.readDirSync(root)][0]!.name))[0]!;
+    const db = new DatabaseSync(journal);
+    db.prepare("UPDATE run SET boot_id = 'an earlier boot'").run();
+    db.close();
+    const again = await runCli([...args, "--json"], { flags: ["-A"] });
+    assertEquals(again.code, 0, again.stderr);
+    const file = again.stdout.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l))
+      .find((e) => e.event === "file");
+    assertEquals([file.status, file.resumed_bytes], ["copied", undefined]);
+    assertMatch(again.stderr, /removed 1 temporary file .* that killed runs had left/);
+    await assertSameFile(join(dir, "copy.mov"), src);
+  });
+});

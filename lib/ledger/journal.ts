@@ -20,6 +20,7 @@ import type { Progress } from "../transfer/progress.ts";
 import type { FileResult, TransferTotals } from "../transfer/result.ts";
 import {
   batchDir,
+  bootId,
   journalLive,
   journalsIn,
   openMarker,
@@ -198,13 +199,15 @@ export class Journal {
       migrate(db);
       const fingerprint = await batchFingerprint(header);
       db.prepare(
-        `INSERT INTO run (run_id, batch_id, host, pid, operation, mappings, settings,
-           fingerprint, state, started_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)`,
+        `INSERT INTO run (run_id, batch_id, host, pid, boot_id, operation, mappings, settings,
+           fingerprint, state, started_ms, updated_ms)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)`,
       ).run(
         RUN_ID,
         settings.batchId,
         hostName(),
         Deno.pid,
+        bootId(),
         settings.operation,
         JSON.stringify(mappings),
         JSON.stringify(settings),

@@ -89,6 +89,24 @@ export async function batchDir(ledger: string, batchId: string): Promise<string>
   return join(ledger, "batches", await batchKey(batchId));
 }
 
+/**
+ * This boot of this machine: Linux's random boot id, new at every start of
+ * the kernel. A temporary a killed run left is continued only in the same
+ * boot: after a power cut or a crash of the system, the journal may say a
+ * range was written whose bytes never reached the storage.
+ *
+ * @returns The boot id, or `null` where it cannot be read (never continued then).
+ */
+export function bootId(): string | null {
+  const path = "/proc/sys/kernel/random/boot_id";
+  if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") return null;
+  try {
+    return Deno.readTextFileSync(path).trim();
+  } catch {
+    return null;
+  }
+}
+
 /** A journal file's name ends with this. */
 export const JOURNAL_SUFFIX = ".journal";
 

@@ -9,7 +9,7 @@
 
 import { DatabaseSync } from "node:sqlite";
 import type { JournaledChunk } from "./journal.ts";
-import { batchDir, journalLive, journalsIn } from "./ledger_dir.ts";
+import { batchDir, bootId, journalLive, journalsIn } from "./ledger_dir.ts";
 
 /** A temporary a killed run left, and what it holds. */
 export interface Resumable {
@@ -27,7 +27,9 @@ export interface Resumable {
  * The temporaries that earlier runs of a batch left unfinished, by
  * destination: from every journal of the batch but `except` and those whose
  * run is still going, oldest first; a file that a later run finished (or
- * failed, which removes its temporary) has none.
+ * failed, which removes its temporary) has none. Only runs of this boot of
+ * this machine count: after a reboot, what a journal says was written may
+ * not have reached the storage, and those temporaries are reclaimed.
  *
  * Requires `--allow-read` and `--allow-write` on the ledger.
  *
@@ -42,6 +44,8 @@ export async function resumables(
   except: string,
 ): Promise<Map<string, Resumable>> {
   const found = new Map<string, Resumable>();
+  const boot = bootId();
+  if (boot === null) return found;
   for (const journal of journalsIn(await batchDir(ledger, batchId))) {
     if (journal === except || journalLive(journal)) continue;
     let db: DatabaseSync;
@@ -51,6 +55,8 @@ export async function resumables(
       continue;
     }
     try {
+      const run = db.prepare("SELECT boot_id FROM run").get() as { boot_id: string | null };
+      if (run?.boot_id !== boot) continue;
       const partials = db.prepare("SELECT tmp, dst, size, mtime_ms FROM partial").all() as {
         tmp: string;
         dst: string;

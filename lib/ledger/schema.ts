@@ -30,6 +30,7 @@ const MIGRATIONS: readonly string[] = [
      batch_id TEXT NOT NULL,
      host TEXT NOT NULL,
      pid INTEGER NOT NULL,
+     boot_id TEXT,
      operation TEXT NOT NULL,
      mappings TEXT NOT NULL,
      settings TEXT NOT NULL,
