@@ -278,51 +278,140 @@ function newestChunks(ledger: string): { count: number; bytes: number; runs: num
   }
 }
 
+/** A large source file in `dir` and the arguments of a copy of it journaled in `dir/ledger`. */
+async function largeCopy(
+  dir: string,
+  mib: number,
+  flags: string[],
+): Promise<{ ledger: string; src: string; args: string[] }> {
+  const ledger = join(dir, "ledger");
+  const src = join(dir, "movie.mov");
+  await writeRandomFile(src, mib * MIB);
+  const args = [
+    "copy",
+    "--ledger",
+    ledger,
+    "--offload",
+    "never",
+    ...flags,
+    src,
+    join(dir, "copy.mov"),
+  ];
+  return { ledger, src, args };
+}
+
+/** Runs a copy and kills it (SIGKILL) once run number `run`'s journal shows `atLeast` ranges. */
+async function killWhenJournaled(
+  args: string[],
+  ledger: string,
+  run: number,
+  atLeast: number,
+): Promise<void> {
+  const child = startCopy(args);
+  const seen = await waitFor(() => {
+    const newest = newestChunks(ledger);
+    return Promise.resolve(newest.runs === run && newest.count >= atLeast);
+  }, 30_000);
+  child.kill("SIGKILL");
+  await child.output();
+  assert(seen, `the journal showed ${atLeast} ranges written before the kill`);
+}
+
+/** The `file` event of a one-file `--json` run. */
+function fileEvent(stdout: string): Record<string, unknown> {
+  return stdout.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l))
+    .find((e) => e.event === "file");
+}
+
+/** Only the copy and the ledger (and the source) are left in `dir`: no temporary. */
+function assertOnlyCopyLeft(dir: string): void {
+  assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
+    "copy.mov",
+    "ledger",
+    "movie.mov",
+  ]);
+}
+
 Deno.test("a large file killed mid-copy three times continues from its journaled ranges, byte for byte", async () => {
   await withTempDir(async (dir) => {
-    const ledger = join(dir, "ledger");
-    const src = join(dir, "movie.mov");
-    await writeRandomFile(src, 512 * MIB);
-    const args = [
-      "copy",
-      "--ledger",
-      ledger,
-      "--workers",
-      "2",
-      "--chunk-size",
-      "16MiB",
-      "--offload",
-      "never",
-      "--buffer-size",
-      "64KiB",
-      src,
-      join(dir, "copy.mov"),
-    ];
+    const flags = ["--workers", "2", "--chunk-size", "16MiB", "--buffer-size", "64KiB"];
+    const { ledger, src, args } = await largeCopy(dir, 512, flags);
     let kept = 0;
     for (const [run, atLeast] of [[1, 2], [2, 6], [3, 12]] as const) {
-      const child = startCopy(args);
-      const seen = await waitFor(() => {
-        const newest = newestChunks(ledger);
-        return Promise.resolve(newest.runs === run && newest.count >= atLeast);
-      }, 30_000);
-      child.kill("SIGKILL");
-      await child.output();
-      assert(seen, `the journal showed ${atLeast} ranges written before the kill`);
+      await killWhenJournaled(args, ledger, run, atLeast);
       kept = newestChunks(ledger).bytes;
       assert(kept < 512 * MIB, "killed before the last range");
     }
     const last = await runCli([...args, "--json"], { flags: ["-A"] });
     assertEquals(last.code, 0, last.stderr);
-    const file = last.stdout.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l))
-      .find((e) => e.event === "file");
     // Every range the killed run's journal had was kept; only the rest was copied.
-    assertEquals(file.resumed_bytes, kept);
+    assertEquals(fileEvent(last.stdout).resumed_bytes, kept);
     assertMatch(last.stderr, /kept from a killed run/);
     await assertSameFile(join(dir, "copy.mov"), src);
-    const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
-    assertEquals(names, ["copy.mov", "ledger", "movie.mov"]);
+    assertOnlyCopyLeft(dir);
     const status = await batchStatus(ledger, listBatches(ledger)[0]!.batchId);
     assertEquals([status?.state, status?.runs.length, status?.filesDone], ["done", 4, 1]);
+  });
+});
+
+Deno.test("a hashed copy killed mid-file continues its hash from the journaled state; a temporary damaged meanwhile is caught, never published", async () => {
+  await withTempDir(async (dir) => {
+    const { ledger, src, args } = await largeCopy(dir, 256, [
+      "--workers",
+      "2",
+      "--verify",
+      "source",
+    ]);
+    const expected = await hashFile(src, "xxh64");
+    const temporary = (): string =>
+      join(dir, [...Deno.readDirSync(dir)].find((e) => e.name.endsWith(".ferry-partial"))!.name);
+
+    // A byte of the part a killed run wrote is changed before the next run continues it.
+    await killWhenJournaled(args, ledger, 1, 3);
+    const damaged = await Deno.open(temporary(), { read: true, write: true });
+    const byte = new Uint8Array(1);
+    await damaged.seek(100, Deno.SeekMode.Start);
+    await damaged.read(byte);
+    await damaged.seek(100, Deno.SeekMode.Start);
+    await damaged.write(new Uint8Array([byte[0]! ^ 0xff]));
+    damaged.close();
+    const caught = await runCli([...args, "--json"], { flags: ["-A"] });
+    assertEquals(caught.code, 1, caught.stderr);
+    const failed = fileEvent(caught.stdout);
+    assertEquals([failed.status, failed.code], ["failed", "corrupted"]);
+    assert(Number(failed.resumed_bytes) > 0, "the damaged temporary was continued");
+    assertEquals(await Deno.lstat(join(dir, "copy.mov")).then(() => true, () => false), false);
+
+    // An undamaged one: continued, and the digest is the source's.
+    await killWhenJournaled(args, ledger, 3, 3);
+    const last = await runCli([...args, "--json"], { flags: ["-A"] });
+    assertEquals(last.code, 0, last.stderr);
+    const file = fileEvent(last.stdout);
+    assert(Number(file.resumed_bytes) > 0, `continued: ${JSON.stringify(file)}`);
+    assertEquals([file.digest, file.verified], [expected, true]);
+    await assertSameFile(join(dir, "copy.mov"), src);
+    assertOnlyCopyLeft(dir);
+  });
+});
+
+Deno.test("a temporary left before a reboot is not continued: the file is copied again from its start", async () => {
+  await withTempDir(async (dir) => {
+    const flags = ["--workers", "1", "--chunk-size", "16MiB", "--buffer-size", "64KiB"];
+    const { ledger, src, args } = await largeCopy(dir, 256, flags);
+    await killWhenJournaled(args, ledger, 1, 2);
+    // As if the machine had restarted since: the journal is of another boot.
+    const root = join(ledger, "batches");
+    const journal = journalsIn(join(root, [...Deno.readDirSync(root)][0]!.name))[0]!;
+    const db = new DatabaseSync(journal);
+    db.prepare("UPDATE run SET boot_id = 'an earlier boot'").run();
+    db.close();
+    const again = await runCli([...args, "--json"], { flags: ["-A"] });
+    assertEquals(again.code, 0, again.stderr);
+    const file = fileEvent(again.stdout);
+    assertEquals([file.status, file.resumed_bytes], ["copied", undefined]);
+    assertMatch(again.stderr, /removed 1 temporary file .* that killed runs had left/);
+    await assertSameFile(join(dir, "copy.mov"), src);
+    assertOnlyCopyLeft(dir);
   });
 });
 
@@ -341,113 +430,5 @@ Deno.test("without grants for the ledger a copy journals nothing, and status say
       status.stderr,
       /^ferry: error: Cannot read the ledger '.*\/ferry': ferry was not granted read access to it \(add it to --allow-read\)$/m,
     );
-  });
-});
-
-Deno.test("a hashed copy killed mid-file continues its hash from the journaled state; a temporary damaged meanwhile is caught, never published", async () => {
-  await withTempDir(async (dir) => {
-    const ledger = join(dir, "ledger");
-    const src = join(dir, "movie.mov");
-    await writeRandomFile(src, 256 * MIB);
-    const expected = await hashFile(src, "xxh64");
-    const args = [
-      "copy",
-      "--ledger",
-      ledger,
-      "--workers",
-      "2",
-      "--offload",
-      "never",
-      "--verify",
-      "source",
-      src,
-      join(dir, "copy.mov"),
-    ];
-    /** Kills a run once its journal shows some ranges hashed and written. */
-    const killMidway = async (run: number): Promise<void> => {
-      const child = startCopy(args);
-      const seen = await waitFor(() => {
-        const newest = newestChunks(ledger);
-        return Promise.resolve(newest.runs === run && newest.count >= 3);
-      }, 30_000);
-      child.kill("SIGKILL");
-      await child.output();
-      assert(seen, "the journal showed ranges written before the kill");
-    };
-    const temporary = (): string =>
-      join(dir, [...Deno.readDirSync(dir)].find((e) => e.name.endsWith(".ferry-partial"))!.name);
-
-    // A byte of the part a killed run wrote is changed before the next run continues it.
-    await killMidway(1);
-    const damaged = await Deno.open(temporary(), { read: true, write: true });
-    const byte = new Uint8Array(1);
-    await damaged.seek(100, Deno.SeekMode.Start);
-    await damaged.read(byte);
-    await damaged.seek(100, Deno.SeekMode.Start);
-    await damaged.write(new Uint8Array([byte[0]! ^ 0xff]));
-    damaged.close();
-    const caught = await runCli([...args, "--json"], { flags: ["-A"] });
-    assertEquals(caught.code, 1, caught.stderr);
-    const failed = caught.stdout.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l))
-      .find((e) => e.event === "file");
-    assertEquals([failed.status, failed.code], ["failed", "corrupted"]);
-    assert(failed.resumed_bytes > 0, "the damaged temporary was continued");
-    assertEquals(await Deno.lstat(join(dir, "copy.mov")).then(() => true, () => false), false);
-
-    // An undamaged one: continued, and the digest is the source's.
-    await killMidway(3);
-    const last = await runCli([...args, "--json"], { flags: ["-A"] });
-    assertEquals(last.code, 0, last.stderr);
-    const file = last.stdout.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l))
-      .find((e) => e.event === "file");
-    assert(file.resumed_bytes > 0, `continued: ${JSON.stringify(file)}`);
-    assertEquals([file.digest, file.verified], [expected, true]);
-    await assertSameFile(join(dir, "copy.mov"), src);
-    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
-      "copy.mov",
-      "ledger",
-      "movie.mov",
-    ]);
-  });
-});
-
-Deno.test("a temporary left before a reboot is not continued: the file is copied again from its start", async () => {
-  await withTempDir(async (dir) => {
-    const ledger = join(dir, "ledger");
-    const src = join(dir, "movie.mov");
-    await writeRandomFile(src, 256 * MIB);
-    const args = [
-      "copy",
-      "--ledger",
-      ledger,
-      "--workers",
-      "1",
-      "--chunk-size",
-      "16MiB",
-      "--offload",
-      "never",
-      "--buffer-size",
-      "64KiB",
-      src,
-      join(dir, "copy.mov"),
-    ];
-    const child = startCopy(args);
-    const seen = await waitFor(() => Promise.resolve(newestChunks(ledger).count >= 2), 30_000);
-    child.kill("SIGKILL");
-    await child.output();
-    assert(seen, "the journal showed ranges written before the kill");
-    // As if the machine had restarted since: the journal is of another boot.
-    const root = join(ledger, "batches");
-    const journal = journalsIn(join(root, [...Deno.readDirSync(root)][0]!.name))[0]!;
-    const db = new DatabaseSync(journal);
-    db.prepare("UPDATE run SET boot_id = 'an earlier boot'").run();
-    db.close();
-    const again = await runCli([...args, "--json"], { flags: ["-A"] });
-    assertEquals(again.code, 0, again.stderr);
-    const file = again.stdout.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l))
-      .find((e) => e.event === "file");
-    assertEquals([file.status, file.resumed_bytes], ["copied", undefined]);
-    assertMatch(again.stderr, /removed 1 temporary file .* that killed runs had left/);
-    await assertSameFile(join(dir, "copy.mov"), src);
   });
 });
