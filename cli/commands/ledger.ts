@@ -6,7 +6,7 @@
  */
 
 import { InputError } from "../../lib/errors.ts";
-import { defaultLedgerDir } from "../../lib/ledger/ledger_dir.ts";
+import { defaultLedgerDir, missingGrant } from "../../lib/ledger/ledger_dir.ts";
 import {
   type BatchStatus,
   batchStatus,
@@ -29,13 +29,12 @@ function ledgerOf(context: Context): string {
       "Cannot find the ledger: HOME cannot be read (allow it with --allow-env=HOME,XDG_STATE_HOME, or give --ledger DIR)",
     );
   }
-  for (const name of ["read", "write"] as const) {
-    if (Deno.permissions.querySync({ name, path: dir }).state !== "granted") {
-      throw new InputError(
-        `Cannot read the ledger '${dir}': ferry was not granted ${name} access to it (add it to --allow-${name})`,
-        { path: dir },
-      );
-    }
+  const missing = missingGrant(dir);
+  if (missing !== null) {
+    throw new InputError(
+      `Cannot read the ledger '${dir}': ferry was not granted ${missing} access to it (add it to --allow-${missing})`,
+      { path: dir },
+    );
   }
   return dir;
 }

@@ -11,8 +11,8 @@ import type { Mapping, Plan, PlannedFile } from "../../lib/plan/plan_item.ts";
 import { planBatch, refusal } from "../../lib/plan/planner.ts";
 import { addToPlanTotals, emptyPlanTotals } from "../../lib/plan/plan_totals.ts";
 import { formatBytes, formatCount } from "../../lib/size.ts";
-import { defaultLedgerDir } from "../../lib/ledger/ledger_dir.ts";
-import { unfinishedBatch } from "../../lib/ledger/journal.ts";
+import { defaultLedgerDir, missingGrant } from "../../lib/ledger/ledger_dir.ts";
+import { unfinishedBatch } from "../../lib/ledger/unfinished.ts";
 import { checkNumber } from "../../lib/options.ts";
 import { applyPlan } from "../../lib/transfer/batch.ts";
 import { byPlanOrder, type FileResult, type TransferResult } from "../../lib/transfer/result.ts";
@@ -181,10 +181,7 @@ function ledgerFor(parsed: Parsed, reporter: Reporter): string | undefined {
   const dir = defaultLedgerDir();
   // Run in a sandbox without HOME, or without the grants for the ledger: journaled only
   // where asked for (looked up, so that no permission prompt ever stops a delivery).
-  if (dir === null) return undefined;
-  for (const name of ["read", "write"] as const) {
-    if (Deno.permissions.querySync({ name, path: dir }).state !== "granted") return undefined;
-  }
+  if (dir === null || missingGrant(dir) !== null) return undefined;
   try {
     Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
     return dir;

@@ -46,6 +46,20 @@ export function defaultLedgerDir(): string | null {
   return home === undefined ? null : join(home, ".local", "state", "ferry");
 }
 
+/**
+ * The grant a ledger folder lacks, looked up (never prompted for): SQLite
+ * reads and writes beside a journal even to read it.
+ *
+ * @param dir The ledger folder.
+ * @returns `"read"` or `"write"`, or `null` when both are granted.
+ */
+export function missingGrant(dir: string): "read" | "write" | null {
+  for (const name of ["read", "write"] as const) {
+    if (Deno.permissions.querySync({ name, path: dir }).state !== "granted") return name;
+  }
+  return null;
+}
+
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 /**
