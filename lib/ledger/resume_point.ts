@@ -7,9 +7,9 @@
  * @module
  */
 
-import { DatabaseSync } from "node:sqlite";
 import type { JournaledChunk } from "./journal.ts";
 import { batchDir, bootId, journalLive, journalsIn } from "./ledger_dir.ts";
+import { readJournal } from "./schema.ts";
 
 /** A temporary a killed run left, and what it holds. */
 export interface Resumable {
@@ -48,15 +48,9 @@ export async function resumables(
   if (boot === null) return found;
   for (const journal of journalsIn(await batchDir(ledger, batchId))) {
     if (journal === except || journalLive(journal)) continue;
-    let db: DatabaseSync;
-    try {
-      db = new DatabaseSync(journal, { readOnly: true });
-    } catch {
-      continue;
-    }
-    try {
+    readJournal(journal, (db) => {
       const run = db.prepare("SELECT boot_id FROM run").get() as { boot_id: string | null };
-      if (run?.boot_id !== boot) continue;
+      if (run?.boot_id !== boot) return;
       const partials = db.prepare("SELECT tmp, dst, size, mtime_ms FROM partial").all() as {
         tmp: string;
         dst: string;
@@ -79,11 +73,7 @@ export async function resumables(
       }
       const ended = db.prepare("SELECT DISTINCT dst FROM file").all() as { dst: string }[];
       for (const { dst } of ended) found.delete(dst);
-    } catch {
-      // A journal of an older format, or torn: nothing to continue from it.
-    } finally {
-      db.close();
-    }
+    });
   }
   return found;
 }

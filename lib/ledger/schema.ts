@@ -17,7 +17,7 @@
  * @module
  */
 
-import type { DatabaseSync } from "node:sqlite";
+import { DatabaseSync } from "node:sqlite";
 
 /** The journal format this ferry writes. */
 export const SCHEMA_VERSION = 1;
@@ -104,6 +104,31 @@ export function migrate(db: DatabaseSync): void {
       db.exec("ROLLBACK");
       throw error;
     }
+  }
+}
+
+/**
+ * Reads a journal through a read-only connection: opened, checked to be of
+ * a format this ferry reads, given to `read`, closed.
+ *
+ * @param path The journal.
+ * @param read What to read from it.
+ * @returns What `read` returned, or `null` when the journal cannot be read
+ * (its run died before the first write, it is torn, or a newer ferry wrote it).
+ */
+export function readJournal<T>(path: string, read: (db: DatabaseSync) => T): T | null {
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(path, { readOnly: true });
+  } catch {
+    return null;
+  }
+  try {
+    return schemaVersion(db) > SCHEMA_VERSION ? null : read(db);
+  } catch {
+    return null;
+  } finally {
+    db.close();
   }
 }
 

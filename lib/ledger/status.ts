@@ -8,14 +8,13 @@
  */
 
 import { join } from "node:path";
-import { DatabaseSync } from "node:sqlite";
 import type { FailureCode } from "../errors.ts";
 import { ALREADY_THERE_REASON } from "../plan/existing.ts";
 import type { Mapping } from "../plan/plan_item.ts";
 import type { ResolvedSettings } from "../options.ts";
 import type { RunState } from "./journal.ts";
 import { batchDir, journalLive, journalsIn, openMarker } from "./ledger_dir.ts";
-import { SCHEMA_VERSION, schemaVersion } from "./schema.ts";
+import { readJournal } from "./schema.ts";
 
 /** A run's state as read: `interrupted` is a run that never ended and whose process is gone. */
 export type ReadRunState = RunState | "interrupted";
@@ -130,15 +129,6 @@ interface FileRow {
 }
 
 /** Opens a journal read-only and checks its format. */
-function openJournal(path: string): DatabaseSync {
-  const db = new DatabaseSync(path, { readOnly: true });
-  const version = schemaVersion(db);
-  if (version > SCHEMA_VERSION) {
-    db.close();
-    throw new Error(`the journal '${path}' has format ${version}, newer than this ferry's`);
-  }
-  return db;
-}
 
 function runStatus(row: RunRow, journal: string): RunStatus {
   const state: ReadRunState = row.state === "running" && !journalLive(journal)
@@ -192,17 +182,9 @@ export async function batchStatus(ledger: string, batchId: string): Promise<Batc
   const latest = new Map<string, FileRow>();
   let last: RunRow | undefined;
   for (const journal of journals) {
-    let db: DatabaseSync;
-    try {
-      db = openJournal(journal);
-    } catch {
-      continue; // a journal whose run died before its first write
-    }
-    try {
+    const row = readJournal(journal, (db) => {
       const row = db.prepare("SELECT * FROM run").get() as RunRow | undefined;
-      if (row === undefined) continue;
-      last = row;
-      runs.push(runStatus(row, journal));
+      if (row === undefined) return undefined;
       const files = db.prepare(
         "SELECT id, src, dst, bytes, status, code, reason FROM file ORDER BY seq",
       );
@@ -214,9 +196,11 @@ export async function batchStatus(ledger: string, batchId: string): Promise<Batc
           (before?.status === "copied" || before?.status === "moved");
         if (!keepsCopy) latest.set(key, file);
       }
-    } finally {
-      db.close();
-    }
+      return row;
+    });
+    if (row === null || row === undefined) continue;
+    last = row;
+    runs.push(runStatus(row, journal));
   }
   if (last === undefined) return null;
   let filesDone = 0, bytesDone = 0, filesSkipped = 0, alreadyThere = 0;
@@ -319,17 +303,11 @@ export function listBatches(ledger: string): BatchSummary[] {
 
 function readRun(journal: string | undefined): { row: RunRow; status: RunStatus } | null {
   if (journal === undefined) return null;
-  try {
-    const db = openJournal(journal);
-    try {
-      const row = db.prepare("SELECT * FROM run").get() as RunRow | undefined;
-      return row === undefined ? null : { row, status: runStatus(row, journal) };
-    } finally {
-      db.close();
-    }
-  } catch {
-    return null;
-  }
+  const row = readJournal(
+    journal,
+    (db) => db.prepare("SELECT * FROM run").get() as RunRow | undefined,
+  );
+  return row === null || row === undefined ? null : { row, status: runStatus(row, journal) };
 }
 
 function batchFolders(ledger: string): string[] {
