@@ -20,7 +20,7 @@ import type { Progress } from "../transfer/progress.ts";
 import type { FileResult, TransferTotals } from "../transfer/result.ts";
 import { batchDir, bootId, openMarker, runFiles } from "./ledger_dir.ts";
 import { batchFingerprint } from "./unfinished.ts";
-import { migrate } from "./schema.ts";
+import { BUSY_TIMEOUT_MS, migrate } from "./schema.ts";
 import { pruneLedger } from "./status.ts";
 
 /** A range written into a temporary, with the hasher's state after it for a hashed copy. */
@@ -131,6 +131,7 @@ export class Journal {
     try {
       lock.lockSync(true);
       db = new DatabaseSync(files.journal);
+      db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
       db.exec("PRAGMA journal_mode = WAL");
       db.exec(`PRAGMA synchronous = ${settings.fsync ? "FULL" : "NORMAL"}`);
       migrate(db);

@@ -22,6 +22,13 @@ import { DatabaseSync } from "node:sqlite";
 /** The journal format this ferry writes. */
 export const SCHEMA_VERSION = 1;
 
+/**
+ * How long a connection waits for another's lock before it gives up: a
+ * reader (`ferry status` in another terminal) may hold the file while a run
+ * turns WAL mode on or commits.
+ */
+export const BUSY_TIMEOUT_MS = 5000;
+
 /** Each version's statements, applied in order from a journal's own version. */
 const MIGRATIONS: readonly string[] = [
   // 0 → 1
@@ -124,6 +131,7 @@ export function readJournal<T>(path: string, read: (db: DatabaseSync) => T): T |
     return null;
   }
   try {
+    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     return schemaVersion(db) > SCHEMA_VERSION ? null : read(db);
   } catch {
     return null;
