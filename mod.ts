@@ -123,4 +123,13 @@ export {
 } from "./lib/ledger/status.ts";
 export { defaultLedgerDir } from "./lib/ledger/ledger_dir.ts";
 export { type RunState } from "./lib/ledger/journal.ts";
+export {
+  planUndo,
+  type UndoLeft,
+  type UndoLeftCode,
+  type UndoPlan,
+  type UndoStep,
+} from "./lib/ledger/undo_plan.ts";
+export { runUndo, undoBatch, type UndoOptions, type UndoResult } from "./lib/ledger/undo.ts";
+export type { UndoRecord } from "./lib/ledger/undo_record.ts";
 export { VERSION } from "./lib/version.ts";

@@ -90,6 +90,7 @@ export function parse(args: string[]): Parsed | Info {
         json: { type: "boolean" },
         quiet: { type: "boolean", short: "q" },
         "batch-id": { type: "string" },
+        "backup-dir": { type: "string" },
         ledger: { type: "string" },
         "no-ledger": { type: "boolean" },
         "ledger-days": { type: "string" },
@@ -168,6 +169,11 @@ export function parse(args: string[]): Parsed | Info {
   if (values["skip-existing"]) options.existing = "skip";
   if (values.update) options.existing = "update";
   if (values.checksum) options.existing = "checksum";
+  if (values["backup-dir"] !== undefined) {
+    if (values["backup-dir"] === "") throw new UsageError("--backup-dir needs a folder");
+    given("backupDir", "--backup-dir", values["backup-dir"]);
+    options.backupDir = values["backup-dir"];
+  }
   if (values["batch-id"] !== undefined) {
     given("batchId", "--batch-id", values["batch-id"]);
     options.batchId = values["batch-id"];
@@ -223,6 +229,7 @@ const TRANSFER_OPTIONS = [
   "json",
   "quiet",
   "batch-id",
+  "backup-dir",
   "verbose",
   "recursive",
   "log",
@@ -243,6 +250,7 @@ export const COMMAND_OPTIONS: Record<string, Set<string>> = {
   demo: new Set(TRANSFER_OPTIONS),
   status: new Set(["ledger", "json", "quiet"]),
   batches: new Set(["ledger", "json", "quiet"]),
+  undo: new Set(["ledger", "json", "quiet", "dry-run", "verbose"]),
   hash: new Set(["hash", "json", "quiet"]),
   verify: new Set(["against", "no-record", "hash", "json", "quiet"]),
 };

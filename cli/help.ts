@@ -24,6 +24,8 @@ Usage:
   ferry batches              the batches in the ledger, the latest first
   ferry resume [BATCH_ID]    run an unfinished batch again (the latest one
                              without an id): what is published stays
+  ferry undo BATCH_ID        take a batch back where its destinations are
+                             still what it wrote (--dry-run: show how)
   ferry demo                 generate a sample shot in a temporary directory,
                              copy it with live progress, print the throughput
   ferry hash PATH...         print checksums as xxhsum/md5sum/sha1sum do
@@ -77,6 +79,8 @@ Options:
   -n, --dry-run          print the plan (files, chunks, bytes) and touch nothing
       --json             JSON lines on stdout: start, progress, file, summary
   -q, --quiet            no progress and no summary; failures are still printed
+      --backup-dir DIR   keep each file a copy replaces (--overwrite, --update,
+                         --checksum) under DIR/BATCH_ID/<its path>, for undo
       --batch-id ID      the batch's id in the ledger and the JSON events
                          (default: a new one, or the unfinished batch of
                          the same command)
@@ -109,6 +113,7 @@ export const USAGE = `ferry ${VERSION} — copy big media fast, and never lie ab
   ferry copy SRC... DST    ferry move SRC... DST    ferry apply [FILE|-]
   ferry verify DIR         ferry hash PATH...       ferry demo
   ferry status [BATCH_ID]  ferry batches            ferry resume [BATCH_ID]
+  ferry undo BATCH_ID
 
 Run 'ferry help COMMAND' (or 'ferry COMMAND --help') for one command,
 'ferry --help' for everything.`;
@@ -196,6 +201,24 @@ Examples:
 Examples:
   ferry resume
   ferry resume delivery-42 --workers 4`,
+  undo: `ferry undo [--dry-run] [--json] [--ledger DIR] BATCH_ID — take a batch back
+
+  From the batch's journals: every file it published is removed; a copy that
+  replaced an earlier file is replaced by that file again where the batch kept
+  it (--backup-dir); a moved file goes back to its source path (and its source
+  folders come back with their mode and time); folders the batch created go
+  when empty. Only where the destination is still exactly what the batch wrote
+  (size, modification time, and digest where it hashed): anything changed
+  since is left as it is and reported. Files that cannot be taken back (changed,
+  or replaced without a backup) are listed before anything is done.
+  --dry-run lists what undo would do and touches nothing.
+
+  Exit codes: 0 all taken back · 1 some files left as they are, or a step
+  failed · 2 unknown batch, or a run of it still going.
+
+Examples:
+  ferry undo delivery-42 --dry-run
+  ferry undo delivery-42`,
   demo: `ferry demo [OPTIONS] — generate a sample shot in a temporary folder, copy it
 with live progress, print the throughput, remove it.`,
 };

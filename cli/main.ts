@@ -17,6 +17,7 @@ import { hashCommand } from "./commands/hash.ts";
 import { type Context, runBatch } from "./commands/transfer.ts";
 import { verifyCommand } from "./commands/verify.ts";
 import { batchesCommand, resumeCommand, statusCommand } from "./commands/ledger.ts";
+import { undoCommand } from "./commands/undo.ts";
 import { cpMappings } from "./destinations.ts";
 import { EXIT } from "./exit.ts";
 import { COMMAND_HELP, HELP, USAGE } from "./help.ts";
@@ -100,6 +101,8 @@ export async function main(args: string[], interrupts?: Interrupts): Promise<num
         return batchesCommand(context);
       case "resume":
         return await resumeCommand(context);
+      case "undo":
+        return await undoCommand(context);
       case "apply": {
         const batch = await readBatch(parsed.operands);
         // Options on the command line override the batch's.

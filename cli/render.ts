@@ -247,6 +247,8 @@ export function fileEvent(file: FileResult): Record<string, unknown> {
     ...(file.offloadedBytes === undefined ? {} : { offloaded_bytes: file.offloadedBytes }),
     ...(file.resumedBytes === undefined ? {} : { resumed_bytes: file.resumedBytes }),
     ...(file.renamed === true ? { renamed: true } : {}),
+    ...(file.replaced === true ? { replaced: true } : {}),
+    ...(file.backup === undefined ? {} : { backup: file.backup }),
     ...(file.hash === undefined ? {} : {
       hash: file.hash.algorithm,
       digest: file.hash.digest,

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { resolve } from "node:path";
 import { InputError } from "./errors.ts";
 import { HASH_ALGORITHMS, type HashAlgorithm } from "./integrity/hash.ts";
 import { formatBytes, MIB } from "./size.ts";
@@ -191,6 +192,15 @@ export interface TransferSettings {
    */
   existing?: ExistingPolicy;
   /**
+   * Keep every file that a copy replaces (`existing` `overwrite`, `update`
+   * or `checksum`) under this folder, at its absolute path below
+   * `<backupDir>/<batchId>/`, so that `undo` can bring it back: a hard link
+   * where the folder is on the destination's file system (no bytes copied),
+   * a copy elsewhere.
+   * @default {none: replaced files are gone}
+   */
+  backupDir?: string;
+  /**
    * An id for this batch, echoed in the result and the start event.
    * @default {a random UUID}
    */
@@ -231,6 +241,8 @@ export interface ResolvedSettings {
   preserveOwner: boolean;
   /** See {@linkcode TransferSettings.existing}. */
   existing: ExistingPolicy;
+  /** See {@linkcode TransferSettings.backupDir}: an absolute path, or `null`. */
+  backupDir: string | null;
   /** See {@linkcode TransferSettings.batchId}. */
   batchId: string;
 }
@@ -363,6 +375,13 @@ export function resolveOptions(
       `Invalid value for ${nameOf("batchId")}: expected a non-empty string`,
     );
   }
+  const backupDir = options.backupDir;
+  if (backupDir !== undefined && (typeof backupDir !== "string" || backupDir === "")) {
+    throw new OptionError(
+      nameOf("backupDir"),
+      `Invalid value for ${nameOf("backupDir")}: expected a folder`,
+    );
+  }
   return {
     operation,
     maxWorkers: count("maxWorkers"),
@@ -380,6 +399,7 @@ export function resolveOptions(
     spaceCheck: flag("spaceCheck", true),
     preserveOwner: flag("preserveOwner", false),
     existing,
+    backupDir: backupDir === undefined ? null : resolve(backupDir),
     batchId,
   };
 }

@@ -20,8 +20,14 @@ import { EXIT } from "../exit.ts";
 import { jsonLine } from "../reporter.ts";
 import { type Context, runBatch } from "./transfer.ts";
 
-/** The ledger folder a reading command looks in (granted, never prompted for). */
-function ledgerOf(context: Context): string {
+/**
+ * The ledger folder a reading command looks in (granted, never prompted for).
+ *
+ * @param context The arguments.
+ * @returns The folder.
+ * @throws {InputError} When there is none, or it is not granted.
+ */
+export function ledgerOf(context: Context): string {
   const { ledger } = context.parsed;
   const dir = typeof ledger === "string" ? ledger : defaultLedgerDir();
   if (dir === null) {
@@ -112,7 +118,17 @@ export function statusLines(status: BatchStatus): string[] {
   for (const f of status.failures) {
     lines.push(`  failed [${f.code ?? "io"}] ${f.src} -> ${f.dst}: ${f.reason ?? ""}`);
   }
-  if (status.state !== "done" && status.state !== "running") {
+  const undone = status.undone;
+  if (undone !== undefined) {
+    lines.push(
+      `  undone ${new Date(undone.atMs).toISOString()}: ${
+        formatCount(undone.done, "file")
+      } taken back` +
+        (undone.left + undone.failed > 0
+          ? `, ${undone.left + undone.failed} left as they were`
+          : ""),
+    );
+  } else if (status.state !== "done" && status.state !== "running") {
     lines.push(`  to finish it: ferry resume ${status.batchId}`);
   }
   return lines;
@@ -162,8 +178,12 @@ export async function resumeCommand(context: Context): Promise<number> {
 
 /** Journaled settings as options to plan with again. */
 function asOptions(s: ResolvedSettings): TransferSettings {
-  const { ffi: _ffi, hash, ...rest } = s;
-  return hash === null ? rest : { ...rest, hash };
+  const { ffi: _ffi, hash, backupDir, ...rest } = s;
+  return {
+    ...rest,
+    ...(hash === null ? {} : { hash }),
+    ...(backupDir === null || backupDir === undefined ? {} : { backupDir }),
+  };
 }
 
 /** An object with its keys (and its values' keys) in the snake_case of the JSON events. */

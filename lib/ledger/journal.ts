@@ -16,6 +16,7 @@ import { describeError, InputError } from "../errors.ts";
 import { hostName } from "../host.ts";
 import { RUN_ID } from "../fs/temp_lease.ts";
 import type { Chunk, PlanHeader, PlannedFile } from "../plan/plan_item.ts";
+import type { DirectoryChange } from "../transfer/directories.ts";
 import type { Progress } from "../transfer/progress.ts";
 import type { FileResult, TransferTotals } from "../transfer/result.ts";
 import { batchDir, bootId, openMarker, runFiles } from "./ledger_dir.ts";
@@ -70,6 +71,7 @@ export class Journal {
   #insertFile: StatementSync;
   #insertChunk: StatementSync;
   #insertPartial: StatementSync;
+  #insertDir: StatementSync;
   #updateRun: StatementSync;
   #queue: (() => void)[] = [];
   #progress: Progress | undefined;
@@ -90,7 +92,11 @@ export class Journal {
     this.#marker = marker;
     this.#insertFile = db.prepare(
       `INSERT INTO file (id, src, dst, bytes, status, code, reason, algorithm, digest, verified,
-         renamed, mtime_ms, ended_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         renamed, mtime_ms, ended_ms, replaced, backup)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#insertDir = db.prepare(
+      "INSERT INTO dir (event, path, src, mode, mtime_ms) VALUES (?, ?, ?, ?, ?)",
     );
     this.#insertChunk = db.prepare(
       "INSERT OR REPLACE INTO chunk (tmp, offset, length, hash_state) VALUES (?, ?, ?, ?)",
@@ -188,6 +194,26 @@ export class Journal {
         Number(result.renamed === true),
         planned.mtimeMs,
         endedMs,
+        Number(result.replaced === true),
+        result.backup ?? null,
+      )
+    );
+  }
+
+  /**
+   * A folder was created, removed (a move's emptied source) or moved with
+   * one rename.
+   *
+   * @param change What happened to it.
+   */
+  dir(change: DirectoryChange): void {
+    this.#push(() =>
+      this.#insertDir.run(
+        change.event,
+        change.path,
+        change.src ?? null,
+        change.mode ?? null,
+        change.mtimeMs ?? null,
       )
     );
   }

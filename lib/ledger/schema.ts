@@ -13,6 +13,11 @@
  *   written completely, and for a hashed copy the hasher's state after it
  *   (the bytes before it hashed in order). A later run of the batch continues such a temporary
  *   where a killed run left it.
+ * - Since version 2, for `undo`: `file.replaced` (1: the copy replaced a
+ *   file at its destination, 0: nothing was there, `NULL`: a version 1
+ *   journal does not say), `file.backup` (where the replaced file is kept),
+ *   and `dir`: the folders a run created, the source folders a move removed
+ *   (with their mode and time), the trees it moved with one rename.
  *
  * @module
  */
@@ -20,7 +25,7 @@
 import { DatabaseSync } from "node:sqlite";
 
 /** The journal format this ferry writes. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /**
  * How long a connection waits for another's lock before it gives up: a
@@ -85,23 +90,35 @@ const MIGRATIONS: readonly string[] = [
      hash_state BLOB,
      PRIMARY KEY (tmp, offset)
    ) WITHOUT ROWID;`,
+  // 1 → 2
+  `ALTER TABLE file ADD COLUMN replaced INTEGER;
+   ALTER TABLE file ADD COLUMN backup TEXT;
+   CREATE TABLE dir (
+     seq INTEGER PRIMARY KEY,
+     event TEXT NOT NULL,
+     path TEXT NOT NULL,
+     src TEXT,
+     mode INTEGER,
+     mtime_ms INTEGER
+   );`,
 ];
 
 /**
- * Brings a journal to {@linkcode SCHEMA_VERSION}, each step in one
- * transaction.
+ * Brings a journal to {@linkcode SCHEMA_VERSION} (or to `target`), each
+ * step in one transaction.
  *
  * @param db An open, writable journal.
+ * @param target The version to bring it to (an older one only to make old journals in tests).
  * @throws {Error} When the journal was written by a newer ferry.
  */
-export function migrate(db: DatabaseSync): void {
+export function migrate(db: DatabaseSync, target: number = SCHEMA_VERSION): void {
   const version = schemaVersion(db);
   if (version > SCHEMA_VERSION) {
     throw new Error(
       `the journal has format ${version}, newer than this ferry's ${SCHEMA_VERSION}: update ferry`,
     );
   }
-  for (let v = version; v < SCHEMA_VERSION; v++) {
+  for (let v = version; v < target; v++) {
     db.exec("BEGIN IMMEDIATE");
     try {
       db.exec(MIGRATIONS[v]!);
@@ -135,6 +152,26 @@ export function readJournal<T>(path: string, read: (db: DatabaseSync) => T): T |
     return schemaVersion(db) > SCHEMA_VERSION ? null : read(db);
   } catch {
     return null;
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Brings a journal an older ferry wrote to this ferry's format, in place, so
+ * that what only the newer format holds can be asked of it (the columns it
+ * adds are `NULL` in old rows: not known). Only for a journal no run holds.
+ *
+ * @param path The journal.
+ * @throws {Error} When it cannot be opened for writing or migrated.
+ */
+export function upgradeJournal(path: string): void {
+  const version = readJournal(path, schemaVersion);
+  if (version === null || version >= SCHEMA_VERSION) return;
+  const db = new DatabaseSync(path);
+  try {
+    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    migrate(db);
   } finally {
     db.close();
   }

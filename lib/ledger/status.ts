@@ -15,6 +15,7 @@ import type { ResolvedSettings } from "../options.ts";
 import type { RunState } from "./journal.ts";
 import { batchDir, journalLive, journalsIn, openMarker } from "./ledger_dir.ts";
 import { readJournal } from "./schema.ts";
+import { latestUndo, type UndoRecord } from "./undo_record.ts";
 
 /** A run's state as read: `interrupted` is a run that never ended and whose process is gone. */
 export type ReadRunState = RunState | "interrupted";
@@ -95,6 +96,8 @@ export interface BatchStatus {
   bytesTotal: number;
   /** Files whose latest outcome is a failure. */
   failures: FailedFile[];
+  /** When the batch was last undone (`ferry undo`), and how far; absent when it never was. */
+  undone?: UndoRecord;
 }
 
 interface RunRow {
@@ -177,7 +180,8 @@ function runStatus(row: RunRow, journal: string): RunStatus {
  * ```
  */
 export async function batchStatus(ledger: string, batchId: string): Promise<BatchStatus | null> {
-  const journals = journalsIn(await batchDir(ledger, batchId));
+  const folder = await batchDir(ledger, batchId);
+  const journals = journalsIn(folder);
   const runs: RunStatus[] = [];
   const latest = new Map<string, FileRow>();
   let last: RunRow | undefined;
@@ -220,6 +224,7 @@ export async function batchStatus(ledger: string, batchId: string): Promise<Batc
     }
   }
   const lastRun = runs.at(-1)!;
+  const undone = latestUndo(folder);
   return {
     batchId: last.batch_id,
     operation: last.operation,
@@ -234,6 +239,7 @@ export async function batchStatus(ledger: string, batchId: string): Promise<Batc
     filesTotal: lastRun.filesTotal,
     bytesTotal: lastRun.bytesTotal,
     failures,
+    ...(undone === null ? {} : { undone }),
   };
 }
 

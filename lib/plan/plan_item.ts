@@ -104,6 +104,11 @@ export interface PlannedFile {
   readonly refuses?: boolean;
   /** For `symlink`: the link target, copied as it is. */
   readonly linkTarget?: string;
+  /**
+   * `true`: something was at the destination when it was planned, and the
+   * policy replaces it (or, for `compare`, replaces it if the bytes differ).
+   */
+  readonly replaces?: boolean;
 }
 
 /** A directory the transfer creates (or finds) at the destination, or moves with one rename. */

@@ -230,7 +230,7 @@ async function decideFiles(
     const entry = entries[i]!;
     const free = listing.names !== null && !listing.names.has(entry.name);
     if (free || entry.failure !== undefined || entry.info === undefined) {
-      files[i] = planFile(entry, firstId + i, mapping, settings, null);
+      files[i] = planFile(entry, firstId + i, mapping, settings, null, false);
     } else {
       toLook.push(i);
     }
@@ -261,18 +261,23 @@ async function decideFiles(
         settings.existing,
         settings.operation,
       );
-    files[i] = planFile(entry, id, mapping, settings, decision);
+    const replaces = there !== undefined && (decision === null || decision.action === "compare");
+    files[i] = planFile(entry, id, mapping, settings, decision, replaces);
   });
   return files;
 }
 
-/** One file's plan item, its destination decided (`null`: nothing is there). */
+/**
+ * One file's plan item, its destination decided (`null`: go on as planned);
+ * `replaces`: something is at the destination and the copy replaces it.
+ */
 function planFile(
   entry: WalkedEntry,
   id: number,
   mapping: CheckedMapping,
   settings: ResolvedSettings,
   decision: ExistingDecision | null,
+  replaces: boolean,
 ): PlannedFile {
   const { src, dst, info, failure } = entry;
   if (failure !== undefined || info === undefined) {
@@ -312,6 +317,7 @@ function planFile(
     sparse: bytes.sparse,
     ...(reason === undefined ? {} : { reason }),
     ...(code === undefined ? {} : { code }),
+    ...(replaces && moves ? { replaces: true } : {}),
     ...(entry.linkTarget === undefined ? {} : { linkTarget: entry.linkTarget }),
   });
 }

@@ -152,6 +152,7 @@ async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promis
   const run = new Run(settings, options, startMs);
   if (journal !== undefined) {
     run.journal = journal;
+    run.dirs.record = (change) => journal.dir(change);
     run.resumable = await resumables(options.ledger!, settings.batchId, journal.path);
   }
   const deliveries = settings.mhl ? new Deliveries() : undefined;

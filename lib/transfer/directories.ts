@@ -40,8 +40,28 @@ export interface DirectorySettings {
   move: boolean;
 }
 
+/**
+ * What a batch did to a folder, as its journal keeps it for `undo`:
+ * `created` a destination folder, `removed` a source folder a move emptied
+ * (with its mode and time), `renamed` a source tree to `path` in one rename.
+ */
+export interface DirectoryChange {
+  /** What happened. */
+  event: "created" | "removed" | "renamed";
+  /** The folder (for `renamed`: where the tree is now). */
+  path: string;
+  /** For `renamed`: where it was. */
+  src?: string;
+  /** For `removed`: its permission bits. */
+  mode?: number;
+  /** For `removed`: its modification time in ms. */
+  mtimeMs?: number | null;
+}
+
 /** The destination folders of one batch. */
 export class DestinationDirs {
+  /** Told of every folder the batch creates, removes or moves (the journal). */
+  record: ((change: DirectoryChange) => void) | undefined;
   #settings: DirectorySettings;
   #made = new Map<string, Promise<void>>();
   #created: string[] = [];
@@ -116,6 +136,7 @@ export class DestinationDirs {
     try {
       await Deno.mkdir(path);
       this.#created.push(path);
+      this.record?.({ event: "created", path });
       // A new directory's own name must reach storage before the files in it count as done.
       if (this.#settings.fsync) await flushToStorage(dirname(path));
     } catch (error) {
@@ -150,7 +171,11 @@ export class DestinationDirs {
           await Deno.utime(dir.dst, time, time).catch(() => {});
         }
       }
-      if (this.#settings.move) await Deno.remove(dir.src).catch(() => {}); // only if empty
+      if (!this.#settings.move) continue;
+      try {
+        await Deno.remove(dir.src); // only if empty
+        this.record?.({ event: "removed", path: dir.src, mode: dir.mode, mtimeMs: dir.mtimeMs });
+      } catch { /* a file that failed keeps its folder */ }
     }
   }
 

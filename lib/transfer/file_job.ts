@@ -33,6 +33,13 @@ export class FileJob {
   verified = false;
   /** Moved by a rename: its bytes never moved. */
   renamed = false;
+  /**
+   * Whether the copy replaced a file at its destination, as seen when it was
+   * kept aside (`backupDir`); otherwise the plan's `replaces` holds.
+   */
+  replaced: boolean | undefined;
+  /** Where the file it replaced is kept (`backupDir`). */
+  backup: string | undefined;
   /** What ran instead of the planned copier. */
   fallback: Fallback | undefined;
   /** The calls its copy, check and publish make (see `file_ops.ts`). */
@@ -101,6 +108,10 @@ export class FileJob {
     if (this.offloadedBytes > 0) result.offloadedBytes = this.offloadedBytes;
     if (this.resumedBytes > 0) result.resumedBytes = this.resumedBytes;
     if (this.renamed) result.renamed = true;
+    if ((status === "copied" || status === "moved") && (this.replaced ?? file.replaces === true)) {
+      result.replaced = true;
+      if (this.backup !== undefined) result.backup = this.backup;
+    }
     if (this.fallback !== undefined) result.fallback = this.fallback;
     if (this.sourceDigest !== undefined && status !== "failed" && this.run.settings.hash !== null) {
       result.hash = {

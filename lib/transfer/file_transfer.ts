@@ -16,6 +16,7 @@ import { flushToStorage, publish, type PublishOutcome, removeIfPresent } from ".
 import { hashBytes, hashFile } from "../integrity/hash.ts";
 import { hashedReadJob } from "../integrity/file_hasher.ts";
 import type { PlannedFile } from "../plan/plan_item.ts";
+import { backupPathFor, keepReplaced } from "./backup.ts";
 import { copyBytes, copyLocal, copyRest } from "./copiers.ts";
 import { takeOver } from "./resume.ts";
 import { DirectoryError } from "./directories.ts";
@@ -94,6 +95,7 @@ async function rename(job: FileJob): Promise<boolean> {
   const { run, file } = job;
   try {
     await run.dirs.ensure(dirname(file.dst));
+    if (!(await keepWhatIsReplaced(job))) return true;
     const outcome = await publish(file.src, file.dst, run.overwrites ? "overwrite" : "error");
     if (outcome === "exists") {
       existsAtPublish(job);
@@ -117,6 +119,29 @@ async function hashMoved(job: FileJob): Promise<void> {
   const algorithm = job.run.settings.hash;
   if (algorithm === null || job.file.linkTarget !== undefined) return;
   job.sourceDigest = await hashFile(job.file.dst, algorithm);
+}
+
+/**
+ * With `backupDir`, when the copy replaces what is at its destination: keeps
+ * that file aside for `undo`. Fails the file and returns `false` when it
+ * cannot be kept (nothing is replaced then).
+ */
+async function keepWhatIsReplaced(job: FileJob): Promise<boolean> {
+  const { run, file } = job;
+  const { backupDir, batchId } = run.settings;
+  if (backupDir === null || !run.overwrites) return true;
+  const backup = backupPathFor(backupDir, batchId, file.dst);
+  try {
+    job.backup = await keepReplaced(file.dst, backup) ?? undefined;
+  } catch (error) {
+    job.failWith(
+      `the destination was left as it was: it cannot be kept in the backup folder as '${backup}'`,
+      error,
+    );
+    return false;
+  }
+  job.replaced = job.backup !== undefined;
+  return true;
 }
 
 function existsAtPublish(job: FileJob): void {
@@ -171,7 +196,7 @@ async function copyAndPublish(job: FileJob): Promise<void> {
       }
     }
     if (outcome === "unsupported") {
-      if (run.cancelled) return;
+      if (run.cancelled || !(await keepWhatIsReplaced(job))) return;
       outcome = await publish(tmp, file.dst, run.overwrites ? "overwrite" : "error", job.ops);
     }
     if (outcome === "exists") return existsAtPublish(job);

@@ -42,6 +42,10 @@ export interface FileResult {
   renamed?: boolean;
   /** What ran instead of the plan's copier, when the storage refused it. */
   fallback?: Fallback;
+  /** The copy replaced a file that was at its destination. */
+  replaced?: boolean;
+  /** Where that file is kept (with `backupDir`); without it, it is gone. */
+  backup?: string;
   /** The source's checksum, computed while it was copied (with `hash` or `verify: "source"`). */
   hash?: {
     /** The algorithm. */

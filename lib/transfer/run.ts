@@ -168,6 +168,8 @@ export class Run {
   localCopy(file: PlannedFile, ops: FileOps): LocalCopier | null {
     if (ops !== SYNC_FILE_OPS || file.copier !== "whole" || !file.offload) return null;
     if (this.settings.hash !== null || file.action === "symlink") return null;
+    // It publishes on its own; what it replaces is kept by the path that keeps it.
+    if (this.settings.backupDir !== null && this.overwrites) return null;
     if (this.#local === undefined) {
       const local = LocalCopy.open();
       this.#local = local === null ? null : new LocalCopier(local, () => this.onLocalWorker?.());

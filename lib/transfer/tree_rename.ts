@@ -36,6 +36,7 @@ export async function moveTree(
   try {
     await run.dirs.ensure(dirname(dir.dst));
     await Deno.rename(dir.src, dir.dst);
+    run.dirs.record?.({ event: "renamed", path: dir.dst, src: dir.src });
     if (run.settings.fsync) await flushToStorage(dirname(dir.dst));
   } catch (error) {
     if ((error as { code?: string }).code === "EXDEV") {
