@@ -104,6 +104,7 @@ export async function runUndo(plan: UndoPlan, options: UndoOptions = {}): Promis
     foldersRemoved: [],
     foldersRestored: [],
   };
+  const trees = await movedFolders(plan.folders);
   for (const step of plan.steps) {
     let failure: string | undefined;
     try {
@@ -115,7 +116,7 @@ export async function runUndo(plan: UndoPlan, options: UndoOptions = {}): Promis
     else result.failed.push({ step, reason: failure });
     options.onStep?.(step, failure);
   }
-  await undoFolders(plan.folders, result);
+  await undoFolders(plan.folders, trees, result);
   await removeEmptyBackups(plan.backupRoots);
   return result;
 }
@@ -208,20 +209,44 @@ async function copyWithTimes(from: string, to: string): Promise<void> {
   if (info.mtime !== null) await Deno.utime(to, info.atime ?? info.mtime, info.mtime);
 }
 
-/** The folders, after the files: see the module's description. */
-async function undoFolders(folders: readonly FolderChange[], result: UndoResult): Promise<void> {
+/** A folder of a tree the batch moved with one rename, as it is before undo moves its files out. */
+interface MovedFolder {
+  /** Where it is now. */
+  at: string;
+  /** Where it goes back to. */
+  back: string;
+  /** Its mode and times, which moving its files out would change. */
+  info: Deno.FileInfo;
+}
+
+/** The folders of the trees the batch moved with one rename, parents first. */
+async function movedFolders(folders: readonly FolderChange[]): Promise<MovedFolder[]> {
+  const moved: MovedFolder[] = [];
   for (const change of folders) {
     if (change.event !== "renamed" || change.src === null) continue;
-    const tree = await foldersIn(change.path);
-    // Deepest first: a folder is empty only once its own folders are gone.
-    for (const dir of tree.reverse()) {
-      const back = join(change.src, relative(change.path, dir));
-      await Deno.mkdir(back, { recursive: true });
-      const info = await Deno.stat(dir);
-      await Deno.chmod(back, info.mode! & 0o7777).catch(() => {});
-      if (info.mtime !== null) await Deno.utime(back, info.atime ?? info.mtime, info.mtime);
-      if (await removeEmpty(dir)) result.foldersRemoved.push(dir);
+    for (const at of await foldersIn(change.path)) {
+      const info = await Deno.stat(at).catch(() => null);
+      if (info !== null) {
+        moved.push({ at, back: join(change.src, relative(change.path, at)), info });
+      }
     }
+  }
+  return moved;
+}
+
+/** The folders, after the files: see the module's description. */
+async function undoFolders(
+  folders: readonly FolderChange[],
+  trees: readonly MovedFolder[],
+  result: UndoResult,
+): Promise<void> {
+  // Deepest first: a folder is empty only once its own folders are gone, and
+  // a folder's time is set once nothing more is made in it.
+  for (const { at, back, info } of [...trees].reverse()) {
+    await Deno.mkdir(back, { recursive: true });
+    await Deno.chmod(back, info.mode! & 0o7777).catch(() => {});
+    if (info.mtime !== null) await Deno.utime(back, info.atime ?? info.mtime, info.mtime);
+    if (await removeEmpty(at)) result.foldersRemoved.push(at);
   }
   const removed = folders.filter((f) => f.event === "removed");
   for (const change of removed) {
