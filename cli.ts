@@ -43,7 +43,16 @@ if (import.meta.main && Deno.build.os !== "windows") {
  */
 export async function main(args: string[]): Promise<number> {
   const cli = await import("./cli/main.ts");
-  return await cli.main(args, import.meta.main ? interrupts : undefined);
+  try {
+    return await cli.main(args, import.meta.main ? interrupts : undefined);
+  } catch (error) {
+    // A bug of ferry's own: said in one line, never as a stack trace.
+    console.error(
+      `ferry: internal error: ${error instanceof Error ? error.message : String(error)} ` +
+        "(please report it with the command that caused it)",
+    );
+    return 1;
+  }
 }
 
 if (import.meta.main) {

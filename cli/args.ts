@@ -38,6 +38,14 @@ export interface Parsed {
   ledger: string | false | undefined;
   /** `--ledger-days N`, as typed. */
   ledgerDays: number | undefined;
+  /** `ferry plan --out PLAN`. */
+  out: string | undefined;
+  /** `ferry plan --from BATCH.json`. */
+  from: string | undefined;
+  /** `ferry plan --move`: plan a move. */
+  move: boolean;
+  /** The long names of the flags given. */
+  given: ReadonlySet<string>;
 }
 
 /** What the arguments ask for besides a command: help (of one command, or all), the version, usage. */
@@ -91,6 +99,9 @@ export function parse(args: string[]): Parsed | Info {
         quiet: { type: "boolean", short: "q" },
         "batch-id": { type: "string" },
         "backup-dir": { type: "string" },
+        out: { type: "string", short: "o" },
+        from: { type: "string" },
+        move: { type: "boolean" },
         ledger: { type: "string" },
         "no-ledger": { type: "boolean" },
         "ledger-days": { type: "string" },
@@ -194,6 +205,12 @@ export function parse(args: string[]): Parsed | Info {
     dryRun: values["dry-run"] ?? false,
     json: values.json ?? false,
     quiet: values.quiet ?? false,
+    out: values.out,
+    from: values.from,
+    move: values.move ?? false,
+    given: new Set(
+      Object.entries(values).filter(([, value]) => value !== undefined).map(([key]) => key),
+    ),
     ledger: ledgerOf(values.ledger, values["no-ledger"]),
     ledgerDays: values["ledger-days"] === undefined
       ? undefined
@@ -241,6 +258,39 @@ const TRANSFER_OPTIONS = [
   "ledger-days",
 ];
 
+/** Options of a run, not of a plan: `ferry plan` does not take them. */
+const PLAN_RUN_ONLY = new Set([
+  "dry-run",
+  "verbose",
+  "log",
+  "progress",
+  "report",
+  "ledger",
+  "no-ledger",
+  "ledger-days",
+]);
+
+/**
+ * The settings a plan file fixes: `ferry apply PLAN` refuses them (plan
+ * again to change them); the others are the run's.
+ */
+export const PLAN_FIXED = [
+  "chunk-size",
+  "cutoff",
+  "verify",
+  "hash",
+  "mhl",
+  "fsync",
+  "no-space-check",
+  "overwrite",
+  "skip-existing",
+  "update",
+  "checksum",
+  "batch-id",
+  "backup-dir",
+  "archive",
+] as const;
+
 /** Which options each command takes: any other is a usage error, never silently ignored. */
 export const COMMAND_OPTIONS: Record<string, Set<string>> = {
   copy: new Set([...TRANSFER_OPTIONS, "no-target-directory"]),
@@ -251,6 +301,13 @@ export const COMMAND_OPTIONS: Record<string, Set<string>> = {
   status: new Set(["ledger", "json", "quiet"]),
   batches: new Set(["ledger", "json", "quiet"]),
   undo: new Set(["ledger", "json", "quiet", "dry-run", "verbose"]),
+  plan: new Set([
+    ...TRANSFER_OPTIONS.filter((o) => !PLAN_RUN_ONLY.has(o)),
+    "no-target-directory",
+    "out",
+    "from",
+    "move",
+  ]),
   hash: new Set(["hash", "json", "quiet"]),
   verify: new Set(["against", "no-record", "hash", "json", "quiet"]),
 };

@@ -11,12 +11,12 @@ import { describeError, InputError } from "../lib/errors.ts";
 import { MhlError } from "../lib/integrity/mhl/mhl_error.ts";
 import { VERSION } from "../lib/version.ts";
 import { parse, UsageError } from "./args.ts";
-import { readBatch } from "./batch_file.ts";
 import { demo } from "./commands/demo.ts";
 import { hashCommand } from "./commands/hash.ts";
 import { type Context, runBatch } from "./commands/transfer.ts";
 import { verifyCommand } from "./commands/verify.ts";
 import { batchesCommand, resumeCommand, statusCommand } from "./commands/ledger.ts";
+import { applyCommand, planCommand } from "./commands/plan.ts";
 import { undoCommand } from "./commands/undo.ts";
 import { cpMappings } from "./destinations.ts";
 import { EXIT } from "./exit.ts";
@@ -103,15 +103,10 @@ export async function main(args: string[], interrupts?: Interrupts): Promise<num
         return await resumeCommand(context);
       case "undo":
         return await undoCommand(context);
-      case "apply": {
-        const batch = await readBatch(parsed.operands);
-        // Options on the command line override the batch's.
-        return await runBatch(batch.mappings, {
-          options: { ...batch.settings, ...parsed.options },
-          names: { ...batch.names, ...parsed.names },
-          shown: parsed.shown,
-        }, context);
-      }
+      case "apply":
+        return await applyCommand(context);
+      case "plan":
+        return await planCommand(context);
       default: {
         const operation = parsed.command === "move" ? "move" : "copy";
         const mappings = await cpMappings(parsed.operands, parsed.noTarget);

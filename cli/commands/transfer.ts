@@ -33,10 +33,18 @@ export interface Context {
   interrupts: Interrupts | undefined;
 }
 
+/** A plan read from a plan file (`ferry apply PLAN`), instead of mappings to plan. */
+export interface StoredPlan {
+  /** The plan file. */
+  path: string;
+  /** Opens it (every run reads it anew). */
+  open: () => Promise<Plan>;
+}
+
 /**
  * Plans and runs (or with `--dry-run` prints) a batch.
  *
- * @param mappings The mappings.
+ * @param mappings The mappings, or a plan file.
  * @param settings The settings, and the names they were given with.
  * @param context The arguments, the reporter and the signals.
  * @param finish The command that finishes the batch after a cancel, if there is one.
@@ -46,7 +54,7 @@ export interface Context {
  * @returns The exit code.
  */
 export async function runBatch(
-  mappings: Mapping[],
+  mappings: Mapping[] | StoredPlan,
   settings: Pick<Parsed, "options" | "names" | "shown">,
   context: Context,
   finish?: string[],
@@ -56,9 +64,15 @@ export async function runBatch(
   checkNumber("ledgerDays", parsed.ledgerDays, "--ledger-days", `'${parsed.ledgerDays}'`);
   const planOf = (from: Mapping[]): Promise<Plan> =>
     planBatch(from, settings.options, { names: settings.names, values: settings.shown });
-  let plan = await planOf(mappings);
+  const stored = Array.isArray(mappings) ? undefined : mappings;
+  let plan = stored !== undefined ? await stored.open() : await planOf(mappings as Mapping[]);
   const ledger = parsed.dryRun ? undefined : ledgerFor(parsed, reporter);
-  if (ledger !== undefined && settings.options.batchId === undefined) {
+  if (stored !== undefined) {
+    // A plan's runs are runs of its batch: each continues what the others left.
+    if (ledger !== undefined) {
+      reporter.note(`ferry: batch ${plan.header.settings.batchId} (plan ${stored.path})`);
+    }
+  } else if (ledger !== undefined && settings.options.batchId === undefined) {
     // The same command run again continues its unfinished batch, unless given an id.
     let unfinished = await unfinishedBatch(ledger, plan.header);
     if (unfinished === null && earlier !== undefined) {
@@ -159,8 +173,13 @@ export async function runBatch(
   }
   if (cancelled && result.totals.filesCancelled > 0) {
     // Complete files stay and are skipped as already there by the rerun.
-    const again = ledger !== undefined
-      ? ["resume", result.batchId, ...(parsed.ledger === undefined ? [] : ["--ledger", ledger])]
+    const ledgerArgs = parsed.ledger === undefined || ledger === undefined
+      ? []
+      : ["--ledger", ledger];
+    const again = stored !== undefined
+      ? ["apply", stored.path, ...ledgerArgs]
+      : ledger !== undefined
+      ? ["resume", result.batchId, ...ledgerArgs]
       : finish;
     if (again !== undefined) {
       reporter.message(`ferry: to finish it, run: ferry ${again.map(shellQuote).join(" ")}`);

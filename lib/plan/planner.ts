@@ -37,7 +37,13 @@ import {
   type PlannedDir,
   type PlannedFile,
 } from "./plan_item.ts";
-import { STAT_CONCURRENCY, type WalkedEntry, walkTree } from "./walk.ts";
+import {
+  STAT_CONCURRENCY,
+  type WalkedDir,
+  type WalkedEntry,
+  type WalkedFailure,
+  walkTree,
+} from "./walk.ts";
 
 /**
  * Checks the settings and the mappings and returns the plan, whose items are
@@ -112,10 +118,49 @@ export async function* planTreeCopy(
   yield* planItems([{ ...checked, sameFs: false }], settings, ids);
 }
 
-async function* planItems(
+/**
+ * Where the planner learns what the sources are: the file systems (the
+ * default), or a plan stored earlier (`plan_file.ts`), whose items keep the
+ * ids they were stored with.
+ */
+export interface SourceFacts {
+  /** The entry of a mapping whose source is a file or a link. */
+  root(mapping: CheckedMapping): Promise<WalkedEntry>;
+  /** The folders of a mapping whose source is a folder, parents first. */
+  walk(mapping: CheckedMapping): AsyncIterable<WalkedDir | WalkedFailure>;
+}
+
+/** The sources as they are now. */
+export const LIVE_SOURCES: SourceFacts = {
+  async root(m): Promise<WalkedEntry> {
+    const entry: WalkedEntry = { name: basename(m.dst), src: m.src, dst: m.dst, info: m.info };
+    if (m.info.isSymlink) {
+      try {
+        entry.linkTarget = await Deno.readLink(m.src);
+      } catch (error) {
+        entry.failure = { reason: describeError(error), code: failureCodeOf(error) };
+      }
+    }
+    return entry;
+  },
+  walk: (m) => walkTree(m.src, m.dst, m.info),
+};
+
+/**
+ * The plan's items for checked mappings, the destinations decided as they
+ * are now.
+ *
+ * @param mappings The checked mappings.
+ * @param settings The settings.
+ * @param ids The next id to give to an item the sources do not number.
+ * @param sources Where the sources' facts come from.
+ * @returns The items, as they are produced.
+ */
+export async function* planItems(
   mappings: readonly CheckedMapping[],
   settings: ResolvedSettings,
   ids: { next: number } = { next: 0 },
+  sources: SourceFacts = LIVE_SOURCES,
 ): AsyncGenerator<PlanItem> {
   // Two files can share a destination only when destinations nest.
   const owners = destinationsNest(mappings)
@@ -132,26 +177,25 @@ async function* planItems(
           yield Object.freeze({ kind: "stray", id: ids.next++, path });
         }
       }
-      const entry: WalkedEntry = { name: basename(m.dst), src: m.src, dst: m.dst, info: m.info };
-      if (m.info.isSymlink) {
-        try {
-          entry.linkTarget = await Deno.readLink(m.src);
-        } catch (error) {
-          entry.failure = { reason: describeError(error), code: failureCodeOf(error) };
-        }
-      }
+      const entry = await sources.root(m);
       const listing: DestinationListing = {
         names: new Map(m.dstInfo === null ? [] : [[entry.name, m.dstInfo]]),
         strays: [],
       };
-      const [file] = await decideFiles([entry], listing, m, settings, ids.next++);
+      const [file] = await decideFiles([entry], listing, m, settings, entry.id ?? ids.next++);
       yield owned(file!, owners);
       continue;
     }
-    const dirOf = (src: string, dst: string, info: Deno.FileInfo, rename: boolean): PlannedDir =>
+    const dirOf = (
+      src: string,
+      dst: string,
+      info: Deno.FileInfo,
+      rename: boolean,
+      id = ids.next++,
+    ): PlannedDir =>
       Object.freeze({
         kind: "dir",
-        id: ids.next++,
+        id,
         mapping: m.index,
         src,
         dst,
@@ -165,13 +209,13 @@ async function* planItems(
       yield dirOf(m.src, m.dst, m.info, true); // the whole tree, with one rename
       continue;
     }
-    for await (const walked of walkTree(m.src, m.dst, m.info)) {
+    for await (const walked of sources.walk(m)) {
       if (walked.type === "failed") {
         const { src, dst, reason, code } = walked;
-        yield owned(failedFile(ids.next++, m.index, src, dst, reason, code), owners);
+        yield owned(failedFile(walked.id ?? ids.next++, m.index, src, dst, reason, code), owners);
         continue;
       }
-      const dir = dirOf(walked.src, walked.dst, walked.info, false);
+      const dir = dirOf(walked.src, walked.dst, walked.info, false, walked.id ?? ids.next++);
       owners?.set(dir.dst, { mapping: m.index, dir: true });
       yield dir;
       // Under a destination root that did not exist, nothing can be there yet.
@@ -230,14 +274,14 @@ async function decideFiles(
     const entry = entries[i]!;
     const free = listing.names !== null && !listing.names.has(entry.name);
     if (free || entry.failure !== undefined || entry.info === undefined) {
-      files[i] = planFile(entry, firstId + i, mapping, settings, null, false);
+      files[i] = planFile(entry, entry.id ?? firstId + i, mapping, settings, null, false);
     } else {
       toLook.push(i);
     }
   }
   await forEachLimit(toLook, STAT_CONCURRENCY, async (i) => {
     const entry = entries[i]!;
-    const id = firstId + i;
+    const id = entry.id ?? firstId + i;
     let there: Existing | undefined;
     try {
       there = await existingAt(listing, entry.name, entry.dst);

@@ -33,6 +33,8 @@ export interface WalkedEntry {
   linkTarget?: string;
   /** Why it cannot be copied, when it cannot. */
   failure?: { reason: string; code: FailureCode };
+  /** Its plan item id, where a stored plan gives it (else the planner counts). */
+  id?: number;
 }
 
 /** A folder that was listed, with its entries that are not folders. */
@@ -47,6 +49,8 @@ export interface WalkedDir {
   info: Deno.FileInfo;
   /** Its files, links and failed entries, in name order. */
   entries: WalkedEntry[];
+  /** Its plan item id, where a stored plan gives it. */
+  id?: number;
 }
 
 /** A folder inside the tree that could not be listed: it fails on its own, the rest is copied. */
@@ -61,6 +65,8 @@ export interface WalkedFailure {
   reason: string;
   /** The failure's kind. */
   code: FailureCode;
+  /** Its plan item id, where a stored plan gives it. */
+  id?: number;
 }
 
 /** Local looks between two chances for the event loop to take a turn (see `turn`). */

@@ -21,6 +21,7 @@ import { copyBytes, copyLocal, copyRest } from "./copiers.ts";
 import { takeOver } from "./resume.ts";
 import { DirectoryError } from "./directories.ts";
 import { finishMove, sameAsSource } from "./existing_destination.ts";
+import { ALREADY_THERE_REASON } from "../plan/existing.ts";
 import { FileJob } from "./file_job.ts";
 import { roomFor } from "./room.ts";
 import type { Run } from "./run.ts";
@@ -98,7 +99,7 @@ async function rename(job: FileJob): Promise<boolean> {
     if (!(await keepWhatIsReplaced(job))) return true;
     const outcome = await publish(file.src, file.dst, run.overwrites ? "overwrite" : "error");
     if (outcome === "exists") {
-      existsAtPublish(job);
+      await existsAtPublish(job);
       return true;
     }
   } catch (error) {
@@ -144,8 +145,27 @@ async function keepWhatIsReplaced(job: FileJob): Promise<boolean> {
   return true;
 }
 
-function existsAtPublish(job: FileJob): void {
-  if (job.run.settings.existing === "skip") {
+/**
+ * The destination appeared while the file was copied. Where it is a
+ * complete copy of the source (its size and modification time: another
+ * run of the same plan or batch published it), the file is already there —
+ * for a move, its source is removed once the bytes are checked; otherwise
+ * the policy decides.
+ */
+async function existsAtPublish(job: FileJob): Promise<void> {
+  const { file, run } = job;
+  const there = await Deno.lstat(file.dst).catch(() => null);
+  const complete = there === null
+    ? false
+    : file.linkTarget !== undefined
+    ? there.isSymlink && await Deno.readLink(file.dst).then((t) => t === file.linkTarget, () => false)
+    : there.isFile && there.size === file.size && file.mtimeMs !== null &&
+      there.mtime?.getTime() === file.mtimeMs;
+  if (complete) {
+    if (run.settings.operation === "move") return await finishMove(job);
+    return job.finish("skipped", ALREADY_THERE_REASON);
+  }
+  if (run.settings.existing === "skip") {
     job.finish("skipped", "the destination exists");
   } else {
     job.fail("the destination appeared during the copy and was left alone", undefined, "exists");
@@ -199,7 +219,7 @@ async function copyAndPublish(job: FileJob): Promise<void> {
       if (run.cancelled || !(await keepWhatIsReplaced(job))) return;
       outcome = await publish(tmp, file.dst, run.overwrites ? "overwrite" : "error", job.ops);
     }
-    if (outcome === "exists") return existsAtPublish(job);
+    if (outcome === "exists") return await existsAtPublish(job);
     run.temporaries.published(tmp);
     if (!(await flushDirectoryOf(job, "published"))) return;
     if (move) {

@@ -1,0 +1,116 @@
+/**
+ * `ferry plan … --out PLAN` writes a plan file without copying; `ferry
+ * apply` runs a plan file or a JSON batch.
+ *
+ * @module
+ */
+
+import { isPlanFile, openPlanFile, planToFile } from "../../lib/plan/plan_file.ts";
+import type { Mapping } from "../../lib/plan/plan_item.ts";
+import { formatBytes, formatCount } from "../../lib/size.ts";
+import { PLAN_FIXED, UsageError } from "../args.ts";
+import { readBatch } from "../batch_file.ts";
+import { cpMappings } from "../destinations.ts";
+import { EXIT } from "../exit.ts";
+import { jsonLine } from "../reporter.ts";
+import { type Context, runBatch } from "./transfer.ts";
+
+/**
+ * `ferry plan [--move] SRC... DST --out PLAN` or `ferry plan --from
+ * BATCH.json --out PLAN`: plans the batch into a file and copies nothing.
+ *
+ * @param context The arguments and the reporter.
+ * @returns 0 (the plan is written), or 2 for bad input (nothing written).
+ */
+export async function planCommand(context: Context): Promise<number> {
+  const { parsed, reporter } = context;
+  if (parsed.out === undefined || parsed.out === "") {
+    throw new UsageError("ferry plan needs --out PLAN (the plan file to write)");
+  }
+  let mappings: Mapping[];
+  let settings = { options: parsed.options, names: parsed.names, shown: parsed.shown };
+  if (parsed.from !== undefined) {
+    if (parsed.operands.length > 0) {
+      throw new UsageError("ferry plan takes either --from BATCH.json or SRC... DST, not both");
+    }
+    if (parsed.move) {
+      throw new UsageError("--move goes with SRC... DST; the batch says its operation");
+    }
+    const batch = await readBatch([parsed.from]);
+    mappings = batch.mappings;
+    settings = {
+      options: { ...batch.settings, ...parsed.options },
+      names: { ...batch.names, ...parsed.names },
+      shown: parsed.shown,
+    };
+  } else {
+    mappings = await cpMappings(parsed.operands, parsed.noTarget);
+    settings.options = { ...parsed.options, operation: parsed.move ? "move" : "copy" };
+  }
+  const planned = await planToFile(mappings, parsed.out, settings.options, {
+    names: settings.names,
+    values: settings.shown,
+  });
+  const { files, bytes, bytesToCopy, chunks, failing } = planned.totals;
+  const { batchId, operation } = planned.header.settings;
+  if (parsed.json) {
+    reporter.line(jsonLine({
+      event: "planned",
+      plan: planned.path,
+      batch_id: batchId,
+      operation,
+      files,
+      bytes,
+      bytes_to_copy: bytesToCopy,
+      chunks,
+      failing,
+    }));
+  } else {
+    reporter.note(
+      `ferry: planned batch ${batchId} (${operation}) into ${planned.path}: ` +
+        `${formatCount(files, "file")}, ${formatBytes(bytes)} ` +
+        `(${formatBytes(bytesToCopy)} to copy as things are now, ${chunks} chunks in parallel)` +
+        `${failing > 0 ? `, ${failing} would fail` : ""}; run it with: ferry apply ${planned.path}`,
+    );
+  }
+  return EXIT.ok;
+}
+
+/**
+ * `ferry apply [FILE|-]`: a plan file (`ferry plan`), or a JSON batch in the
+ * format of the tool ferry replaces (options on the command line override
+ * the batch's).
+ *
+ * @param context The arguments and the reporter.
+ * @returns The exit code of the run.
+ */
+export async function applyCommand(context: Context): Promise<number> {
+  const { parsed } = context;
+  const file = parsed.operands[0];
+  if (parsed.operands.length === 1 && file !== "-" && await isPlanFile(file!)) {
+    const fixed = PLAN_FIXED.filter((flag) => parsed.given.has(flag));
+    if (fixed.length > 0) {
+      throw new UsageError(
+        `The plan '${file}' fixes ${fixed.map((f) => `--${f}`).join(", ")}: plan again to change ${
+          fixed.length > 1 ? "them" : "it"
+        }`,
+      );
+    }
+    const o = parsed.options;
+    const run = {
+      ...(o.maxWorkers === undefined ? {} : { maxWorkers: o.maxWorkers }),
+      ...(o.fileWorkers === undefined ? {} : { fileWorkers: o.fileWorkers }),
+      ...(o.smallFileWorkers === undefined ? {} : { smallFileWorkers: o.smallFileWorkers }),
+      ...(o.bufferBytes === undefined ? {} : { bufferBytes: o.bufferBytes }),
+      ...(o.offload === undefined ? {} : { offload: o.offload }),
+    };
+    return await runBatch({ path: file!, open: () => openPlanFile(file!, run) }, parsed, context);
+  }
+  const batch = await readBatch(parsed.operands);
+  // Options on the command line override the batch's.
+  return await runBatch(batch.mappings, {
+    options: { ...batch.settings, ...parsed.options },
+    names: { ...batch.names, ...parsed.names },
+    shown: parsed.shown,
+  }, context);
+}

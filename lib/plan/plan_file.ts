@@ -1,0 +1,549 @@
+/**
+ * A plan written to a file (`ferry plan … --out PLAN`) and run later, here
+ * or on other machines (`ferry apply PLAN`). The file is an SQLite database
+ * holding what planning learnt of the sources — every folder and file with
+ * its stable id, size, mode and times, and the byte ranges of every file
+ * copied in parallel — with the mappings and every setting. It is written
+ * as the sources are walked (a million files never in memory at once) under
+ * a temporary name, and appears under its name only when complete. It is
+ * never written again: every run opens it read-only and immutable (no
+ * locks, so many processes on many machines can read it at once, over NFS
+ * too), keeps its own journal in the ledger, and decides what is at the
+ * destinations when it runs. A source that changed since the plan fails
+ * that file (`source-changed`); plan again to take the change.
+ *
+ * @module
+ */
+
+import { basename, dirname } from "node:path";
+import { pathToFileURL } from "node:url";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { describeError, type FailureCode, InputError } from "../errors.ts";
+import { hostName } from "../host.ts";
+import { libcAvailable } from "../fs/libc.ts";
+import { type ResolvedSettings, resolveOptions, type TransferSettings } from "../options.ts";
+import { checkMappings } from "./mapping_check.ts";
+import { checkOverlaps } from "./overlaps.ts";
+import {
+  type Mapping,
+  type Plan,
+  PLAN_VERSION,
+  type PlanHeader,
+  type PlanItem,
+} from "./plan_item.ts";
+import { addToPlanTotals, emptyPlanTotals, type PlanTotals } from "./plan_totals.ts";
+import { LIVE_SOURCES, planBatch, planItems, type SourceFacts } from "./planner.ts";
+import type { WalkedDir, WalkedEntry, WalkedFailure } from "./walk.ts";
+import { STAT_CONCURRENCY } from "./walk.ts";
+
+/** The plan file format this ferry writes and reads. */
+export const PLAN_FILE_FORMAT = 1;
+
+/** Rows written per transaction while planning. */
+const ROWS_PER_COMMIT = 20_000;
+
+/** Ids of items a run plans itself (temporaries found, a tree moved with one rename): above every stored id. */
+const RUN_ID_BASE = 2 ** 47;
+
+const SCHEMA = `
+  CREATE TABLE plan (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE root (
+    mapping INTEGER PRIMARY KEY, id INTEGER NOT NULL, kind TEXT, size INTEGER, mode INTEGER,
+    mtime_ms INTEGER, atime_ms INTEGER, uid INTEGER, gid INTEGER, dev INTEGER, blocks INTEGER,
+    link_target TEXT, reason TEXT, code TEXT);
+  CREATE TABLE folder (
+    id INTEGER PRIMARY KEY, mapping INTEGER NOT NULL, src TEXT NOT NULL, dst TEXT NOT NULL,
+    mode INTEGER, mtime_ms INTEGER, atime_ms INTEGER, uid INTEGER, gid INTEGER, dev INTEGER,
+    reason TEXT, code TEXT);
+  CREATE TABLE entry (
+    id INTEGER PRIMARY KEY, folder INTEGER NOT NULL, name TEXT NOT NULL, kind TEXT, size INTEGER,
+    mode INTEGER, mtime_ms INTEGER, atime_ms INTEGER, uid INTEGER, gid INTEGER, dev INTEGER,
+    blocks INTEGER, link_target TEXT, reason TEXT, code TEXT);
+  CREATE TABLE range (
+    file INTEGER NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL,
+    PRIMARY KEY (file, offset)) WITHOUT ROWID;`;
+
+/** What `ferry plan` wrote. */
+export interface PlanFileSummary {
+  /** The plan file. */
+  path: string;
+  /** The plan's header: mappings and settings (with the batch id its runs are journaled under). */
+  header: PlanHeader;
+  /** Files, bytes, bytes to copy, ranges, and files that would fail, as the destinations were when planned. */
+  totals: PlanTotals;
+}
+
+/**
+ * Plans a batch into a file, without copying: checks the settings and the
+ * mappings (bad input writes nothing), walks the sources and writes every
+ * folder and file with its id, size, mode and times, and the ranges of the
+ * files copied in parallel.
+ *
+ * Requires `--allow-read` on the sources and destinations, `--allow-write`
+ * on the plan's folder.
+ *
+ * @param mappings The `{src, dst}` pairs.
+ * @param out The plan file to write (replaced if it exists).
+ * @param options The settings, fixed in the plan.
+ * @returns What was planned.
+ * @throws {OptionError} For a setting that is not valid.
+ * @throws {InputError} When a mapping is unusable, or the file cannot be written.
+ *
+ * @example
+ * ```ts
+ * import { applyPlan, openPlanFile, planToFile } from "../../mod.ts";
+ *
+ * const src = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${src}/frame.0001.exr`, "pixels");
+ * const planned = await planToFile([{ src, dst: `${src}-copy` }], `${src}.plan`);
+ * console.log(planned.totals.files); // 1
+ * const result = await applyPlan(await openPlanFile(`${src}.plan`));
+ * console.log(result.ok); // true
+ * for (const path of [src, `${src}-copy`, `${src}.plan`]) await Deno.remove(path, { recursive: true });
+ * ```
+ */
+export async function planToFile(
+  mappings: readonly Mapping[],
+  out: string,
+  options: TransferSettings = {},
+  how: Parameters<typeof planBatch>[2] = {},
+): Promise<PlanFileSummary> {
+  const plan = await planBatch(mappings, options, how);
+  const settings = plan.header.settings;
+  const checked = await checkMappings(plan.header.mappings, settings.operation, STAT_CONCURRENCY);
+  const tmp = `${dirname(out)}/.${basename(out)}.${crypto.randomUUID().slice(0, 8)}.ferry-partial`;
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(tmp);
+  } catch (error) {
+    throw new InputError(`Cannot write the plan '${out}': ${describeError(error)}`, {
+      path: out,
+      cause: error,
+    });
+  }
+  try {
+    db.exec("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF");
+    db.exec(SCHEMA);
+    const writer = new PlanWriter(db);
+    const walked = new Set<number>();
+    const sources: SourceFacts = {
+      root: async (m) => writer.root(m.index, await LIVE_SOURCES.root(m)),
+      walk: (m) => {
+        walked.add(m.index);
+        return writer.walk(m.index, LIVE_SOURCES.walk(m));
+      },
+    };
+    const totals = emptyPlanTotals();
+    for await (const item of planItems(checked, settings, { next: RUN_ID_BASE }, sources)) {
+      if (item.kind !== "file") continue;
+      addToPlanTotals(totals, item);
+      if (item.copier === "ranges") writer.ranges(item.id, item.chunks);
+    }
+    // A move on one file system plans one rename of the tree; the plan keeps its files all the same.
+    for (const m of checked) {
+      if (m.info.isDirectory && !walked.has(m.index)) {
+        for await (const _ of writer.walk(m.index, LIVE_SOURCES.walk(m))) { /* written */ }
+      }
+    }
+    writer.finish(plan.header, totals);
+    db.exec("PRAGMA journal_mode = DELETE");
+    db.close();
+    await Deno.rename(tmp, out);
+    return { path: out, header: plan.header, totals };
+  } catch (error) {
+    try {
+      db.close();
+    } catch { /* closed */ }
+    await Deno.remove(tmp).catch(() => {});
+    if (error instanceof InputError) throw error;
+    throw new InputError(`Cannot write the plan '${out}': ${describeError(error)}`, {
+      path: out,
+      cause: error,
+    });
+  }
+}
+
+/** Writes the walk into a plan file, in transactions of many rows. */
+class PlanWriter {
+  #db: DatabaseSync;
+  #root: StatementSync;
+  #folder: StatementSync;
+  #entry: StatementSync;
+  #range: StatementSync;
+  #rows = 0;
+  #next = 0;
+
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+    this.#root = db.prepare(
+      `INSERT INTO root VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#folder = db.prepare(`INSERT INTO folder VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    this.#entry = db.prepare(
+      `INSERT INTO entry VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#range = db.prepare(`INSERT INTO range VALUES (?, ?, ?)`);
+    db.exec("BEGIN");
+  }
+
+  root(mapping: number, entry: WalkedEntry): WalkedEntry {
+    const id = this.#next++;
+    this.#root.run(mapping, id, ...entryFacts(entry));
+    this.#wrote(1);
+    return { ...entry, id };
+  }
+
+  async *walk(
+    mapping: number,
+    walk: AsyncIterable<WalkedDir | WalkedFailure>,
+  ): AsyncGenerator<WalkedDir | WalkedFailure> {
+    for await (const walked of walk) {
+      const id = this.#next++;
+      if (walked.type === "failed") {
+        this.#folder.run(
+          id,
+          mapping,
+          walked.src,
+          walked.dst,
+          null,
+          null,
+          null,
+          null,
+          null,
+          null,
+          walked.reason,
+          walked.code,
+        );
+        this.#wrote(1);
+        yield { ...walked, id };
+        continue;
+      }
+      const { info } = walked;
+      this.#folder.run(
+        id,
+        mapping,
+        walked.src,
+        walked.dst,
+        info.mode,
+        ms(info.mtime),
+        ms(info.atime),
+        info.uid,
+        info.gid,
+        info.dev,
+        null,
+        null,
+      );
+      const entries = walked.entries.map((entry) => {
+        const entryId = this.#next++;
+        this.#entry.run(entryId, id, entry.name, ...entryFacts(entry));
+        return { ...entry, id: entryId };
+      });
+      this.#wrote(1 + entries.length);
+      yield { ...walked, id, entries };
+    }
+  }
+
+  ranges(file: number, chunks: readonly { offset: number; length: number }[]): void {
+    for (const chunk of chunks) this.#range.run(file, chunk.offset, chunk.length);
+    this.#wrote(chunks.length);
+  }
+
+  finish(header: PlanHeader, totals: PlanTotals): void {
+    const put = this.#db.prepare("INSERT INTO plan VALUES (?, ?)");
+    put.run("format", String(PLAN_FILE_FORMAT));
+    put.run("header", JSON.stringify(header));
+    put.run("totals", JSON.stringify(totals));
+    put.run("host", hostName());
+    put.run("created_ms", String(Date.now()));
+    this.#db.exec("COMMIT");
+  }
+
+  #wrote(rows: number): void {
+    this.#rows += rows;
+    if (this.#rows < ROWS_PER_COMMIT) return;
+    this.#rows = 0;
+    this.#db.exec("COMMIT; BEGIN");
+  }
+}
+
+function ms(date: Date | null): number | null {
+  return date?.getTime() ?? null;
+}
+
+/** An entry's facts as the columns after `id` (and `folder`, `name`) store them. */
+function entryFacts(entry: WalkedEntry): (string | number | null)[] {
+  const info = entry.info;
+  const kind = info === undefined
+    ? null
+    : info.isFile
+    ? "file"
+    : info.isSymlink
+    ? "link"
+    : info.isDirectory
+    ? "dir"
+    : "other";
+  return [
+    kind,
+    info?.size ?? null,
+    info?.mode ?? null,
+    ms(info?.mtime ?? null),
+    ms(info?.atime ?? null),
+    info?.uid ?? null,
+    info?.gid ?? null,
+    info?.dev ?? null,
+    info?.blocks ?? null,
+    entry.linkTarget ?? null,
+    entry.failure?.reason ?? null,
+    entry.failure?.code ?? null,
+  ];
+}
+
+interface FactRow {
+  id: number;
+  kind: string | null;
+  size: number | null;
+  mode: number | null;
+  mtime_ms: number | null;
+  atime_ms: number | null;
+  uid: number | null;
+  gid: number | null;
+  dev: number | null;
+  blocks: number | null;
+  link_target: string | null;
+  reason: string | null;
+  code: FailureCode | null;
+}
+
+interface EntryRow extends FactRow {
+  folder: number;
+  name: string;
+}
+
+interface FolderRow {
+  id: number;
+  src: string;
+  dst: string;
+  mode: number | null;
+  mtime_ms: number | null;
+  atime_ms: number | null;
+  uid: number | null;
+  gid: number | null;
+  dev: number | null;
+  reason: string | null;
+  code: FailureCode | null;
+}
+
+/** What a stored row says as the FileInfo the planner reads. */
+function infoOf(row: Omit<FactRow, "id" | "link_target" | "reason" | "code">): Deno.FileInfo {
+  const date = (value: number | null) => value === null ? null : new Date(value);
+  return {
+    isFile: row.kind === "file",
+    isDirectory: row.kind === "dir",
+    isSymlink: row.kind === "link",
+    size: row.size ?? 0,
+    mtime: date(row.mtime_ms),
+    atime: date(row.atime_ms),
+    birthtime: null,
+    ctime: null,
+    dev: row.dev ?? 0,
+    ino: null,
+    mode: row.mode,
+    nlink: null,
+    uid: row.uid,
+    gid: row.gid,
+    rdev: null,
+    blksize: null,
+    blocks: row.blocks,
+    isBlockDevice: null,
+    isCharDevice: null,
+    isFifo: null,
+    isSocket: null,
+  };
+}
+
+function entryOf(row: FactRow, name: string, src: string, dst: string): WalkedEntry {
+  const entry: WalkedEntry = { name, src, dst, id: row.id };
+  if (row.reason !== null) entry.failure = { reason: row.reason, code: row.code ?? "io" };
+  else entry.info = infoOf(row);
+  if (row.link_target !== null) entry.linkTarget = row.link_target;
+  return entry;
+}
+
+function child(folder: string, name: string): string {
+  return folder.endsWith("/") ? folder + name : `${folder}/${name}`;
+}
+
+/**
+ * Opens a plan file to run: read-only and immutable, its format and
+ * completeness checked, its mappings checked again (a source root must still
+ * be there). The items are the stored files with their ids, the destinations
+ * decided as they are now. Some settings may be given again for this run:
+ * those that do not change what is copied or how it is split.
+ *
+ * Requires `--allow-read` on the plan, the sources and the destinations.
+ *
+ * @param path The plan file.
+ * @param run Settings for this run: `maxWorkers`, `fileWorkers`,
+ * `smallFileWorkers`, `bufferBytes`, `offload`.
+ * @returns The plan, to give to `applyPlan`.
+ * @throws {InputError} When it is not a plan file ferry can read, or a mapping is unusable now.
+ */
+export async function openPlanFile(
+  path: string,
+  run: Pick<
+    TransferSettings,
+    "maxWorkers" | "fileWorkers" | "smallFileWorkers" | "bufferBytes" | "offload"
+  > = {},
+): Promise<Plan> {
+  const db = openImmutable(path);
+  let header: PlanHeader;
+  try {
+    const values = new Map(
+      (db.prepare("SELECT key, value FROM plan").all() as { key: string; value: string }[])
+        .map((row) => [row.key, row.value]),
+    );
+    const format = Number(values.get("format"));
+    if (!(format >= 1)) throw new Error("it is not a complete ferry plan");
+    if (format > PLAN_FILE_FORMAT) {
+      throw new Error(
+        `it has format ${format}, newer than this ferry's ${PLAN_FILE_FORMAT}: update ferry`,
+      );
+    }
+    header = JSON.parse(values.get("header")!) as PlanHeader;
+  } catch (error) {
+    db.close();
+    throw new InputError(`Cannot read the plan '${path}': ${describeError(error)}`, {
+      path,
+      cause: error,
+    });
+  }
+  const stored = header.settings;
+  const { ffi: _ffi, hash, backupDir, ...rest } = stored;
+  const settings: ResolvedSettings = resolveOptions(
+    {
+      ...rest,
+      ...(hash === null ? {} : { hash }),
+      ...(backupDir === null ? {} : { backupDir }),
+      ...run,
+    },
+    { offloadAvailable: libcAvailable() },
+  );
+  let checked;
+  try {
+    checked = await checkMappings(header.mappings, settings.operation, STAT_CONCURRENCY);
+    checkOverlaps(checked, settings.operation);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  const sources = storedSources(db);
+  const roots = db.prepare("SELECT * FROM root WHERE mapping = ?");
+  // The source roots as planned: a file's facts are the plan's, not what is there now.
+  for (const m of checked) {
+    const row = roots.get(m.index) as FactRow | undefined;
+    if (row !== undefined && row.reason === null) m.info = infoOf(row);
+  }
+  async function* items(): AsyncGenerator<PlanItem> {
+    try {
+      yield* planItems(checked!, settings, { next: RUN_ID_BASE }, sources);
+    } finally {
+      db.close();
+    }
+  }
+  return {
+    header: Object.freeze({
+      version: PLAN_VERSION,
+      mappings: header.mappings,
+      settings: Object.freeze(settings),
+    }),
+    items: items(),
+  };
+}
+
+function openImmutable(path: string): DatabaseSync {
+  try {
+    const url = pathToFileURL(path);
+    url.search = "immutable=1";
+    return new DatabaseSync(url.href, { readOnly: true });
+  } catch (error) {
+    throw new InputError(`Cannot read the plan '${path}': ${describeError(error)}`, {
+      path,
+      cause: error,
+    });
+  }
+}
+
+/** The sources as a plan file saw them. */
+function storedSources(db: DatabaseSync): SourceFacts {
+  const root = db.prepare("SELECT * FROM root WHERE mapping = ?");
+  const folders = db.prepare("SELECT * FROM folder WHERE mapping = ? ORDER BY id");
+  const entries = db.prepare("SELECT * FROM entry WHERE id > ? ORDER BY id");
+  return {
+    root(m): Promise<WalkedEntry> {
+      const row = root.get(m.index) as FactRow | undefined;
+      if (row === undefined) return LIVE_SOURCES.root(m);
+      return Promise.resolve(entryOf(row, basename(m.dst), m.src, m.dst));
+    },
+    async *walk(m): AsyncGenerator<WalkedDir | WalkedFailure> {
+      let cursor: Iterator<EntryRow> | undefined;
+      let pending: EntryRow | undefined;
+      for (const row of folders.iterate(m.index) as Iterable<FolderRow>) {
+        if (row.reason !== null) {
+          yield {
+            type: "failed",
+            id: row.id,
+            src: row.src,
+            dst: row.dst,
+            reason: row.reason,
+            code: row.code ?? "io",
+          };
+          continue;
+        }
+        // A folder's entries follow it: their ids are above its own and below the next folder's.
+        if (cursor === undefined) {
+          cursor = (entries.iterate(row.id) as Iterable<EntryRow>)[Symbol.iterator]();
+          pending = cursor.next().value ?? undefined;
+        }
+        while (pending !== undefined && pending.folder < row.id) pending = cursor.next().value ?? undefined;
+        const list: WalkedEntry[] = [];
+        while (pending !== undefined && pending.folder === row.id) {
+          list.push(
+            entryOf(
+              pending,
+              pending.name,
+              child(row.src, pending.name),
+              child(row.dst, pending.name),
+            ),
+          );
+          pending = cursor.next().value ?? undefined;
+        }
+        yield {
+          type: "dir",
+          id: row.id,
+          src: row.src,
+          dst: row.dst,
+          info: infoOf({ ...row, kind: "dir", size: 0, blocks: null }),
+          entries: list,
+        };
+      }
+      cursor?.return?.();
+    },
+  };
+}
+
+/**
+ * Whether a file is a plan file (an SQLite database) rather than a JSON batch.
+ *
+ * @param path A file given to `ferry apply`.
+ * @returns `true` when it starts as an SQLite database does.
+ */
+export async function isPlanFile(path: string): Promise<boolean> {
+  try {
+    using file = await Deno.open(path, { read: true });
+    const head = new Uint8Array(16);
+    const n = await file.read(head);
+    return n === 16 && new TextDecoder().decode(head) === "SQLite format 3\0";
+  } catch {
+    return false;
+  }
+}
