@@ -35,6 +35,13 @@ export type { RunEvents } from "./lib/transfer/run.ts";
 export { planBatch } from "./lib/plan/planner.ts";
 export { collectPlan, planTransfer, type TransferPlan } from "./lib/plan/transfer_plan.ts";
 export { planLines, readPlan } from "./lib/plan/plan_lines.ts";
+export {
+  isPlanFile,
+  openPlanFile,
+  PLAN_FILE_FORMAT,
+  type PlanFileSummary,
+  planToFile,
+} from "./lib/plan/plan_file.ts";
 export type {
   Chunk,
   Copier,

@@ -6,9 +6,10 @@
  * copied in parallel — with the mappings and every setting. It is written
  * as the sources are walked (a million files never in memory at once) under
  * a temporary name, and appears under its name only when complete. It is
- * never written again: every run opens it read-only and immutable (no
- * locks, so many processes on many machines can read it at once, over NFS
- * too), keeps its own journal in the ledger, and decides what is at the
+ * never written again: every run opens it read-only — immutable, without
+ * any lock, where Deno lets SQLite's URI through (all permissions granted),
+ * else with shared read locks only — so many processes on many machines can
+ * read it at once; each run keeps its own journal in the ledger, and decides what is at the
  * destinations when it runs. A source that changed since the plan fails
  * that file (`source-changed`); plan again to take the change.
  *
@@ -31,8 +32,9 @@ import {
   type PlanHeader,
   type PlanItem,
 } from "./plan_item.ts";
-import { addToPlanTotals, emptyPlanTotals, type PlanTotals } from "./plan_totals.ts";
-import { LIVE_SOURCES, planBatch, planItems, type SourceFacts } from "./planner.ts";
+import { copyPlanFor } from "./chunks.ts";
+import { emptyPlanTotals, type PlanTotals } from "./plan_totals.ts";
+import { isSparse, LIVE_SOURCES, planBatch, planItems, type SourceFacts } from "./planner.ts";
 import type { WalkedDir, WalkedEntry, WalkedFailure } from "./walk.ts";
 import { STAT_CONCURRENCY } from "./walk.ts";
 
@@ -69,7 +71,11 @@ export interface PlanFileSummary {
   path: string;
   /** The plan's header: mappings and settings (with the batch id its runs are journaled under). */
   header: PlanHeader;
-  /** Files, bytes, bytes to copy, ranges, and files that would fail, as the destinations were when planned. */
+  /**
+   * Files, folders, bytes, ranges copied in parallel, and files that cannot
+   * be copied (the sources' side only: `bytesToCopy` is every file's bytes;
+   * what the destinations hold is decided when the plan runs).
+   */
   totals: PlanTotals;
 }
 
@@ -125,24 +131,38 @@ export async function planToFile(
     db.exec("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF");
     db.exec(SCHEMA);
     const writer = new PlanWriter(db);
-    const walked = new Set<number>();
-    const sources: SourceFacts = {
-      root: async (m) => writer.root(m.index, await LIVE_SOURCES.root(m)),
-      walk: (m) => {
-        walked.add(m.index);
-        return writer.walk(m.index, LIVE_SOURCES.walk(m));
-      },
-    };
+    // Sources only: what is at the destinations is decided by each run.
     const totals = emptyPlanTotals();
-    for await (const item of planItems(checked, settings, { next: RUN_ID_BASE }, sources)) {
-      if (item.kind !== "file") continue;
-      addToPlanTotals(totals, item);
-      if (item.copier === "ranges") writer.ranges(item.id, item.chunks);
-    }
-    // A move on one file system plans one rename of the tree; the plan keeps its files all the same.
+    const count = (entry: WalkedEntry, sameFs: boolean): void => {
+      totals.files++;
+      const info = entry.info;
+      if (info === undefined || entry.failure !== undefined) {
+        totals.failing++;
+        return;
+      }
+      if (!info.isFile) {
+        if (!info.isSymlink) totals.failing++; // not a file, folder or link
+        return;
+      }
+      totals.bytes += info.size;
+      totals.bytesToCopy += info.size;
+      const how = copyPlanFor({ size: info.size, sparse: isSparse(info), sameFs }, settings);
+      if (how.copier !== "ranges") return;
+      totals.chunks += how.chunks.length;
+      writer.ranges(entry.id!, how.chunks);
+    };
     for (const m of checked) {
-      if (m.info.isDirectory && !walked.has(m.index)) {
-        for await (const _ of writer.walk(m.index, LIVE_SOURCES.walk(m))) { /* written */ }
+      if (!m.info.isDirectory) {
+        count(writer.root(m.index, await LIVE_SOURCES.root(m)), m.sameFs);
+        continue;
+      }
+      for await (const walked of writer.walk(m.index, LIVE_SOURCES.walk(m))) {
+        if (walked.type === "failed") {
+          totals.failing++;
+          continue;
+        }
+        totals.dirs++;
+        for (const entry of walked.entries) count(entry, m.sameFs);
       }
     }
     writer.finish(plan.header, totals);
@@ -215,7 +235,8 @@ class PlanWriter {
           walked.code,
         );
         this.#wrote(1);
-        yield { ...walked, id };
+        walked.id = id;
+        yield walked;
         continue;
       }
       const { info } = walked;
@@ -233,13 +254,14 @@ class PlanWriter {
         null,
         null,
       );
-      const entries = walked.entries.map((entry) => {
-        const entryId = this.#next++;
-        this.#entry.run(entryId, id, entry.name, ...entryFacts(entry));
-        return { ...entry, id: entryId };
-      });
-      this.#wrote(1 + entries.length);
-      yield { ...walked, id, entries };
+      // The walk's objects are fresh: numbered in place, not copied.
+      for (const entry of walked.entries) {
+        entry.id = this.#next++;
+        this.#entry.run(entry.id, id, entry.name, ...entryFacts(entry));
+      }
+      this.#wrote(1 + walked.entries.length);
+      walked.id = id;
+      yield walked;
     }
   }
 
@@ -460,11 +482,20 @@ export async function openPlanFile(
   };
 }
 
+/**
+ * Opens a plan without taking any lock where SQLite's `immutable` URI can
+ * be given (Deno passes URIs through only with every permission granted);
+ * otherwise read-only, with SQLite's shared read locks (the plan is never
+ * written again, so no reader ever waits for a writer).
+ */
 function openImmutable(path: string): DatabaseSync {
   try {
     const url = pathToFileURL(path);
     url.search = "immutable=1";
     return new DatabaseSync(url.href, { readOnly: true });
+  } catch { /* scoped permissions: a plain path */ }
+  try {
+    return new DatabaseSync(path, { readOnly: true });
   } catch (error) {
     throw new InputError(`Cannot read the plan '${path}': ${describeError(error)}`, {
       path,
@@ -504,7 +535,9 @@ function storedSources(db: DatabaseSync): SourceFacts {
           cursor = (entries.iterate(row.id) as Iterable<EntryRow>)[Symbol.iterator]();
           pending = cursor.next().value ?? undefined;
         }
-        while (pending !== undefined && pending.folder < row.id) pending = cursor.next().value ?? undefined;
+        while (pending !== undefined && pending.folder < row.id) {
+          pending = cursor.next().value ?? undefined;
+        }
         const list: WalkedEntry[] = [];
         while (pending !== undefined && pending.folder === row.id) {
           list.push(

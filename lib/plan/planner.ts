@@ -89,8 +89,14 @@ export async function planBatch(
   };
 }
 
-/** Whether a file has holes: fewer 512-byte blocks allocated than its size needs, by 1 MiB or more. */
-function isSparse(info: Deno.FileInfo): boolean {
+/**
+ * Whether a file has holes: fewer 512-byte blocks allocated than its size
+ * needs, by 1 MiB or more.
+ *
+ * @param info What lstat said of it.
+ * @returns `true` for a sparse file.
+ */
+export function isSparse(info: Deno.FileInfo): boolean {
   return info.isFile && info.blocks !== null && info.blocks * 512 + MIB <= info.size;
 }
 

@@ -155,10 +155,9 @@ async function keepWhatIsReplaced(job: FileJob): Promise<boolean> {
 async function existsAtPublish(job: FileJob): Promise<void> {
   const { file, run } = job;
   const there = await Deno.lstat(file.dst).catch(() => null);
-  const complete = there === null
-    ? false
-    : file.linkTarget !== undefined
-    ? there.isSymlink && await Deno.readLink(file.dst).then((t) => t === file.linkTarget, () => false)
+  const complete = there === null ? false : file.linkTarget !== undefined
+    ? there.isSymlink &&
+      await Deno.readLink(file.dst).then((t) => t === file.linkTarget, () => false)
     : there.isFile && there.size === file.size && file.mtimeMs !== null &&
       there.mtime?.getTime() === file.mtimeMs;
   if (complete) {
@@ -252,13 +251,14 @@ async function retryOf(error: unknown, tmp: string): Promise<"retry"> {
 async function checkSize(job: FileJob, tmp: string): Promise<void> {
   const { file, ops } = job;
   const [written, source] = await Promise.all([ops.stat(tmp), ops.stat(file.src)]);
-  if (written.size !== file.size) {
-    throw new Error(`size check failed: expected ${file.size} bytes, the copy has ${written.size}`);
-  }
+  // A source that changed explains a copy of another size: said first.
   if (source.size !== file.size || (source.mtime?.getTime() ?? null) !== file.mtimeMs) {
     throw Object.assign(new Error("the source changed during the copy"), {
       failure: "source-changed",
     });
+  }
+  if (written.size !== file.size) {
+    throw new Error(`size check failed: expected ${file.size} bytes, the copy has ${written.size}`);
   }
 }
 
