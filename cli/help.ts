@@ -18,7 +18,11 @@ Usage:
   ferry move SRC... DST      move them (rename on the same file system)
   ferry apply [FILE|-]       run a JSON batch in the format of the copy tool
                              ferry replaces (from FILE, or stdin when FILE is
-                             - or missing)
+                             - or missing), or a plan file
+  ferry plan SRC... DST --out PLAN
+                             write the plan (every file and range with its id)
+                             without copying; ferry apply PLAN runs it, here
+                             or on other machines (--from BATCH.json, --move)
   ferry status [BATCH_ID]    what a batch did or is doing (the latest batch
                              without an id), from the ledger; --json
   ferry batches              the batches in the ledger, the latest first
@@ -110,7 +114,8 @@ touched) · 130 cancelled (temporary files removed).`;
 /** What a bare `ferry` prints. */
 export const USAGE = `ferry ${VERSION} — copy big media fast, and never lie about the result
 
-  ferry copy SRC... DST    ferry move SRC... DST    ferry apply [FILE|-]
+  ferry copy SRC... DST    ferry move SRC... DST    ferry apply [FILE|-|PLAN]
+  ferry plan SRC... DST --out PLAN
   ferry verify DIR         ferry hash PATH...       ferry demo
   ferry status [BATCH_ID]  ferry batches            ferry resume [BATCH_ID]
   ferry undo BATCH_ID
@@ -145,16 +150,38 @@ Options: see 'ferry --help' (workers, verification, ASC MHL, existing files).`,
 Examples:
   ferry move render/v003 /mnt/archive/
   ferry move --verify source /mnt/scratch/sh010 /mnt/show/sh010/`,
-  apply: `ferry apply [OPTIONS] [FILE|-] — run a JSON batch
+  apply: `ferry apply [OPTIONS] [FILE|-|PLAN] — run a JSON batch or a plan file
 
   Reads {"mappings": [{"src", "dst"}], "operation_type": "copy"|"move",
   "max_workers", "file_workers", "batch_id"} from FILE, or stdin when FILE
   is - or missing (at most 256 MiB). 'dst' is the path the copy of 'src'
   gets. Options on the command line override the batch's.
 
+  A plan file (ferry plan) runs as it was planned: its files, ranges and
+  settings; only --workers, --file-workers, --small-file-workers,
+  --buffer-size and --offload may be given for this run. What is at the
+  destinations is decided now; a source changed since the plan fails as
+  source-changed. Every apply of a plan is a run of its batch, with its own
+  journal: run it again to finish it, or on several machines at once.
+
 Examples:
   ferry apply batch.json --json
-  echo '{"mappings":[{"src":"/a","dst":"/b"}]}' | ferry apply -`,
+  echo '{"mappings":[{"src":"/a","dst":"/b"}]}' | ferry apply -
+  ferry apply /mnt/show/plans/sh010.plan --workers 16`,
+  plan: `ferry plan [OPTIONS] [--move] SRC... DST --out PLAN — plan without copying
+ferry plan [OPTIONS] --from BATCH.json --out PLAN
+
+  Walks the sources and writes the plan into PLAN (an SQLite file): every
+  folder and file with its id, size, mode and times, the byte ranges of the
+  files copied in parallel, the mappings and every setting (the copy
+  options, --batch-id). Nothing is written at the destination. The file
+  appears under its name only once complete, and is never written again:
+  any number of 'ferry apply PLAN' may read it at once. Destinations are
+  named as for 'ferry copy'; --move plans a move; --from reads a JSON batch.
+
+Examples:
+  ferry plan --verify source --batch-id sh010 plates/sh010 /mnt/show/ --out sh010.plan
+  ferry apply sh010.plan`,
   verify: `ferry verify [--no-record] [--hash ALG] DIR — check a delivery
 ferry verify DIR --against OTHER — compare two trees by hash
 
