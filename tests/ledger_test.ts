@@ -486,3 +486,37 @@ Deno.test("without grants for the ledger a copy journals nothing, and status say
     );
   });
 });
+
+Deno.test("a plan's run killed mid-file is continued by the next run of the plan, from the journaled ranges", async () => {
+  await withTempDir(async (dir) => {
+    const ledger = join(dir, "ledger");
+    const src = join(dir, "movie.mov");
+    await writeRandomFile(src, 256 * MIB);
+    const plan = join(dir, "movie.plan");
+    const planned = await runCli([
+      "plan",
+      "--chunk-size",
+      "16MiB",
+      "--offload",
+      "never",
+      src,
+      join(dir, "copy.mov"),
+      "--out",
+      plan,
+    ]);
+    assertEquals(planned.code, 0, planned.stderr);
+    const args = ["apply", "--ledger", ledger, "--workers", "2", "--buffer-size", "16KiB", plan];
+    await killWhenJournaled(args, ledger, 1, 3);
+    const kept = newestChunks(ledger).bytes;
+    const last = await runCli([...args, "--json"], { flags: ["-A"] });
+    assertEquals(last.code, 0, last.stderr);
+    assertEquals(fileEvent(last.stdout).resumed_bytes, kept);
+    await assertSameFile(join(dir, "copy.mov"), src);
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
+      "copy.mov",
+      "ledger",
+      "movie.mov",
+      "movie.plan",
+    ]);
+  });
+});
