@@ -404,6 +404,30 @@ export function resolveOptions(
   };
 }
 
+/**
+ * Resolved settings as options again: what resolves to the same settings
+ * (a plan's or a journal's settings, planned anew or given other run knobs).
+ *
+ * @param settings Resolved settings.
+ * @returns The same settings as options.
+ *
+ * @example
+ * ```ts
+ * import { asOptions, resolveOptions } from "./options.ts";
+ *
+ * const settings = resolveOptions({ verify: "source", batchId: "b" });
+ * console.log(resolveOptions(asOptions(settings)).hash); // xxh64
+ * ```
+ */
+export function asOptions(settings: ResolvedSettings): TransferSettings {
+  const { ffi: _ffi, hash, backupDir, ...rest } = settings;
+  return {
+    ...rest,
+    ...(hash === null ? {} : { hash }),
+    ...(backupDir === null || backupDir === undefined ? {} : { backupDir }),
+  };
+}
+
 /** A value for a message: a string in JSON quotes (`"8"` is not `8`), anything else as is. */
 function display(value: unknown): string {
   return typeof value === "string" ? JSON.stringify(value) : String(value);

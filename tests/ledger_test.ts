@@ -469,6 +469,25 @@ Deno.test("a temporary left before a reboot is not continued: the file is copied
   });
 });
 
+Deno.test("with --fsync each range is flushed before it is journaled: a temporary left before a reboot is continued", async () => {
+  await withTempDir(async (dir) => {
+    const flags = ["--workers", "1", "--chunk-size", "16MiB", "--buffer-size", "4KiB", "--fsync"];
+    const { ledger, src, args } = await largeCopy(dir, 256, flags);
+    await killWhenJournaled(args, ledger, 1, 2);
+    const kept = newestChunks(ledger).bytes;
+    const root = join(ledger, "batches");
+    const journal = journalsIn(join(root, [...Deno.readDirSync(root)][0]!.name))[0]!;
+    const db = new DatabaseSync(journal);
+    db.prepare("UPDATE run SET boot_id = 'an earlier boot'").run();
+    db.close();
+    const again = await runCli([...args, "--json"], { flags: ["-A"] });
+    assertEquals(again.code, 0, again.stderr);
+    assertEquals(fileEvent(again.stdout).resumed_bytes, kept);
+    await assertSameFile(join(dir, "copy.mov"), src);
+    assertOnlyCopyLeft(dir);
+  });
+});
+
 Deno.test("without grants for the ledger a copy journals nothing, and status says which grant is missing", async () => {
   await withTempDir(async (dir) => {
     await writeRandomFile(join(dir, "a.exr"), 1000);

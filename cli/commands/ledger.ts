@@ -13,7 +13,7 @@ import {
   type BatchSummary,
   listBatches,
 } from "../../lib/ledger/status.ts";
-import type { ResolvedSettings, TransferSettings } from "../../lib/options.ts";
+import { asOptions } from "../../lib/options.ts";
 import { formatBytes, formatCount, formatDuration } from "../../lib/size.ts";
 import { UsageError } from "../args.ts";
 import { EXIT } from "../exit.ts";
@@ -174,16 +174,6 @@ export async function resumeCommand(context: Context): Promise<number> {
     names: parsed.names,
     shown: parsed.shown,
   }, { ...context, parsed: { ...parsed, operands: [] } });
-}
-
-/** Journaled settings as options to plan with again. */
-function asOptions(s: ResolvedSettings): TransferSettings {
-  const { ffi: _ffi, hash, backupDir, ...rest } = s;
-  return {
-    ...rest,
-    ...(hash === null ? {} : { hash }),
-    ...(backupDir === null || backupDir === undefined ? {} : { backupDir }),
-  };
 }
 
 /** An object with its keys (and its values' keys) in the snake_case of the JSON events. */

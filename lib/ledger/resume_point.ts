@@ -49,8 +49,14 @@ export async function resumables(
   for (const journal of journalsIn(await batchDir(ledger, batchId))) {
     if (journal === except || journalLive(journal)) continue;
     readJournal(journal, (db) => {
-      const run = db.prepare("SELECT boot_id FROM run").get() as { boot_id: string | null };
-      if (run?.boot_id !== boot) return;
+      const run = db.prepare("SELECT boot_id, settings FROM run").get() as
+        | { boot_id: string | null; settings: string }
+        | undefined;
+      if (run === undefined) return;
+      // With --fsync a range is flushed before it is journaled, and the journal is
+      // written with synchronous=FULL: what it says survived a power cut too.
+      const flushed = (JSON.parse(run.settings) as { fsync?: boolean }).fsync === true;
+      if (run.boot_id !== boot && !flushed) return;
       const partials = db.prepare("SELECT tmp, dst, size, mtime_ms FROM partial").all() as {
         tmp: string;
         dst: string;

@@ -22,7 +22,12 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { describeError, type FailureCode, InputError } from "../errors.ts";
 import { hostName } from "../host.ts";
 import { libcAvailable } from "../fs/libc.ts";
-import { type ResolvedSettings, resolveOptions, type TransferSettings } from "../options.ts";
+import {
+  asOptions,
+  type ResolvedSettings,
+  resolveOptions,
+  type TransferSettings,
+} from "../options.ts";
 import { checkMappings } from "./mapping_check.ts";
 import { checkOverlaps } from "./overlaps.ts";
 import {
@@ -439,17 +444,9 @@ export async function openPlanFile(
       cause: error,
     });
   }
-  const stored = header.settings;
-  const { ffi: _ffi, hash, backupDir, ...rest } = stored;
-  const settings: ResolvedSettings = resolveOptions(
-    {
-      ...rest,
-      ...(hash === null ? {} : { hash }),
-      ...(backupDir === null ? {} : { backupDir }),
-      ...run,
-    },
-    { offloadAvailable: libcAvailable() },
-  );
+  const settings: ResolvedSettings = resolveOptions({ ...asOptions(header.settings), ...run }, {
+    offloadAvailable: libcAvailable(),
+  });
   let checked;
   try {
     checked = await checkMappings(header.mappings, settings.operation, STAT_CONCURRENCY);

@@ -7,7 +7,7 @@
  */
 
 import { InputError } from "../errors.ts";
-import { type ResolvedSettings, resolveOptions } from "../options.ts";
+import { asOptions, type ResolvedSettings, resolveOptions } from "../options.ts";
 import { type Plan, PLAN_VERSION, type PlanHeader, type PlanItem } from "./plan_item.ts";
 
 /**
@@ -93,7 +93,7 @@ export async function readPlan(
   ) throw bad("'mappings' must be a list of {src, dst}");
   const settings = head.settings as ResolvedSettings;
   // The settings were resolved when the plan was made: they must resolve to themselves.
-  const again = resolveOptions({ ...settings, hash: settings.hash ?? undefined } as never, {
+  const again = resolveOptions(asOptions(settings), {
     offloadAvailable: settings.offload !== "never",
   });
   again.ffi = settings.ffi;

@@ -215,6 +215,8 @@ async function copyRanges(
     offloadRequired: run.settings.offload === "always",
     offloadStepBytes: step,
     ...(file.sparse ? { sparse: true } : {}),
+    // Journaled ranges with --fsync are on storage: a run after a power cut continues them.
+    ...(journaled !== undefined && run.settings.fsync ? { fsync: true } : {}),
     ...(algorithm === null ? {} : { hash: { algorithm, mode: "copy" as const, last } }),
   }), {
     hashed: algorithm !== null,

@@ -197,6 +197,7 @@ function copyRange(job: CopyMessage): void {
     if (at.done !== job.length) {
       throw new SideError("destination", new Error(`wrote ${at.done} of ${job.length} bytes`));
     }
+    flushRange(job);
     post({
       type: "done",
       id: job.id,
@@ -206,6 +207,17 @@ function copyRange(job: CopyMessage): void {
     });
   } catch (error) {
     reportFailure(job, at, error);
+  }
+}
+
+/** With `fsync`: the written range's data reaches storage before it is reported done. */
+function flushRange(job: CopyMessage): void {
+  if (job.fsync !== true) return;
+  try {
+    using file = Deno.openSync(job.dst, { write: true });
+    file.syncDataSync();
+  } catch (error) {
+    throw new SideError("destination", error);
   }
 }
 
@@ -255,6 +267,7 @@ async function hashedRange(job: CopyMessage): Promise<void> {
       hasher = await createHasher(hash.algorithm);
       hashers.set(hash.algorithm, hasher);
     }
+    if (hash.mode === "copy") flushRange(job);
     if (reply.state === null) hasher.reset();
     else hasher.load(reply.state);
     hasher.update(rangeBuffer.subarray(0, job.length));

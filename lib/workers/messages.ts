@@ -57,6 +57,12 @@ export interface CopyMessage {
    * FFI) and leave the holes of the pre-sized destination unwritten.
    */
   sparse?: boolean;
+  /**
+   * Flush the destination's data to storage (`fdatasync`) before the range
+   * is reported done (`--fsync`): a range journaled as written is then on
+   * the storage, and a run after a power cut can continue from it.
+   */
+  fsync?: boolean;
 }
 
 /** Main → worker: close the source kept open for queued ranges (the worker is idle). */
