@@ -23,10 +23,12 @@ Usage:
                              write the plan (every file and range with its id)
                              without copying; ferry apply PLAN runs it, here
                              or on other machines (--from BATCH.json, --move)
-  ferry status [BATCH_ID]    what a batch did or is doing (the latest batch
+  ferry status [BATCH_ID|PLAN]
+                             what a batch did or is doing (the latest batch
                              without an id), from the ledger; --json
   ferry batches              the batches in the ledger, the latest first
-  ferry resume [BATCH_ID]    run an unfinished batch again (the latest one
+  ferry resume [BATCH_ID|PLAN]
+                             run an unfinished batch again (the latest one
                              without an id): what is published stays
   ferry undo BATCH_ID        take a batch back where its destinations are
                              still what it wrote (--dry-run: show how)
@@ -200,7 +202,7 @@ Examples:
 
 Examples:
   ferry hash --hash xxh128 plates/ > plates.xxh && xxhsum -c plates.xxh`,
-  status: `ferry status [--json] [--ledger DIR] [BATCH_ID] — what a batch did
+  status: `ferry status [--json] [--ledger DIR] [BATCH_ID|PLAN] — what a batch did
 
   Every copy, move and apply is journaled in the ledger ($XDG_STATE_HOME/ferry,
   else ~/.local/state/ferry; --ledger DIR). status merges the journals of all
@@ -217,13 +219,14 @@ Examples:
   One line each: id, copy or move, state, when it last ran, files done of
   the total, bytes, host, number of runs. Batches leave the ledger after
   --ledger-days (default ${DEFAULTS.ledgerDays}) days.`,
-  resume: `ferry resume [OPTIONS] [BATCH_ID] — finish an unfinished batch
+  resume: `ferry resume [OPTIONS] [BATCH_ID|PLAN] — finish an unfinished batch
 
   Runs the batch again with the mappings and settings it was journaled with
   (the latest unfinished batch without an id), as another run of the same
   batch: files already published are left alone, the rest is copied. Running
   the same copy, move or apply command again does the same. Options given
-  here override the journaled ones.
+  here override the journaled ones. Given a plan file, it runs the plan
+  again (as 'ferry apply PLAN').
 
 Examples:
   ferry resume

@@ -14,10 +14,12 @@ import {
   listBatches,
 } from "../../lib/ledger/status.ts";
 import { asOptions } from "../../lib/options.ts";
+import { isPlanFile, readPlanHeader } from "../../lib/plan/plan_file.ts";
 import { formatBytes, formatCount, formatDuration } from "../../lib/size.ts";
 import { UsageError } from "../args.ts";
 import { EXIT } from "../exit.ts";
 import { jsonLine } from "../reporter.ts";
+import { applyCommand } from "./plan.ts";
 import { type Context, runBatch } from "./transfer.ts";
 
 /**
@@ -51,6 +53,8 @@ async function chosenBatch(context: Context, unfinished: boolean): Promise<Batch
   const { operands } = context.parsed;
   if (operands.length > 1) throw new UsageError("Give one batch id at most");
   let id = operands[0];
+  // A plan file names its batch.
+  if (id !== undefined && await isPlanFile(id)) id = readPlanHeader(id).settings.batchId;
   if (id === undefined) {
     const batches = listBatches(ledger).filter((b) => !unfinished || b.state !== "done");
     if (batches.length === 0) {
@@ -167,6 +171,9 @@ function batchLine(b: BatchSummary): string {
  * @returns The exit code of the run.
  */
 export async function resumeCommand(context: Context): Promise<number> {
+  const operand = context.parsed.operands[0];
+  // A plan's batch is finished by running the plan again.
+  if (operand !== undefined && await isPlanFile(operand)) return await applyCommand(context);
   const status = await chosenBatch(context, true);
   const { parsed } = context;
   return await runBatch(status.mappings, {

@@ -425,24 +425,10 @@ export async function openPlanFile(
   const db = openImmutable(path);
   let header: PlanHeader;
   try {
-    const values = new Map(
-      (db.prepare("SELECT key, value FROM plan").all() as { key: string; value: string }[])
-        .map((row) => [row.key, row.value]),
-    );
-    const format = Number(values.get("format"));
-    if (!(format >= 1)) throw new Error("it is not a complete ferry plan");
-    if (format > PLAN_FILE_FORMAT) {
-      throw new Error(
-        `it has format ${format}, newer than this ferry's ${PLAN_FILE_FORMAT}: update ferry`,
-      );
-    }
-    header = JSON.parse(values.get("header")!) as PlanHeader;
+    header = headerOf(db, path);
   } catch (error) {
     db.close();
-    throw new InputError(`Cannot read the plan '${path}': ${describeError(error)}`, {
-      path,
-      cause: error,
-    });
+    throw error;
   }
   const settings: ResolvedSettings = resolveOptions({ ...asOptions(header.settings), ...run }, {
     offloadAvailable: libcAvailable(),
@@ -477,6 +463,46 @@ export async function openPlanFile(
     }),
     items: items(),
   };
+}
+
+/** A plan file's header, its format checked. */
+function headerOf(db: DatabaseSync, path: string): PlanHeader {
+  try {
+    const values = new Map(
+      (db.prepare("SELECT key, value FROM plan").all() as { key: string; value: string }[])
+        .map((row) => [row.key, row.value]),
+    );
+    const format = Number(values.get("format"));
+    if (!(format >= 1)) throw new Error("it is not a complete ferry plan");
+    if (format > PLAN_FILE_FORMAT) {
+      throw new Error(
+        `it has format ${format}, newer than this ferry's ${PLAN_FILE_FORMAT}: update ferry`,
+      );
+    }
+    return JSON.parse(values.get("header")!) as PlanHeader;
+  } catch (error) {
+    throw new InputError(`Cannot read the plan '${path}': ${describeError(error)}`, {
+      path,
+      cause: error,
+    });
+  }
+}
+
+/**
+ * A plan file's header: its mappings and settings, with the batch id its
+ * runs are journaled under (what `ferry status PLAN` looks up).
+ *
+ * @param path The plan file.
+ * @returns The header.
+ * @throws {InputError} When it is not a plan file ferry can read.
+ */
+export function readPlanHeader(path: string): PlanHeader {
+  const db = openImmutable(path);
+  try {
+    return headerOf(db, path);
+  } finally {
+    db.close();
+  }
 }
 
 /**
