@@ -129,6 +129,7 @@ export {
   type RunStatus,
 } from "./lib/ledger/status.ts";
 export { defaultLedgerDir } from "./lib/ledger/ledger_dir.ts";
+export { resumeBatch } from "./lib/ledger/resume_batch.ts";
 export { type RunState } from "./lib/ledger/journal.ts";
 export {
   planUndo,

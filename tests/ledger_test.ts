@@ -1,14 +1,16 @@
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { applyMappings, batchStatus, listBatches, pruneLedger } from "../mod.ts";
+import { applyMappings, batchStatus, listBatches, pruneLedger, resumeBatch } from "../mod.ts";
 import { MIB } from "../lib/size.ts";
 import { SCHEMA_VERSION } from "../lib/ledger/schema.ts";
 import { hashFile } from "../lib/integrity/hash.ts";
 import { batchDir, journalsIn } from "../lib/ledger/ledger_dir.ts";
+import { InputError } from "../lib/errors.ts";
 import {
   assert,
   assertEquals,
   assertMatch,
+  assertRejectsWith,
   assertSameFile,
   assertSameTree,
   runCli,
@@ -537,5 +539,24 @@ Deno.test("a plan's run killed mid-file is continued by the next run of the plan
       "movie.mov",
       "movie.plan",
     ]);
+  });
+});
+
+Deno.test("the library's resumeBatch finishes a copy the CLI was killed in, from its journaled ranges", async () => {
+  await withTempDir(async (dir) => {
+    const flags = ["--workers", "2", "--chunk-size", "16MiB", "--buffer-size", "16KiB"];
+    const { ledger, src, args } = await largeCopy(dir, 256, flags);
+    await killWhenJournaled(args, ledger, 1, 3);
+    const kept = newestChunks(ledger).bytes;
+    const id = listBatches(ledger)[0]!.batchId;
+    const result = await resumeBatch(ledger, id, { maxWorkers: 4 });
+    assertEquals([result.ok, result.batchId, result.totals.bytesResumed], [true, id, kept]);
+    await assertSameFile(join(dir, "copy.mov"), src);
+    assertOnlyCopyLeft(dir);
+    await assertRejectsWith(
+      resumeBatch(ledger, "no-such"),
+      InputError,
+      /There is no batch 'no-such'/,
+    );
   });
 });
