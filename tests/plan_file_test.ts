@@ -98,7 +98,7 @@ Deno.test("ferry plan writes every file and range with its id and touches no des
     // A plan file names its batch: status and resume take it.
     const shown = await runCli(["status", "--ledger", ledger, plan]);
     assertEquals(shown.code, 0, shown.stderr);
-    assertMatch(shown.stdout, /^batch sh010-delivery · copy · done\n  26 of 26 files done/);
+    assertMatch(shown.stdout, /^batch sh010-delivery · copy · done\n {2}26 of 26 files done/);
     const resumed = await runCli(["resume", "--ledger", ledger, plan]);
     assertEquals(resumed.code, 0, resumed.stderr);
     assertEquals((await batchStatus(ledger, "sh010-delivery"))?.runs.length, 3);
