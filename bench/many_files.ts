@@ -20,6 +20,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { makeEmptyTree, median } from "./empty_tree.ts";
+import { timed, workDir } from "./process_measure.ts";
 import { V8_FLAGS_ARG } from "../scripts/v8_flags.ts";
 
 const { values } = parseArgs({
@@ -44,33 +45,7 @@ const ferryAt = (root: string, v8Flags: string[] = [V8_FLAGS_ARG]): string[] => 
 ];
 const FERRY = ferryAt(ROOT);
 
-/** The bed's tmpfs, or the directory given. */
-async function workDir(): Promise<string> {
-  if (values.dir !== undefined) return values.dir;
-  const env = await new Deno.Command("bash", {
-    args: [join(ROOT, "..", "shared", "testbed", "testbed.sh"), "env"],
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  const local = /^TESTBED_LOCAL=(.*)$/m.exec(new TextDecoder().decode(env.stdout))?.[1];
-  if (local === undefined) throw new Error("the testbed is not up: give --dir (a tmpfs path)");
-  return local;
-}
-
-/** Runs a command under /usr/bin/time: wall seconds and peak RSS in MiB. */
-async function timed(command: string[]): Promise<{ seconds: number; mib: number }> {
-  const out = await new Deno.Command("/usr/bin/time", {
-    args: ["-f", "@@ %e %M", ...command],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stderr);
-  const match = /@@ ([\d.]+) (\d+)/.exec(text);
-  if (!out.success || match === null) throw new Error(`${command.join(" ")} failed: ${text}`);
-  return { seconds: Number(match[1]), mib: Number(match[2]) / 1024 };
-}
-
-const dir = await workDir();
+const dir = await workDir(values.dir);
 const src = join(dir, "bench-many-src");
 const dst = join(dir, "bench-many-dst");
 const clear = (path: string): Promise<void> =>

@@ -18,6 +18,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { makeEmptyTree, median } from "./empty_tree.ts";
+import { timed, workDir } from "./process_measure.ts";
 import { V8_FLAGS_ARG } from "../scripts/v8_flags.ts";
 
 const { values } = parseArgs({
@@ -30,32 +31,6 @@ const { values } = parseArgs({
 });
 const ROOT = new URL("..", import.meta.url).pathname;
 
-/** The bed's tmpfs, or the folder given. */
-async function workDir(): Promise<string> {
-  if (values.dir !== undefined) return values.dir;
-  const env = await new Deno.Command("bash", {
-    args: [join(ROOT, "..", "shared", "testbed", "testbed.sh"), "env"],
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  const local = /^TESTBED_LOCAL=(.*)$/m.exec(new TextDecoder().decode(env.stdout))?.[1];
-  if (local === undefined) throw new Error("the testbed is not up: give --dir (a tmpfs path)");
-  return local;
-}
-
-/** Runs a command under /usr/bin/time: wall seconds and peak RSS in MiB. */
-async function timed(command: string[]): Promise<{ seconds: number; mib: number }> {
-  const out = await new Deno.Command("/usr/bin/time", {
-    args: ["-f", "@@ %e %M", ...command],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stderr);
-  const match = /@@ ([\d.]+) (\d+)/.exec(text);
-  if (!out.success || match === null) throw new Error(`${command.join(" ")} failed: ${text}`);
-  return { seconds: Number(match[1]), mib: Number(match[2]) / 1024 };
-}
-
 const ferry = (v8: string[], ...args: string[]): string[] => [
   Deno.execPath(),
   "run",
@@ -65,7 +40,7 @@ const ferry = (v8: string[], ...args: string[]): string[] => [
   ...args,
 ];
 
-const dir = await workDir();
+const dir = await workDir(values.dir);
 const count = Number(values.files);
 const rounds = Number(values.rounds);
 const src = join(dir, "bench-plan-src");

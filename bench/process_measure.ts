@@ -1,0 +1,56 @@
+/**
+ * What the whole-process benchmarks share: the testbed's tmpfs (or a folder
+ * given) to work in, and a command's wall time and peak RSS as
+ * `/usr/bin/time` measures them.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/**
+ * The folder a benchmark works in: the one given, else the testbed's tmpfs.
+ *
+ * @param given A folder from the command line.
+ * @returns The folder.
+ * @throws {Error} When none is given and the testbed is not up.
+ */
+export async function workDir(given: string | undefined): Promise<string> {
+  if (given !== undefined) return given;
+  const env = await new Deno.Command("bash", {
+    args: [join(ROOT, "..", "shared", "testbed", "testbed.sh"), "env"],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const local = /^TESTBED_LOCAL=(.*)$/m.exec(new TextDecoder().decode(env.stdout))?.[1];
+  if (local === undefined) throw new Error("the testbed is not up: give --dir (a tmpfs path)");
+  return local;
+}
+
+/**
+ * Runs a command under `/usr/bin/time`.
+ *
+ * @param command The program and its arguments.
+ * @returns Wall seconds and peak RSS in MiB.
+ * @throws {Error} When the command fails.
+ *
+ * @example
+ * ```ts ignore
+ * import { timed } from "./process_measure.ts";
+ *
+ * console.log(await timed(["cp", "-a", "src", "dst"])); // { seconds: 0.4, mib: 3.1 }
+ * ```
+ */
+export async function timed(command: string[]): Promise<{ seconds: number; mib: number }> {
+  const out = await new Deno.Command("/usr/bin/time", {
+    args: ["-f", "@@ %e %M", ...command],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stderr);
+  const match = /@@ ([\d.]+) (\d+)/.exec(text);
+  if (!out.success || match === null) throw new Error(`${command.join(" ")} failed: ${text}`);
+  return { seconds: Number(match[1]), mib: Number(match[2]) / 1024 };
+}
