@@ -450,17 +450,21 @@ Deno.test("a hashed copy killed mid-file continues its hash from the journaled s
   });
 });
 
+/** As if the machine had restarted since the ledger's first run: its journal is of another boot. */
+function asIfRebooted(ledger: string): void {
+  const root = join(ledger, "batches");
+  const journal = journalsIn(join(root, [...Deno.readDirSync(root)][0]!.name))[0]!;
+  const db = new DatabaseSync(journal);
+  db.prepare("UPDATE run SET boot_id = 'an earlier boot'").run();
+  db.close();
+}
+
 Deno.test("a temporary left before a reboot is not continued: the file is copied again from its start", async () => {
   await withTempDir(async (dir) => {
     const flags = ["--workers", "1", "--chunk-size", "16MiB", "--buffer-size", "4KiB"];
     const { ledger, src, args } = await largeCopy(dir, 512, flags);
     await killWhenJournaled(args, ledger, 1, 2);
-    // As if the machine had restarted since: the journal is of another boot.
-    const root = join(ledger, "batches");
-    const journal = journalsIn(join(root, [...Deno.readDirSync(root)][0]!.name))[0]!;
-    const db = new DatabaseSync(journal);
-    db.prepare("UPDATE run SET boot_id = 'an earlier boot'").run();
-    db.close();
+    asIfRebooted(ledger);
     const again = await runCli([...args, "--json"], { flags: ["-A"] });
     assertEquals(again.code, 0, again.stderr);
     const file = fileEvent(again.stdout);
@@ -477,11 +481,7 @@ Deno.test("with --fsync each range is flushed before it is journaled: a temporar
     const { ledger, src, args } = await largeCopy(dir, 256, flags);
     await killWhenJournaled(args, ledger, 1, 2);
     const kept = newestChunks(ledger).bytes;
-    const root = join(ledger, "batches");
-    const journal = journalsIn(join(root, [...Deno.readDirSync(root)][0]!.name))[0]!;
-    const db = new DatabaseSync(journal);
-    db.prepare("UPDATE run SET boot_id = 'an earlier boot'").run();
-    db.close();
+    asIfRebooted(ledger);
     const again = await runCli([...args, "--json"], { flags: ["-A"] });
     assertEquals(again.code, 0, again.stderr);
     assertEquals(fileEvent(again.stdout).resumed_bytes, kept);

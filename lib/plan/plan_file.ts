@@ -325,20 +325,25 @@ function entryFacts(entry: WalkedEntry): (string | number | null)[] {
   ];
 }
 
-interface FactRow {
-  id: number;
-  kind: string | null;
-  size: number | null;
+/** The columns a stored folder and a stored file share. */
+interface StatColumns {
   mode: number | null;
   mtime_ms: number | null;
   atime_ms: number | null;
   uid: number | null;
   gid: number | null;
   dev: number | null;
-  blocks: number | null;
-  link_target: string | null;
+  /** Why it cannot be read (`null`: it can). */
   reason: string | null;
   code: FailureCode | null;
+}
+
+interface FactRow extends StatColumns {
+  id: number;
+  kind: string | null;
+  size: number | null;
+  blocks: number | null;
+  link_target: string | null;
 }
 
 interface EntryRow extends FactRow {
@@ -346,18 +351,10 @@ interface EntryRow extends FactRow {
   name: string;
 }
 
-interface FolderRow {
+interface FolderRow extends StatColumns {
   id: number;
   src: string;
   dst: string;
-  mode: number | null;
-  mtime_ms: number | null;
-  atime_ms: number | null;
-  uid: number | null;
-  gid: number | null;
-  dev: number | null;
-  reason: string | null;
-  code: FailureCode | null;
 }
 
 /** What a stored row says as the FileInfo the planner reads. */
