@@ -560,3 +560,31 @@ Deno.test("the library's resumeBatch finishes a copy the CLI was killed in, from
     );
   });
 });
+
+Deno.test("a copy the kernel makes on one file system, killed mid-file, is continued from the pieces its journal shows", async () => {
+  await withTempDir(async (dir) => {
+    const ledger = join(dir, "ledger");
+    const src = join(dir, "movie.mov");
+    await writeRandomFile(src, 512 * MIB);
+    // One file system, offload allowed (-A grants FFI): the kernel copies it, journaled in 16 MiB pieces.
+    const args = ["copy", "--ledger", ledger, "--chunk-size", "16MiB", src, join(dir, "copy.mov")];
+    const planned = await runCli(["copy", "--dry-run", "--json", ...args.slice(1)], {
+      flags: ["-A"],
+    });
+    const copier = JSON.parse(planned.stdout.trim().split("\n")[0]!).copier;
+    if (copier !== "kernel") {
+      console.warn(`SKIPPED the kernel copy's resume: the plan copies with '${copier}' here`);
+      return;
+    }
+    await killWhenJournaled(args, ledger, 1, 3);
+    const kept = newestChunks(ledger).bytes;
+    const last = await runCli([...args, "--json"], { flags: ["-A"] });
+    assertEquals(last.code, 0, last.stderr);
+    const file = fileEvent(last.stdout);
+    // What the killed run wrote without a gap from the start is kept; only the rest is copied.
+    assert(Number(file.resumed_bytes) > 0, JSON.stringify(file));
+    assertEquals(file.resumed_bytes, kept);
+    await assertSameFile(join(dir, "copy.mov"), src);
+    assertOnlyCopyLeft(dir);
+  });
+});

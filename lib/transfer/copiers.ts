@@ -25,6 +25,9 @@ import { preallocate } from "./room.ts";
  */
 const CLONE_STEP_MS = 5;
 
+/** The pieces a journaled kernel copy is recorded in (without `--chunk-size`). */
+const KERNEL_JOURNAL_STEP_BYTES = 256 * 1024 * 1024;
+
 /**
  * How a copy ended: `copied`; `copied-with-mode` (the kernel's copy kept the
  * source's mode already); `stopped` (the file failed, and says so, or the
@@ -63,6 +66,7 @@ export function copyBytes(job: FileJob, tmp: string): Promise<CopyOutcome> {
  */
 export function copyRest(job: FileJob, tmp: string, rest: Rest): Promise<CopyOutcome> {
   if (rest.ranges.length === 0) return Promise.resolve("copied");
+  if (job.file.copier === "kernel") return copyKernel(job, tmp, rest.ranges[0]!.offset);
   return copyRanges(job, tmp, rest.ranges, "resumed", rest.hashState);
 }
 
@@ -198,7 +202,7 @@ async function copyRanges(
     if (!file.sparse && !(await preallocate(job, tmp))) return "stopped";
     if (file.copier === "ranges") run.journal?.partial(file, tmp);
   }
-  const journaled = file.copier === "ranges" ? run.journal : undefined;
+  const journaled = file.copier === "ranges" || rest === "kernel" ? run.journal : undefined;
   const algorithm = run.settings.hash;
   const dstDev = file.offload ? await run.devOf(dirname(tmp)) : -1;
   const pair = `${file.dev}:${dstDev}`;
@@ -230,8 +234,11 @@ async function copyRanges(
         job.fallback = "read-write";
       }
       journaled?.chunk(tmp, chunk, done.state);
-      // The rest of a kernel copy completes the plan's one range.
-      run.events.onChunk?.(file, rest === "kernel" ? file.chunks[0]! : chunk);
+      // The last piece of a kernel copy completes the plan's one range.
+      if (rest !== "kernel") run.events.onChunk?.(file, chunk);
+      else if (chunk.offset + chunk.length === file.size) {
+        run.events.onChunk?.(file, file.chunks[0]!);
+      }
     },
   });
   if (outcome.failure !== undefined) {
@@ -255,26 +262,43 @@ async function copyRanges(
  * (2 GiB on tmpfs, 6 rounds), so a worker takes the rest of the range; when
  * a call fails, a worker also takes the rest and learns why.
  */
-async function copyKernel(job: FileJob, tmp: string): Promise<CopyOutcome> {
+async function copyKernel(job: FileJob, tmp: string, from = 0): Promise<CopyOutcome> {
   const { file, run } = job;
-  if (!(await createSized(job, tmp)) || !(await preallocate(job, tmp))) return "stopped";
-  const here = await kernelSteps(job, tmp);
+  if (from === 0) {
+    if (!(await createSized(job, tmp)) || !(await preallocate(job, tmp))) return "stopped";
+    run.journal?.partial(file, tmp);
+  }
+  const here = await kernelSteps(job, tmp, from);
   if (run.cancelled) return "stopped";
+  if (here > from) run.journal?.chunk(tmp, { offset: from, length: here - from });
   if (here === file.size) {
     rangesDone(job);
     return "copied";
   }
-  return copyRanges(job, tmp, [{ offset: here, length: file.size - here }], "kernel");
+  // The rest on a worker, one piece after another: a journaled batch records
+  // each piece, so that a run killed in a large file continues it (pieces of
+  // --chunk-size, else of 256 MiB); otherwise in one piece, as cp copies.
+  const step = run.journal === undefined
+    ? file.size
+    : run.settings.chunkBytes > 0
+    ? run.settings.chunkBytes
+    : KERNEL_JOURNAL_STEP_BYTES;
+  for (let at = here; at < file.size; at += step) {
+    const piece = { offset: at, length: Math.min(step, file.size - at) };
+    const outcome = await copyRanges(job, tmp, [piece], "kernel");
+    if (outcome !== "copied") return outcome;
+  }
+  return "copied";
 }
 
 /** copy_file_range steps from this thread while they are clones; returns the bytes copied. */
-async function kernelSteps(job: FileJob, tmp: string): Promise<number> {
+async function kernelSteps(job: FileJob, tmp: string, from: number): Promise<number> {
   const { file, run } = job;
   const kernel = run.kernel();
-  if (kernel === null) return 0;
+  if (kernel === null) return from;
   const fdIn = await kernel.openFile(file.src, false);
   const fdOut = fdIn < 0 ? -1 : await kernel.openFile(tmp, true);
-  let done = 0;
+  let done = from;
   try {
     while (fdOut >= 0 && done < file.size && !run.cancelled) {
       const step = Math.min(SAME_FS_OFFLOAD_STEP_BYTES, file.size - done);

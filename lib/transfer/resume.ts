@@ -6,9 +6,11 @@
  * continues after the longest run of written ranges from the file's start
  * whose hash state the journal kept (the hash must see every byte in
  * order), and copies at least its last range (whose worker gives the
- * digest). Anything else — another copier, a changed source, a temporary of
- * another size, nothing kept — and the temporary is removed and the file
- * copied from its start.
+ * digest). A kernel copy (one range on one file system, journaled in
+ * pieces) continues after what was written from the file's start. Anything
+ * else — another copier, a changed source, a temporary of another size,
+ * nothing kept — and the temporary is removed and the file copied from its
+ * start.
  *
  * @module
  */
@@ -40,22 +42,42 @@ export async function takeOver(job: FileJob, tmp: string): Promise<Rest | null> 
   run.resumable.delete(file.dst);
   const info = await Deno.lstat(earlier.tmp).catch(() => null);
   if (info === null) return null;
-  const fits = file.copier === "ranges" && earlier.size === file.size &&
-    earlier.mtimeMs === file.mtimeMs && info.isFile && info.size === file.size;
-  const kept = fits ? keptOf(file.chunks, earlier.done, run.settings.hash !== null) : [];
+  const fits = (file.copier === "ranges" || file.copier === "kernel") &&
+    earlier.size === file.size && earlier.mtimeMs === file.mtimeMs && info.isFile &&
+    info.size === file.size;
+  const kept = !fits
+    ? []
+    : file.copier === "kernel"
+    ? prefixOf(earlier.done)
+    : keptOf(file.chunks, earlier.done, run.settings.hash !== null);
   if (kept.length === 0) {
     await removeIfPresent(earlier.tmp);
     run.temporaries.report.reclaimed.push({ path: earlier.tmp, bytes: info.size });
     return null;
   }
   await Deno.rename(earlier.tmp, tmp);
-  const ranges = file.chunks.filter((c) => !kept.some((k) => k.offset === c.offset));
+  const ranges = file.copier === "kernel"
+    ? [{ offset: kept[0]!.length, length: file.size - kept[0]!.length }].filter((r) => r.length > 0)
+    : file.chunks.filter((c) => !kept.some((k) => k.offset === c.offset));
   run.journal?.partial(file, tmp, kept);
   const bytes = kept.reduce((sum, c) => sum + c.length, 0);
   job.countBytes(bytes);
   job.resumedBytes = bytes;
   const hashState = kept.at(-1)?.hashState;
   return run.settings.hash === null || hashState === undefined ? { ranges } : { ranges, hashState };
+}
+
+/**
+ * A kernel copy's pieces, written one after another: what is written from
+ * the file's start on without a gap, as one range (none when nothing is).
+ */
+function prefixOf(done: readonly JournaledChunk[]): JournaledChunk[] {
+  let end = 0;
+  for (const piece of [...done].sort((a, b) => a.offset - b.offset)) {
+    if (piece.offset > end) break;
+    end = Math.max(end, piece.offset + piece.length);
+  }
+  return end === 0 ? [] : [{ offset: 0, length: end }];
 }
 
 /**
