@@ -77,7 +77,11 @@ export async function resumables(
         );
         found.set(p.dst, { tmp: p.tmp, size: p.size, mtimeMs: p.mtime_ms, done });
       }
-      const ended = db.prepare("SELECT DISTINCT dst FROM file").all() as { dst: string }[];
+      // Of the files with a temporary so far, those this run ended (one scan, not every file).
+      if (found.size === 0) return;
+      const ended = db.prepare(
+        "SELECT DISTINCT dst FROM file WHERE dst IN (SELECT value FROM json_each(?))",
+      ).all(JSON.stringify([...found.keys()])) as { dst: string }[];
       for (const { dst } of ended) found.delete(dst);
     });
   }

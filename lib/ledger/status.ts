@@ -8,12 +8,13 @@
  */
 
 import { join } from "node:path";
-import type { FailureCode } from "../errors.ts";
-import { ALREADY_THERE_REASON } from "../plan/existing.ts";
 import type { Mapping } from "../plan/plan_item.ts";
 import type { ResolvedSettings } from "../options.ts";
 import type { RunState } from "./journal.ts";
 import { batchDir, journalLive, journalsIn, openMarker } from "./ledger_dir.ts";
+import { batchOutcomes, type FailedFile } from "./outcomes.ts";
+
+export type { FailedFile } from "./outcomes.ts";
 import { readJournal } from "./schema.ts";
 import { latestUndo, type UndoRecord } from "./undo_record.ts";
 
@@ -52,20 +53,6 @@ export interface RunStatus {
   bytesPerSecond: number;
   /** Its journal file. */
   journal: string;
-}
-
-/** A file of a batch that failed in its latest run, with why. */
-export interface FailedFile {
-  /** Its plan item id. */
-  id: number | null;
-  /** Source path. */
-  src: string;
-  /** Destination path. */
-  dst: string;
-  /** The failure code. */
-  code: FailureCode | null;
-  /** Why, in plain words. */
-  reason: string | null;
 }
 
 /** A batch, merged from all its runs. */
@@ -121,18 +108,6 @@ interface RunRow {
   planning: number;
 }
 
-interface FileRow {
-  id: number | null;
-  src: string;
-  dst: string;
-  bytes: number;
-  status: string;
-  code: FailureCode | null;
-  reason: string | null;
-}
-
-/** Opens a journal read-only and checks its format. */
-
 function runStatus(row: RunRow, journal: string): RunStatus {
   const state: ReadRunState = row.state === "running" && !journalLive(journal)
     ? "interrupted"
@@ -183,46 +158,20 @@ export async function batchStatus(ledger: string, batchId: string): Promise<Batc
   const folder = await batchDir(ledger, batchId);
   const journals = journalsIn(folder);
   const runs: RunStatus[] = [];
-  const latest = new Map<string, FileRow>();
   let last: RunRow | undefined;
+  const read: string[] = [];
   for (const journal of journals) {
-    const row = readJournal(journal, (db) => {
-      const row = db.prepare("SELECT * FROM run").get() as RunRow | undefined;
-      if (row === undefined) return undefined;
-      const files = db.prepare(
-        "SELECT id, src, dst, bytes, status, code, reason FROM file ORDER BY seq",
-      );
-      for (const file of files.iterate() as Iterable<FileRow>) {
-        // By destination, unique in a batch: plan ids shift when a rerun finds strays to reclaim.
-        const key = file.dst;
-        const before = latest.get(key);
-        const keepsCopy = file.status === "skipped" &&
-          (before?.status === "copied" || before?.status === "moved");
-        if (!keepsCopy) latest.set(key, file);
-      }
-      return row;
-    });
+    const row = readJournal(journal, (db) => db.prepare("SELECT * FROM run").get()) as
+      | RunRow
+      | null
+      | undefined;
     if (row === null || row === undefined) continue;
     last = row;
     runs.push(runStatus(row, journal));
+    read.push(journal);
   }
   if (last === undefined) return null;
-  let filesDone = 0, bytesDone = 0, filesSkipped = 0, alreadyThere = 0;
-  const failures: FailedFile[] = [];
-  for (const file of latest.values()) {
-    // A file found complete counts as done: the run that wrote it may have died before its journal said so.
-    if (
-      file.status === "copied" || file.status === "moved" || file.reason === ALREADY_THERE_REASON
-    ) {
-      filesDone++;
-      bytesDone += file.bytes;
-      if (file.status === "skipped") alreadyThere++;
-    } else if (file.status === "skipped") filesSkipped++;
-    else if (file.status === "failed") {
-      const { id, src, dst, code, reason } = file;
-      failures.push({ id, src, dst, code, reason });
-    }
-  }
+  const { filesDone, bytesDone, filesSkipped, alreadyThere, failures } = batchOutcomes(read);
   const lastRun = runs.at(-1)!;
   const undone = latestUndo(folder);
   return {
