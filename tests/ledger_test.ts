@@ -10,6 +10,7 @@ import {
   assert,
   assertEquals,
   assertMatch,
+  assertNoTemps,
   assertRejectsWith,
   assertSameFile,
   assertSameTree,
@@ -586,5 +587,27 @@ Deno.test("a copy the kernel makes on one file system, killed mid-file, is conti
     assertEquals(file.resumed_bytes, kept);
     await assertSameFile(join(dir, "copy.mov"), src);
     assertOnlyCopyLeft(dir);
+  });
+});
+
+Deno.test("a tree copy killed with SIGKILL at three random moments is finished by the same command, byte for byte, with no temporary left", async () => {
+  await withTempDir(async (dir) => {
+    const ledger = join(dir, "ledger");
+    const src = join(dir, "src");
+    await seedTree(src);
+    const args = ["copy", ...SLOW, "--ledger", ledger, src, join(dir, "dst")];
+    const { points, seed } = killPoints(200);
+    for (const atLeast of [points[1]!, points[5]!, points[9]!]) {
+      const child = startCopy(args);
+      await waitForJournal(ledger, atLeast, child);
+      child.kill("SIGKILL");
+      await child.output();
+    }
+    const last = await runCli(args, { flags: ["-A"] });
+    assertEquals(last.code, 0, `seed ${seed}: ${last.stderr}`);
+    await assertSameTree(join(dir, "dst"), src);
+    await assertNoTemps(join(dir, "dst"));
+    const status = await batchStatus(ledger, listBatches(ledger)[0]!.batchId);
+    assertEquals([status?.state, status?.runs.length, status?.filesDone], ["done", 4, 300]);
   });
 });
