@@ -194,6 +194,10 @@ Deno.test("a copy killed with SIGKILL shows as interrupted; the same command run
     // Read while it runs, from another process.
     const running = await runCli(["status", id, "--json", "--ledger", ledger], { flags: ["-A"] });
     assertEquals(JSON.parse(running.stdout).state, "running", running.stderr);
+    // Undo waits for the batch to end: it touches nothing while a run goes.
+    const early = await runCli(["undo", id, "--ledger", ledger], { flags: ["-A"] });
+    assertEquals(early.code, 2, early.stderr);
+    assertMatch(early.stderr, new RegExp(`Batch '${id}' is still running`));
     child.kill("SIGKILL");
     await child.output();
     const killed = await batchStatus(ledger, id);
