@@ -4,12 +4,14 @@
  * many-files benchmark runs ferry with them. A copy of a million small files
  * allocates a little for each file all the time; with V8's defaults the young
  * generation grows to ~55 MiB and the old one to four times what is alive, so
- * the process peaked at ~205 MiB. An 8 MiB semi-space and an old generation
- * that grows by twice what is alive keep it at ~125 MiB, for the same time
- * (bench/RESULTS.md, "Memory").
+ * the process peaked at ~205–220 MiB. A 4 MiB semi-space and an old
+ * generation collected once it has grown by half of what is alive keep it at
+ * ~118 MiB, for about 6 % more time on 100 000 files (bench/RESULTS.md,
+ * "Memory"; an 8 MiB semi-space and 100 % growth, used before, peaked at
+ * 127–137 MiB).
  *
  * ```sh
- * deno run --v8-flags=--max-semi-space-size=8,--heap-growing-percent=100 -A cli.ts copy a b
+ * deno run --v8-flags=--max-semi-space-size=4,--heap-growing-percent=50 -A cli.ts copy a b
  * ```
  *
  * @module
@@ -17,8 +19,8 @@
 
 /** The flags, each as V8 spells it. */
 export const V8_FLAGS: readonly string[] = [
-  "--max-semi-space-size=8",
-  "--heap-growing-percent=100",
+  "--max-semi-space-size=4",
+  "--heap-growing-percent=50",
 ];
 
 /** The flags as one `deno run`/`install`/`compile` argument. */
