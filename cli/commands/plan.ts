@@ -8,7 +8,8 @@
 import { isPlanFile, openPlanFile, planToFile } from "../../lib/plan/plan_file.ts";
 import type { Mapping } from "../../lib/plan/plan_item.ts";
 import { formatBytes, formatCount } from "../../lib/size.ts";
-import { PLAN_FIXED, UsageError } from "../args.ts";
+import type { JsonBatch } from "../../lib/batch_json.ts";
+import { type Parsed, PLAN_FIXED, UsageError } from "../args.ts";
 import { readBatch } from "../batch_file.ts";
 import { cpMappings } from "../destinations.ts";
 import { EXIT } from "../exit.ts";
@@ -38,11 +39,7 @@ export async function planCommand(context: Context): Promise<number> {
     }
     const batch = await readBatch([parsed.from]);
     mappings = batch.mappings;
-    settings = {
-      options: { ...batch.settings, ...parsed.options },
-      names: { ...batch.names, ...parsed.names },
-      shown: parsed.shown,
-    };
+    settings = withCommandLine(batch, parsed);
   } else {
     mappings = await cpMappings(parsed.operands, parsed.noTarget);
     settings.options = { ...parsed.options, operation: parsed.move ? "move" : "copy" };
@@ -107,10 +104,17 @@ export async function applyCommand(context: Context): Promise<number> {
     return await runBatch({ path: file!, open: () => openPlanFile(file!, run) }, parsed, context);
   }
   const batch = await readBatch(parsed.operands);
-  // Options on the command line override the batch's.
-  return await runBatch(batch.mappings, {
+  return await runBatch(batch.mappings, withCommandLine(batch, parsed), context);
+}
+
+/** A JSON batch's settings, overridden by the options on the command line. */
+function withCommandLine(
+  batch: JsonBatch,
+  parsed: Parsed,
+): Pick<Parsed, "options" | "names" | "shown"> {
+  return {
     options: { ...batch.settings, ...parsed.options },
     names: { ...batch.names, ...parsed.names },
     shown: parsed.shown,
-  }, context);
+  };
 }

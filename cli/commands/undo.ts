@@ -21,10 +21,10 @@ import { ledgerOf } from "./ledger.ts";
 import type { Context } from "./transfer.ts";
 
 /** What each step does, in plain words. */
-const DOES: Record<UndoStep["action"], string> = {
-  remove: "remove",
-  restore: "put back the file it replaced",
-  "move-back": "move back",
+const DOES: Record<UndoStep["action"], { would: string; did: string }> = {
+  remove: { would: "would remove", did: "removed" },
+  restore: { would: "would put back the file it replaced", did: "put back the file it replaced" },
+  "move-back": { would: "would move back", did: "moved back" },
 };
 
 /**
@@ -103,10 +103,7 @@ function stepEvent(step: UndoStep, state: "planned" | "done" | "failed"): Record
 }
 
 function stepLine(step: UndoStep, mood: "would" | "did"): string {
-  const verb = mood === "would" ? `would ${DOES[step.action]}` : DOES[step.action].replace(
-    /^(remove|put|move)/,
-    (v) => ({ remove: "removed", put: "put", move: "moved" })[v]!,
-  );
+  const verb = DOES[step.action][mood];
   switch (step.action) {
     case "remove":
       return `${verb} ${step.dst}`;

@@ -145,8 +145,21 @@ export async function publish(
   return "published";
 }
 
-/** Errors from `link()` on file systems that do not support hard links. */
-function isNoHardLinks(error: unknown): boolean {
+/**
+ * Whether an error of `link()` says the file system has no hard links (or
+ * none more for this file).
+ *
+ * @param error The error.
+ * @returns `true` for EPERM, ENOTSUP, EOPNOTSUPP, ENOSYS, EMLINK.
+ *
+ * @example
+ * ```ts
+ * import { isNoHardLinks } from "./publish.ts";
+ *
+ * console.log(isNoHardLinks(Object.assign(new Error("link"), { code: "ENOTSUP" }))); // true
+ * ```
+ */
+export function isNoHardLinks(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
   return code === "EPERM" || code === "ENOTSUP" || code === "EOPNOTSUPP" || code === "ENOSYS" ||
     code === "EMLINK";

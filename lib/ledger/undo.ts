@@ -17,6 +17,7 @@ import { dirname, join, relative } from "node:path";
 import { describeError } from "../errors.ts";
 import { exists, publish, removeIfPresent, tempPathFor } from "../fs/publish.ts";
 import { hashFile } from "../integrity/hash.ts";
+import { copyKeepingTimes } from "../transfer/backup.ts";
 import { recordUndo } from "./undo_record.ts";
 import {
   type FolderChange,
@@ -156,7 +157,7 @@ async function putBack(backup: string, dst: string): Promise<void> {
     if ((error as { code?: string }).code !== "EXDEV") throw error;
     const tmp = tempPathFor(dst);
     try {
-      await copyWithTimes(backup, tmp);
+      await copyKeepingTimes(backup, tmp);
       await Deno.rename(tmp, dst);
     } finally {
       await removeIfPresent(tmp);
@@ -177,10 +178,8 @@ async function moveBack(step: UndoStep, info: Deno.FileInfo): Promise<string | u
   // Across file systems: a copy, checked, published, then the destination removed.
   const tmp = tempPathFor(step.src);
   try {
-    if (info.isSymlink) {
-      await Deno.symlink(await Deno.readLink(step.dst), tmp);
-    } else {
-      await copyWithTimes(step.dst, tmp);
+    await copyKeepingTimes(step.dst, tmp);
+    if (!info.isSymlink) {
       const written = await Deno.lstat(tmp);
       if (written.size !== step.bytes) {
         return `the copy back has ${written.size} bytes, not ${step.bytes}; left as it is`;
@@ -200,13 +199,6 @@ async function moveBack(step: UndoStep, info: Deno.FileInfo): Promise<string | u
   }
   await Deno.remove(step.dst);
   return undefined;
-}
-
-/** Copies a file with its mode (copyFile keeps it) and times. */
-async function copyWithTimes(from: string, to: string): Promise<void> {
-  const info = await Deno.stat(from);
-  await Deno.copyFile(from, to);
-  if (info.mtime !== null) await Deno.utime(to, info.atime ?? info.mtime, info.mtime);
 }
 
 /** A folder of a tree the batch moved with one rename, as it is before undo moves its files out. */

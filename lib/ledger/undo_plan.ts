@@ -9,9 +9,8 @@
  */
 
 import { InputError } from "../errors.ts";
-import { dirname } from "node:path";
 import { exists } from "../fs/publish.ts";
-import { backupPathFor } from "../transfer/backup.ts";
+import { backupRootFor } from "../transfer/backup.ts";
 import { type HashAlgorithm, hashFile } from "../integrity/hash.ts";
 import type { ExistingPolicy, Operation } from "../options.ts";
 import { batchDir, journalLive, journalsIn } from "./ledger_dir.ts";
@@ -159,7 +158,7 @@ export async function planUndo(ledger: string, batchId: string): Promise<UndoPla
       };
       const policy = settings.existing;
       if (typeof settings.backupDir === "string") {
-        backupRoots.add(dirname(backupPathFor(settings.backupDir, batchId, "/x")));
+        backupRoots.add(backupRootFor(settings.backupDir, batchId));
       }
       const files = db.prepare(
         `SELECT src, dst, bytes, status, algorithm, digest, mtime_ms, replaced, backup FROM file

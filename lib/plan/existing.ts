@@ -111,6 +111,39 @@ export interface ExistingSubject {
 }
 
 /**
+ * Whether what is at a destination is ferry's complete copy of the source:
+ * a file of the source's size and modification time, or a link to the same
+ * target.
+ *
+ * @param file The source's facts (a link has `linkTarget`, or the action `symlink`).
+ * @param info What lstat said of the destination (`null`: nothing there).
+ * @returns `true` for a complete copy.
+ *
+ * @example
+ * ```ts
+ * import { isCompleteCopy } from "./existing.ts";
+ *
+ * const dst = await Deno.makeTempFile();
+ * const info = await Deno.lstat(dst);
+ * const file = { action: "copy" as const, dst, size: 0, mtimeMs: info.mtime!.getTime() };
+ * console.log(await isCompleteCopy(file, info)); // true
+ * await Deno.remove(dst);
+ * ```
+ */
+export async function isCompleteCopy(
+  file: ExistingSubject,
+  info: Deno.FileInfo | null,
+): Promise<boolean> {
+  if (info === null) return false;
+  if (file.action === "symlink" || file.linkTarget !== undefined) {
+    return info.isSymlink &&
+      await Deno.readLink(file.dst).then((t) => t === file.linkTarget, () => false);
+  }
+  return info.isFile && info.size === file.size && file.mtimeMs !== null &&
+    info.mtime?.getTime() === file.mtimeMs;
+}
+
+/**
  * Decides for a file whose destination exists. A destination with the
  * source's size and modification time is ferry's complete copy: skipped (a
  * move finishes by removing the source); one that differs is left alone and
@@ -138,12 +171,7 @@ export async function decideExisting(
   const info = "size" in entry ? entry : await Deno.lstat(file.dst).catch(() => null);
   const dstMs = info?.mtime?.getTime();
   const srcMs = file.mtimeMs ?? undefined;
-  const same = file.action === "symlink"
-    ? info?.isSymlink === true &&
-      await Deno.readLink(file.dst).then((t) => t === file.linkTarget, () => false)
-    : info?.isFile === true && info.size === file.size && srcMs !== undefined &&
-      dstMs === srcMs;
-  if (same) {
+  if (await isCompleteCopy(file, info ?? null)) {
     // ferry's complete copy of the source: for a move, an earlier run
     // published it and stopped before removing the source.
     return operation === "move"

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { basename, dirname } from "node:path";
+import { basename } from "node:path";
 import { pathToFileURL } from "node:url";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { describeError, type FailureCode, InputError } from "../errors.ts";
@@ -25,23 +25,23 @@ import { libcAvailable } from "../fs/libc.ts";
 import {
   asOptions,
   type ResolvedSettings,
+  type ResolveOptions,
   resolveOptions,
   type TransferSettings,
 } from "../options.ts";
-import { checkMappings } from "./mapping_check.ts";
-import { checkOverlaps } from "./overlaps.ts";
-import {
-  type Mapping,
-  type Plan,
-  PLAN_VERSION,
-  type PlanHeader,
-  type PlanItem,
-} from "./plan_item.ts";
+import { type Mapping, type Plan, type PlanHeader, type PlanItem } from "./plan_item.ts";
 import { copyPlanFor } from "./chunks.ts";
 import { emptyPlanTotals, type PlanTotals } from "./plan_totals.ts";
-import { isSparse, LIVE_SOURCES, planBatch, planItems, type SourceFacts } from "./planner.ts";
-import type { WalkedDir, WalkedEntry, WalkedFailure } from "./walk.ts";
-import { STAT_CONCURRENCY } from "./walk.ts";
+import {
+  checkBatch,
+  type CheckedBatch,
+  isSparse,
+  LIVE_SOURCES,
+  planItems,
+  type SourceFacts,
+} from "./planner.ts";
+import { child, type WalkedDir, type WalkedEntry, type WalkedFailure } from "./walk.ts";
+import { tempPathFor } from "../fs/publish.ts";
 
 /** The plan file format this ferry writes and reads. */
 export const PLAN_FILE_FORMAT = 1;
@@ -117,12 +117,11 @@ export async function planToFile(
   mappings: readonly Mapping[],
   out: string,
   options: TransferSettings = {},
-  how: Parameters<typeof planBatch>[2] = {},
+  how: Pick<ResolveOptions, "names" | "values"> = {},
 ): Promise<PlanFileSummary> {
-  const plan = await planBatch(mappings, options, how);
-  const settings = plan.header.settings;
-  const checked = await checkMappings(plan.header.mappings, settings.operation, STAT_CONCURRENCY);
-  const tmp = `${dirname(out)}/.${basename(out)}.${crypto.randomUUID().slice(0, 8)}.ferry-partial`;
+  const settings = resolveOptions(options, { ...how, offloadAvailable: libcAvailable() });
+  const { header, mappings: checked } = await checkBatch(mappings, settings);
+  const tmp = tempPathFor(out);
   let db: DatabaseSync;
   try {
     db = new DatabaseSync(tmp);
@@ -170,11 +169,11 @@ export async function planToFile(
         for (const entry of walked.entries) count(entry, m.sameFs);
       }
     }
-    writer.finish(plan.header, totals);
+    writer.finish(header, totals);
     db.exec("PRAGMA journal_mode = DELETE");
     db.close();
     await Deno.rename(tmp, out);
-    return { path: out, header: plan.header, totals };
+    return { path: out, header, totals };
   } catch (error) {
     try {
       db.close();
@@ -393,10 +392,6 @@ function entryOf(row: FactRow, name: string, src: string, dst: string): WalkedEn
   return entry;
 }
 
-function child(folder: string, name: string): string {
-  return folder.endsWith("/") ? folder + name : `${folder}/${name}`;
-}
-
 /**
  * Opens a plan file to run: read-only and immutable, its format and
  * completeness checked, its mappings checked again (a source root must still
@@ -430,10 +425,9 @@ export async function openPlanFile(
   const settings: ResolvedSettings = resolveOptions({ ...asOptions(header.settings), ...run }, {
     offloadAvailable: libcAvailable(),
   });
-  let checked;
+  let checked: CheckedBatch;
   try {
-    checked = await checkMappings(header.mappings, settings.operation, STAT_CONCURRENCY);
-    checkOverlaps(checked, settings.operation);
+    checked = await checkBatch(header.mappings, settings);
   } catch (error) {
     db.close();
     throw error;
@@ -441,25 +435,18 @@ export async function openPlanFile(
   const sources = storedSources(db);
   const roots = db.prepare("SELECT * FROM root WHERE mapping = ?");
   // The source roots as planned: a file's facts are the plan's, not what is there now.
-  for (const m of checked) {
+  for (const m of checked.mappings) {
     const row = roots.get(m.index) as FactRow | undefined;
     if (row !== undefined && row.reason === null) m.info = infoOf(row);
   }
   async function* items(): AsyncGenerator<PlanItem> {
     try {
-      yield* planItems(checked!, settings, { next: RUN_ID_BASE }, sources);
+      yield* planItems(checked.mappings, settings, { next: RUN_ID_BASE }, sources);
     } finally {
       db.close();
     }
   }
-  return {
-    header: Object.freeze({
-      version: PLAN_VERSION,
-      mappings: header.mappings,
-      settings: Object.freeze(settings),
-    }),
-    items: items(),
-  };
+  return { header: checked.header, items: items() };
 }
 
 /** A plan file's header, its format checked. */

@@ -33,6 +33,7 @@ import {
   type Mapping,
   type Plan,
   PLAN_VERSION,
+  type PlanHeader,
   type PlanItem,
   type PlannedDir,
   type PlannedFile,
@@ -77,6 +78,31 @@ export async function planBatch(
   how: Pick<ResolveOptions, "names" | "values"> = {},
 ): Promise<Plan> {
   const settings = resolveOptions(options, { ...how, offloadAvailable: libcAvailable() });
+  const { header, mappings: checked } = await checkBatch(mappings, settings);
+  return { header, items: planItems(checked, settings) };
+}
+
+/** A batch checked before anything is written: its plan header, and its mappings as checked. */
+export interface CheckedBatch {
+  /** The plan's header. */
+  header: PlanHeader;
+  /** The mappings with what their roots are. */
+  mappings: CheckedMapping[];
+}
+
+/**
+ * Checks every mapping root and the overlaps between the mappings (bad input
+ * touches nothing), and makes the plan's header.
+ *
+ * @param mappings The `{src, dst}` pairs.
+ * @param settings The resolved settings.
+ * @returns The header and the checked mappings.
+ * @throws {InputError} When a mapping is unusable.
+ */
+export async function checkBatch(
+  mappings: readonly Mapping[],
+  settings: ResolvedSettings,
+): Promise<CheckedBatch> {
   const checked = await checkMappings(mappings, settings.operation, STAT_CONCURRENCY);
   checkOverlaps(checked, settings.operation);
   return {
@@ -85,7 +111,7 @@ export async function planBatch(
       mappings: Object.freeze(checked.map((m) => Object.freeze({ src: m.src, dst: m.dst }))),
       settings: Object.freeze(settings),
     }),
-    items: planItems(checked, settings),
+    mappings: checked,
   };
 }
 

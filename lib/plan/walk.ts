@@ -133,8 +133,19 @@ export async function* walkTree(
 /**
  * A listed name's path in its folder: the walk's paths are absolute and
  * normal and listed names have no slash, so this is `join` without its cost.
+ *
+ * @param folder The folder's path.
+ * @param name A name listed in it.
+ * @returns The path.
+ *
+ * @example
+ * ```ts
+ * import { child } from "./walk.ts";
+ *
+ * console.log(child("/shots/sh010", "plate.1001.exr")); // "/shots/sh010/plate.1001.exr"
+ * ```
  */
-function child(folder: string, name: string): string {
+export function child(folder: string, name: string): string {
   return folder.endsWith("/") ? folder + name : `${folder}/${name}`;
 }
 

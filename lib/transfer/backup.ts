@@ -9,7 +9,7 @@
  */
 
 import { dirname, join } from "node:path";
-import { exists, TEMP_SUFFIX } from "../fs/publish.ts";
+import { exists, isNoHardLinks, removeIfPresent, tempPathFor } from "../fs/publish.ts";
 
 /**
  * Where a destination's replaced file is kept:
@@ -29,8 +29,32 @@ import { exists, TEMP_SUFFIX } from "../fs/publish.ts";
  * ```
  */
 export function backupPathFor(backupDir: string, batchId: string, dst: string): string {
-  const folder = batchId.replace(/[^A-Za-z0-9._-]/g, "_").replace(/^\.+/, "_").slice(0, 120);
-  return join(backupDir, folder, dst.replace(/^[/\\]+/, "").replace(/^([A-Za-z]):/, "$1"));
+  return join(
+    backupRootFor(backupDir, batchId),
+    dst.replace(/^[/\\]+/, "").replace(/^([A-Za-z]):/, "$1"),
+  );
+}
+
+/**
+ * The batch's own folder in a backup folder: `<backupDir>/<batch id>`
+ * (characters a file name cannot hold become `_`).
+ *
+ * @param backupDir The backup folder (absolute).
+ * @param batchId The batch id.
+ * @returns The folder.
+ *
+ * @example
+ * ```ts
+ * import { backupRootFor } from "./backup.ts";
+ *
+ * console.log(backupRootFor("/backup", "delivery 42")); // "/backup/delivery_42"
+ * ```
+ */
+export function backupRootFor(backupDir: string, batchId: string): string {
+  return join(
+    backupDir,
+    batchId.replace(/[^A-Za-z0-9._-]/g, "_").replace(/^\.+/, "_").slice(0, 120),
+  );
 }
 
 /**
@@ -53,10 +77,8 @@ export async function keepReplaced(dst: string, backup: string): Promise<string 
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return null;
       if (error instanceof Deno.errors.AlreadyExists) continue;
-      const code = (error as { code?: string }).code;
-      if (code !== "EXDEV" && code !== "EPERM" && code !== "ENOTSUP" && code !== "ENOSYS") {
-        throw error;
-      }
+      // Another file system, or none of hard links: a copy instead.
+      if ((error as { code?: string }).code !== "EXDEV" && !isNoHardLinks(error)) throw error;
       if (await exists(name)) continue;
       return await copyAside(dst, name);
     }
@@ -65,20 +87,40 @@ export async function keepReplaced(dst: string, backup: string): Promise<string 
 
 /** A copy of `dst` at `name` with its mode and times, written under a temporary name first. */
 async function copyAside(dst: string, name: string): Promise<string | null> {
-  const tmp = `${name}.${crypto.randomUUID().slice(0, 8)}${TEMP_SUFFIX}`;
+  const tmp = tempPathFor(name);
   try {
-    const info = await Deno.lstat(dst);
-    if (info.isSymlink) {
-      await Deno.symlink(await Deno.readLink(dst), tmp);
-    } else {
-      await Deno.copyFile(dst, tmp);
-      if (info.mtime !== null) await Deno.utime(tmp, info.atime ?? info.mtime, info.mtime);
-    }
+    await copyKeepingTimes(dst, tmp);
     await Deno.rename(tmp, name);
     return name;
   } catch (error) {
-    await Deno.remove(tmp).catch(() => {});
+    await removeIfPresent(tmp);
     if (error instanceof Deno.errors.NotFound) return null;
     throw error;
   }
+}
+
+/**
+ * Copies a file with its mode (`copyFile` keeps it) and its times, or a
+ * link as a link to the same target.
+ *
+ * @param from The file or link.
+ * @param to Its copy (must not exist).
+ *
+ * @example
+ * ```ts
+ * import { copyKeepingTimes } from "./backup.ts";
+ *
+ * const from = await Deno.makeTempFile();
+ * await copyKeepingTimes(from, `${from}.kept`);
+ * const [a, b] = [await Deno.stat(from), await Deno.stat(`${from}.kept`)];
+ * console.log(a.mtime?.getTime() === b.mtime?.getTime()); // true
+ * await Deno.remove(from);
+ * await Deno.remove(`${from}.kept`);
+ * ```
+ */
+export async function copyKeepingTimes(from: string, to: string): Promise<void> {
+  const info = await Deno.lstat(from);
+  if (info.isSymlink) return await Deno.symlink(await Deno.readLink(from), to);
+  await Deno.copyFile(from, to);
+  if (info.mtime !== null) await Deno.utime(to, info.atime ?? info.mtime, info.mtime);
 }

@@ -21,7 +21,7 @@ import { copyBytes, copyLocal, copyRest } from "./copiers.ts";
 import { takeOver } from "./resume.ts";
 import { DirectoryError } from "./directories.ts";
 import { finishMove, sameAsSource } from "./existing_destination.ts";
-import { ALREADY_THERE_REASON } from "../plan/existing.ts";
+import { ALREADY_THERE_REASON, isCompleteCopy } from "../plan/existing.ts";
 import { FileJob } from "./file_job.ts";
 import { roomFor } from "./room.ts";
 import type { Run } from "./run.ts";
@@ -154,13 +154,7 @@ async function keepWhatIsReplaced(job: FileJob): Promise<boolean> {
  */
 async function existsAtPublish(job: FileJob): Promise<void> {
   const { file, run } = job;
-  const there = await Deno.lstat(file.dst).catch(() => null);
-  const complete = there === null ? false : file.linkTarget !== undefined
-    ? there.isSymlink &&
-      await Deno.readLink(file.dst).then((t) => t === file.linkTarget, () => false)
-    : there.isFile && there.size === file.size && file.mtimeMs !== null &&
-      there.mtime?.getTime() === file.mtimeMs;
-  if (complete) {
+  if (await isCompleteCopy(file, await Deno.lstat(file.dst).catch(() => null))) {
     if (run.settings.operation === "move") return await finishMove(job);
     return job.finish("skipped", ALREADY_THERE_REASON);
   }
