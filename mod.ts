@@ -38,14 +38,31 @@ export { planLines, readPlan } from "./lib/plan/plan_lines.ts";
 export {
   isPlanFile,
   openPlanFile,
+  type OpenPlanOptions,
   PLAN_FILE_FORMAT,
   type PlanFileSummary,
   planToFile,
+  splitPlanFile,
 } from "./lib/plan/plan_file.ts";
+export {
+  FILE_WEIGHT,
+  type OwnedRange,
+  parseShard,
+  type Shard,
+  shardLabel,
+  type ShardSplit,
+} from "./lib/farm/shard.ts";
+export {
+  type FinalizeOptions,
+  finalizePlan,
+  type FinalizeResult,
+  NotReadyError,
+} from "./lib/farm/finalize.ts";
 export type {
   Chunk,
   Copier,
   FileAction,
+  FilePart,
   Mapping,
   Plan,
   PlanHeader,
@@ -127,8 +144,11 @@ export {
   pruneLedger,
   type ReadRunState,
   type RunStatus,
+  type ShardState,
+  shardStates,
 } from "./lib/ledger/status.ts";
-export { defaultLedgerDir } from "./lib/ledger/ledger_dir.ts";
+export { defaultLedgerDir, planLedgerDir } from "./lib/ledger/ledger_dir.ts";
+export { type FinalizeRecord } from "./lib/farm/finalize_lock.ts";
 export { resumeBatch } from "./lib/ledger/resume_batch.ts";
 export { type RunState } from "./lib/ledger/journal.ts";
 export {

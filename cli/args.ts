@@ -8,6 +8,7 @@
 import { parseArgs } from "node:util";
 import { LIMITS, type NumericOption, type TransferSettings } from "../lib/options.ts";
 import { parseSize } from "../lib/size.ts";
+import { MAX_SHARDS } from "../lib/farm/shard.ts";
 
 /** A usage error: the CLI prints it with a hint and exits with code 2. */
 export class UsageError extends Error {
@@ -44,6 +45,14 @@ export interface Parsed {
   from: string | undefined;
   /** `ferry plan --move`: plan a move. */
   move: boolean;
+  /** `ferry apply PLAN --shard K/N|auto|auto/N`, as typed. */
+  shard: string | undefined;
+  /** `ferry farm slurm --shards N`. */
+  shards: number | undefined;
+  /** `ferry farm slurm --partition P`. */
+  partition: string | undefined;
+  /** `ferry farm slurm --submit`: run sbatch. */
+  submit: boolean;
   /** The long names of the flags given. */
   given: ReadonlySet<string>;
 }
@@ -102,6 +111,10 @@ export function parse(args: string[]): Parsed | Info {
         out: { type: "string", short: "o" },
         from: { type: "string" },
         move: { type: "boolean" },
+        shard: { type: "string" },
+        shards: { type: "string" },
+        partition: { type: "string" },
+        submit: { type: "boolean" },
         ledger: { type: "string" },
         "no-ledger": { type: "boolean" },
         "ledger-days": { type: "string" },
@@ -208,6 +221,10 @@ export function parse(args: string[]): Parsed | Info {
     out: values.out,
     from: values.from,
     move: values.move ?? false,
+    shard: values.shard,
+    shards: values.shards === undefined ? undefined : shardCount(values.shards),
+    partition: values.partition,
+    submit: values.submit ?? false,
     given: new Set(
       Object.entries(values).filter(([, value]) => value !== undefined).map(([key]) => key),
     ),
@@ -216,6 +233,13 @@ export function parse(args: string[]): Parsed | Info {
       ? undefined
       : wholeNumber("--ledger-days", values["ledger-days"], "ledgerDays"),
   };
+}
+
+function shardCount(text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > MAX_SHARDS) {
+    throw new UsageError(`Invalid value for --shards: '${text}' (expected 1 to ${MAX_SHARDS})`);
+  }
+  return Number(text);
 }
 
 function ledgerOf(dir: string | undefined, off: boolean | undefined): string | false | undefined {
@@ -295,8 +319,10 @@ export const PLAN_FIXED = [
 export const COMMAND_OPTIONS: Record<string, Set<string>> = {
   copy: new Set([...TRANSFER_OPTIONS, "no-target-directory"]),
   move: new Set([...TRANSFER_OPTIONS, "no-target-directory"]),
-  apply: new Set(TRANSFER_OPTIONS),
-  resume: new Set(TRANSFER_OPTIONS),
+  apply: new Set([...TRANSFER_OPTIONS, "shard"]),
+  resume: new Set([...TRANSFER_OPTIONS, "shard"]),
+  finalize: new Set(["ledger", "json", "quiet", "verbose"]),
+  farm: new Set(["shards", "partition", "submit", "ledger", "json", "quiet"]),
   demo: new Set(TRANSFER_OPTIONS),
   status: new Set(["ledger", "json", "quiet"]),
   batches: new Set(["ledger", "json", "quiet"]),

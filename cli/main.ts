@@ -18,6 +18,7 @@ import { verifyCommand } from "./commands/verify.ts";
 import { batchesCommand, resumeCommand, statusCommand } from "./commands/ledger.ts";
 import { applyCommand, planCommand } from "./commands/plan.ts";
 import { undoCommand } from "./commands/undo.ts";
+import { farmCommand, finalizeCommand } from "./commands/farm.ts";
 import { cpMappings } from "./destinations.ts";
 import { EXIT } from "./exit.ts";
 import { COMMAND_HELP, HELP, USAGE } from "./help.ts";
@@ -107,6 +108,10 @@ export async function main(args: string[], interrupts?: Interrupts): Promise<num
         return await applyCommand(context);
       case "plan":
         return await planCommand(context);
+      case "finalize":
+        return await finalizeCommand(context);
+      case "farm":
+        return await farmCommand(context);
       default: {
         const operation = parsed.command === "move" ? "move" : "copy";
         const mappings = await cpMappings(parsed.operands, parsed.noTarget);

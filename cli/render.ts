@@ -110,6 +110,9 @@ export function summaryLines(result: TransferResult, cancelled: boolean): string
   if (t.filesSkipped) counts.push(`${t.filesSkipped} skipped`);
   if (t.filesFailed) counts.push(`${t.filesFailed} failed`);
   if (t.filesCancelled) counts.push(`${t.filesCancelled} not ${verb} (cancelled)`);
+  if (t.filesStaged) {
+    counts.push(`${t.filesStaged} split across shards staged for \`ferry finalize\``);
+  }
   const head = `ferry: ${cancelled ? "cancelled: " : ""}${parts.join(" ")}` +
     (counts.length ? `; ${counts.join(", ")}` : "");
   const lines = [head];
@@ -289,6 +292,7 @@ export function summaryEvent(result: TransferResult, exitCode: number): Record<s
     files_skipped: t.filesSkipped,
     files_failed: t.filesFailed,
     files_cancelled: t.filesCancelled,
+    ...(t.filesStaged > 0 ? { files_staged: t.filesStaged } : {}),
     bytes_total: t.bytesTotal,
     bytes_done: t.bytesDone,
     ...(t.bytesResumed > 0 ? { bytes_resumed: t.bytesResumed } : {}),

@@ -6,7 +6,7 @@
  */
 
 import { InputError } from "../../lib/errors.ts";
-import { defaultLedgerDir, missingGrant } from "../../lib/ledger/ledger_dir.ts";
+import { defaultLedgerDir, missingGrant, planLedgerDir } from "../../lib/ledger/ledger_dir.ts";
 import {
   type BatchStatus,
   batchStatus,
@@ -49,12 +49,17 @@ export function ledgerOf(context: Context): string {
 
 /** The batch an operand names, or the latest one (the latest unfinished one, when `unfinished`). */
 async function chosenBatch(context: Context, unfinished: boolean): Promise<BatchStatus> {
-  const ledger = ledgerOf(context);
   const { operands } = context.parsed;
   if (operands.length > 1) throw new UsageError("Give one batch id at most");
   let id = operands[0];
-  // A plan file names its batch.
-  if (id !== undefined && await isPlanFile(id)) id = readPlanHeader(id).settings.batchId;
+  let ledger: string | undefined;
+  // A plan file names its batch; run in shards, its ledger is beside it.
+  if (id !== undefined && await isPlanFile(id)) {
+    const beside = planLedgerDir(id);
+    if (context.parsed.ledger === undefined && await isFolder(beside)) ledger = beside;
+    id = readPlanHeader(id).settings.batchId;
+  }
+  ledger ??= ledgerOf(context);
   if (id === undefined) {
     const batches = listBatches(ledger).filter((b) => !unfinished || b.state !== "done");
     if (batches.length === 0) {
@@ -70,6 +75,10 @@ async function chosenBatch(context: Context, unfinished: boolean): Promise<Batch
     throw new InputError(`The ledger '${ledger}' has no batch '${id}'`, { path: ledger });
   }
   return status;
+}
+
+async function isFolder(path: string): Promise<boolean> {
+  return (await Deno.stat(path).catch(() => null))?.isDirectory === true;
 }
 
 /**
@@ -115,10 +124,14 @@ export function statusLines(status: BatchStatus): string[] {
     const took = formatDuration((run.endedMs ?? run.updatedMs) - run.startedMs);
     lines.push(
       `    ${new Date(run.startedMs).toISOString()}  ${run.host} pid ${run.pid}  ${run.state}  ` +
+        `${
+          run.shard === null ? "" : run.shard === "finalize" ? "finalize  " : `shard ${run.shard}  `
+        }` +
         `${formatCount(run.filesDone, "file")}, ${formatBytes(run.bytesDone)} in ${took}` +
         ` (${formatBytes(run.bytesPerSecond)}/s)${run.planning ? ", still listing sources" : ""}`,
     );
   }
+  if (status.shards !== undefined) lines.push(...shardLines(status));
   for (const f of status.failures) {
     lines.push(`  failed [${f.code ?? "io"}] ${f.src} -> ${f.dst}: ${f.reason ?? ""}`);
   }
@@ -132,9 +145,38 @@ export function statusLines(status: BatchStatus): string[] {
           ? `, ${undone.left + undone.failed} left as they were`
           : ""),
     );
+  } else if (status.shards !== undefined) {
+    // A plan run in shards is finished by its shards and its finalize, not by resume.
   } else if (status.state !== "done" && status.state !== "running") {
     lines.push(`  to finish it: ferry resume ${status.batchId}`);
   }
+  return lines;
+}
+
+/** A plan run in shards: each shard's latest run, and the finalize. */
+function shardLines(status: BatchStatus): string[] {
+  const shards = status.shards!;
+  const ended = shards.filter((s) => s.run?.state === "done" || s.run?.state === "failed").length;
+  const lines = [`  ${ended} of ${shards.length} shards ended:`];
+  for (const { index, count, run } of shards) {
+    lines.push(
+      run === undefined
+        ? `    shard ${index}/${count}  never ran`
+        : `    shard ${index}/${count}  ${run.state}  ${run.host} pid ${run.pid}  ` +
+          `${formatCount(run.filesDone, "file")} of ${run.filesTotal}, ` +
+          `${formatBytes(run.bytesDone)} of ${formatBytes(run.bytesTotal)} ` +
+          `(${formatBytes(run.bytesPerSecond)}/s)`,
+    );
+  }
+  const finalized = status.finalized;
+  lines.push(
+    finalized !== undefined
+      ? `  finalized ${new Date(finalized.endedMs).toISOString()} on ${finalized.host}: ` +
+        `${finalized.ok ? "ok" : `${finalized.failed} files failed`}`
+      : ended === shards.length
+      ? "  not finalized yet: ferry finalize PLAN"
+      : "  not finalized: the last shard to end finalizes the plan",
+  );
   return lines;
 }
 

@@ -15,6 +15,9 @@ import { cpMappings } from "../destinations.ts";
 import { EXIT } from "../exit.ts";
 import { jsonLine } from "../reporter.ts";
 import { type Context, runBatch } from "./transfer.ts";
+import { finalizeIfLast, shardLedger, shardOf } from "./farm.ts";
+import { shardLabel } from "../../lib/farm/shard.ts";
+import { resolve } from "node:path";
 
 /**
  * `ferry plan [--move] SRC... DST --out PLAN` or `ferry plan --from
@@ -101,7 +104,29 @@ export async function applyCommand(context: Context): Promise<number> {
       ...(o.bufferBytes === undefined ? {} : { bufferBytes: o.bufferBytes }),
       ...(o.offload === undefined ? {} : { offload: o.offload }),
     };
-    return await runBatch({ path: file!, open: () => openPlanFile(file!, run) }, parsed, context);
+    if (parsed.shard === undefined) {
+      return await runBatch({ path: file!, open: () => openPlanFile(file!, run) }, parsed, context);
+    }
+    const shard = shardOf(parsed.shard);
+    const plan = resolve(file!);
+    const ledger = shardLedger(context, plan);
+    const code = await runBatch(
+      {
+        path: plan,
+        open: () => openPlanFile(plan, { ...run, shard }),
+        ledger,
+        again: ["--shard", shardLabel(shard)],
+      },
+      parsed,
+      context,
+    );
+    if (code !== EXIT.ok && code !== EXIT.failed) return code;
+    return Math.max(code, await finalizeIfLast(context, plan, ledger) ?? EXIT.ok);
+  }
+  if (parsed.shard !== undefined) {
+    throw new UsageError(
+      "--shard goes with a plan file (ferry plan … --out PLAN), not a JSON batch",
+    );
   }
   const batch = await readBatch(parsed.operands);
   return await runBatch(batch.mappings, withCommandLine(batch, parsed), context);

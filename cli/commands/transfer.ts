@@ -17,6 +17,7 @@ import { checkNumber } from "../../lib/options.ts";
 import { applyPlan } from "../../lib/transfer/batch.ts";
 import { byPlanOrder, type FileResult, type TransferResult } from "../../lib/transfer/result.ts";
 import { hostName } from "../../lib/host.ts";
+import { shardLabel } from "../../lib/farm/shard.ts";
 import type { Parsed } from "../args.ts";
 import { EXIT } from "../exit.ts";
 import type { ReportData } from "../report.ts";
@@ -39,6 +40,10 @@ export interface StoredPlan {
   path: string;
   /** Opens it (every run reads it anew). */
   open: () => Promise<Plan>;
+  /** The ledger its runs journal into, when not the one the options say (a shard's: beside the plan). */
+  ledger?: string;
+  /** Arguments that run it again as this run did (`--shard K/N`). */
+  again?: string[];
 }
 
 /**
@@ -66,11 +71,12 @@ export async function runBatch(
     planBatch(from, settings.options, { names: settings.names, values: settings.shown });
   const stored = Array.isArray(mappings) ? undefined : mappings;
   let plan = stored !== undefined ? await stored.open() : await planOf(mappings as Mapping[]);
-  const ledger = parsed.dryRun ? undefined : ledgerFor(parsed, reporter);
+  const ledger = parsed.dryRun ? undefined : stored?.ledger ?? ledgerFor(parsed, reporter);
   if (stored !== undefined) {
     // A plan's runs are runs of its batch: each continues what the others left.
     if (ledger !== undefined) {
-      reporter.note(`ferry: batch ${plan.header.settings.batchId} (plan ${stored.path})`);
+      const shard = plan.shard === undefined ? "" : `, shard ${shardLabel(plan.shard)}`;
+      reporter.note(`ferry: batch ${plan.header.settings.batchId} (plan ${stored.path}${shard})`);
     }
   } else if (ledger !== undefined && settings.options.batchId === undefined) {
     // The same command run again continues its unfinished batch, unless given an id.
@@ -177,7 +183,7 @@ export async function runBatch(
       ? []
       : ["--ledger", ledger];
     const again = stored !== undefined
-      ? ["apply", stored.path, ...ledgerArgs]
+      ? ["apply", stored.path, ...(stored.again ?? []), ...ledgerArgs]
       : ledger !== undefined
       ? ["resume", result.batchId, ...ledgerArgs]
       : finish;

@@ -64,7 +64,8 @@ function randomHex16(): string {
   return `${random[0]!.toString(16).padStart(8, "0")}${random[1]!.toString(16).padStart(8, "0")}`;
 }
 
-const TEMP_NAME = /\.[0-9a-f]{16}(?:\.([0-9a-f]{16}))?\.ferry-partial$/;
+/** `.<name>.<16 hex>[.<run id> | .shared].ferry-partial` (`.shared`: a file split across shards, `lib/farm/`). */
+const TEMP_NAME = /\.[0-9a-f]{16}(?:\.([0-9a-f]{16})|\.shared)?\.ferry-partial$/;
 
 /**
  * Whether a path is one of ferry's temporary files.

@@ -122,10 +122,11 @@ export class Journal {
    *
    * @param ledger The ledger folder (made if missing).
    * @param header The plan's header: batch id, mappings, settings.
+   * @param shard For a shard's run, `K/N`; `finalize` for `ferry finalize`.
    * @returns The journal.
    * @throws {Error} When the ledger cannot be written.
    */
-  static async open(ledger: string, header: PlanHeader): Promise<Journal> {
+  static async open(ledger: string, header: PlanHeader, shard?: string): Promise<Journal> {
     const { settings, mappings } = header;
     const dir = await batchDir(ledger, settings.batchId);
     Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -144,8 +145,8 @@ export class Journal {
       const fingerprint = await batchFingerprint(header);
       db.prepare(
         `INSERT INTO run (run_id, batch_id, host, pid, boot_id, operation, mappings, settings,
-           fingerprint, state, started_ms, updated_ms)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)`,
+           fingerprint, state, started_ms, updated_ms, shard)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)`,
       ).run(
         RUN_ID,
         settings.batchId,
@@ -158,6 +159,7 @@ export class Journal {
         fingerprint,
         startedMs,
         startedMs,
+        shard ?? null,
       );
       const marker = openMarker(ledger, fingerprint);
       Deno.writeTextFileSync(marker, `${settings.batchId}\n`, { mode: 0o600 });
@@ -354,6 +356,7 @@ export class Journal {
  * @param ledger The ledger folder.
  * @param header The plan's header.
  * @param days The retention in days.
+ * @param shard For a shard's run, `K/N`; `finalize` for `ferry finalize`.
  * @returns The journal.
  * @throws {InputError} When the ledger cannot be written.
  */
@@ -361,10 +364,11 @@ export async function startJournal(
   ledger: string,
   header: PlanHeader,
   days: number,
+  shard?: string,
 ): Promise<Journal> {
   try {
     pruneLedger(ledger, days);
-    return await Journal.open(ledger, header);
+    return await Journal.open(ledger, header, shard);
   } catch (error) {
     throw new InputError(`Cannot keep the ledger in '${ledger}': ${describeError(error)}`, {
       path: ledger,

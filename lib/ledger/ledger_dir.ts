@@ -194,6 +194,25 @@ export function journalLive(journal: string): boolean {
 }
 
 /**
+ * The ledger of a plan file's runs in shards, beside the plan: on the
+ * storage every machine of the farm mounts, so that each shard's journal,
+ * `ferry status PLAN` and `ferry finalize PLAN` see all of them.
+ *
+ * @param plan The plan file.
+ * @returns `<PLAN>.ledger`.
+ *
+ * @example
+ * ```ts
+ * import { planLedgerDir } from "./ledger_dir.ts";
+ *
+ * console.log(planLedgerDir("/show/deliveries/sh010.plan")); // "/show/deliveries/sh010.plan.ledger"
+ * ```
+ */
+export function planLedgerDir(plan: string): string {
+  return `${plan}.ledger`;
+}
+
+/**
  * The path that names the unfinished batch of a fingerprint.
  *
  * @param ledger The ledger folder.

@@ -9,6 +9,7 @@
 
 import type { JournaledChunk } from "./journal.ts";
 import { batchDir, bootId, journalLive, journalsIn } from "./ledger_dir.ts";
+import { isSharedTemp } from "../farm/shard.ts";
 import { readJournal } from "./schema.ts";
 
 /** A temporary a killed run left, and what it holds. */
@@ -67,6 +68,7 @@ export async function resumables(
         "SELECT offset, length, hash_state FROM chunk WHERE tmp = ? ORDER BY offset",
       );
       for (const p of partials) {
+        if (isSharedTemp(p.tmp)) continue; // a split file's: finalize's to publish, no run's to take
         const rows = chunks.all(p.tmp) as {
           offset: number;
           length: number;

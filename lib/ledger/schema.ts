@@ -18,6 +18,8 @@
  *   journal does not say), `file.backup` (where the replaced file is kept),
  *   and `dir`: the folders a run created, the source folders a move removed
  *   (with their mode and time), the trees it moved with one rename.
+ * - Since version 3: `run.shard`, `K/N` for a shard's run of a plan file
+ *   (`--shard`), `finalize` for `ferry finalize`, `NULL` otherwise.
  *
  * @module
  */
@@ -25,7 +27,7 @@
 import { DatabaseSync } from "node:sqlite";
 
 /** The journal format this ferry writes. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /**
  * How long a connection waits for another's lock before it gives up: a
@@ -101,6 +103,8 @@ const MIGRATIONS: readonly string[] = [
      mode INTEGER,
      mtime_ms INTEGER
    );`,
+  // 2 → 3
+  `ALTER TABLE run ADD COLUMN shard TEXT;`,
 ];
 
 /**

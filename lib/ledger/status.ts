@@ -17,6 +17,7 @@ import { batchOutcomes, type FailedFile } from "./outcomes.ts";
 export type { FailedFile } from "./outcomes.ts";
 import { readJournal } from "./schema.ts";
 import { latestUndo, type UndoRecord } from "./undo_record.ts";
+import { type FinalizeRecord, lastFinalize } from "../farm/finalize_lock.ts";
 
 /** A run's state as read: `interrupted` is a run that never ended and whose process is gone. */
 export type ReadRunState = RunState | "interrupted";
@@ -53,6 +54,61 @@ export interface RunStatus {
   bytesPerSecond: number;
   /** Its journal file. */
   journal: string;
+  /** For a shard's run of a plan file, `K/N`; `finalize` for `ferry finalize`; `null` otherwise. */
+  shard: string | null;
+}
+
+/** One shard's latest run (`--shard K/N` of a plan file). */
+export interface ShardState {
+  /** Which shard, from 0. */
+  index: number;
+  /** Of how many. */
+  count: number;
+  /** Its latest run (`undefined`: it never ran). */
+  run?: RunStatus;
+}
+
+/**
+ * Each shard's latest run, for the shard count of the latest shard run.
+ *
+ * @param runs A batch's runs, oldest first.
+ * @returns One entry per shard; empty when no shard ran.
+ *
+ * @example
+ * ```ts
+ * import { shardStates } from "./status.ts";
+ *
+ * console.log(shardStates([])); // []
+ * ```
+ */
+export function shardStates(runs: readonly RunStatus[]): ShardState[] {
+  const sharded = runs.filter((r) => r.shard !== null && /^\d+\/\d+$/.test(r.shard));
+  const last = sharded.at(-1);
+  if (last === undefined) return [];
+  const count = Number(last.shard!.split("/")[1]);
+  const states: ShardState[] = [];
+  for (let index = 0; index < count; index++) {
+    const run = sharded.findLast((r) => r.shard === `${index}/${count}`);
+    states.push(run === undefined ? { index, count } : { index, count, run });
+  }
+  return states;
+}
+
+/** How many more times than once the shards' runs count the files split across them. */
+function splitRepeats(shards: readonly ShardState[]): number {
+  let runs = 0;
+  const files = new Set<string>();
+  for (const { run } of shards) {
+    if (run === undefined) continue;
+    readJournal(run.journal, (db) => {
+      const rows = db.prepare(
+        "SELECT DISTINCT tmp FROM partial WHERE tmp LIKE '%.shared.ferry-partial'",
+      ).all() as { tmp: string }[];
+      runs += rows.length;
+      for (const { tmp } of rows) files.add(tmp);
+    });
+  }
+  return runs - files.size;
 }
 
 /** A batch, merged from all its runs. */
@@ -85,6 +141,10 @@ export interface BatchStatus {
   failures: FailedFile[];
   /** When the batch was last undone (`ferry undo`), and how far; absent when it never was. */
   undone?: UndoRecord;
+  /** For a plan run in shards: each shard's latest run. */
+  shards?: ShardState[];
+  /** For a plan run in shards: its last `ferry finalize`, when one ended. */
+  finalized?: FinalizeRecord;
 }
 
 interface RunRow {
@@ -106,6 +166,7 @@ interface RunRow {
   bytes_done: number;
   files_failed: number;
   planning: number;
+  shard?: string | null;
 }
 
 function runStatus(row: RunRow, journal: string): RunStatus {
@@ -130,6 +191,7 @@ function runStatus(row: RunRow, journal: string): RunStatus {
     planning: row.planning === 1 && state === "running",
     bytesPerSecond: row.bytes_done / seconds,
     journal,
+    shard: row.shard ?? null,
   };
 }
 
@@ -174,6 +236,15 @@ export async function batchStatus(ledger: string, batchId: string): Promise<Batc
   const { filesDone, bytesDone, filesSkipped, alreadyThere, failures } = batchOutcomes(read);
   const lastRun = runs.at(-1)!;
   const undone = latestUndo(folder);
+  const shards = shardStates(runs);
+  const finalized = lastFinalize(folder);
+  // A plan run in shards: its totals are the shards' together, a file split
+  // across shards counted once (each of its shards plans it).
+  const totalOf = (key: "filesTotal" | "bytesTotal"): number =>
+    shards.length === 0
+      ? lastRun[key]
+      : shards.reduce((sum, shard) => sum + (shard.run?.[key] ?? 0), 0) -
+        (key === "filesTotal" ? splitRepeats(shards) : 0);
   return {
     batchId: last.batch_id,
     operation: last.operation,
@@ -185,10 +256,12 @@ export async function batchStatus(ledger: string, batchId: string): Promise<Batc
     bytesDone,
     filesSkipped,
     filesAlreadyThere: alreadyThere,
-    filesTotal: lastRun.filesTotal,
-    bytesTotal: lastRun.bytesTotal,
+    filesTotal: totalOf("filesTotal"),
+    bytesTotal: totalOf("bytesTotal"),
     failures,
     ...(undone === null ? {} : { undone }),
+    ...(shards.length === 0 ? {} : { shards }),
+    ...(finalized === null ? {} : { finalized }),
   };
 }
 

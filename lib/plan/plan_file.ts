@@ -42,6 +42,7 @@ import {
 } from "./planner.ts";
 import { child, type WalkedDir, type WalkedEntry, type WalkedFailure } from "./walk.ts";
 import { tempPathFor } from "../fs/publish.ts";
+import { type Shard, type ShardSplit, sharedTempPath, splitPlan } from "../farm/shard.ts";
 
 /** The plan file format this ferry writes and reads. */
 export const PLAN_FILE_FORMAT = 1;
@@ -401,19 +402,21 @@ function entryOf(row: FactRow, name: string, src: string, dst: string): WalkedEn
  *
  * Requires `--allow-read` on the plan, the sources and the destinations.
  *
+ * With `shard`, the plan's items are only that shard's (see
+ * `lib/farm/shard.ts`): its files, its ranges of the files split across
+ * shards, and every folder.
+ *
  * @param path The plan file.
  * @param run Settings for this run: `maxWorkers`, `fileWorkers`,
- * `smallFileWorkers`, `bufferBytes`, `offload`.
+ * `smallFileWorkers`, `bufferBytes`, `offload`; and `shard`.
  * @returns The plan, to give to `applyPlan`.
  * @throws {InputError} When it is not a plan file ferry can read, or a mapping is unusable now.
  */
 export async function openPlanFile(
   path: string,
-  run: Pick<
-    TransferSettings,
-    "maxWorkers" | "fileWorkers" | "smallFileWorkers" | "bufferBytes" | "offload"
-  > = {},
+  run: OpenPlanOptions = {},
 ): Promise<Plan> {
+  const { shard, ...knobs } = run;
   const db = openImmutable(path);
   let header: PlanHeader;
   try {
@@ -422,7 +425,7 @@ export async function openPlanFile(
     db.close();
     throw error;
   }
-  const settings: ResolvedSettings = resolveOptions({ ...asOptions(header.settings), ...run }, {
+  const settings: ResolvedSettings = resolveOptions({ ...asOptions(header.settings), ...knobs }, {
     offloadAvailable: libcAvailable(),
   });
   let checked: CheckedBatch;
@@ -439,14 +442,58 @@ export async function openPlanFile(
     const row = roots.get(m.index) as FactRow | undefined;
     if (row !== undefined && row.reason === null) m.info = infoOf(row);
   }
+  const split = shard === undefined ? undefined : splitPlan(db, shard.count);
   async function* items(): AsyncGenerator<PlanItem> {
     try {
-      yield* planItems(checked.mappings, settings, { next: RUN_ID_BASE }, sources);
+      const all = planItems(checked.mappings, settings, { next: RUN_ID_BASE }, sources);
+      yield* split === undefined ? all : shardItems(all, split, shard!, settings.batchId);
     } finally {
       db.close();
     }
   }
-  return { header: checked.header, items: items() };
+  const plan = { header: checked.header, items: items() };
+  return shard === undefined ? plan : { ...plan, shard };
+}
+
+/** Options of {@linkcode openPlanFile}: the run knobs a plan leaves open, and the shard. */
+export interface OpenPlanOptions extends
+  Pick<
+    TransferSettings,
+    "maxWorkers" | "fileWorkers" | "smallFileWorkers" | "bufferBytes" | "offload"
+  > {
+  /** Run only this shard of the plan (`--shard K/N`). */
+  shard?: Shard;
+}
+
+/**
+ * A shard's items: every folder (made by each shard that writes into it;
+ * a tree moved by one rename only by its own shard), stray temporaries, the
+ * files it owns, and its ranges of the files split across shards.
+ */
+async function* shardItems(
+  items: AsyncIterable<PlanItem>,
+  split: ShardSplit,
+  shard: Shard,
+  batchId: string,
+): AsyncGenerator<PlanItem> {
+  for await (const item of items) {
+    if (item.kind === "stray") yield item;
+    else if (item.kind === "dir") {
+      if (!item.rename || split.ownerOf(item.id) === shard.index) yield item;
+    } else {
+      const ranges = split.rangesOf(item.id);
+      if (ranges !== undefined && item.action === "copy" && item.copier === "ranges") {
+        const mine = ranges.filter((r) => r.shard === shard.index);
+        if (mine.length === 0) continue;
+        const chunks = ranges.map(({ offset, length }) => Object.freeze({ offset, length }));
+        const part = Object.freeze({
+          tmp: sharedTempPath(item.dst, batchId, item.id),
+          ranges: Object.freeze(chunks.filter((_, i) => ranges[i]!.shard === shard.index)),
+        });
+        yield Object.freeze({ ...item, chunks: Object.freeze(chunks), part });
+      } else if (split.ownerOf(item.id) === shard.index) yield item;
+    }
+  }
 }
 
 /** A plan file's header, its format checked. */
@@ -569,6 +616,39 @@ function storedSources(db: DatabaseSync): SourceFacts {
       cursor?.return?.();
     },
   };
+}
+
+/**
+ * How a plan file splits into shards (`lib/farm/shard.ts`): each shard's
+ * bytes, files and weight, the same split every shard computes.
+ *
+ * Requires `--allow-read` on the plan.
+ *
+ * @param path The plan file.
+ * @param count How many shards.
+ * @returns The split.
+ * @throws {InputError} When it is not a plan file ferry can read.
+ *
+ * @example
+ * ```ts
+ * import { planToFile, splitPlanFile } from "../../mod.ts";
+ *
+ * const src = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${src}/a.exr`, "pixels");
+ * await planToFile([{ src, dst: `${src}-copy` }], `${src}.plan`);
+ * console.log(splitPlanFile(`${src}.plan`, 2).files); // [ 1, 0 ]
+ * await Deno.remove(src, { recursive: true });
+ * await Deno.remove(`${src}.plan`);
+ * ```
+ */
+export function splitPlanFile(path: string, count: number): ShardSplit {
+  const db = openImmutable(path);
+  try {
+    headerOf(db, path);
+    return splitPlan(db, count);
+  } finally {
+    db.close();
+  }
 }
 
 /**

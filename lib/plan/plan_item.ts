@@ -10,6 +10,7 @@
 
 import type { FailureCode } from "../errors.ts";
 import type { ResolvedSettings } from "../options.ts";
+import type { Shard } from "../farm/shard.ts";
 
 /** A source and the path its copy gets (for a directory, the copied directory itself). */
 export interface Mapping {
@@ -109,6 +110,42 @@ export interface PlannedFile {
    * policy replaces it (or, for `compare`, replaces it if the bytes differ).
    */
   readonly replaces?: boolean;
+  /**
+   * Set in a shard's run when the file is split across shards
+   * (`lib/farm/shard.ts`): this shard writes only these of its `chunks`,
+   * into the temporary every shard shares, and `ferry finalize` publishes
+   * the file once every range is written.
+   */
+  readonly part?: FilePart;
+}
+
+/**
+ * The bytes a run writes of a file: its size, or for a shard's part of a
+ * file split across shards, its ranges' bytes.
+ *
+ * @param file The plan item.
+ * @returns The bytes.
+ *
+ * @example
+ * ```ts
+ * import { bytesOfRun, type PlannedFile } from "./plan_item.ts";
+ *
+ * const part = { size: 100, part: { tmp: "/t", ranges: [{ offset: 50, length: 50 }] } };
+ * console.log(bytesOfRun(part as unknown as PlannedFile)); // 50
+ * ```
+ */
+export function bytesOfRun(file: PlannedFile): number {
+  return file.part === undefined
+    ? file.size
+    : file.part.ranges.reduce((sum, range) => sum + range.length, 0);
+}
+
+/** A shard's part of a file split across shards. */
+export interface FilePart {
+  /** The temporary every shard writes its ranges into. */
+  readonly tmp: string;
+  /** The ranges this shard writes. */
+  readonly ranges: readonly Chunk[];
 }
 
 /** A directory the transfer creates (or finds) at the destination, or moves with one rename. */
@@ -173,6 +210,8 @@ export interface Plan {
   readonly header: PlanHeader;
   /** The items, in order; read once. */
   readonly items: AsyncIterable<PlanItem>;
+  /** For a shard's run of a plan file (`--shard K/N`): which shard. */
+  readonly shard?: Shard;
 }
 
 /** The version of the plan format. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { PlannedFile } from "../plan/plan_item.ts";
+import { bytesOfRun, type PlannedFile } from "../plan/plan_item.ts";
 import type { ControlBlock } from "../workers/control.ts";
 import { type Progress, RateMeter } from "./progress.ts";
 import { count, emptyTotals, type FileResult, type TransferTotals } from "./result.ts";
@@ -43,9 +43,10 @@ export class Accounting {
 
   /** A file of the plan has been read. */
   planned(file: PlannedFile): void {
+    const bytes = bytesOfRun(file);
     this.#filesPlanned++;
-    this.#bytesPlanned += file.size;
-    if (file.action !== "skip" && file.action !== "fail") this.#bytesTotal += file.size;
+    this.#bytesPlanned += bytes;
+    if (file.action !== "skip" && file.action !== "fail") this.#bytesTotal += bytes;
   }
 
   /** Files planned so far. */
@@ -60,7 +61,7 @@ export class Accounting {
 
   /** A file that will not be published: its bytes leave the totals. */
   dropFile(file: PlannedFile, countedBytes: number): void {
-    if (file.action !== "skip" && file.action !== "fail") this.#bytesTotal -= file.size;
+    if (file.action !== "skip" && file.action !== "fail") this.#bytesTotal -= bytesOfRun(file);
     this.#extraBytes -= countedBytes;
   }
 

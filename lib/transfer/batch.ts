@@ -11,6 +11,8 @@
 import { CancelledError } from "../errors.ts";
 import { startJournal } from "../ledger/journal.ts";
 import { resumables } from "../ledger/resume_point.ts";
+import { sharedRanges } from "../ledger/shared_ranges.ts";
+import { isSharedTemp, shardLabel } from "../farm/shard.ts";
 import { assertFits, spaceNeeds, tightDevices } from "../fs/free_space.ts";
 import { checkNumber, DEFAULTS, type TransferSettings } from "../options.ts";
 import type { Mapping, Plan, PlanItem, PlannedFile } from "../plan/plan_item.ts";
@@ -146,16 +148,24 @@ function checkRunOptions(options: RunOptions): void {
 
 async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promise<TransferResult> {
   const { settings } = plan.header;
-  const journal = options.ledger === undefined
-    ? undefined
-    : await startJournal(options.ledger, plan.header, options.ledgerDays ?? DEFAULTS.ledgerDays);
+  const { shard } = plan;
+  const journal = options.ledger === undefined ? undefined : await startJournal(
+    options.ledger,
+    plan.header,
+    options.ledgerDays ?? DEFAULTS.ledgerDays,
+    shard === undefined ? undefined : shardLabel(shard),
+  );
   const run = new Run(settings, options, startMs);
   if (journal !== undefined) {
     run.journal = journal;
     run.dirs.record = (change) => journal.dir(change);
     run.resumable = await resumables(options.ledger!, settings.batchId, journal.path);
+    if (shard !== undefined) {
+      run.sharedRanges = await sharedRanges(options.ledger!, settings.batchId);
+    }
   }
-  const deliveries = settings.mhl ? new Deliveries() : undefined;
+  // A shard leaves the ASC MHL history and the folders' modes and times to `ferry finalize`.
+  const deliveries = settings.mhl && shard === undefined ? new Deliveries() : undefined;
   if (deliveries !== undefined || journal !== undefined) {
     run.observe = (file, result) => {
       deliveries?.file(file, result);
@@ -199,7 +209,7 @@ async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promis
     if (deliveries !== undefined && settings.hash !== null && !run.cancelled) {
       manifests = await deliveries.write(settings.hash, settings.fsync);
     }
-    if (!run.cancelled) await run.dirs.finish();
+    if (!run.cancelled && shard === undefined) await run.dirs.finish();
   } finally {
     if (ticker !== undefined) clearInterval(ticker);
     options.signal?.removeEventListener("abort", onAbort);
@@ -265,7 +275,9 @@ async function feed(run: Run, reader: ReadAhead<PlanItem>, deliveries?: Deliveri
   const ids = { next: FALLBACK_ID_BASE };
   const handle = async (item: PlanItem): Promise<void> => {
     if (item.kind === "stray") {
-      // A killed run's temporary that its file continues from is that file's to take or remove.
+      // A killed run's temporary that its file continues from is that file's to take or remove;
+      // a split file's shared temporary is `ferry finalize`'s.
+      if (isSharedTemp(item.path)) return;
       if ([...run.resumable.values()].some((r) => r.tmp === item.path)) return;
       return await run.temporaries.reclaim(item.path);
     }

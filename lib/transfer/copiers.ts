@@ -70,6 +70,25 @@ export function copyRest(job: FileJob, tmp: string, rest: Rest): Promise<CopyOut
   return copyRanges(job, tmp, rest.ranges, "resumed", rest.hashState);
 }
 
+/**
+ * A shard's ranges of a file split across shards, into the temporary the
+ * shards share (made already), journaled but not hashed: `ferry finalize`
+ * hashes the whole file.
+ *
+ * @param job The file.
+ * @param tmp The shared temporary.
+ * @param ranges The ranges still to write.
+ * @returns How it ended.
+ */
+export function copyPart(
+  job: FileJob,
+  tmp: string,
+  ranges: readonly Chunk[],
+): Promise<CopyOutcome> {
+  if (ranges.length === 0) return Promise.resolve("copied");
+  return copyRanges(job, tmp, ranges, "part");
+}
+
 /** Reports every planned range of a file as written. */
 function rangesDone(job: FileJob): void {
   for (const chunk of job.file.chunks) job.run.events.onChunk?.(job.file, chunk);
@@ -192,7 +211,7 @@ async function copyRanges(
   job: FileJob,
   tmp: string,
   ranges: readonly Chunk[] = job.file.chunks,
-  rest: "kernel" | "resumed" | undefined = undefined,
+  rest: "kernel" | "resumed" | "part" | undefined = undefined,
   startState?: Uint8Array,
 ): Promise<CopyOutcome> {
   const { file, run } = job;
@@ -203,7 +222,7 @@ async function copyRanges(
     if (file.copier === "ranges") run.journal?.partial(file, tmp);
   }
   const journaled = file.copier === "ranges" || rest === "kernel" ? run.journal : undefined;
-  const algorithm = run.settings.hash;
+  const algorithm = rest === "part" ? null : run.settings.hash;
   const dstDev = file.offload ? await run.devOf(dirname(tmp)) : -1;
   const pair = `${file.dev}:${dstDev}`;
   // Read when a worker takes the range: once one range of this pair of file

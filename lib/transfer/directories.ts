@@ -100,6 +100,17 @@ export class DestinationDirs {
   }
 
   /**
+   * A folder another run of the batch created (a shard's, for `ferry
+   * finalize`): it gets its source's mode and time in {@linkcode finish}.
+   *
+   * @param path The folder.
+   */
+  adopt(path: string): void {
+    this.#made.set(path, Promise.resolve());
+    this.#created.push(path);
+  }
+
+  /**
    * Why the folder a path goes into could not be made, if it could not.
    *
    * @param path A destination path.

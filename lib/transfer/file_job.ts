@@ -8,7 +8,7 @@
 
 import { describeError, type FailureCode, FileTransferError } from "../errors.ts";
 import { ASYNC_FILE_OPS, type FileOps } from "../fs/file_ops.ts";
-import type { PlannedFile } from "../plan/plan_item.ts";
+import { bytesOfRun, type PlannedFile } from "../plan/plan_item.ts";
 import type { Fallback, FileResult, FileStatus } from "./result.ts";
 import type { Run } from "./run.ts";
 
@@ -103,7 +103,7 @@ export class FileJob {
     if (this.#ended) return;
     this.#ended = true;
     const { file } = this;
-    const result: FileResult = { src: file.src, dst: file.dst, bytes: file.size, status };
+    const result: FileResult = { src: file.src, dst: file.dst, bytes: bytesOfRun(file), status };
     if (file.id >= 0) result.id = file.id;
     if (this.offloadedBytes > 0) result.offloadedBytes = this.offloadedBytes;
     if (this.resumedBytes > 0) result.resumedBytes = this.resumedBytes;

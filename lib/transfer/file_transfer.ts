@@ -19,6 +19,7 @@ import type { PlannedFile } from "../plan/plan_item.ts";
 import { backupPathFor, keepReplaced } from "./backup.ts";
 import { copyBytes, copyLocal, copyRest } from "./copiers.ts";
 import { takeOver } from "./resume.ts";
+import { writePart } from "./shard_part.ts";
 import { DirectoryError } from "./directories.ts";
 import { finishMove, sameAsSource } from "./existing_destination.ts";
 import { ALREADY_THERE_REASON, isCompleteCopy } from "../plan/existing.ts";
@@ -59,6 +60,7 @@ async function transfer(job: FileJob): Promise<void> {
   if (failedParent !== undefined) return job.fail(failedParent);
   run.accounting.begin(file.src);
   try {
+    if (file.part !== undefined) return await writePart(job);
     if (file.action === "rename" && await rename(job)) return;
     await copyAndPublish(job);
   } catch (error) {
@@ -264,22 +266,10 @@ async function checkSize(job: FileJob, tmp: string): Promise<void> {
 async function verifyContent(job: FileJob, tmp: string): Promise<boolean> {
   const { run, file } = job;
   const algorithm = run.settings.hash!;
-  let written: string | undefined;
-  if (file.copier === "whole") {
-    written = await hashBytes(algorithm, await Deno.readFile(tmp));
-  } else {
-    const read = await run.pool.runRanges(
-      file.id,
-      file.chunks,
-      (chunk, last) => hashedReadJob(tmp, algorithm, chunk, last),
-      { hashed: true },
-    );
-    if (read.failure !== undefined) {
-      throw new Error(`cannot read the copy back: ${read.failure.message}`);
-    }
-    if (!read.complete) return false; // cancelled
-    written = read.digest;
-  }
+  const written = file.copier === "whole"
+    ? await hashBytes(algorithm, await Deno.readFile(tmp))
+    : await hashRanges(job, tmp, "cannot read the copy back");
+  if (written === undefined) return false; // cancelled
   if (written !== job.sourceDigest) {
     job.fail(
       `corrupted on transfer: the source's ${algorithm} is ${job.sourceDigest}, the copy's is ${written}`,
@@ -290,6 +280,77 @@ async function verifyContent(job: FileJob, tmp: string): Promise<boolean> {
   }
   job.verified = true;
   return true;
+}
+
+/**
+ * Hashes a file by the plan's ranges, read by the workers in parallel and
+ * hashed in order; `undefined` when the batch was cancelled.
+ */
+async function hashRanges(job: FileJob, path: string, what: string): Promise<string | undefined> {
+  const { run, file } = job;
+  const algorithm = run.settings.hash!;
+  const read = await run.pool.runRanges(
+    file.id,
+    file.chunks,
+    (chunk, last) => hashedReadJob(path, algorithm, chunk, last),
+    { hashed: true },
+  );
+  if (read.failure !== undefined) throw new Error(`${what}: ${read.failure.message}`);
+  return read.complete ? read.digest : undefined;
+}
+
+/**
+ * Publishes a file split across shards (`lib/farm/`) whose ranges every
+ * shard has written into its shared temporary: its size and source are
+ * checked, the source hashed where the batch hashes (and with `verify:
+ * "source"` the temporary too, compared), the source's mode, owner and
+ * times given, the file published as any copy is (a move then removes its
+ * source), and the outcome reported. A temporary already gone because its
+ * file was published (an earlier finalize) counts as already there.
+ *
+ * @param run The finalize's run.
+ * @param file The plan item (with `part`: the shared temporary).
+ */
+export async function publishStaged(run: Run, file: PlannedFile): Promise<void> {
+  const job = new FileJob(run, file);
+  const tmp = file.part!.tmp;
+  try {
+    if ((await Deno.lstat(tmp).catch(() => null)) === null) {
+      if (await isCompleteCopy(file, await Deno.lstat(file.dst).catch(() => null))) {
+        return job.finish("skipped", ALREADY_THERE_REASON);
+      }
+      return job.fail("its shared temporary is gone: run its shards again", undefined, "not-found");
+    }
+    await checkSize(job, tmp);
+    job.countBytes(file.size);
+    if (run.settings.hash !== null) {
+      job.sourceDigest = await hashRanges(job, file.src, "cannot read the source");
+      if (job.sourceDigest === undefined) return;
+      if (run.settings.verify === "source" && !(await verifyContent(job, tmp))) return;
+    }
+    await finalize(job, tmp, false);
+    if (!(await keepWhatIsReplaced(job))) return;
+    const outcome = await publish(tmp, file.dst, run.overwrites ? "overwrite" : "error");
+    if (outcome === "exists") {
+      // As any copy's temporary when the destination is found taken.
+      await existsAtPublish(job);
+      return await removeIfPresent(tmp);
+    }
+    if (!(await flushDirectoryOf(job, "published"))) return;
+    const move = run.settings.operation === "move";
+    if (move) {
+      try {
+        await Deno.remove(file.src);
+      } catch (error) {
+        return job.failWith("the copy is complete, but the source could not be removed", error);
+      }
+    }
+    job.finish(move ? "moved" : "copied");
+  } catch (error) {
+    job.fail(sideOf(error, file), error);
+  } finally {
+    if (!job.ended) job.finish("cancelled");
+  }
 }
 
 /**

@@ -10,9 +10,11 @@ import type { Operation } from "../options.ts";
 
 /**
  * What happened to one file. `"cancelled"` appears only on the result carried
- * by a {@linkcode CancelledError}.
+ * by a {@linkcode CancelledError}. `"staged"`: in a shard's run, this
+ * shard's ranges of a file split across shards are written into their
+ * shared temporary; `ferry finalize` publishes the file.
  */
-export type FileStatus = "copied" | "moved" | "skipped" | "failed" | "cancelled";
+export type FileStatus = "copied" | "moved" | "skipped" | "failed" | "cancelled" | "staged";
 
 /**
  * What ran instead of what the plan said, when the storage refused it:
@@ -30,7 +32,7 @@ export interface FileResult {
   src: string;
   /** Absolute destination path. */
   dst: string;
-  /** Size of the file in bytes (the bytes written, for a copied file). */
+  /** Size of the file in bytes (the bytes written, for a copied file; for a staged one, its shard's ranges). */
   bytes: number;
   /** What happened. */
   status: FileStatus;
@@ -73,6 +75,8 @@ export interface TransferTotals {
   filesFailed: number;
   /** Files not finished because the batch was cancelled. */
   filesCancelled: number;
+  /** In a shard's run: files split across shards whose ranges this shard wrote (`ferry finalize` publishes them). */
+  filesStaged: number;
   /** Bytes of all files in the plan. */
   bytesTotal: number;
   /** Bytes of the files that were published. */
@@ -169,6 +173,7 @@ export function emptyTotals(): TransferTotals {
     filesSkipped: 0,
     filesFailed: 0,
     filesCancelled: 0,
+    filesStaged: 0,
     bytesTotal: 0,
     bytesDone: 0,
     filesRenamed: 0,
@@ -205,6 +210,11 @@ export function count(totals: TransferTotals, file: FileResult): void {
       break;
     case "cancelled":
       totals.filesCancelled++;
+      break;
+    case "staged":
+      totals.filesStaged++;
+      totals.bytesDone += file.bytes;
+      totals.bytesResumed += file.resumedBytes ?? 0;
       break;
   }
 }

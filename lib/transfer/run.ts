@@ -26,7 +26,7 @@ import { Accounting } from "./accounting.ts";
 import { DestinationDirs } from "./directories.ts";
 import type { FileResult } from "./result.ts";
 import { Temporaries } from "./temporaries.ts";
-import type { Journal } from "../ledger/journal.ts";
+import type { Journal, JournaledChunk } from "../ledger/journal.ts";
 import type { Resumable } from "../ledger/resume_point.ts";
 
 /** The events a batch emits besides progress. */
@@ -69,6 +69,8 @@ export class Run {
   journal: Journal | undefined;
   /** Temporaries killed runs of the batch left, by destination: continued, not reclaimed. */
   resumable = new Map<string, Resumable>();
+  /** In a shard's run: the ranges of shared temporaries the batch's runs have written (`shared_ranges.ts`). */
+  sharedRanges = new Map<string, JournaledChunk[]>();
   /** Destination file systems the batch (nearly) fills: files there are checked for room first. */
   tight = new Set<number>();
   #cancelled = false;

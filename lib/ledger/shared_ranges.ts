@@ -1,0 +1,71 @@
+/**
+ * The ranges of files split across shards that the batch's runs have
+ * written into their shared temporaries (`lib/farm/`), as their journals
+ * say. A range counts when it is known to be in the file: its run ended
+ * (every file it wrote is closed: on NFS, close sends the data to the
+ * server), or it flushed each range (`--fsync`), or it ran in this boot of
+ * this machine (the page cache still holds what it wrote).
+ *
+ * @module
+ */
+
+import { batchDir, bootId, journalsIn } from "./ledger_dir.ts";
+import type { JournaledChunk } from "./journal.ts";
+import { readJournal } from "./schema.ts";
+import { isSharedTemp } from "../farm/shard.ts";
+
+/**
+ * The written ranges of every shared temporary of a batch.
+ *
+ * Requires `--allow-read` and `--allow-write` on the ledger.
+ *
+ * @param ledger The ledger folder.
+ * @param batchId The batch.
+ * @returns The ranges by temporary, each sorted by offset (overlaps possible
+ * where a range was written twice).
+ */
+export async function sharedRanges(
+  ledger: string,
+  batchId: string,
+): Promise<Map<string, JournaledChunk[]>> {
+  const found = new Map<string, JournaledChunk[]>();
+  const boot = bootId();
+  for (const journal of journalsIn(await batchDir(ledger, batchId))) {
+    readJournal(journal, (db) => {
+      const run = db.prepare("SELECT state, boot_id, settings FROM run").get() as
+        | { state: string; boot_id: string | null; settings: string }
+        | undefined;
+      if (run === undefined) return;
+      const flushed = (JSON.parse(run.settings) as { fsync?: boolean }).fsync === true;
+      if (run.state === "running" && !flushed && (boot === null || run.boot_id !== boot)) return;
+      const rows = db.prepare(
+        "SELECT tmp, offset, length FROM chunk WHERE tmp LIKE '%.shared.ferry-partial'",
+      ).all() as { tmp: string; offset: number; length: number }[];
+      for (const { tmp, offset, length } of rows) {
+        if (!isSharedTemp(tmp)) continue;
+        let list = found.get(tmp);
+        if (list === undefined) found.set(tmp, list = []);
+        list.push({ offset, length });
+      }
+    });
+  }
+  for (const list of found.values()) list.sort((a, b) => a.offset - b.offset);
+  return found;
+}
+
+/**
+ * Whether a range lies within ranges written.
+ *
+ * @param written Ranges written, sorted by offset.
+ * @param range The range.
+ * @returns `true` when one written range holds all of it.
+ */
+export function isWritten(
+  written: readonly JournaledChunk[] | undefined,
+  range: JournaledChunk,
+): boolean {
+  return written?.some((w) =>
+    w.offset <= range.offset &&
+    range.offset + range.length <= w.offset + w.length
+  ) ?? false;
+}
