@@ -16,6 +16,7 @@ import { planLedgerDir } from "../../lib/ledger/ledger_dir.ts";
 import { batchStatus, shardStates } from "../../lib/ledger/status.ts";
 import { isPlanFile, readPlanHeader } from "../../lib/plan/plan_file.ts";
 import { UsageError } from "../args.ts";
+import { formatCount } from "../../lib/size.ts";
 import { EXIT } from "../exit.ts";
 import { jsonLine } from "../reporter.ts";
 import type { Context } from "./transfer.ts";
@@ -162,8 +163,9 @@ function report(context: Context, plan: string, result: FinalizeResult): number 
     reporter.note(`ferry: the plan ${plan} (batch ${result.batchId}) is finalized already`);
   } else {
     reporter.note(
-      `ferry: finalized batch ${result.batchId}: ${published.length} files split across shards ` +
-        `published${failed.length > 0 ? `, ${failed.length} failed` : ""}`,
+      `ferry: finalized batch ${result.batchId}: ${
+        formatCount(published.length, "file")
+      } split across shards published${failed.length > 0 ? `, ${failed.length} failed` : ""}`,
     );
     for (const f of failed) reporter.message(`  failed: ${f.error?.message ?? f.reason}`);
     for (const m of result.manifests ?? []) {
@@ -174,7 +176,9 @@ function report(context: Context, plan: string, result: FinalizeResult): number 
     }
     if (result.failed > 0) {
       reporter.message(
-        `ferry: ${result.failed} files of the batch failed: see ferry status ${plan}`,
+        `ferry: ${
+          formatCount(result.failed, "file")
+        } of the batch failed: see ferry status ${plan}`,
       );
     }
   }
@@ -226,6 +230,9 @@ export async function farmCommand(context: Context): Promise<number> {
     dir,
     ...(parsed.partition === undefined ? {} : { partition: parsed.partition }),
     ...(typeof parsed.ledger === "string" ? { ledger: resolve(parsed.ledger) } : {}),
+    applyArgs: RUN_KNOBS.flatMap(([flag, key]) =>
+      parsed.shown[key] === undefined ? [] : [`--${flag}`, parsed.shown[key]!.slice(1, -1)]
+    ),
   });
   const shardsScript = join(dir, "shards.sh");
   const finalizeScript = join(dir, "finalize.sh");
@@ -284,6 +291,15 @@ export async function farmCommand(context: Context): Promise<number> {
   }
   return EXIT.ok;
 }
+
+/** The knobs of a run that `ferry farm` passes on to every shard, as typed. */
+const RUN_KNOBS = [
+  ["workers", "maxWorkers"],
+  ["file-workers", "fileWorkers"],
+  ["small-file-workers", "smallFileWorkers"],
+  ["buffer-size", "bufferBytes"],
+  ["offload", "offload"],
+] as const;
 
 /** The command that runs this ferry: the compiled binary, or Deno with this CLI. */
 function ferryCommand(): string[] {

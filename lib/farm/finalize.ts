@@ -18,7 +18,7 @@ import { InputError } from "../errors.ts";
 import { startJournal } from "../ledger/journal.ts";
 import { batchDir, journalsIn } from "../ledger/ledger_dir.ts";
 import { readJournal } from "../ledger/schema.ts";
-import { isWritten, sharedRanges } from "../ledger/shared_ranges.ts";
+import { isCovered, sharedRanges } from "../ledger/shared_ranges.ts";
 import { batchStatus, type ShardState, shardStates } from "../ledger/status.ts";
 import type { HashAlgorithm } from "../integrity/hash.ts";
 import { openPlanFile, readPlanHeader } from "../plan/plan_file.ts";
@@ -293,8 +293,8 @@ async function finalizeLocked(
       const before = journaled.outcomes.get(item.dst);
       const tmp = sharedTempPath(item.dst, batchId, item.id);
       const published = before?.status === "copied" || before?.status === "moved";
-      if (journaled.shared.has(tmp) && !published && item.copier === "ranges") {
-        const missing = item.chunks.filter((range) => !isWritten(written.get(tmp), range));
+      if (journaled.shared.has(tmp) && !published && item.copier !== "none") {
+        const missing = item.chunks.filter((range) => !isCovered(written.get(tmp), range));
         if (missing.length > 0) {
           new FileJob(run, item).fail(
             `${missing.length} of its ${item.chunks.length} ranges were not written by their ` +

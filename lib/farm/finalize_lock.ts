@@ -96,7 +96,7 @@ export async function takeFinalizeLock(
     }
     if (waited && lastFinalize(batchFolder)?.ok === true) return "done";
     const touched = (await Deno.stat(owner).catch(() => Deno.stat(dir).catch(() => null)))?.mtime;
-    if (touched != null && Date.now() - touched.getTime() > STALE_MS) {
+    if (touched !== undefined && touched !== null && Date.now() - touched.getTime() > STALE_MS) {
       // Renamed away first: of two finalizers that find it stale, one takes it.
       const away = `${dir}.stale-${RUN_ID}`;
       if (await Deno.rename(dir, away).then(() => true, () => false)) {

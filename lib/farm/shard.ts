@@ -4,8 +4,9 @@
  * split from the plan alone, without talking to the others: the files in
  * the plan's order (their stable ids), each weighing its bytes plus
  * {@linkcode FILE_WEIGHT} for its per-file cost, cut into `N` runs of equal
- * weight; a file goes to the shard its middle falls in. A file whose ranges
- * straddle a cut is split at range boundaries, each range going to the
+ * weight; a file goes to the shard its middle falls in. A file that
+ * straddles a cut is split at range boundaries (its plan's ranges, in
+ * pieces of at most {@linkcode SPLIT_PIECE_BYTES}), each piece going to the
  * shard its middle falls in: each of those shards writes its ranges into one
  * shared temporary, and `ferry finalize` publishes it once every range is
  * journaled. What is at the destinations plays no part, so shards that start
@@ -18,6 +19,7 @@ import { createHash } from "node:crypto";
 import type { DatabaseSync } from "node:sqlite";
 import { OptionError } from "../options.ts";
 import type { Chunk } from "../plan/plan_item.ts";
+import { splitRanges } from "../plan/chunks.ts";
 
 /** One shard of a plan: the `index`th (from 0) of `count`. */
 export interface Shard {
@@ -33,6 +35,13 @@ export interface Shard {
  * on a share, so a tree of many small files is spread too.
  */
 export const FILE_WEIGHT = 64 * 1024;
+
+/**
+ * A file split across shards is cut into pieces of at most this many
+ * bytes (within the plan's ranges), so that a shard's share misses the
+ * mean by at most half a piece at each end, however large the ranges.
+ */
+export const SPLIT_PIECE_BYTES = 8 * 1024 * 1024;
 
 /** The most shards a plan is split into. */
 export const MAX_SHARDS = 100_000;
@@ -190,11 +199,19 @@ export function splitPlan(db: DatabaseSync, count: number): ShardSplit {
   for (const row of db.prepare(`${files} ORDER BY id`).iterate() as Iterable<WeightRow>) {
     const w = weightOf(row);
     const owner = shardAt(at + w / 2);
-    const straddles = count > 1 && shardAt(at) !== shardAt(at + w - 1);
+    const size = w - FILE_WEIGHT;
+    const straddles = count > 1 && size > 0 && shardAt(at) !== shardAt(at + w - 1);
     const stored = straddles ? ranges.all(row.id) as { offset: number; length: number }[] : [];
-    if (stored.length > 1) {
+    if (straddles) {
+      // The plan's ranges (the whole file where it has none), in pieces of at most SPLIT_PIECE_BYTES.
+      const pieces = (stored.length > 0 ? stored : [{ offset: 0, length: size }]).flatMap((r) =>
+        splitRanges(r.length, SPLIT_PIECE_BYTES).map((p) => ({
+          offset: r.offset + p.offset,
+          length: p.length,
+        }))
+      );
       // Ranges after the file's own weight: its first range carries FILE_WEIGHT.
-      const owned = stored.map((r) => {
+      const owned = pieces.map((r) => {
         const start = at + FILE_WEIGHT + r.offset - (r.offset === 0 ? FILE_WEIGHT : 0);
         const length = r.length + (r.offset === 0 ? FILE_WEIGHT : 0);
         return Object.freeze({

@@ -1,7 +1,7 @@
 /**
  * Slurm job scripts for a plan run in shards: an array job whose task `K`
- * runs `ferry apply PLAN --shard auto` (the index and count from Slurm's
- * `SLURM_ARRAY_TASK_*`), and a finalize job submitted with
+ * runs `ferry apply PLAN --shard K/N` (`K` is `SLURM_ARRAY_TASK_ID`, so
+ * that `sbatch --array=K` runs that one shard again), and a finalize job submitted with
  * `--dependency=afterok:<array>` that runs `ferry finalize PLAN` once every
  * task succeeded (`--kill-on-invalid-dep=yes`: when a task fails, the
  * finalize job is dropped instead of waiting forever; the failed shard run
@@ -28,6 +28,8 @@ export interface SlurmJobOptions {
   partition?: string;
   /** A ledger folder other than the plan's (`--ledger`). */
   ledger?: string;
+  /** More arguments of each shard's `ferry apply` (the run's knobs: `--workers 4`). */
+  applyArgs?: readonly string[];
 }
 
 /** The two scripts. */
@@ -65,7 +67,7 @@ export function shellWord(word: string): string {
  * ```
  */
 export function slurmScripts(options: SlurmJobOptions): SlurmScripts {
-  const { plan, batchId, shards, command, dir, partition, ledger } = options;
+  const { plan, batchId, shards, command, dir, partition, ledger, applyArgs = [] } = options;
   const ferry = command.map(shellWord).join(" ");
   const ledgerArgs = ledger === undefined ? "" : ` --ledger ${shellWord(ledger)}`;
   const head = (what: string, name: string, log: string, extra: string[]): string =>
@@ -84,7 +86,11 @@ export function slurmScripts(options: SlurmJobOptions): SlurmScripts {
   return {
     shards: `${
       head("the shards", name, "shard-%A_%a.log", [`#SBATCH --array=0-${shards - 1}`])
-    }\nexec ${ferry} apply ${shellWord(plan)} --shard auto${ledgerArgs}\n`,
+    }\n# The task id is the shard: one shard alone runs again with sbatch --array=K on this script.\nexec ${ferry} apply ${
+      shellWord(plan)
+    } --shard "$SLURM_ARRAY_TASK_ID/${shards}"${
+      applyArgs.map((a) => ` ${shellWord(a)}`).join("")
+    }${ledgerArgs}\n`,
     finalize: `${
       head("the finalize", `${name}-finalize`, "finalize-%j.log", [])
     }\nexec ${ferry} finalize ${shellWord(plan)}${ledgerArgs}\n`,

@@ -54,18 +54,31 @@ export async function sharedRanges(
 }
 
 /**
- * Whether a range lies within ranges written.
+ * Whether ranges written cover a range (together: pieces written by
+ * several shards may make up one of the plan's ranges).
  *
  * @param written Ranges written, sorted by offset.
  * @param range The range.
- * @returns `true` when one written range holds all of it.
+ * @returns `true` when every byte of it was written.
+ *
+ * @example
+ * ```ts
+ * import { isCovered } from "./shared_ranges.ts";
+ *
+ * const written = [{ offset: 0, length: 4 }, { offset: 4, length: 4 }];
+ * console.log(isCovered(written, { offset: 2, length: 6 })); // true
+ * ```
  */
-export function isWritten(
+export function isCovered(
   written: readonly JournaledChunk[] | undefined,
   range: JournaledChunk,
 ): boolean {
-  return written?.some((w) =>
-    w.offset <= range.offset &&
-    range.offset + range.length <= w.offset + w.length
-  ) ?? false;
+  let reached = range.offset;
+  const end = range.offset + range.length;
+  for (const w of written ?? []) {
+    if (w.offset > reached) break;
+    reached = Math.max(reached, w.offset + w.length);
+    if (reached >= end) return true;
+  }
+  return reached >= end;
 }

@@ -482,7 +482,7 @@ async function* shardItems(
       if (!item.rename || split.ownerOf(item.id) === shard.index) yield item;
     } else {
       const ranges = split.rangesOf(item.id);
-      if (ranges !== undefined && item.action === "copy" && item.copier === "ranges") {
+      if (ranges !== undefined && item.action === "copy" && item.copier !== "none") {
         const mine = ranges.filter((r) => r.shard === shard.index);
         if (mine.length === 0) continue;
         const chunks = ranges.map(({ offset, length }) => Object.freeze({ offset, length }));

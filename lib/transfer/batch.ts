@@ -156,6 +156,7 @@ async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promis
     shard === undefined ? undefined : shardLabel(shard),
   );
   const run = new Run(settings, options, startMs);
+  run.temporaries.quietLive = shard !== undefined;
   if (journal !== undefined) {
     run.journal = journal;
     run.dirs.record = (change) => journal.dir(change);

@@ -221,7 +221,9 @@ async function copyRanges(
     if (!file.sparse && !(await preallocate(job, tmp))) return "stopped";
     if (file.copier === "ranges") run.journal?.partial(file, tmp);
   }
-  const journaled = file.copier === "ranges" || rest === "kernel" ? run.journal : undefined;
+  const journaled = file.copier === "ranges" || rest === "kernel" || rest === "part"
+    ? run.journal
+    : undefined;
   const algorithm = rest === "part" ? null : run.settings.hash;
   const dstDev = file.offload ? await run.devOf(dirname(tmp)) : -1;
   const pair = `${file.dev}:${dstDev}`;

@@ -11,7 +11,7 @@
  */
 
 import { dirname } from "node:path";
-import { isWritten } from "../ledger/shared_ranges.ts";
+import { isCovered } from "../ledger/shared_ranges.ts";
 import { copyPart } from "./copiers.ts";
 import type { FileJob } from "./file_job.ts";
 
@@ -29,8 +29,8 @@ export async function writePart(job: FileJob): Promise<void> {
     return job.fail("the source changed since it was planned", undefined, "source-changed");
   }
   const written = run.sharedRanges.get(part.tmp);
-  const kept = part.ranges.filter((range) => isWritten(written, range));
-  const todo = part.ranges.filter((range) => !isWritten(written, range));
+  const kept = part.ranges.filter((range) => isCovered(written, range));
+  const todo = part.ranges.filter((range) => !isCovered(written, range));
   try {
     using handle = await Deno.open(part.tmp, { write: true, create: true, mode: 0o600 });
     // Every shard makes it the file's size; none ever shortens it.
@@ -38,7 +38,8 @@ export async function writePart(job: FileJob): Promise<void> {
   } catch (error) {
     return job.failWith("cannot write the destination", error);
   }
-  run.journal?.partial(file, part.tmp, kept);
+  // The ranges kept stay journaled by the runs that wrote them (finalize reads every journal).
+  run.journal?.partial(file, part.tmp);
   const keptBytes = kept.reduce((sum, range) => sum + range.length, 0);
   job.countBytes(keptBytes);
   job.resumedBytes = keptBytes;

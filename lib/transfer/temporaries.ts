@@ -16,6 +16,8 @@ import type { TemporaryReport } from "./result.ts";
 export class Temporaries {
   /** Stray temporaries found, and this run's own that could not be removed. */
   readonly report: TemporaryReport = { reclaimed: [], leftAlone: [], notRemoved: [] };
+  /** A shard's run: the temporaries of runs still going are the other shards', not reported. */
+  quietLive = false;
   #leases = new Leases();
   #mine = new Set<string>();
   #runs = new Map<string, Promise<"gone" | "running">>();
@@ -77,7 +79,7 @@ export class Temporaries {
     let state = this.#runs.get(key);
     if (state === undefined) this.#runs.set(key, state = leaseState(dirname(path), run));
     if ((await state) === "running") {
-      if (temp) this.report.leftAlone.push(path);
+      if (temp && !this.quietLive) this.report.leftAlone.push(path);
       return;
     }
     try {
