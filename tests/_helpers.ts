@@ -236,7 +236,13 @@ export interface CliRun {
  */
 export async function runCli(
   args: string[],
-  options: { flags?: string[]; stdin?: string; cwd?: string; prefix?: string[] } = {},
+  options: {
+    flags?: string[];
+    stdin?: string;
+    cwd?: string;
+    prefix?: string[];
+    env?: Record<string, string>;
+  } = {},
 ): Promise<CliRun> {
   const flags = options.flags ?? ["--allow-read", "--allow-write"];
   const [program, ...before] = options.prefix ?? [Deno.execPath()];
@@ -246,7 +252,7 @@ export async function runCli(
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { ...options.env, NO_COLOR: "1" },
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
   });
   const child = command.spawn();
