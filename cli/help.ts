@@ -23,6 +23,15 @@ Usage:
                              write the plan (every file and range with its id)
                              without copying; ferry apply PLAN runs it, here
                              or on other machines (--from BATCH.json, --move)
+  ferry apply PLAN --shard K/N
+                             run one shard of a plan (a task of a farm's job
+                             array; --shard auto reads Slurm's array); the
+                             last shard to end finalizes the plan
+  ferry finalize PLAN        publish the files split across shards, set the
+                             folders' times, write the ASC MHL history once
+  ferry farm slurm PLAN --shards N
+                             write (--submit: sbatch) the array job of the
+                             shards and the finalize job
   ferry status [BATCH_ID|PLAN]
                              what a batch did or is doing (the latest batch
                              without an id), from the ledger; --json
@@ -117,7 +126,8 @@ touched) · 130 cancelled (temporary files removed).`;
 export const USAGE = `ferry ${VERSION} — copy big media fast, and never lie about the result
 
   ferry copy SRC... DST    ferry move SRC... DST    ferry apply [FILE|-|PLAN]
-  ferry plan SRC... DST --out PLAN
+  ferry plan SRC... DST --out PLAN   ferry apply PLAN --shard K/N
+  ferry finalize PLAN      ferry farm slurm PLAN --shards N
   ferry verify DIR         ferry hash PATH...       ferry demo
   ferry status [BATCH_ID]  ferry batches            ferry resume [BATCH_ID]
   ferry undo BATCH_ID
@@ -166,10 +176,51 @@ Examples:
   source-changed. Every apply of a plan is a run of its batch, with its own
   journal: run it again to finish it, or on several machines at once.
 
+  --shard K/N runs only the Kth of N disjoint shards of a plan (from 0),
+  balanced by bytes; a file larger than a shard's share is split across
+  shards, which write its ranges into one shared temporary. --shard auto
+  takes K and N from Slurm's job array (SLURM_ARRAY_TASK_ID, _MIN, _COUNT);
+  --shard auto/N takes K from SLURM_ARRAY_TASK_ID, CUE_IFRAME (OpenCue),
+  JOB_COMPLETION_INDEX (Kubernetes) or FERRY_SHARD_INDEX. The shards journal
+  into PLAN.ledger beside the plan (--ledger DIR: elsewhere; it must be on
+  storage every node mounts). A shard run again continues from its journal.
+  The last shard to end runs 'ferry finalize PLAN'.
+
 Examples:
   ferry apply batch.json --json
   echo '{"mappings":[{"src":"/a","dst":"/b"}]}' | ferry apply -
-  ferry apply /mnt/show/plans/sh010.plan --workers 16`,
+  ferry apply /mnt/show/plans/sh010.plan --workers 16
+  ferry apply /mnt/show/plans/sh010.plan --shard 2/8`,
+  finalize: `ferry finalize [--json] [-v] [--ledger DIR] PLAN — finish a plan run in shards
+
+  Once every shard's latest run has ended (done, or with failed files):
+  publishes each file split across shards whose ranges are all journaled
+  (its size and source checked; hashed, and with --verify source compared,
+  where the plan hashes), gives the folders the shards created their
+  source's modes and times (a move: removes emptied source folders), and
+  writes each destination's ASC MHL generation once (--mhl plans). Safe to
+  run twice, or twice at once: a plan finalized well is not finalized
+  again. The last shard to end runs it by itself.
+
+  Exit codes: 0 the whole plan is delivered · 1 files failed, or a shard has
+  not ended (nothing done; the message says which) · 2 not a plan file.
+
+Examples:
+  ferry finalize /mnt/show/plans/sh010.plan`,
+  farm: `ferry farm slurm [OPTIONS] PLAN --shards N — run a plan on a Slurm farm
+
+  Writes PLAN.slurm/shards.sh (an array job of N tasks: task K runs
+  'ferry apply PLAN --shard K/N') and PLAN.slurm/finalize.sh, and prints the
+  sbatch commands; --submit runs them: the array, then the finalize job with
+  --dependency=afterok on it (--kill-on-invalid-dep=yes: when a task fails,
+  the finalize job is dropped; the failed shard run again with
+  'sbatch --array=K PLAN.slurm/shards.sh' finalizes the plan when it ends).
+  --partition P; --workers, --file-workers, --small-file-workers,
+  --buffer-size and --offload go to every shard. Watch it with
+  'ferry status PLAN'. OpenCue, Deadline and Kubernetes: docs/farm.md.
+
+Examples:
+  ferry farm slurm sh010.plan --shards 16 --partition io --submit`,
   plan: `ferry plan [OPTIONS] [--move] SRC... DST --out PLAN — plan without copying
 ferry plan [OPTIONS] --from BATCH.json --out PLAN
 
@@ -209,7 +260,9 @@ Examples:
   runs of a batch (the latest batch without an id): its state (running, done,
   failed, cancelled, interrupted — killed, or its machine went down), files
   and bytes done of the total, each run's host, time and rate, and every
-  failed file with its failure code. It reads while the batch runs.
+  failed file with its failure code. It reads while the batch runs. For a
+  plan run in shards (PLAN.ledger beside it): each shard's latest run (state,
+  host, bytes, rate) and the finalize.
 
 Examples:
   ferry status

@@ -20,8 +20,11 @@ export const COMPILE_FLAGS = [
   "--allow-write",
   "--allow-ffi",
   "--allow-sys=hostname,statfs",
-  // Where the ledger is: $XDG_STATE_HOME/ferry, else ~/.local/state/ferry.
-  "--allow-env=HOME,XDG_STATE_HOME",
+  // Where the ledger is: $XDG_STATE_HOME/ferry, else ~/.local/state/ferry;
+  // and the farm schedulers' shard index (--shard auto).
+  "--allow-env=HOME,XDG_STATE_HOME,SLURM_ARRAY_TASK_ID,SLURM_ARRAY_TASK_MIN,SLURM_ARRAY_TASK_COUNT,CUE_IFRAME,JOB_COMPLETION_INDEX,FERRY_SHARD_INDEX",
+  // ferry farm slurm --submit.
+  "--allow-run=sbatch",
   "--no-prompt",
 ] as const;
 

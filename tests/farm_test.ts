@@ -213,7 +213,7 @@ Deno.test("a shard killed with SIGKILL mid-way is run again alone and continues 
     const ledger = planLedgerDir(plan);
     const { batchId } = (await openPlanFile(plan)).header.settings;
     // Small buffers, one worker: slow enough that the kill lands mid-way.
-    const slow = ["apply", plan, "--shard", "0/2", "--workers", "1", "--buffer-size", "16KiB"];
+    const slow = ["apply", plan, "--shard", "0/2", "--workers", "1", "--buffer-size", "4KiB"];
     const child = spawnCli(slow);
     let ended = false;
     child.status.then(() => ended = true);

@@ -17,6 +17,7 @@ import { batchStatus, shardStates } from "../../lib/ledger/status.ts";
 import { isPlanFile, readPlanHeader } from "../../lib/plan/plan_file.ts";
 import { UsageError } from "../args.ts";
 import { formatCount } from "../../lib/size.ts";
+import { V8_FLAGS_ARG } from "../../scripts/v8_flags.ts";
 import { EXIT } from "../exit.ts";
 import { jsonLine } from "../reporter.ts";
 import type { Context } from "./transfer.ts";
@@ -317,7 +318,7 @@ function ferryCommand(): string[] {
     exec,
     "run",
     "--allow-all",
-    "--v8-flags=--max-semi-space-size=4,--heap-growing-percent=50",
+    V8_FLAGS_ARG,
     ...(hasConfig ? ["--config", config] : []),
     main,
   ];

@@ -18,7 +18,7 @@ import { InputError } from "../errors.ts";
 import { startJournal } from "../ledger/journal.ts";
 import { batchDir, journalsIn } from "../ledger/ledger_dir.ts";
 import { readJournal } from "../ledger/schema.ts";
-import { isCovered, sharedRanges } from "../ledger/shared_ranges.ts";
+import { endedRuns, isCovered, sharedRanges } from "../ledger/shared_ranges.ts";
 import { batchStatus, type ShardState, shardStates } from "../ledger/status.ts";
 import type { HashAlgorithm } from "../integrity/hash.ts";
 import { openPlanFile, readPlanHeader } from "../plan/plan_file.ts";
@@ -29,7 +29,7 @@ import { Run } from "../transfer/run.ts";
 import { FileJob } from "../transfer/file_job.ts";
 import { hostName } from "../host.ts";
 import { lastFinalize, takeFinalizeLock } from "./finalize_lock.ts";
-import { sharedTempPath } from "./shard.ts";
+import { isSharedTemp, sharedTempPath } from "./shard.ts";
 
 /** Options of {@linkcode finalizePlan}. */
 export interface FinalizeOptions {
@@ -276,6 +276,8 @@ async function finalizeLocked(
   run.journal = journal;
   run.dirs.record = (change) => journal.dir(change);
   for (const dir of journaled.created) run.dirs.adopt(dir);
+  // Every shard's latest run has ended: what any run of the batch left is a stray.
+  run.temporaries.endedRuns = await endedRuns(ledger, batchId, true);
   const deliveries = settings.mhl ? new Deliveries() : undefined;
   run.observe = (file, result) => {
     deliveries?.file(file, result);
@@ -284,7 +286,10 @@ async function finalizeLocked(
   let manifests: ManifestOutcome[] | undefined;
   try {
     for await (const item of plan.items) {
-      if (item.kind === "stray") continue;
+      if (item.kind === "stray") {
+        if (!isSharedTemp(item.path)) await run.temporaries.reclaim(item.path);
+        continue;
+      }
       if (item.kind === "dir") {
         deliveries?.dir(item);
         await run.dirs.make(item);

@@ -13,6 +13,7 @@ import { batchDir, bootId, journalsIn } from "./ledger_dir.ts";
 import type { JournaledChunk } from "./journal.ts";
 import { readJournal } from "./schema.ts";
 import { isSharedTemp } from "../farm/shard.ts";
+import { RUN_ID } from "../fs/temp_lease.ts";
 
 /**
  * The written ranges of every shared temporary of a batch.
@@ -51,6 +52,38 @@ export async function sharedRanges(
   }
   for (const list of found.values()) list.sort((a, b) => a.offset - b.offset);
   return found;
+}
+
+/**
+ * The runs of a batch whose journals say they ended (done, failed,
+ * cancelled): their temporaries left in destination folders are strays,
+ * whether or not file locks work on the storage.
+ *
+ * Requires `--allow-read` and `--allow-write` on the ledger.
+ *
+ * @param ledger The ledger folder.
+ * @param batchId The batch.
+ * @param all Every run of the batch but this one, ended or not (`ferry
+ * finalize`: every shard's latest run has ended, so no earlier run goes on).
+ * @returns Their run ids.
+ */
+export async function endedRuns(
+  ledger: string,
+  batchId: string,
+  all = false,
+): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for (const journal of journalsIn(await batchDir(ledger, batchId))) {
+    readJournal(journal, (db) => {
+      const run = db.prepare("SELECT run_id, state FROM run").get() as
+        | { run_id: string; state: string }
+        | undefined;
+      if (run !== undefined && run.run_id !== RUN_ID && (all || run.state !== "running")) {
+        ids.add(run.run_id);
+      }
+    });
+  }
+  return ids;
 }
 
 /**

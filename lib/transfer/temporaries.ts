@@ -18,6 +18,14 @@ export class Temporaries {
   readonly report: TemporaryReport = { reclaimed: [], leftAlone: [], notRemoved: [] };
   /** A shard's run: the temporaries of runs still going are the other shards', not reported. */
   quietLive = false;
+  /**
+   * A shard's run (and finalize): the runs of the batch known from their
+   * journals to have ended. Only their temporaries are reclaimed, whatever
+   * the leases say: a farm's storage may not share file locks between
+   * machines, and then a lease cannot tell a live shard on another node
+   * from a dead one.
+   */
+  endedRuns: ReadonlySet<string> | undefined;
   #leases = new Leases();
   #mine = new Set<string>();
   #runs = new Map<string, Promise<"gone" | "running">>();
@@ -77,7 +85,12 @@ export class Temporaries {
     }
     const key = `${dirname(path)}\0${run}`;
     let state = this.#runs.get(key);
-    if (state === undefined) this.#runs.set(key, state = leaseState(dirname(path), run));
+    if (state === undefined) {
+      state = this.endedRuns === undefined
+        ? leaseState(dirname(path), run)
+        : Promise.resolve(this.endedRuns.has(run) ? "gone" : "running");
+      this.#runs.set(key, state);
+    }
     if ((await state) === "running") {
       if (temp && !this.quietLive) this.report.leftAlone.push(path);
       return;
