@@ -1,0 +1,187 @@
+/**
+ * A plan run in shards on this one machine: 1, 2 and 4 shard processes at
+ * once against one `ferry apply PLAN` process and `cp -a`, on the same data
+ * (frames and a clip larger than a shard's share, on tmpfs). The shards share
+ * this machine's memory bandwidth and 2 cores, so this measures the overhead
+ * of sharding and the balance, not bandwidth: it reports bytes per shard,
+ * each shard's wall time, the whole run's, and the finalize's. Then the
+ * split of a plan of many empty files (time of `splitPlanFile`, and of one
+ * shard's items read from the plan).
+ *
+ * ```sh
+ * deno task bench:shards -- [--rounds 3] [--frames 60] [--clip-mib 1024] [--files 1000000] [--dir DIR]
+ * ```
+ *
+ * Prints a Markdown section for bench/RESULTS.md. Times are wall times of
+ * whole processes, the deno binary itself, not `npx`; medians of the rounds.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { batchStatus, openPlanFile, planLedgerDir, splitPlanFile } from "../mod.ts";
+import { readPlanHeader } from "../lib/plan/plan_file.ts";
+import { makeEmptyTree, median } from "./empty_tree.ts";
+import { workDir } from "./process_measure.ts";
+import { V8_FLAGS_ARG } from "../scripts/v8_flags.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    dir: { type: "string" },
+    rounds: { type: "string", default: "3" },
+    frames: { type: "string", default: "60" },
+    "clip-mib": { type: "string", default: "1024" },
+    files: { type: "string", default: "1000000" },
+  },
+});
+const ROOT = new URL("..", import.meta.url).pathname;
+const MIB = 1024 * 1024;
+
+const ferry = (...args: string[]): string[] => [
+  Deno.execPath(),
+  "run",
+  V8_FLAGS_ARG,
+  "--allow-all",
+  join(ROOT, "cli.ts"),
+  ...args,
+];
+
+/** Runs commands at once; each one's wall seconds, and the whole. */
+async function together(commands: string[][]): Promise<{ each: number[]; all: number }> {
+  const start = performance.now();
+  const each = await Promise.all(commands.map(async ([program, ...args]) => {
+    const out = await new Deno.Command(program!, { args, stdout: "null", stderr: "piped" })
+      .output();
+    if (!out.success) {
+      throw new Error(`${program} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+    }
+    return (performance.now() - start) / 1000;
+  }));
+  return { each, all: (performance.now() - start) / 1000 };
+}
+
+async function writeRandom(path: string, bytes: number): Promise<void> {
+  using file = await Deno.open(path, { write: true, create: true, truncate: true });
+  const block = new Uint8Array(MIB);
+  for (let done = 0; done < bytes; done += MIB) {
+    crypto.getRandomValues(block.subarray(0, 65536));
+    block.copyWithin(65536, 0, 65536);
+    for (let at = 131072; at < MIB; at *= 2) block.copyWithin(at, 0, at);
+    await file.write(block.subarray(0, Math.min(MIB, bytes - done)));
+  }
+}
+
+const dir = await workDir(values.dir);
+const rounds = Number(values.rounds);
+const frames = Number(values.frames);
+const clipMiB = Number(values["clip-mib"]);
+const work = join(dir, "bench-shards");
+await Deno.remove(work, { recursive: true }).catch(() => {});
+const src = join(work, "card");
+const dst = join(work, "out");
+await Deno.mkdir(src, { recursive: true });
+for (let f = 0; f < frames; f++) await writeRandom(join(src, `A001.${1001 + f}.exr`), 12 * MIB);
+await writeRandom(join(src, "A001C001.mov"), clipMiB * MIB);
+const plan = join(work, "card.plan");
+await together([ferry("plan", "--quiet", src, dst, "--out", plan)]);
+const ledger = planLedgerDir(plan);
+const { batchId } = readPlanHeader(plan).settings;
+const fresh = async (): Promise<void> => {
+  await Deno.remove(dst, { recursive: true }).catch(() => {});
+  await Deno.remove(ledger, { recursive: true }).catch(() => {});
+};
+
+const commit = new TextDecoder().decode(
+  (await new Deno.Command("git", {
+    args: ["-C", ROOT, "rev-parse", "--short", "HEAD"],
+    stdout: "piped",
+  })
+    .output()).stdout,
+).trim();
+const lines = [
+  `Machine: ${Deno.build.os} ${Deno.osRelease()}, ${navigator.hardwareConcurrency} cores; ` +
+  `Deno ${Deno.version.deno}; ferry git ${commit}. Data: ${frames} × 12 MiB frames and a ` +
+  `${clipMiB} MiB clip, tmpfs → the same tmpfs (${dir}); medians of ${rounds} rounds.`,
+  "",
+  "| run | wall (s) | vs one process | each shard's wall (s) | bytes per shard (MiB) | finalize (s) |",
+  "|---|---|---|---|---|---|",
+];
+const cpTimes: number[] = [];
+const oneTimes: number[] = [];
+for (let round = 0; round < rounds; round++) {
+  await fresh();
+  cpTimes.push((await together([["cp", "-a", src, dst]])).all);
+  await fresh();
+  oneTimes.push(
+    (await together([ferry("apply", "--quiet", "--ledger", join(work, "one"), plan)])).all,
+  );
+}
+const one = median(oneTimes);
+lines.push(
+  `| \`cp -a\` | ${median(cpTimes).toFixed(2)} | ${(median(cpTimes) / one).toFixed(2)}× | | | |`,
+);
+lines.push(`| one \`ferry apply PLAN\` | ${one.toFixed(2)} | 1.00× | | | |`);
+for (const count of [1, 2, 4]) {
+  const walls: number[] = [];
+  const each: number[][] = [];
+  const finals: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    await fresh();
+    const run = await together(
+      Array.from(
+        { length: count },
+        (_, k) => ferry("apply", "--quiet", plan, "--shard", `${k}/${count}`),
+      ),
+    );
+    walls.push(run.all);
+    each.push(run.each);
+    const status = await batchStatus(ledger, batchId);
+    const finalize = status?.runs.find((r) => r.shard === "finalize");
+    if (finalize === undefined || status?.finalized?.ok !== true) throw new Error("not finalized");
+    finals.push(((finalize.endedMs ?? finalize.updatedMs) - finalize.startedMs) / 1000);
+  }
+  const split = splitPlanFile(plan, count);
+  const wall = median(walls);
+  const perShard = Array.from(
+    { length: count },
+    (_, k) => median(each.map((e) => e[k]!)).toFixed(2),
+  );
+  lines.push(
+    `| ${count} shard${count > 1 ? "s" : ""} at once | ${wall.toFixed(2)} | ${
+      (wall / one).toFixed(2)
+    }× | ` +
+      `${perShard.join(" / ")} | ${split.bytes.map((b) => (b / MIB).toFixed(0)).join(" / ")} | ` +
+      `${median(finals).toFixed(2)} |`,
+  );
+}
+await fresh();
+
+// The split of a plan of many empty files.
+const files = Number(values.files);
+const many = join(work, "many");
+makeEmptyTree(many, files);
+const manyPlan = join(work, "many.plan");
+const planSeconds =
+  (await together([ferry("plan", "--quiet", many, join(work, "many-out"), "--out", manyPlan)])).all;
+const splitStart = performance.now();
+const split = splitPlanFile(manyPlan, 4);
+const splitSeconds = (performance.now() - splitStart) / 1000;
+const readStart = performance.now();
+let items = 0;
+for await (const item of (await openPlanFile(manyPlan, { shard: { index: 1, count: 4 } })).items) {
+  if (item.kind === "file") items++;
+}
+const readSeconds = (performance.now() - readStart) / 1000;
+lines.push(
+  "",
+  `- ${files} empty files (1 000 a folder): \`ferry plan\` ${planSeconds.toFixed(1)} s; ` +
+    `\`splitPlanFile(plan, 4)\` ${splitSeconds.toFixed(2)} s (files per shard ${
+      split.files.join(" / ")
+    }); ` +
+    `shard 1/4's ${items} items read from the plan and decided against the destination ` +
+    `${readSeconds.toFixed(1)} s.`,
+);
+await Deno.remove(work, { recursive: true });
+console.log(lines.join("\n"));
