@@ -74,25 +74,25 @@ async function writeRandom(path: string, bytes: number): Promise<void> {
 }
 
 const dir = await workDir(values.dir);
+/** The testbed's share (0.5 ms a request, a 10 GbE link) and the tmpfs behind it, when it is up. */
+async function share(): Promise<{ net: string; store: string } | null> {
+  const out = await new Deno.Command("bash", {
+    args: [join(ROOT, "..", "shared", "testbed", "testbed.sh"), "env"],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const env = new TextDecoder().decode(out.stdout);
+  const net = /^TESTBED_NET=(.*)$/m.exec(env)?.[1];
+  const store = /^TESTBED_NET_STORE=(.*)$/m.exec(env)?.[1];
+  return out.success && net !== undefined && store !== undefined ? { net, store } : null;
+}
 const rounds = Number(values.rounds);
 const frames = Number(values.frames);
 const clipMiB = Number(values["clip-mib"]);
 const work = join(dir, "bench-shards");
 await Deno.remove(work, { recursive: true }).catch(() => {});
-const src = join(work, "card");
+await Deno.mkdir(work, { recursive: true });
 const dst = join(work, "out");
-await Deno.mkdir(src, { recursive: true });
-for (let f = 0; f < frames; f++) await writeRandom(join(src, `A001.${1001 + f}.exr`), 12 * MIB);
-await writeRandom(join(src, "A001C001.mov"), clipMiB * MIB);
-const plan = join(work, "card.plan");
-await together([ferry("plan", "--quiet", src, dst, "--out", plan)]);
-const ledger = planLedgerDir(plan);
-const { batchId } = readPlanHeader(plan).settings;
-const fresh = async (): Promise<void> => {
-  await Deno.remove(dst, { recursive: true }).catch(() => {});
-  await Deno.remove(ledger, { recursive: true }).catch(() => {});
-};
-
 const commit = new TextDecoder().decode(
   (await new Deno.Command("git", {
     args: ["-C", ROOT, "rev-parse", "--short", "HEAD"],
@@ -103,60 +103,86 @@ const commit = new TextDecoder().decode(
 const lines = [
   `Machine: ${Deno.build.os} ${Deno.osRelease()}, ${navigator.hardwareConcurrency} cores; ` +
   `Deno ${Deno.version.deno}; ferry git ${commit}. Data: ${frames} × 12 MiB frames and a ` +
-  `${clipMiB} MiB clip, tmpfs → the same tmpfs (${dir}); medians of ${rounds} rounds.`,
+  `${clipMiB} MiB clip, to tmpfs (${dir}); medians of ${rounds} rounds.`,
   "",
-  "| run | wall (s) | vs one process | each shard's wall (s) | bytes per shard (MiB) | finalize (s) |",
-  "|---|---|---|---|---|---|",
+  "| source | run | wall (s) | vs one process | each shard's wall (s) | bytes per shard (MiB) | finalize (s) |",
+  "|---|---|---|---|---|---|---|",
 ];
-const cpTimes: number[] = [];
-const oneTimes: number[] = [];
-for (let round = 0; round < rounds; round++) {
-  await fresh();
-  cpTimes.push((await together([["cp", "-a", src, dst]])).all);
-  await fresh();
-  oneTimes.push(
-    (await together([ferry("apply", "--quiet", "--ledger", join(work, "one"), plan)])).all,
-  );
-}
-const one = median(oneTimes);
-lines.push(
-  `| \`cp -a\` | ${median(cpTimes).toFixed(2)} | ${(median(cpTimes) / one).toFixed(2)}× | | | |`,
-);
-lines.push(`| one \`ferry apply PLAN\` | ${one.toFixed(2)} | 1.00× | | | |`);
-for (const count of [1, 2, 4]) {
-  const walls: number[] = [];
-  const each: number[][] = [];
-  const finals: number[] = [];
+
+/** One source: cp -a, one process, 1, 2 and 4 shards. */
+async function compare(label: string, seed: string, src: string): Promise<void> {
+  await Deno.mkdir(seed, { recursive: true });
+  for (let f = 0; f < frames; f++) await writeRandom(join(seed, `A001.${1001 + f}.exr`), 12 * MIB);
+  await writeRandom(join(seed, "A001C001.mov"), clipMiB * MIB);
+  const plan = join(work, "card.plan");
+  await Deno.remove(plan).catch(() => {});
+  await together([ferry("plan", "--quiet", src, dst, "--out", plan)]);
+  const ledger = planLedgerDir(plan);
+  const { batchId } = readPlanHeader(plan).settings;
+  const fresh = async (): Promise<void> => {
+    await Deno.remove(dst, { recursive: true }).catch(() => {});
+    await Deno.remove(ledger, { recursive: true }).catch(() => {});
+    await Deno.remove(join(work, "one"), { recursive: true }).catch(() => {});
+  };
+  const cpTimes: number[] = [];
+  const oneTimes: number[] = [];
   for (let round = 0; round < rounds; round++) {
     await fresh();
-    const run = await together(
-      Array.from(
-        { length: count },
-        (_, k) => ferry("apply", "--quiet", plan, "--shard", `${k}/${count}`),
-      ),
+    cpTimes.push((await together([["cp", "-a", src, dst]])).all);
+    await fresh();
+    oneTimes.push(
+      (await together([ferry("apply", "--quiet", "--ledger", join(work, "one"), plan)])).all,
     );
-    walls.push(run.all);
-    each.push(run.each);
-    const status = await batchStatus(ledger, batchId);
-    const finalize = status?.runs.find((r) => r.shard === "finalize");
-    if (finalize === undefined || status?.finalized?.ok !== true) throw new Error("not finalized");
-    finals.push(((finalize.endedMs ?? finalize.updatedMs) - finalize.startedMs) / 1000);
   }
-  const split = splitPlanFile(plan, count);
-  const wall = median(walls);
-  const perShard = Array.from(
-    { length: count },
-    (_, k) => median(each.map((e) => e[k]!)).toFixed(2),
-  );
-  lines.push(
-    `| ${count} shard${count > 1 ? "s" : ""} at once | ${wall.toFixed(2)} | ${
-      (wall / one).toFixed(2)
-    }× | ` +
-      `${perShard.join(" / ")} | ${split.bytes.map((b) => (b / MIB).toFixed(0)).join(" / ")} | ` +
-      `${median(finals).toFixed(2)} |`,
-  );
+  const one = median(oneTimes);
+  const cp = median(cpTimes);
+  lines.push(`| ${label} | \`cp -a\` | ${cp.toFixed(2)} | ${(cp / one).toFixed(2)}× | | | |`);
+  lines.push(`| ${label} | one \`ferry apply PLAN\` | ${one.toFixed(2)} | 1.00× | | | |`);
+  for (const count of [1, 2, 4]) {
+    const walls: number[] = [];
+    const each: number[][] = [];
+    const finals: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      await fresh();
+      const run = await together(
+        Array.from(
+          { length: count },
+          (_, k) => ferry("apply", "--quiet", plan, "--shard", `${k}/${count}`),
+        ),
+      );
+      walls.push(run.all);
+      each.push(run.each);
+      const status = await batchStatus(ledger, batchId);
+      const finalize = status?.runs.find((r) => r.shard === "finalize");
+      if (finalize === undefined || status?.finalized?.ok !== true) {
+        throw new Error("not finalized");
+      }
+      finals.push(((finalize.endedMs ?? finalize.updatedMs) - finalize.startedMs) / 1000);
+    }
+    const split = splitPlanFile(plan, count);
+    const wall = median(walls);
+    const perShard = Array.from(
+      { length: count },
+      (_, k) => median(each.map((e) => e[k]!)).toFixed(2),
+    );
+    lines.push(
+      `| ${label} | ${count} shard${count > 1 ? "s" : ""} at once | ${wall.toFixed(2)} | ` +
+        `${(wall / one).toFixed(2)}× | ${perShard.join(" / ")} | ` +
+        `${split.bytes.map((b) => (b / MIB).toFixed(0)).join(" / ")} | ${
+          median(finals).toFixed(2)
+        } |`,
+    );
+  }
+  await fresh();
+  await Deno.remove(seed, { recursive: true });
 }
-await fresh();
+
+await compare("tmpfs", join(work, "card"), join(work, "card"));
+const bed = await share();
+if (bed !== null) {
+  const seed = join(bed.store, "bench-shards-card");
+  await compare("share (testbed net/)", seed, join(bed.net, "bench-shards-card"));
+} else lines.push("", "(the testbed's share is not up: no share case)");
 
 // The split of a plan of many empty files.
 const files = Number(values.files);

@@ -309,7 +309,10 @@ async function finalizeLocked(
           );
           continue;
         }
-        await publishStaged(run, Object.freeze({ ...item, part: { tmp, ranges: item.chunks } }));
+        await publishStaged(
+          run,
+          Object.freeze({ ...item, part: { tmp, ranges: item.chunks, step: 0 } }),
+        );
         continue;
       }
       if (deliveries === undefined) continue;

@@ -30,7 +30,7 @@ import {
   type TransferSettings,
 } from "../options.ts";
 import { type Mapping, type Plan, type PlanHeader, type PlanItem } from "./plan_item.ts";
-import { copyPlanFor } from "./chunks.ts";
+import { copyPlanFor, MAX_CHUNK_BYTES } from "./chunks.ts";
 import { emptyPlanTotals, type PlanTotals } from "./plan_totals.ts";
 import {
   checkBatch,
@@ -435,14 +435,15 @@ export async function openPlanFile(
     db.close();
     throw error;
   }
-  const sources = storedSources(db);
+  const split = shard === undefined ? undefined : splitPlan(db, shard.count);
+  const stored = storedSources(db);
+  const sources = split === undefined ? stored : shardSources(stored, split, shard!);
   const roots = db.prepare("SELECT * FROM root WHERE mapping = ?");
   // The source roots as planned: a file's facts are the plan's, not what is there now.
   for (const m of checked.mappings) {
     const row = roots.get(m.index) as FactRow | undefined;
     if (row !== undefined && row.reason === null) m.info = infoOf(row);
   }
-  const split = shard === undefined ? undefined : splitPlan(db, shard.count);
   async function* items(): AsyncGenerator<PlanItem> {
     try {
       const all = planItems(checked.mappings, settings, { next: RUN_ID_BASE }, sources);
@@ -463,6 +464,31 @@ export interface OpenPlanOptions extends
   > {
   /** Run only this shard of the plan (`--shard K/N`). */
   shard?: Shard;
+}
+
+/**
+ * The stored walk as a shard sees it: in each folder only the entries it
+ * copies (whole or in part), so that nothing is decided, looked up at the
+ * destination or held for the others' files; a folder with none of them only
+ * for the shard it belongs to (which makes it, empty or not).
+ */
+function shardSources(sources: SourceFacts, split: ShardSplit, shard: Shard): SourceFacts {
+  const mine = (id: number | undefined): boolean =>
+    id === undefined || split.ownerOf(id) === shard.index ||
+    (split.rangesOf(id)?.some((r) => r.shard === shard.index) ?? false);
+  return {
+    root: sources.root,
+    async *walk(m) {
+      for await (const walked of sources.walk(m)) {
+        if (walked.type === "dir") {
+          const entries = walked.entries.filter((entry) => mine(entry.id));
+          if (entries.length === 0 && split.ownerOf(walked.id!) !== shard.index) continue;
+          walked.entries = entries;
+        } else if (split.ownerOf(walked.id!) !== shard.index) continue;
+        yield walked;
+      }
+    },
+  };
 }
 
 /**
@@ -489,6 +515,10 @@ async function* shardItems(
         const part = Object.freeze({
           tmp: sharedTempPath(item.dst, batchId, item.id),
           ranges: Object.freeze(chunks.filter((_, i) => ranges[i]!.shard === shard.index)),
+          // Ranges copied in parallel keep their size; one kernel range goes in large pieces.
+          step: item.copier === "ranges"
+            ? Math.max(...item.chunks.map((c) => c.length))
+            : MAX_CHUNK_BYTES,
         });
         yield Object.freeze({ ...item, chunks: Object.freeze(chunks), part });
       } else if (split.ownerOf(item.id) === shard.index) yield item;

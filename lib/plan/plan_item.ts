@@ -146,6 +146,8 @@ export interface FilePart {
   readonly tmp: string;
   /** The ranges this shard writes. */
   readonly ranges: readonly Chunk[];
+  /** Adjacent ranges are written together up to this many bytes (the plan's range size). */
+  readonly step: number;
 }
 
 /** A directory the transfer creates (or finds) at the destination, or moves with one rename. */

@@ -14,6 +14,7 @@ import { dirname } from "node:path";
 import { isCovered } from "../ledger/shared_ranges.ts";
 import { copyPart } from "./copiers.ts";
 import type { FileJob } from "./file_job.ts";
+import type { Chunk } from "../plan/plan_item.ts";
 
 /**
  * Writes this shard's ranges of a split file and reports it `staged`.
@@ -43,6 +44,21 @@ export async function writePart(job: FileJob): Promise<void> {
   const keptBytes = kept.reduce((sum, range) => sum + range.length, 0);
   job.countBytes(keptBytes);
   job.resumedBytes = keptBytes;
-  if ((await copyPart(job, part.tmp, todo)) === "stopped") return;
+  if ((await copyPart(job, part.tmp, joined(todo, part.step))) === "stopped") return;
   job.finish("staged");
+}
+
+/** Adjacent ranges joined into ranges of at most `step` bytes: fewer, larger writes. */
+function joined(ranges: readonly Chunk[], step: number): Chunk[] {
+  const out: Chunk[] = [];
+  for (const range of ranges) {
+    const last = out.at(-1);
+    if (
+      last !== undefined && last.offset + last.length === range.offset &&
+      last.length + range.length <= step
+    ) {
+      out[out.length - 1] = { offset: last.offset, length: last.length + range.length };
+    } else out.push(range);
+  }
+  return out;
 }
