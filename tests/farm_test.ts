@@ -20,6 +20,7 @@ import {
   assertRejectsWith,
   assertThrows,
   runCli,
+  snapshot,
   spawnCli,
   waitFor,
   withTempDir,
@@ -272,4 +273,36 @@ Deno.test("--shard goes with a plan file only, and a shard's run needs its ledge
 function finalizeEvent(stdout: string): Record<string, unknown> {
   const events = stdout.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
   return events.find((e) => e.event === "finalize");
+}
+
+Deno.test("a move plan run in shards moves file by file (renames on one file system), and finalize removes the emptied source folders", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "shot");
+    await makeDelivery(src, 16);
+    const expected = join(dir, "expected");
+    const copied = await runCli(["copy", "-T", src, expected, "--no-ledger"], { flags: ["-A"] });
+    assertEquals(copied.code, 0, copied.stderr);
+    const dst = join(dir, "delivery");
+    const plan = join(dir, "sh010.plan");
+    const planned = await runCli(["plan", "--move", "--mhl", src, dst, "--out", plan]);
+    assertEquals(planned.code, 0, planned.stderr);
+    for (const k of [0, 1, 2]) {
+      const run = await runCli(["apply", plan, "--shard", `${k}/3`], { flags: ["-A"] });
+      assertEquals(run.code, 0, run.stderr);
+      // No shard moves the whole tree: the others' files are still there.
+      if (k < 2) assert((await Deno.lstat(src).catch(() => null)) !== null, `after shard ${k}`);
+    }
+    assert((await Deno.lstat(src).catch(() => null)) === null, "the source folders are gone");
+    const verify = await runCli(["verify", "--no-record", dst]);
+    assertEquals(verify.code, 0, verify.stdout + verify.stderr);
+    const ours = await snapshotWithout(dst, "ascmhl");
+    assertEquals(ours, await snapshotWithout(expected, "ascmhl"));
+  });
+});
+
+/** A tree's snapshot without one top-level folder. */
+async function snapshotWithout(root: string, skip: string): Promise<Record<string, string>> {
+  return Object.fromEntries(
+    Object.entries(await snapshot(root)).filter(([path]) => !path.startsWith(skip)),
+  );
 }

@@ -254,7 +254,7 @@ async function finalizeLocked(
   shards: ShardState[],
 ): Promise<FinalizeResult> {
   const { ledger } = options;
-  const plan = await openPlanFile(path);
+  const plan = await openPlanFile(path, { finalize: true });
   const { settings } = plan.header;
   const { batchId } = settings;
   const journals = journalsIn(await batchDir(ledger, batchId));

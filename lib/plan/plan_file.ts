@@ -416,7 +416,8 @@ export async function openPlanFile(
   path: string,
   run: OpenPlanOptions = {},
 ): Promise<Plan> {
-  const { shard, ...knobs } = run;
+  const { shard, finalize = false, ...knobs } = run;
+  const sharded = shard !== undefined || finalize;
   const db = openImmutable(path);
   let header: PlanHeader;
   try {
@@ -446,7 +447,9 @@ export async function openPlanFile(
   }
   async function* items(): AsyncGenerator<PlanItem> {
     try {
-      const all = planItems(checked.mappings, settings, { next: RUN_ID_BASE }, sources);
+      const ids = { next: RUN_ID_BASE };
+      // Shards, and the finalize after them, move file by file: no shard owns a whole tree.
+      const all = planItems(checked.mappings, settings, ids, sources, !sharded);
       yield* split === undefined ? all : shardItems(all, split, shard!, settings.batchId);
     } finally {
       db.close();
@@ -464,6 +467,8 @@ export interface OpenPlanOptions extends
   > {
   /** Run only this shard of the plan (`--shard K/N`). */
   shard?: Shard;
+  /** For `ferry finalize`: the whole plan, planned as its shards planned it. */
+  finalize?: boolean;
 }
 
 /**

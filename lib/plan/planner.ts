@@ -186,6 +186,9 @@ export const LIVE_SOURCES: SourceFacts = {
  * @param settings The settings.
  * @param ids The next id to give to an item the sources do not number.
  * @param sources Where the sources' facts come from.
+ * @param treeRename Whether a tree moved on one file system goes with one
+ * rename (not in a shard's run: every shard moves its own files, and the
+ * source folders stay until `ferry finalize`).
  * @returns The items, as they are produced.
  */
 export async function* planItems(
@@ -193,6 +196,7 @@ export async function* planItems(
   settings: ResolvedSettings,
   ids: { next: number } = { next: 0 },
   sources: SourceFacts = LIVE_SOURCES,
+  treeRename = true,
 ): AsyncGenerator<PlanItem> {
   // Two files can share a destination only when destinations nest.
   const owners = destinationsNest(mappings)
@@ -237,7 +241,7 @@ export async function* planItems(
         gid: info.gid,
         rename,
       });
-    if (move && m.sameFs && m.dstInfo === null) {
+    if (move && m.sameFs && m.dstInfo === null && treeRename) {
       yield dirOf(m.src, m.dst, m.info, true); // the whole tree, with one rename
       continue;
     }
