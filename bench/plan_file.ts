@@ -18,7 +18,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { makeEmptyTree, median } from "./empty_tree.ts";
-import { timed, workDir } from "./process_measure.ts";
+import { headCommit, timed, workDir } from "./process_measure.ts";
 import { V8_FLAGS_ARG } from "../scripts/v8_flags.ts";
 
 const { values } = parseArgs({
@@ -48,13 +48,7 @@ const dst = join(dir, "bench-plan-dst");
 const plan = join(dir, "bench.plan");
 await Deno.remove(src, { recursive: true }).catch(() => {});
 makeEmptyTree(src, count);
-const commit = new TextDecoder().decode(
-  (await new Deno.Command("git", {
-    args: ["-C", ROOT, "rev-parse", "--short", "HEAD"],
-    stdout: "piped",
-  })
-    .output()).stdout,
-).trim();
+const commit = await headCommit();
 const lines = [
   `Machine: ${Deno.build.os} ${Deno.osRelease()}, ${navigator.hardwareConcurrency} cores; ` +
   `Deno ${Deno.version.deno}; ferry git ${commit}. Folder: ${dir} (tmpfs).`,

@@ -54,3 +54,16 @@ export async function timed(command: string[]): Promise<{ seconds: number; mib: 
   if (!out.success || match === null) throw new Error(`${command.join(" ")} failed: ${text}`);
   return { seconds: Number(match[1]), mib: Number(match[2]) / 1024 };
 }
+
+/**
+ * The short hash of the checkout's HEAD, for the machine line of a report.
+ *
+ * @returns The commit, e.g. `1fb3f02`.
+ */
+export async function headCommit(): Promise<string> {
+  const out = await new Deno.Command("git", {
+    args: ["-C", ROOT, "rev-parse", "--short", "HEAD"],
+    stdout: "piped",
+  }).output();
+  return new TextDecoder().decode(out.stdout).trim();
+}

@@ -23,7 +23,7 @@ import { parseArgs } from "node:util";
 import { batchStatus, openPlanFile, planLedgerDir, splitPlanFile } from "../mod.ts";
 import { readPlanHeader } from "../lib/plan/plan_file.ts";
 import { makeEmptyTree, median } from "./empty_tree.ts";
-import { workDir } from "./process_measure.ts";
+import { headCommit, workDir } from "./process_measure.ts";
 import { V8_FLAGS_ARG } from "../scripts/v8_flags.ts";
 
 const { values } = parseArgs({
@@ -93,13 +93,7 @@ const work = join(dir, "bench-shards");
 await Deno.remove(work, { recursive: true }).catch(() => {});
 await Deno.mkdir(work, { recursive: true });
 const dst = join(work, "out");
-const commit = new TextDecoder().decode(
-  (await new Deno.Command("git", {
-    args: ["-C", ROOT, "rev-parse", "--short", "HEAD"],
-    stdout: "piped",
-  })
-    .output()).stdout,
-).trim();
+const commit = await headCommit();
 const lines = [
   `Machine: ${Deno.build.os} ${Deno.osRelease()}, ${navigator.hardwareConcurrency} cores; ` +
   `Deno ${Deno.version.deno}; ferry git ${commit}. Data: ${frames} × 12 MiB frames and a ` +

@@ -185,7 +185,6 @@ async function flushDirectoryOf(job: FileJob, done: string): Promise<boolean> {
 
 async function copyAndPublish(job: FileJob): Promise<void> {
   const { run, file } = job;
-  const move = run.settings.operation === "move";
   await run.dirs.ensure(dirname(file.dst));
   job.ops = await run.opsFor(file);
   const local = run.localCopy(file, job.ops);
@@ -216,18 +215,27 @@ async function copyAndPublish(job: FileJob): Promise<void> {
     }
     if (outcome === "exists") return await existsAtPublish(job);
     run.temporaries.published(tmp);
-    if (!(await flushDirectoryOf(job, "published"))) return;
-    if (move) {
-      try {
-        await Deno.remove(file.src);
-      } catch (error) {
-        return job.failWith("the copy is complete, but the source could not be removed", error);
-      }
-    }
-    job.finish(move ? "moved" : "copied");
+    await afterPublish(job);
   } finally {
     await run.temporaries.discard(tmp);
   }
+}
+
+/**
+ * After a copy is published: its folder flushed (with `fsync`), a move's
+ * source removed, and the outcome reported.
+ */
+async function afterPublish(job: FileJob): Promise<void> {
+  if (!(await flushDirectoryOf(job, "published"))) return;
+  const move = job.run.settings.operation === "move";
+  if (move) {
+    try {
+      await Deno.remove(job.file.src);
+    } catch (error) {
+      return job.failWith("the copy is complete, but the source could not be removed", error);
+    }
+  }
+  job.finish(move ? "moved" : "copied");
 }
 
 /**
@@ -336,16 +344,7 @@ export async function publishStaged(run: Run, file: PlannedFile): Promise<void> 
       await existsAtPublish(job);
       return await removeIfPresent(tmp);
     }
-    if (!(await flushDirectoryOf(job, "published"))) return;
-    const move = run.settings.operation === "move";
-    if (move) {
-      try {
-        await Deno.remove(file.src);
-      } catch (error) {
-        return job.failWith("the copy is complete, but the source could not be removed", error);
-      }
-    }
-    job.finish(move ? "moved" : "copied");
+    await afterPublish(job);
   } catch (error) {
     job.fail(sideOf(error, file), error);
   } finally {
