@@ -96,8 +96,13 @@ function bar(fraction: number, width: number): string {
 export function summaryLines(result: TransferResult, cancelled: boolean): string[] {
   const t = result.totals;
   const verb = result.operation === "move" ? "moved" : "copied";
+  // A shard's part of a file split across shards is not one of its files: finalize publishes it.
+  const staged = t.filesStaged > 0
+    ? ` and its part of ${formatCount(t.filesStaged, "file")} split across shards`
+    : "";
   const parts = [
-    `${verb} ${t.filesDone} of ${formatCount(t.files, "file")} (${formatBytes(t.bytesDone)})`,
+    `${verb} ${t.filesDone} of ${formatCount(t.files - t.filesStaged, "file")}${staged} ` +
+    `(${formatBytes(t.bytesDone)})`,
   ];
   const renamed = t.filesDone > 0 && t.filesRenamed === t.filesDone;
   parts.push(
@@ -110,9 +115,7 @@ export function summaryLines(result: TransferResult, cancelled: boolean): string
   if (t.filesSkipped) counts.push(`${t.filesSkipped} skipped`);
   if (t.filesFailed) counts.push(`${t.filesFailed} failed`);
   if (t.filesCancelled) counts.push(`${t.filesCancelled} not ${verb} (cancelled)`);
-  if (t.filesStaged) {
-    counts.push(`${t.filesStaged} split across shards staged for \`ferry finalize\``);
-  }
+  if (t.filesStaged) counts.push("`ferry finalize` publishes the split files");
   const head = `ferry: ${cancelled ? "cancelled: " : ""}${parts.join(" ")}` +
     (counts.length ? `; ${counts.join(", ")}` : "");
   const lines = [head];

@@ -483,7 +483,7 @@ function shardSources(sources: SourceFacts, split: ShardSplit, shard: Shard): So
     (split.rangesOf(id)?.some((r) => r.shard === shard.index) ?? false);
   return {
     root: sources.root,
-    async *walk(m) {
+    async *walk(m): AsyncGenerator<WalkedDir | WalkedFailure> {
       for await (const walked of sources.walk(m)) {
         if (walked.type === "dir") {
           const entries = walked.entries.filter((entry) => mine(entry.id));
