@@ -141,7 +141,10 @@ Deno.test("three processes each run a shard of a plan at once; the last to end f
       /finalized batch .*: 1 file split across shards published/.test(r.stderr)
     );
     assertEquals(finalized.length, 1, runs.map((r) => r.stderr).join("\n---\n"));
-    assertMatch(runs.map((r) => r.stderr).join("\n"), /its part of 1 file split across shards .*`ferry finalize` publishes the split files/);
+    assertMatch(
+      runs.map((r) => r.stderr).join("\n"),
+      /its part of 1 file split across shards .*`ferry finalize` publishes the split files/,
+    );
     const ledger = planLedgerDir(plan);
     await assertDelivered(src, dst, plan, ledger);
     const status = await runCli(["status", plan, "--json"], { flags: ["-A"] });
