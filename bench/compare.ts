@@ -26,7 +26,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { makeSampleShot, writeSampleFile } from "../cli/sample_shot.ts";
 import { compileBinary } from "../tests/_helpers.ts";
-import { V8_FLAGS_ARG } from "../scripts/v8_flags.ts";
+import { V8_FLAGS_ARG } from "../cli/v8_flags.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 /** The ferry that is timed: a snapshot made by compare.sh, so edits during a run do not leak in. */
@@ -274,7 +274,7 @@ interface Contender {
 }
 
 const DENO = Deno.execPath();
-// As the installed command runs it: with its V8 flags (scripts/v8_flags.ts).
+// As the installed command runs it: with its V8 flags (cli/v8_flags.ts).
 const FERRY = [
   DENO,
   "run",

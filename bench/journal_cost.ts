@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { writeSampleFile } from "../cli/sample_shot.ts";
 import { makeEmptyTree, median } from "./empty_tree.ts";
-import { V8_FLAGS_ARG } from "../scripts/v8_flags.ts";
+import { V8_FLAGS_ARG } from "../cli/v8_flags.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

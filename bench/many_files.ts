@@ -12,7 +12,7 @@
  * Prints a Markdown section for bench/RESULTS.md. Times are wall times of
  * whole processes (`/usr/bin/time`), the deno binary itself, not `npx`.
  * ferry runs as the installed command runs it, with its V8 flags
- * (`scripts/v8_flags.ts`); the memory part also runs it with V8's defaults.
+ * (`cli/v8_flags.ts`); the memory part also runs it with V8's defaults.
  *
  * @module
  */
@@ -21,7 +21,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { makeEmptyTree, median } from "./empty_tree.ts";
 import { timed, workDir } from "./process_measure.ts";
-import { V8_FLAGS_ARG } from "../scripts/v8_flags.ts";
+import { V8_FLAGS_ARG } from "../cli/v8_flags.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

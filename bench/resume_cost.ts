@@ -18,7 +18,7 @@ import { parseArgs } from "node:util";
 import { writeSampleFile } from "../cli/sample_shot.ts";
 import { journalsIn } from "../lib/ledger/ledger_dir.ts";
 import { median } from "./empty_tree.ts";
-import { V8_FLAGS_ARG } from "../scripts/v8_flags.ts";
+import { V8_FLAGS_ARG } from "../cli/v8_flags.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -24,7 +24,7 @@ import { batchStatus, openPlanFile, planLedgerDir, splitPlanFile } from "../mod.
 import { readPlanHeader } from "../lib/plan/plan_file.ts";
 import { makeEmptyTree, median } from "./empty_tree.ts";
 import { headCommit, workDir } from "./process_measure.ts";
-import { V8_FLAGS_ARG } from "../scripts/v8_flags.ts";
+import { V8_FLAGS_ARG } from "../cli/v8_flags.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -12,7 +12,7 @@
  */
 
 import { dirname, join } from "node:path";
-import { V8_FLAGS_ARG } from "./v8_flags.ts";
+import { V8_FLAGS_ARG } from "../cli/v8_flags.ts";
 
 /** The permissions the binary gets: it cannot be given flags later. */
 export const COMPILE_FLAGS = [

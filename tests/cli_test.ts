@@ -1,7 +1,7 @@
 import { dirname, join } from "node:path";
 import { DEFAULTS } from "../mod.ts";
 import { MIB } from "../lib/size.ts";
-import { V8_FLAGS_ARG } from "../scripts/v8_flags.ts";
+import { V8_FLAGS_ARG } from "../cli/v8_flags.ts";
 import {
   asNobody,
   assert,

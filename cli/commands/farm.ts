@@ -17,7 +17,7 @@ import { batchStatus, shardStates } from "../../lib/ledger/status.ts";
 import { isPlanFile, readPlanHeader } from "../../lib/plan/plan_file.ts";
 import { UsageError } from "../args.ts";
 import { formatCount } from "../../lib/size.ts";
-import { V8_FLAGS_ARG } from "../../scripts/v8_flags.ts";
+import { V8_FLAGS_ARG } from "../v8_flags.ts";
 import { EXIT } from "../exit.ts";
 import { jsonLine } from "../reporter.ts";
 import type { Context } from "./transfer.ts";
