@@ -155,6 +155,8 @@ export interface ShardSplit {
   ownerOf(id: number): number;
   /** The ranges of a file split across shards, each with its shard; `undefined` for a file that is not split. */
   rangesOf(id: number): readonly OwnedRange[] | undefined;
+  /** The ids a shard's files and pieces lie within: `from` inclusive, `to` exclusive. */
+  idsOf(shard: number): { from: number; to: number };
 }
 
 interface WeightRow {
@@ -260,6 +262,20 @@ export function splitPlan(db: DatabaseSync, count: number): ShardSplit {
     },
     rangesOf(id: number): readonly OwnedRange[] | undefined {
       return splits.get(id);
+    },
+    idsOf(shard: number): { from: number; to: number } {
+      let from = firstIds[shard]!;
+      let to = shard + 1 < count ? firstIds[shard + 1]! : Number.MAX_SAFE_INTEGER;
+      // A file split across shards may belong to a neighbour and still hold pieces of this one.
+      for (const [id, ranges] of splits) {
+        if (!ranges.some((r) => r.shard === shard)) continue;
+        from = Math.min(from, id);
+        to = Math.max(to, id + 1);
+      }
+      return {
+        from: from === Infinity ? to : from,
+        to: to === Infinity ? Number.MAX_SAFE_INTEGER : to,
+      };
     },
   });
 }

@@ -437,7 +437,8 @@ export async function openPlanFile(
     throw error;
   }
   const split = shard === undefined ? undefined : splitPlan(db, shard.count);
-  const stored = storedSources(db);
+  // A shard reads only the rows its items can be among.
+  const stored = storedSources(db, split?.idsOf(shard!.index));
   const sources = split === undefined ? stored : shardSources(stored, split, shard!);
   const roots = db.prepare("SELECT * FROM root WHERE mapping = ?");
   // The source roots as planned: a file's facts are the plan's, not what is there now.
@@ -594,10 +595,13 @@ function openImmutable(path: string): DatabaseSync {
 }
 
 /** The sources as a plan file saw them. */
-function storedSources(db: DatabaseSync): SourceFacts {
+function storedSources(
+  db: DatabaseSync,
+  ids: { from: number; to: number } = { from: 0, to: Number.MAX_SAFE_INTEGER },
+): SourceFacts {
   const root = db.prepare("SELECT * FROM root WHERE mapping = ?");
-  const folders = db.prepare("SELECT * FROM folder WHERE mapping = ? ORDER BY id");
-  const entries = db.prepare("SELECT * FROM entry WHERE id > ? ORDER BY id");
+  const folders = db.prepare("SELECT * FROM folder WHERE mapping = ? AND id < ? ORDER BY id");
+  const entries = db.prepare("SELECT * FROM entry WHERE id > ? AND id < ? ORDER BY id");
   return {
     root(m): Promise<WalkedEntry> {
       const row = root.get(m.index) as FactRow | undefined;
@@ -607,7 +611,7 @@ function storedSources(db: DatabaseSync): SourceFacts {
     async *walk(m): AsyncGenerator<WalkedDir | WalkedFailure> {
       let cursor: Iterator<EntryRow> | undefined;
       let pending: EntryRow | undefined;
-      for (const row of folders.iterate(m.index) as Iterable<FolderRow>) {
+      for (const row of folders.iterate(m.index, ids.to) as Iterable<FolderRow>) {
         if (row.reason !== null) {
           yield {
             type: "failed",
@@ -621,7 +625,8 @@ function storedSources(db: DatabaseSync): SourceFacts {
         }
         // A folder's entries follow it: their ids are above its own and below the next folder's.
         if (cursor === undefined) {
-          cursor = (entries.iterate(row.id) as Iterable<EntryRow>)[Symbol.iterator]();
+          const after = Math.max(row.id, ids.from - 1);
+          cursor = (entries.iterate(after, ids.to) as Iterable<EntryRow>)[Symbol.iterator]();
           pending = cursor.next().value ?? undefined;
         }
         while (pending !== undefined && pending.folder < row.id) {
