@@ -348,6 +348,7 @@ export const COMMAND_OPTIONS: Record<string, Set<string>> = {
     "move",
   ]),
   hash: new Set(["hash", "json", "quiet"]),
+  ls: new Set(["json", "quiet"]),
   verify: new Set(["against", "no-record", "hash", "json", "quiet"]),
 };
 

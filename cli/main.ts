@@ -19,6 +19,7 @@ import { batchesCommand, resumeCommand, statusCommand } from "./commands/ledger.
 import { applyCommand, planCommand } from "./commands/plan.ts";
 import { undoCommand } from "./commands/undo.ts";
 import { farmCommand, finalizeCommand } from "./commands/farm.ts";
+import { lsCommand } from "./commands/ls.ts";
 import { cpMappings } from "./destinations.ts";
 import { EXIT } from "./exit.ts";
 import { COMMAND_HELP, HELP, USAGE } from "./help.ts";
@@ -108,6 +109,8 @@ export async function main(args: string[], interrupts?: Interrupts): Promise<num
         return await applyCommand(context);
       case "plan":
         return await planCommand(context);
+      case "ls":
+        return await lsCommand(context);
       case "finalize":
         return await finalizeCommand(context);
       case "farm":
