@@ -72,12 +72,16 @@ export type Info = { help: string | undefined } | "version" | "usage";
 export function parse(args: string[]): Parsed | Info {
   let values;
   let positionals;
+  let tokens;
   try {
-    ({ values, positionals } = parseArgs({
+    ({ values, positionals, tokens } = parseArgs({
       args,
       allowPositionals: true,
       strict: true,
+      tokens: true,
       options: {
+        include: { type: "string", multiple: true },
+        exclude: { type: "string", multiple: true },
         workers: { type: "string", short: "w" },
         "file-workers": { type: "string", short: "j" },
         "small-file-workers": { type: "string" },
@@ -198,6 +202,17 @@ export function parse(args: string[]): Parsed | Info {
     given("backupDir", "--backup-dir", values["backup-dir"]);
     options.backupDir = values["backup-dir"];
   }
+  // Include and exclude rules keep the order they were given in: the first that matches decides.
+  const rules = tokens.flatMap((t) =>
+    t.kind === "option" && (t.name === "include" || t.name === "exclude") && t.value !== undefined
+      ? [`${t.name === "include" ? "+" : "-"} ${t.value}`]
+      : []
+  );
+  if (rules.length > 0) {
+    names.filters = "--include/--exclude";
+    shown.filters = rules.map((r) => `'${r}'`).join(" ");
+    options.filters = rules;
+  }
   if (values["batch-id"] !== undefined) {
     given("batchId", "--batch-id", values["batch-id"]);
     options.batchId = values["batch-id"];
@@ -250,6 +265,8 @@ function ledgerOf(dir: string | undefined, off: boolean | undefined): string | f
 
 /** The options of a copy, a move, a batch and the demo. */
 const TRANSFER_OPTIONS = [
+  "include",
+  "exclude",
   "workers",
   "file-workers",
   "small-file-workers",
@@ -299,6 +316,8 @@ const PLAN_RUN_ONLY = new Set([
  * again to change them); the others are the run's.
  */
 export const PLAN_FIXED = [
+  "include",
+  "exclude",
   "chunk-size",
   "cutoff",
   "verify",

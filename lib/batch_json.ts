@@ -26,6 +26,7 @@ const SETTING_KEYS = {
   max_workers: "maxWorkers",
   file_workers: "fileWorkers",
   batch_id: "batchId",
+  filters: "filters",
 } as const;
 const TOP_KEYS = new Set(["mappings", ...Object.keys(SETTING_KEYS)]);
 const MAPPING_KEYS = new Set(["src", "dst"]);

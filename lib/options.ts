@@ -9,6 +9,7 @@
  */
 
 import { resolve } from "node:path";
+import { FilterRuleError, parseFilters } from "./plan/filters.ts";
 import { InputError } from "./errors.ts";
 import { HASH_ALGORITHMS, type HashAlgorithm } from "./integrity/hash.ts";
 import { formatBytes, MIB } from "./size.ts";
@@ -205,6 +206,14 @@ export interface TransferSettings {
    * @default {a random UUID}
    */
   batchId?: string;
+  /**
+   * Include and exclude rules for the files and folders of trees, in order:
+   * `"+ GLOB"` includes, `"- GLOB"` excludes, the first rule that matches a
+   * path (relative to the mapping's source root) decides, a rule ending in
+   * `/` matches folders only (see `lib/plan/filters.ts`).
+   * @default {[]: everything is copied}
+   */
+  filters?: readonly string[];
 }
 
 /** {@linkcode TransferSettings} with every default filled in and every value checked. */
@@ -245,6 +254,8 @@ export interface ResolvedSettings {
   backupDir: string | null;
   /** See {@linkcode TransferSettings.batchId}. */
   batchId: string;
+  /** See {@linkcode TransferSettings.filters}. */
+  filters: readonly string[];
 }
 
 /**
@@ -382,6 +393,22 @@ export function resolveOptions(
       `Invalid value for ${nameOf("backupDir")}: expected a folder`,
     );
   }
+  const filters = options.filters ?? [];
+  if (!Array.isArray(filters) || filters.some((rule) => typeof rule !== "string")) {
+    throw new OptionError(
+      nameOf("filters"),
+      `Invalid value for ${nameOf("filters")}: expected a list of '+ GLOB' and '- GLOB' rules`,
+    );
+  }
+  try {
+    parseFilters(filters);
+  } catch (error) {
+    if (!(error instanceof FilterRuleError)) throw error;
+    throw new OptionError(
+      nameOf("filters"),
+      `${(error as FilterRuleError).message} (in ${nameOf("filters")})`,
+    );
+  }
   return {
     operation,
     maxWorkers: count("maxWorkers"),
@@ -401,6 +428,7 @@ export function resolveOptions(
     existing,
     backupDir: backupDir === undefined ? null : resolve(backupDir),
     batchId,
+    filters: Object.freeze([...filters]),
   };
 }
 

@@ -43,6 +43,7 @@ import {
 import { child, type WalkedDir, type WalkedEntry, type WalkedFailure } from "./walk.ts";
 import { tempPathFor } from "../fs/publish.ts";
 import { type Shard, type ShardSplit, sharedTempPath, splitPlan } from "../farm/shard.ts";
+import { parseFilters } from "./filters.ts";
 
 /** The plan file format this ferry writes and reads. */
 export const PLAN_FILE_FORMAT = 1;
@@ -161,7 +162,8 @@ export async function planToFile(
         count(writer.root(m.index, await LIVE_SOURCES.root(m)), m.sameFs);
         continue;
       }
-      for await (const walked of writer.walk(m.index, LIVE_SOURCES.walk(m))) {
+      const walk = LIVE_SOURCES.walk(m, parseFilters(settings.filters));
+      for await (const walked of writer.walk(m.index, walk)) {
         if (walked.type === "failed") {
           totals.failing++;
           continue;

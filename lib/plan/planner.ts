@@ -29,6 +29,7 @@ import {
 } from "./existing.ts";
 import { type CheckedMapping, checkMapping, checkMappings } from "./mapping_check.ts";
 import { checkOverlaps, destinationsNest } from "./overlaps.ts";
+import { type Filter, parseFilters } from "./filters.ts";
 import {
   type Mapping,
   type Plan,
@@ -158,8 +159,12 @@ export async function* planTreeCopy(
 export interface SourceFacts {
   /** The entry of a mapping whose source is a file or a link. */
   root(mapping: CheckedMapping): Promise<WalkedEntry>;
-  /** The folders of a mapping whose source is a folder, parents first. */
-  walk(mapping: CheckedMapping): AsyncIterable<WalkedDir | WalkedFailure>;
+  /**
+   * The folders of a mapping whose source is a folder, parents first; the
+   * filter leaves files and folders out (a stored plan was filtered when it
+   * was made).
+   */
+  walk(mapping: CheckedMapping, filter?: Filter | null): AsyncIterable<WalkedDir | WalkedFailure>;
 }
 
 /** The sources as they are now. */
@@ -175,7 +180,7 @@ export const LIVE_SOURCES: SourceFacts = {
     }
     return entry;
   },
-  walk: (m) => walkTree(m.src, m.dst, m.info),
+  walk: (m, filter) => walkTree(m.src, m.dst, m.info, filter ?? null),
 };
 
 /**
@@ -204,6 +209,7 @@ export async function* planItems(
     : null;
   const scanned = new Set<string>();
   const move = settings.operation === "move";
+  const filter = parseFilters(settings.filters ?? []);
   for (const m of mappings) {
     if (!m.info.isDirectory) {
       const folder = dirname(m.dst);
@@ -241,11 +247,12 @@ export async function* planItems(
         gid: info.gid,
         rename,
       });
-    if (move && m.sameFs && m.dstInfo === null && treeRename) {
+    // With rules, what they leave out stays: no tree moves whole.
+    if (move && m.sameFs && m.dstInfo === null && treeRename && filter === null) {
       yield dirOf(m.src, m.dst, m.info, true); // the whole tree, with one rename
       continue;
     }
-    for await (const walked of sources.walk(m)) {
+    for await (const walked of sources.walk(m, filter)) {
       if (walked.type === "failed") {
         const { src, dst, reason, code } = walked;
         yield owned(failedFile(walked.id ?? ids.next++, m.index, src, dst, reason, code), owners);

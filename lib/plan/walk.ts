@@ -9,6 +9,7 @@
  */
 
 import { forEachLimit } from "../concurrency.ts";
+import type { Filter } from "./filters.ts";
 import { describeError, type FailureCode, failureCodeOf } from "../errors.ts";
 import { isLocalFileSystem, turn } from "../fs/file_ops.ts";
 
@@ -78,14 +79,18 @@ const LOOKS_PER_TURN = 64;
  * @param src The root folder (checked to be listable).
  * @param dst Where its copy goes.
  * @param info What stat said of the root.
+ * @param filter Include and exclude rules (see `filters.ts`): what they leave out is not looked at.
  * @returns Each folder as it is listed, and each folder that could not be.
  */
 export async function* walkTree(
   src: string,
   dst: string,
   info: Deno.FileInfo,
+  filter: Filter | null = null,
 ): AsyncGenerator<WalkedDir | WalkedFailure> {
-  const pending: { src: string; dst: string; info: Deno.FileInfo }[] = [{ src, dst, info }];
+  const pending: { src: string; dst: string; info: Deno.FileInfo; rel: string }[] = [
+    { src, dst, info, rel: "" },
+  ];
   // Per device: on a local file system each look is made synchronously (see file_ops.ts).
   const local = new Map<number, Promise<boolean>>();
   for (let next = pending.shift(); next !== undefined; next = pending.shift()) {
@@ -100,6 +105,12 @@ export async function* walkTree(
       const reason = `cannot list the source folder: ${describeError(error)}`;
       yield { type: "failed", src: next.src, dst: next.dst, reason, code: failureCodeOf(error) };
       continue;
+    }
+    if (filter !== null) {
+      const relOf = (name: string): string => dir.rel === "" ? name : `${dir.rel}/${name}`;
+      names = names.filter((e) =>
+        e.isDirectory ? filter.keepFolder(relOf(e.name)) : filter.keepFile(relOf(e.name))
+      );
     }
     names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     // Deno sees a name that is not UTF-8 with U+FFFD in place of the bad
@@ -123,7 +134,15 @@ export async function* walkTree(
     }
     const entries: WalkedEntry[] = [];
     for (const item of looked) {
-      if ("dir" in item) pending.push({ src: item.src, dst: item.dst, info: item.dir });
+      if ("dir" in item) {
+        const name = item.src.slice(item.src.lastIndexOf("/") + 1);
+        pending.push({
+          src: item.src,
+          dst: item.dst,
+          info: item.dir,
+          rel: dir.rel === "" ? name : `${dir.rel}/${name}`,
+        });
+      }
       else entries.push(item);
     }
     yield { type: "dir", src: dir.src, dst: dir.dst, info: dir.info, entries };
