@@ -53,8 +53,28 @@ export interface Parsed {
   partition: string | undefined;
   /** `ferry farm slurm --submit`: run sbatch. */
   submit: boolean;
+  /** Frame sequences among the sources: `--frames`, `--sequence`, renumbering, completeness. */
+  sequences: SequenceFlags;
   /** The long names of the flags given. */
   given: ReadonlySet<string>;
+}
+
+/** The flags of frame sequences (`ferry copy 'sh010.####.exr' …`). */
+export interface SequenceFlags {
+  /** `--frames SET`. */
+  frames?: string;
+  /** `--sequence`: a frame's path selects its whole sequence. */
+  sequence: boolean;
+  /** `--renumber START`. */
+  renumber?: number;
+  /** `--offset N`. */
+  offset?: number;
+  /** `--rename PATTERN`. */
+  rename?: string;
+  /** `--require-complete`. */
+  requireComplete: boolean;
+  /** `--allow-empty-frames`. */
+  allowEmptyFrames: boolean;
 }
 
 /** What the arguments ask for besides a command: help (of one command, or all), the version, usage. */
@@ -70,6 +90,14 @@ export type Info = { help: string | undefined } | "version" | "usage";
  * @throws {UsageError} For arguments that cannot be read.
  */
 export function parse(args: string[]): Parsed | Info {
+  // `--offset -1000`: a negative frame number is the flag's value, not another flag.
+  args = args.flatMap((arg, i) =>
+    (arg === "--offset" || arg === "--renumber") && /^-\d+$/.test(args[i + 1] ?? "")
+      ? [`${arg}=${args[i + 1]}`]
+      : i > 0 && (args[i - 1] === "--offset" || args[i - 1] === "--renumber") && /^-\d+$/.test(arg)
+      ? []
+      : [arg]
+  );
   let values;
   let positionals;
   let tokens;
@@ -81,6 +109,13 @@ export function parse(args: string[]): Parsed | Info {
       tokens: true,
       options: {
         include: { type: "string", multiple: true },
+        frames: { type: "string" },
+        sequence: { type: "boolean" },
+        renumber: { type: "string" },
+        offset: { type: "string" },
+        rename: { type: "string" },
+        "require-complete": { type: "boolean" },
+        "allow-empty-frames": { type: "boolean" },
         exclude: { type: "string", multiple: true },
         workers: { type: "string", short: "w" },
         "file-workers": { type: "string", short: "j" },
@@ -240,6 +275,17 @@ export function parse(args: string[]): Parsed | Info {
     shards: values.shards === undefined ? undefined : shardCount(values.shards),
     partition: values.partition,
     submit: values.submit ?? false,
+    sequences: {
+      ...(values.frames === undefined ? {} : { frames: values.frames }),
+      sequence: values.sequence ?? false,
+      ...(values.renumber === undefined
+        ? {}
+        : { renumber: frameNumber("--renumber", values.renumber) }),
+      ...(values.offset === undefined ? {} : { offset: frameNumber("--offset", values.offset) }),
+      ...(values.rename === undefined ? {} : { rename: values.rename }),
+      requireComplete: values["require-complete"] ?? false,
+      allowEmptyFrames: values["allow-empty-frames"] ?? false,
+    },
     given: new Set(
       Object.entries(values).filter(([, value]) => value !== undefined).map(([key]) => key),
     ),
@@ -248,6 +294,13 @@ export function parse(args: string[]): Parsed | Info {
       ? undefined
       : wholeNumber("--ledger-days", values["ledger-days"], "ledgerDays"),
   };
+}
+
+function frameNumber(flag: string, text: string): number {
+  if (!/^[+-]?\d+$/.test(text) || !Number.isSafeInteger(Number(text))) {
+    throw new UsageError(`Invalid value for ${flag}: '${text}' (expected a whole frame number)`);
+  }
+  return Number(text);
 }
 
 function shardCount(text: string): number {
@@ -299,6 +352,17 @@ const TRANSFER_OPTIONS = [
   "ledger-days",
 ];
 
+/** The options of frame sequences among a copy's sources. */
+const SEQUENCE_OPTIONS = [
+  "frames",
+  "sequence",
+  "renumber",
+  "offset",
+  "rename",
+  "require-complete",
+  "allow-empty-frames",
+];
+
 /** Options of a run, not of a plan: `ferry plan` does not take them. */
 const PLAN_RUN_ONLY = new Set([
   "dry-run",
@@ -336,9 +400,9 @@ export const PLAN_FIXED = [
 
 /** Which options each command takes: any other is a usage error, never silently ignored. */
 export const COMMAND_OPTIONS: Record<string, Set<string>> = {
-  copy: new Set([...TRANSFER_OPTIONS, "no-target-directory"]),
-  move: new Set([...TRANSFER_OPTIONS, "no-target-directory"]),
-  apply: new Set([...TRANSFER_OPTIONS, "shard"]),
+  copy: new Set([...TRANSFER_OPTIONS, ...SEQUENCE_OPTIONS, "no-target-directory"]),
+  move: new Set([...TRANSFER_OPTIONS, ...SEQUENCE_OPTIONS, "no-target-directory"]),
+  apply: new Set([...TRANSFER_OPTIONS, "shard", "require-complete", "allow-empty-frames"]),
   resume: new Set([...TRANSFER_OPTIONS, "shard"]),
   finalize: new Set(["ledger", "json", "quiet", "verbose"]),
   farm: new Set([
@@ -361,6 +425,7 @@ export const COMMAND_OPTIONS: Record<string, Set<string>> = {
   undo: new Set(["ledger", "json", "quiet", "dry-run", "verbose"]),
   plan: new Set([
     ...TRANSFER_OPTIONS.filter((o) => !PLAN_RUN_ONLY.has(o)),
+    ...SEQUENCE_OPTIONS,
     "no-target-directory",
     "out",
     "from",

@@ -9,7 +9,14 @@
 import { basename, join, resolve } from "node:path";
 import { InputError } from "../lib/errors.ts";
 import type { Mapping } from "../lib/plan/plan_item.ts";
-import { UsageError } from "./args.ts";
+import { type SequenceFlags, UsageError } from "./args.ts";
+import { parseSequence } from "../lib/sequence/pattern.ts";
+import {
+  selectSequence,
+  sequenceOfFrame,
+  type SequenceOptions,
+  type SequenceSelection,
+} from "../lib/sequence/selection.ts";
 
 /**
  * The mappings of `ferry copy SRC... DST`.
@@ -18,7 +25,12 @@ import { UsageError } from "./args.ts";
  * @param noTarget `-T`: the target is the copy's own path.
  * @returns The mappings.
  */
-export async function cpMappings(operands: string[], noTarget: boolean): Promise<Mapping[]> {
+export async function cpMappings(
+  operands: string[],
+  noTarget: boolean,
+  flags?: SequenceFlags,
+  found?: SequenceSelection[],
+): Promise<Mapping[]> {
   if (operands.length < 2) {
     throw new UsageError(
       operands.length === 0
@@ -28,6 +40,22 @@ export async function cpMappings(operands: string[], noTarget: boolean): Promise
   }
   const target = operands[operands.length - 1]!;
   const sources = operands.slice(0, -1);
+  const patterns = await Promise.all(sources.map((src) => sequenceSource(src, flags)));
+  if (patterns.some((p) => p !== null)) {
+    return await sequenceMappings(sources, patterns, target, flags, found ?? []);
+  }
+  if (flags !== undefined) {
+    const given = (["frames", "renumber", "offset", "rename"] as const).filter((f) =>
+      flags[f] !== undefined
+    );
+    if (given.length > 0) {
+      throw new UsageError(
+        `--${
+          given[0]
+        } goes with a frame sequence source ('sh010.####.exr', or a frame with --sequence)`,
+      );
+    }
+  }
   const info = await Deno.stat(target).catch(() => null);
   if (noTarget) {
     // cp -T: the destination is the path the copy gets, whatever is there.
@@ -54,6 +82,76 @@ export async function cpMappings(operands: string[], noTarget: boolean): Promise
         { path: target },
       );
     } else mappings.push({ src, dst: target });
+  }
+  return mappings;
+}
+
+/**
+ * The sequence pattern a source names: a pattern that is not itself a file's
+ * name, or with `--sequence` the sequence of the frame it names.
+ */
+async function sequenceSource(
+  src: string,
+  flags: SequenceFlags | undefined,
+): Promise<string | null> {
+  if (flags?.sequence) {
+    const pattern = sequenceOfFrame(src);
+    if (pattern === null) {
+      throw new InputError(
+        `Source '${src}': --sequence needs a frame's path (its name ends in a number)`,
+        {
+          path: src,
+        },
+      );
+    }
+    return pattern;
+  }
+  let pattern: unknown;
+  try {
+    pattern = parseSequence(src);
+  } catch (error) {
+    // A file that is there under that very name is a file.
+    if (await Deno.lstat(src).then(() => true, () => false)) return null;
+    throw new InputError((error as Error).message, { path: src, cause: error });
+  }
+  if (pattern === null) return null;
+  return (await Deno.lstat(src).then(() => true, () => false)) ? null : src;
+}
+
+/** Every frame of the sequence sources (others as cp takes them) into the target. */
+async function sequenceMappings(
+  sources: string[],
+  patterns: (string | null)[],
+  target: string,
+  flags: SequenceFlags | undefined,
+  found: SequenceSelection[],
+): Promise<Mapping[]> {
+  const options: SequenceOptions = {
+    ...(flags?.frames === undefined ? {} : { frames: flags.frames }),
+    ...(flags?.renumber === undefined ? {} : { renumber: flags.renumber }),
+    ...(flags?.offset === undefined ? {} : { offset: flags.offset }),
+    ...(flags?.rename === undefined ? {} : { rename: flags.rename }),
+  };
+  let targetPattern = false;
+  try {
+    targetPattern = sources.length === 1 && parseSequence(target) !== null;
+  } catch (error) {
+    throw new InputError((error as Error).message, { path: target, cause: error });
+  }
+  const mappings: Mapping[] = [];
+  for (const [i, src] of sources.entries()) {
+    const pattern = patterns[i];
+    if (pattern === null || pattern === undefined) {
+      mappings.push({ src, dst: join(target, basename(resolve(src))) });
+      continue;
+    }
+    const selection = await selectSequence(
+      pattern,
+      targetPattern ? { pattern: target } : { folder: target },
+      options,
+    );
+    found.push(selection);
+    mappings.push(...selection.mappings);
   }
   return mappings;
 }

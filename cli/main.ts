@@ -20,7 +20,7 @@ import { applyCommand, planCommand } from "./commands/plan.ts";
 import { undoCommand } from "./commands/undo.ts";
 import { farmCommand, finalizeCommand } from "./commands/farm.ts";
 import { lsCommand } from "./commands/ls.ts";
-import { cpMappings } from "./destinations.ts";
+import { sequenceAwareMappings } from "./sequence_tally.ts";
 import { EXIT } from "./exit.ts";
 import { COMMAND_HELP, HELP, USAGE } from "./help.ts";
 import { Reporter } from "./reporter.ts";
@@ -117,7 +117,7 @@ export async function main(args: string[], interrupts?: Interrupts): Promise<num
         return await farmCommand(context);
       default: {
         const operation = parsed.command === "move" ? "move" : "copy";
-        const mappings = await cpMappings(parsed.operands, parsed.noTarget);
+        const mappings = await sequenceAwareMappings(parsed.operands, parsed, reporter);
         // Once the copy exists, the same command would copy into it (cp's rule): -T says the path.
         const target = parsed.operands.at(-1);
         const pinned = mappings.length === 1 && mappings[0]!.dst === target && !parsed.noTarget;

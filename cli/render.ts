@@ -6,9 +6,10 @@
  * @module
  */
 
-import { basename } from "node:path";
+import { basename, dirname, join } from "node:path";
+import { findSequences } from "../lib/sequence/find.ts";
 import type { Progress, StartInfo } from "../lib/transfer/progress.ts";
-import type { FileResult, TransferResult } from "../lib/transfer/result.ts";
+import { byPlanOrder, type FileResult, type TransferResult } from "../lib/transfer/result.ts";
 import { DIFFERS_REASON } from "../lib/plan/existing.ts";
 import { formatBytes, formatCount, formatDuration } from "../lib/size.ts";
 
@@ -35,7 +36,11 @@ import { formatBytes, formatCount, formatDuration } from "../lib/size.ts";
  * }, 100));
  * ```
  */
-export function progressLine(p: Progress, width: number): string {
+export function progressLine(
+  p: Progress,
+  width: number,
+  label: (path: string) => string = basename,
+): string {
   const fraction = p.bytesTotal > 0 ? Math.min(1, p.bytesDone / p.bytesTotal) : 1;
   const percent = `${Math.floor(fraction * 100)}%`;
   const more = p.planning ? "+" : "";
@@ -51,7 +56,7 @@ export function progressLine(p: Progress, width: number): string {
     const barRoom = room - text.length - 1;
     if (barRoom < 12 && keep > 0) continue;
     let line = barRoom >= 7 ? `${bar(fraction, Math.min(32, barRoom))} ${text}` : text;
-    const names = p.inFlight.map((path) => basename(path)).join(", ");
+    const names = inFlightNames(p.inFlight.map(label)).join(", ");
     if (names !== "" && line.length + 2 + 8 <= room) {
       const shown = names.length > room - line.length - 2
         ? names.slice(0, room - line.length - 3) + "…"
@@ -64,6 +69,51 @@ export function progressLine(p: Progress, width: number): string {
 }
 
 /** A drawn bar `[███▌    ]` of `width` columns (brackets included), in eighths of a cell. */
+/**
+ * The names in flight, frames of one sequence said once: `sh010.1001.exr,
+ * sh010.1002.exr` is `sh010.####.exr`.
+ */
+function inFlightNames(names: readonly string[]): string[] {
+  const frameless = names.map((n) =>
+    n.replace(/(\d+)(\D*)$/, (_, d: string, t: string) => "#".repeat(d.length) + t)
+  );
+  const count = new Map<string, number>();
+  for (const f of frameless) count.set(f, (count.get(f) ?? 0) + 1);
+  return [...new Set(names.map((n, i) => (count.get(frameless[i]!)! > 1 ? frameless[i]! : n)))];
+}
+
+/**
+ * Failed frames of one sequence, for one reason, said in one line:
+ * `failed: /out/sh010.####.exr 1005,1007-1008 (no space left on the device)`.
+ */
+function collapseFrames(
+  failures: readonly FileResult[],
+): { sequences: string[]; single: FileResult[] } {
+  const groups = new Map<string, FileResult[]>();
+  for (const f of failures) {
+    const key = `${dirname(f.dst)}\0${f.reason ?? ""}`;
+    let group = groups.get(key);
+    if (group === undefined) groups.set(key, group = []);
+    group.push(f);
+  }
+  const sequences: string[] = [];
+  const single: FileResult[] = [];
+  for (const group of groups.values()) {
+    const byName = new Map(group.map((f) => [basename(f.dst), f]));
+    const found = findSequences(byName.keys());
+    for (const seq of found.sequences) {
+      sequences.push(
+        `  failed: ${join(dirname(group[0]!.dst), seq.pattern)} ${seq.frames} (${
+          group[0]!.reason
+        })`,
+      );
+    }
+    for (const name of found.others) single.push(byName.get(name)!);
+  }
+  single.sort(byPlanOrder);
+  return { sequences, single };
+}
+
 function bar(fraction: number, width: number): string {
   const cells = width - 2;
   const eighths = Math.round(fraction * cells * 8);
@@ -121,10 +171,11 @@ export function summaryLines(result: TransferResult, cancelled: boolean): string
   const lines = [head];
   // A rerun onto changed destinations would list every one: they get one line.
   const differ = result.failures.filter((f) => f.reason === DIFFERS_REASON);
-  for (const file of result.failures) {
-    if (file.reason === DIFFERS_REASON) continue;
-    lines.push(`  failed: ${file.error?.message ?? file.reason}`);
-  }
+  const { sequences, single } = collapseFrames(
+    result.failures.filter((f) => f.reason !== DIFFERS_REASON),
+  );
+  lines.push(...sequences);
+  for (const file of single) lines.push(`  failed: ${file.error?.message ?? file.reason}`);
   if (differ.length > 0) {
     const n = differ.length;
     lines.push(

@@ -16,6 +16,8 @@ import {
   summaryLines,
 } from "./render.ts";
 import type { FileResult, TransferResult } from "../lib/transfer/result.ts";
+import type { SequenceTally } from "./sequence_tally.ts";
+import { basename } from "node:path";
 
 /** How the reporter writes. */
 export interface ReporterOptions {
@@ -116,11 +118,11 @@ export class Reporter {
     if (this.#quiet || p.elapsedMs < LIVE_AFTER_MS) return;
     if (this.#tty) {
       const width = consoleWidth();
-      this.#stderr(`\r\x1b[2K${progressLine(p, width)}`);
+      this.#stderr(`\r\x1b[2K${progressLine(p, width, this.#label)}`);
       this.#lineShown = true;
     } else if (p.elapsedMs - this.#lastPlainMs >= PLAIN_EVERY_MS) {
       this.#lastPlainMs = p.elapsedMs;
-      this.#stderr(`ferry: ${progressLine(p, 200)}\n`);
+      this.#stderr(`ferry: ${progressLine(p, 200, this.#label)}\n`);
     }
   }
 
@@ -130,6 +132,7 @@ export class Reporter {
    * @param file Its result.
    */
   file(file: FileResult): void {
+    this.sequences?.file(file);
     this.#stdout(fileEvent(file));
     if (this.verbose) {
       const why = file.status === "failed" || file.reason === undefined ? "" : ` (${file.reason})`;
@@ -196,12 +199,26 @@ export class Reporter {
    */
   finish(result: TransferResult, exitCode: number, cancelled: boolean): void {
     this.clearLine();
-    this.#stdout(summaryEvent(result, exitCode));
-    const lines = summaryLines(result, cancelled);
-    const [head, ...failures] = lines;
+    const tally = this.sequences;
+    const summary = summaryEvent(result, exitCode);
+    this.#stdout(tally === undefined ? summary : { ...summary, sequences: tally.events() });
+    // A sequence's failed frames are said once, collapsed, not frame by frame.
+    const shown = tally === undefined
+      ? result
+      : { ...result, failures: result.failures.filter((f) => !tally.covers(f.src)) };
+    const [head, ...failures] = summaryLines(shown, cancelled);
     if (!this.#quiet && head !== undefined) this.#stderr(this.#paint(head, exitCode) + "\n");
+    for (const line of tally?.lines(result.operation === "move" ? "moved" : "copied") ?? []) {
+      const failed = line.startsWith("  failed:");
+      if (failed || !this.#quiet) this.#stderr(this.#paint(line, failed ? 1 : exitCode) + "\n");
+    }
     for (const line of failures) this.#stderr(this.#paint(line, 1) + "\n");
   }
+
+  /** The batch's frame sequences (`ferry copy 'sh010.####.exr' …`), shown as sequences. */
+  sequences: SequenceTally | undefined;
+
+  #label = (path: string): string => this.sequences?.label(path) ?? basename(path);
 
   /**
    * An informational line on stderr that `--quiet` silences (a summary).

@@ -13,7 +13,7 @@ import type { Mapping } from "./plan/plan_item.ts";
 /** A parsed batch: its mappings, and its settings in ferry's option names. */
 export interface JsonBatch {
   /** The `{src, dst}` pairs, as given (the planner checks them). */
-  mappings: Mapping[];
+  mappings: BatchMapping[];
   /** `operation_type`, `max_workers`, `file_workers` and `batch_id`, as given. */
   settings: TransferSettings;
   /** The batch's own name of each setting, for messages (`'max_workers'`). */
@@ -29,7 +29,23 @@ const SETTING_KEYS = {
   filters: "filters",
 } as const;
 const TOP_KEYS = new Set(["mappings", ...Object.keys(SETTING_KEYS)]);
-const MAPPING_KEYS = new Set(["src", "dst"]);
+const MAPPING_KEYS = new Set(["src", "dst", "frames", "renumber", "offset", "rename"]);
+
+/**
+ * A batch's mapping. Where `src` is a frame-sequence pattern
+ * (`plates/sh010.####.exr`), `dst` is a folder or a pattern, and the
+ * sequence keys select and renumber its frames (see `lib/sequence/`).
+ */
+export interface BatchMapping extends Mapping {
+  /** Only these frames: `"1001-1100"`. */
+  frames?: string;
+  /** The first selected frame becomes this one. */
+  renumber?: number;
+  /** Every frame moves by this many. */
+  offset?: number;
+  /** A new name pattern for the frames, for a `dst` folder. */
+  rename?: string;
+}
 
 /**
  * Parses a batch in the original tool's JSON format: its syntax only (JSON,
@@ -83,12 +99,28 @@ export function parseBatch(text: string, origin = "the batch"): JsonBatch {
     }
     for (const key of Object.keys(item)) {
       if (!MAPPING_KEYS.has(key)) {
-        throw new InputError(`Mapping ${index}: unknown key '${key}' (expected src, dst)`, {
-          index,
-        });
+        throw new InputError(
+          `Mapping ${index}: unknown key '${key}' (expected ${[...MAPPING_KEYS].join(", ")})`,
+          { index },
+        );
       }
     }
-    batch.mappings.push({ src: item.src as string, dst: item.dst as string });
+    const mapping: BatchMapping = { src: item.src as string, dst: item.dst as string };
+    for (const key of ["frames", "rename"] as const) {
+      if (item[key] === undefined) continue;
+      if (typeof item[key] !== "string") {
+        throw new InputError(`Mapping ${index}: '${key}' must be a string`, { index });
+      }
+      mapping[key] = item[key] as string;
+    }
+    for (const key of ["renumber", "offset"] as const) {
+      if (item[key] === undefined) continue;
+      if (!Number.isSafeInteger(item[key])) {
+        throw new InputError(`Mapping ${index}: '${key}' must be a whole frame number`, { index });
+      }
+      mapping[key] = item[key] as number;
+    }
+    batch.mappings.push(mapping);
   }
   for (const [key, name] of Object.entries(SETTING_KEYS)) {
     batch.names[name] = `'${key}'`;

@@ -11,7 +11,7 @@ import { formatBytes, formatCount } from "../../lib/size.ts";
 import type { JsonBatch } from "../../lib/batch_json.ts";
 import { type Parsed, PLAN_FIXED, UsageError } from "../args.ts";
 import { readBatch } from "../batch_file.ts";
-import { cpMappings } from "../destinations.ts";
+import { batchSequenceMappings, sequenceAwareMappings } from "../sequence_tally.ts";
 import { EXIT } from "../exit.ts";
 import { jsonLine } from "../reporter.ts";
 import { type Context, runBatch } from "./transfer.ts";
@@ -41,10 +41,10 @@ export async function planCommand(context: Context): Promise<number> {
       throw new UsageError("--move goes with SRC... DST; the batch says its operation");
     }
     const batch = await readBatch([parsed.from]);
-    mappings = batch.mappings;
+    mappings = await batchSequenceMappings(batch.mappings, parsed, reporter);
     settings = withCommandLine(batch, parsed);
   } else {
-    mappings = await cpMappings(parsed.operands, parsed.noTarget);
+    mappings = await sequenceAwareMappings(parsed.operands, parsed, reporter);
     settings.options = { ...parsed.options, operation: parsed.move ? "move" : "copy" };
   }
   const planned = await planToFile(mappings, parsed.out, settings.options, {
@@ -129,7 +129,8 @@ export async function applyCommand(context: Context): Promise<number> {
     );
   }
   const batch = await readBatch(parsed.operands);
-  return await runBatch(batch.mappings, withCommandLine(batch, parsed), context);
+  const mappings = await batchSequenceMappings(batch.mappings, parsed, context.reporter);
+  return await runBatch(mappings, withCommandLine(batch, parsed), context);
 }
 
 /** A JSON batch's settings, overridden by the options on the command line. */

@@ -142,8 +142,7 @@ export async function* walkTree(
           info: item.dir,
           rel: dir.rel === "" ? name : `${dir.rel}/${name}`,
         });
-      }
-      else entries.push(item);
+      } else entries.push(item);
     }
     yield { type: "dir", src: dir.src, dst: dir.dst, info: dir.info, entries };
   }
