@@ -159,7 +159,9 @@ Deno.test("a sequence's failed frames are said in one line per reason, as frame 
     const out = join(dir, "out");
     // Other files already where three frames go: those frames fail (left alone), the others are copied.
     await Deno.mkdir(out);
-    for (const f of [1005, 1007, 1008]) await Deno.writeTextFile(join(out, `sh010.${f}.exr`), "older");
+    for (const f of [1005, 1007, 1008]) {
+      await Deno.writeTextFile(join(out, `sh010.${f}.exr`), "older");
+    }
     const run = await runCli([
       "copy",
       join(plates, "sh010.####.exr"),
