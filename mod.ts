@@ -44,6 +44,8 @@ export {
   planToFile,
   splitPlanFile,
 } from "./lib/plan/plan_file.ts";
+export * from "./lib/sequence/mod.ts";
+export { type Filter, FilterRuleError, parseFilters } from "./lib/plan/filters.ts";
 export {
   FILE_WEIGHT,
   type OwnedRange,

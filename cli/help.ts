@@ -23,6 +23,9 @@ Usage:
                              write the plan (every file and range with its id)
                              without copying; ferry apply PLAN runs it, here
                              or on other machines (--from BATCH.json, --move)
+  ferry ls [PATH...]         list folders with frame sequences collapsed:
+                             frames, missing and empty frames, sizes; a
+                             pattern (sh010.####.exr) lists one sequence
   ferry apply PLAN --shard K/N
                              run one shard of a plan (a task of a farm's job
                              array; --shard auto reads Slurm's array); the
@@ -53,7 +56,10 @@ Usage:
                              compare two trees by hash (no MHL)
 
   A directory copied into an existing directory goes inside it; several
-  sources need an existing directory as DST.
+  sources need an existing directory as DST. A source may be a frame
+  sequence: 'sh010.####.exr' (also %04d, $F4, @@@@, <UDIM>, [1001-1100],
+  sh010.1001-1100#.exr); its frames go into DST, or are named by DST when
+  DST is a pattern too.
 
 Options:
   -w, --workers N        chunk workers: byte ranges copied at once (default ${DEFAULTS.maxWorkers})
@@ -90,6 +96,20 @@ Options:
   -c, --checksum         compare the bytes of existing destinations (not
                          size and time); replace those that differ
       --skip-existing    leave every existing destination file alone, quietly
+
+  Frame sequences (a pattern as source):
+      --frames SET       only these frames: 1001-1100, 1001-1100x2, 1,5,10-20
+      --sequence         a frame's path (sh010.1001.exr) means its whole sequence
+      --renumber START   the first frame copied becomes START (spacing kept)
+      --offset N         every frame number moves by N (may be negative)
+      --rename PATTERN   a new name and padding in DST: 'sh010_v2.%04d.exr'
+      --require-complete refuse the batch (exit 2, nothing written) when a
+                         selected frame is missing or empty
+      --allow-empty-frames  with --require-complete: empty frames are fine
+  Include and exclude (rsync's order: the first rule that matches decides):
+      --include GLOB     copy what matches (*, **, ?, [a-z]; matched on the
+      --exclude GLOB     path below the source root; a rule ending in / is for
+                         folders: --exclude cache/ skips the folder)
 
   -n, --dry-run          print the plan (files, chunks, bytes) and touch nothing
       --json             JSON lines on stdout: start, progress, file, summary
@@ -129,6 +149,7 @@ export const USAGE = `ferry ${VERSION} — copy big media fast, and never lie ab
   ferry plan SRC... DST --out PLAN   ferry apply PLAN --shard K/N
   ferry finalize PLAN      ferry farm slurm PLAN --shards N
   ferry verify DIR         ferry hash PATH...       ferry demo
+  ferry ls [PATH...]
   ferry status [BATCH_ID]  ferry batches            ferry resume [BATCH_ID]
   ferry undo BATCH_ID
 
@@ -146,8 +167,17 @@ export const COMMAND_HELP: Record<string, string> = {
   folder (made if missing). Existing identical files are skipped, so a rerun
   finishes an interrupted copy; differing ones are reported (exit 1).
 
+  A frame sequence as SRC ('sh010.####.exr', see 'ferry help ls' for the
+  grammar) copies its frames into DST, or names them by DST when DST is a
+  pattern: the frames and holes are said first, one line per sequence at
+  the end. --frames, --renumber, --offset, --rename, --require-complete,
+  --allow-empty-frames; --include/--exclude filter trees.
+
 Examples:
   ferry copy plates/sh010 /mnt/show/plates/          # → /mnt/show/plates/sh010
+  ferry copy 'sh010.####.exr' /mnt/shuttle/sh010/ --frames 1001-1050 --renumber 1 --require-complete
+  ferry copy 'sh010.%04d.exr' /mnt/out/sh010_v2.####.exr --offset -1000
+  ferry copy plates/ /mnt/show/plates --include '*.exr' --exclude '*'   # only the EXRs
   ferry copy -T plates/sh010 /mnt/show/sh010_plates   # exactly that path
   ferry copy --verify source --mhl /mnt/card/A001 /mnt/raid/dailies/
   ferry copy --update renders/ /mnt/show/renders      # newer sources only
@@ -161,6 +191,7 @@ Options: see 'ferry --help' (workers, verification, ASC MHL, existing files).`,
 
 Examples:
   ferry move render/v003 /mnt/archive/
+  ferry move 'render/sh010.####.exr' /mnt/archive/sh010/ --frames 1001-1050
   ferry move --verify source /mnt/scratch/sh010 /mnt/show/sh010/`,
   apply: `ferry apply [OPTIONS] [FILE|-|PLAN] — run a JSON batch or a plan file
 
@@ -246,6 +277,25 @@ ferry verify DIR --against OTHER — compare two trees by hash
 Examples:
   ferry verify /mnt/show/dailies/A001
   ferry verify /mnt/show/dailies/A001 --against /mnt/card/A001`,
+  ls: `ferry ls [--json] [PATH...] — list folders with frame sequences collapsed
+
+  One line per sequence: its pattern, first-last frame, how many frames and
+  bytes, the frames missing between the first and the last, and the frames
+  that are empty files; other files with their size, folders with a /.
+  The frame is the last number of a name (sh010_v003.1001.exr: 1001, so v002
+  and v003 are different sequences); a leading zero shows the padding.
+  A pattern lists that one sequence, and a pattern that names frames
+  (sh010.1001-1100#.exr) says which of those are missing. One listing per
+  folder and one stat per file, sixteen at once.
+
+  Grammar: #### (one digit per #), # (4 digits), @@@ (one per @), %04d, %d,
+  $F4, $F, <UDIM> (tiles 1001-1099), [1001-1050]; frame sets 1001-1100,
+  1001-1100x2, 1,5,10-20, -10--1.
+
+Examples:
+  ferry ls /mnt/show/sh010/comp
+  ferry ls '/mnt/show/sh010/comp/sh010_comp_v003.1001-1100#.exr'
+  ferry ls --json renders/`,
   hash: `ferry hash [--hash ALG] PATH... — print checksums
 
   Prints lines that xxhsum -c, md5sum -c or sha1sum -c check (xxh64 by
