@@ -56,7 +56,7 @@ export function progressLine(
     const barRoom = room - text.length - 1;
     if (barRoom < 12 && keep > 0) continue;
     let line = barRoom >= 7 ? `${bar(fraction, Math.min(32, barRoom))} ${text}` : text;
-    const names = inFlightNames(p.inFlight.map(label)).join(", ");
+    const names = inFlightNames(p.inFlight.map((path) => label(path))).join(", ");
     if (names !== "" && line.length + 2 + 8 <= room) {
       const shown = names.length > room - line.length - 2
         ? names.slice(0, room - line.length - 3) + "…"

@@ -16,7 +16,7 @@ import {
   summaryLines,
 } from "./render.ts";
 import type { FileResult, TransferResult } from "../lib/transfer/result.ts";
-import type { SequenceTally } from "./sequence_tally.ts";
+import { FolderSequences, type SequenceTally } from "./sequence_tally.ts";
 import { basename } from "node:path";
 
 /** How the reporter writes. */
@@ -133,6 +133,7 @@ export class Reporter {
    */
   file(file: FileResult): void {
     this.sequences?.file(file);
+    if (this.sequences === undefined && file.status !== "cancelled") this.#folders.add(file.dst);
     this.#stdout(fileEvent(file));
     if (this.verbose) {
       const why = file.status === "failed" || file.reason === undefined ? "" : ` (${file.reason})`;
@@ -201,7 +202,19 @@ export class Reporter {
     this.clearLine();
     const tally = this.sequences;
     const summary = summaryEvent(result, exitCode);
-    this.#stdout(tally === undefined ? summary : { ...summary, sequences: tally.events() });
+    const gaps = tally === undefined ? this.#folders.gaps() : [];
+    this.#stdout(
+      tally !== undefined ? { ...summary, sequences: tally.events() } : gaps.length > 0
+        ? {
+          ...summary,
+          sequence_gaps: gaps.map((g) => ({
+            pattern: g.pattern,
+            frames: g.frames.toString(),
+            missing: g.missing.toString(),
+          })),
+        }
+        : summary,
+    );
     // A sequence's failed frames are said once, collapsed, not frame by frame.
     const shown = tally === undefined
       ? result
@@ -213,7 +226,17 @@ export class Reporter {
       if (failed || !this.#quiet) this.#stderr(this.#paint(line, failed ? 1 : exitCode) + "\n");
     }
     for (const line of failures) this.#stderr(this.#paint(line, 1) + "\n");
+    if (this.#quiet) return;
+    for (const g of gaps) {
+      this.#stderr(
+        `  sequence ${g.pattern} ${g.frames.first}-${g.frames.last}: ${g.frames.size} frames; ` +
+          `missing ${g.missing}\n`,
+      );
+    }
   }
+
+  /** Names of the files a copy of folders delivered, for the gaps of its sequences. */
+  #folders = new FolderSequences();
 
   /** The batch's frame sequences (`ferry copy 'sh010.####.exr' …`), shown as sequences. */
   sequences: SequenceTally | undefined;

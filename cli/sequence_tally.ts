@@ -8,7 +8,8 @@
  * @module
  */
 
-import { basename } from "node:path";
+import { basename, dirname, join } from "node:path";
+import { findSequences } from "../lib/sequence/find.ts";
 import { InputError } from "../lib/errors.ts";
 import { FrameSet } from "../lib/sequence/frame_set.ts";
 import type { SequenceSelection } from "../lib/sequence/selection.ts";
@@ -262,4 +263,69 @@ export async function batchSequenceMappings(
     reporter.sequences = tally;
   }
   return out;
+}
+
+/**
+ * The frame sequences a copy of folders wrote, found from its files' names
+ * (at most {@linkcode FolderSequences.LIMIT} names are kept): at the end,
+ * each sequence with frames missing between its first and its last.
+ */
+export class FolderSequences {
+  /** Names kept at most; past it, no gaps are looked for (`ferry ls` the destination). */
+  static readonly LIMIT = 100_000;
+  #folders = new Map<string, string[]>();
+  #count = 0;
+
+  /** Whether more names came than are kept. */
+  get overflow(): boolean {
+    return this.#count > FolderSequences.LIMIT;
+  }
+
+  /**
+   * A file ended (delivered, left alone or failed: it is part of the delivery's sequences).
+   *
+   * @param dst Its destination path.
+   */
+  add(dst: string): void {
+    if (++this.#count > FolderSequences.LIMIT) {
+      this.#folders.clear();
+      return;
+    }
+    const folder = dirname(dst);
+    let names = this.#folders.get(folder);
+    if (names === undefined) this.#folders.set(folder, names = []);
+    names.push(basename(dst));
+  }
+
+  /**
+   * The sequences with frames missing between their first and last.
+   *
+   * @returns One entry per such sequence.
+   */
+  gaps(): { pattern: string; frames: FrameSet; missing: FrameSet }[] {
+    const gaps = [];
+    for (const [folder, names] of this.#folders) {
+      for (const seq of findSequences(names).sequences) {
+        const missing = seq.frames.holes();
+        if (hasHoles(seq.frames, missing)) {
+          gaps.push({ pattern: join(folder, seq.pattern), frames: seq.frames, missing });
+        }
+      }
+    }
+    return gaps;
+  }
+}
+
+/**
+ * Whether numbered files are a sequence with holes worth saying in a
+ * summary: some frames missing, and no more missing than there are (`take1`,
+ * `take10`, `take100` are numbered files, not a sequence missing 97 frames;
+ * `ferry ls` shows them all the same).
+ *
+ * @param frames The frames there are.
+ * @param missing The frames missing between the first and the last.
+ * @returns `true` to say the holes.
+ */
+export function hasHoles(frames: FrameSet, missing: FrameSet): boolean {
+  return missing.size > 0 && missing.size <= frames.size;
 }

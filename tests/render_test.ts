@@ -26,3 +26,18 @@ Deno.test("progressLine() draws a bar and fits any width, never cutting the perc
   // Narrower than the essentials: they stay whole.
   assertMatch(progressLine(snapshot, 10), /^32% {2}files 120\/300$/);
 });
+
+Deno.test("progressLine() says frames of one sequence in flight once, as their pattern", () => {
+  const line = progressLine({
+    bytesDone: 1,
+    bytesTotal: 10,
+    filesDone: 1,
+    filesTotal: 9,
+    bytesPerSecond: 1,
+    etaMs: 1000,
+    elapsedMs: 2000,
+    inFlight: ["/a/sh010.1001.exr", "/a/sh010.1002.exr", "/a/notes_v2.txt"],
+    planning: false,
+  }, 200);
+  assertMatch(line, /sh010\.####\.exr, notes_v2\.txt$/);
+});

@@ -253,3 +253,19 @@ Deno.test("ferry verify says the frames missing from each sequence of a delivery
     assertMatch(run.stderr, /sequence sh010\.####\.exr 1001-1050: 48 frames; missing 1020-1021/);
   });
 });
+
+Deno.test("a copy of folders says the frames missing from the sequences it delivered (and --json has them)", async () => {
+  await withTempDir(async (dir) => {
+    const plates = await makePlates(dir);
+    const run = await runCli(["copy", "-T", plates, join(dir, "out"), "--json"]);
+    assertEquals(run.code, 0, run.stderr);
+    assertMatch(
+      run.stderr,
+      /sequence .*out\/sh010\.####\.exr 1001-1050: 48 frames; missing 1020-1021/,
+    );
+    const summary = run.stdout.trim().split("\n").map((l) => JSON.parse(l)).find((e) =>
+      e.event === "summary"
+    );
+    assertEquals(summary.sequence_gaps[0].missing, "1020-1021");
+  });
+});

@@ -10,6 +10,8 @@ import type { FileCheck, VerifyOptions } from "../../lib/integrity/verify.ts";
 import { resolveOptions } from "../../lib/options.ts";
 import { formatCount } from "../../lib/size.ts";
 import { findSequences } from "../../lib/sequence/find.ts";
+import { FrameSet } from "../../lib/sequence/frame_set.ts";
+import { hasHoles } from "../sequence_tally.ts";
 import { UsageError } from "../args.ts";
 import { EXIT } from "../exit.ts";
 import { followHashing } from "../hash_status.ts";
@@ -87,7 +89,12 @@ export async function verifyCommand({ parsed, reporter }: Context): Promise<numb
   );
   for (const gap of sequenceGaps(report.files)) {
     if (parsed.json) reporter.event({ event: "sequence", ...gap });
-    else if (gap.missing !== "") {
+    else if (
+      hasHoles(
+        FrameSet.parse(gap.frames),
+        gap.missing === "" ? FrameSet.EMPTY : FrameSet.parse(gap.missing),
+      )
+    ) {
       reporter.message(
         `ferry: sequence ${gap.pattern} ${gap.first}-${gap.last}: ${gap.count} frames; missing ${gap.missing}`,
       );
