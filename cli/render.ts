@@ -73,7 +73,8 @@ export function progressLine(
  * The names in flight, frames of one sequence said once: `sh010.1001.exr,
  * sh010.1002.exr` is `sh010.####.exr`.
  */
-function inFlightNames(names: readonly string[]): string[] {
+function inFlightNames(labels: readonly string[]): string[] {
+  const names = [...new Set(labels)];
   const frameless = names.map((n) =>
     n.replace(/(\d+)(\D*)$/, (_, d: string, t: string) => "#".repeat(d.length) + t)
   );
@@ -99,7 +100,9 @@ function collapseFrames(
   const sequences: string[] = [];
   const single: FileResult[] = [];
   for (const group of groups.values()) {
-    const byName = new Map(group.map((f) => [basename(f.dst), f]));
+    // Two failures may bear one name (names that are not UTF-8 read alike): each is said.
+    const byName = new Map<string, FileResult[]>();
+    for (const f of group) byName.set(basename(f.dst), [...(byName.get(basename(f.dst)) ?? []), f]);
     const found = findSequences(byName.keys());
     for (const seq of found.sequences) {
       sequences.push(
@@ -108,7 +111,7 @@ function collapseFrames(
         })`,
       );
     }
-    for (const name of found.others) single.push(byName.get(name)!);
+    for (const name of found.others) single.push(...byName.get(name)!);
   }
   single.sort(byPlanOrder);
   return { sequences, single };

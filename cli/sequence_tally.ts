@@ -88,13 +88,18 @@ export class SequenceTally {
   }
 
   /**
-   * What the progress line shows for a file in flight: its sequence's pattern, or its name.
+   * What the progress line shows for a file in flight: its sequence's
+   * pattern, range and frames done (`sh010.####.exr 1001-1100: 40/100
+   * frames`), or its name.
    *
    * @param src The file's source path.
    * @returns The label.
    */
   label(src: string): string {
-    return this.#bySrc.get(src)?.source.split("/").pop() ?? basename(src);
+    const s = this.#bySrc.get(src);
+    if (s === undefined) return basename(src);
+    const done = this.#done.get(s)?.length ?? 0;
+    return `${s.source.split("/").pop()} ${range(s.wanted)}: ${done}/${s.selected.size} frames`;
   }
 
   /**

@@ -1,5 +1,7 @@
 import { join } from "node:path";
 import { selectSequence } from "../lib/sequence/selection.ts";
+import { SequenceTally } from "../cli/sequence_tally.ts";
+import { progressLine } from "../cli/render.ts";
 import {
   assert,
   assertEquals,
@@ -267,5 +269,35 @@ Deno.test("a copy of folders says the frames missing from the sequences it deliv
       e.event === "summary"
     );
     assertEquals(summary.sequence_gaps[0].missing, "1020-1021");
+  });
+});
+
+Deno.test("while a sequence copies, the progress line names it with its frames done", async () => {
+  await withTempDir(async (dir) => {
+    const plates = await makePlates(dir);
+    const picked = await selectSequence(join(plates, "sh010.####.exr"), {
+      folder: join(dir, "out"),
+    }, {
+      frames: "1001-1010",
+    });
+    const tally = new SequenceTally([picked]);
+    const [first, second] = picked.mappings;
+    tally.file({ src: first!.src, dst: first!.dst, bytes: 1, status: "copied" });
+    const line = progressLine(
+      {
+        bytesDone: 1,
+        bytesTotal: 10,
+        filesDone: 1,
+        filesTotal: 10,
+        bytesPerSecond: 1,
+        etaMs: 1000,
+        elapsedMs: 2000,
+        inFlight: [second!.src, picked.mappings[2]!.src],
+        planning: false,
+      },
+      200,
+      (path) => tally.label(path),
+    );
+    assertMatch(line, /sh010\.####\.exr 1001-1010: 1\/10 frames$/);
   });
 });
