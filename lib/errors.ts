@@ -244,3 +244,30 @@ function stripPathFromMessage(message: string): string {
   const lower = text.replace(/ \(os error \d+\)$/, "");
   return lower.charAt(0).toLowerCase() + lower.slice(1);
 }
+
+/**
+ * Text in one of ferry's notations (a frame set, a sequence pattern, a
+ * filter rule) that cannot be read: the base of their errors.
+ *
+ * @example
+ * ```ts
+ * import { NotationError } from "./errors.ts";
+ *
+ * console.log(new NotationError("frame set", "1-x", "'1-x' is not a range").message);
+ * // Invalid frame set '1-x': '1-x' is not a range
+ * ```
+ */
+export class NotationError extends Error {
+  /** The text as given. */
+  readonly text: string;
+
+  /**
+   * @param what What the text was meant to be, e.g. `"frame set"`.
+   * @param text The text as given.
+   * @param why What is wrong with it.
+   */
+  constructor(what: string, text: string, why: string) {
+    super(`Invalid ${what} '${text}': ${why}`);
+    this.text = text;
+  }
+}

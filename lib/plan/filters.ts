@@ -22,6 +22,8 @@
  * @module
  */
 
+import { NotationError } from "../errors.ts";
+
 /** One rule, read. */
 interface Rule {
   readonly include: boolean;
@@ -47,18 +49,19 @@ export interface Filter {
 }
 
 /** A rule that cannot be read. */
-export class FilterRuleError extends Error {
-  /** The rule as given. */
-  readonly rule: string;
-
+export class FilterRuleError extends NotationError {
   /**
-   * @param rule The rule as given.
+   * @param rule The filter rule as given.
    * @param why What is wrong with it.
    */
   constructor(rule: string, why: string) {
-    super(`Invalid filter rule '${rule}': ${why}`);
+    super("filter rule", rule, why);
     this.name = "FilterRuleError";
-    this.rule = rule;
+  }
+
+  /** The filter rule as given. */
+  get rule(): string {
+    return this.text;
   }
 }
 

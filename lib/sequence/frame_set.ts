@@ -8,19 +8,17 @@
  * @module
  */
 
-/** A frame set that cannot be read. */
-export class FrameSetError extends Error {
-  /** The text as given. */
-  readonly text: string;
+import { NotationError } from "../errors.ts";
 
+/** A frame set that cannot be read. */
+export class FrameSetError extends NotationError {
   /**
-   * @param text The text as given.
+   * @param text The frame set as given.
    * @param why What is wrong with it.
    */
   constructor(text: string, why: string) {
-    super(`Invalid frame set '${text}': ${why}`);
+    super("frame set", text, why);
     this.name = "FrameSetError";
-    this.text = text;
   }
 }
 

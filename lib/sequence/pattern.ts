@@ -22,21 +22,24 @@
  * @module
  */
 
+import { NotationError } from "../errors.ts";
+
 import { FrameSet, FrameSetError } from "./frame_set.ts";
 
 /** A pattern that cannot be read. */
-export class SequencePatternError extends Error {
-  /** The pattern as given. */
-  readonly pattern: string;
-
+export class SequencePatternError extends NotationError {
   /**
-   * @param pattern The pattern as given.
+   * @param pattern The sequence pattern as given.
    * @param why What is wrong with it.
    */
   constructor(pattern: string, why: string) {
-    super(`Invalid sequence pattern '${pattern}': ${why}`);
+    super("sequence pattern", pattern, why);
     this.name = "SequencePatternError";
-    this.pattern = pattern;
+  }
+
+  /** The sequence pattern as given. */
+  get pattern(): string {
+    return this.text;
   }
 }
 
