@@ -198,7 +198,10 @@ Examples:
   Reads {"mappings": [{"src", "dst"}], "operation_type": "copy"|"move",
   "max_workers", "file_workers", "batch_id"} from FILE, or stdin when FILE
   is - or missing (at most 256 MiB). 'dst' is the path the copy of 'src'
-  gets. Options on the command line override the batch's.
+  gets. Options on the command line override the batch's. A mapping's 'src'
+  may be a frame sequence ("plates/sh010.####.exr") with "frames",
+  "renumber", "offset" or "rename", its 'dst' a folder or a pattern; the
+  batch may have "filters": ["+ *.exr", "- *"].
 
   A plan file (ferry plan) runs as it was planned: its files, ranges and
   settings; only --workers, --file-workers, --small-file-workers,
