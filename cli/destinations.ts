@@ -44,6 +44,11 @@ export async function cpMappings(
   if (patterns.some((p) => p !== null)) {
     return await sequenceMappings(sources, patterns, target, flags, found ?? []);
   }
+  if (await isPatternTarget(target)) {
+    throw new UsageError(
+      `The destination '${target}' is a frame sequence pattern: it goes with a sequence source ('sh010.####.exr')`,
+    );
+  }
   if (flags !== undefined) {
     const given = (["frames", "renumber", "offset", "rename"] as const).filter((f) =>
       flags[f] !== undefined
@@ -154,4 +159,14 @@ async function sequenceMappings(
     mappings.push(...selection.mappings);
   }
   return mappings;
+}
+
+/** Whether a destination is a sequence pattern (and not a path that is there under that name). */
+async function isPatternTarget(target: string): Promise<boolean> {
+  try {
+    if (parseSequence(target) === null) return false;
+  } catch {
+    return false;
+  }
+  return !(await Deno.lstat(target).then(() => true, () => false));
 }

@@ -234,6 +234,10 @@ Deno.test("bad sequence input says what is wrong and touches nothing: no frames,
       ],
       [[join(plates, "sh010.####.exr"), `${out}/`, "--frames", "1-x"], /Invalid frame set '1-x'/],
       [[join(plates, "notes.txt"), `${out}/`, "--sequence"], /--sequence needs a frame's path/],
+      [
+        [plates, join(out, "x.####.exr")],
+        /is a frame sequence pattern: it goes with a sequence source/,
+      ],
     ];
     for (const [args, message] of cases) {
       const run = await runCli(["copy", ...args]);
