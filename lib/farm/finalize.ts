@@ -309,10 +309,7 @@ async function finalizeLocked(
           );
           continue;
         }
-        await publishStaged(
-          run,
-          Object.freeze({ ...item, part: { tmp, ranges: item.chunks, step: 0 } }),
-        );
+        await publishStaged(run, item, tmp);
         continue;
       }
       if (deliveries === undefined) continue;

@@ -29,7 +29,13 @@ import {
   resolveOptions,
   type TransferSettings,
 } from "../options.ts";
-import { type Mapping, type Plan, type PlanHeader, type PlanItem } from "./plan_item.ts";
+import {
+  type Chunk,
+  type Mapping,
+  type Plan,
+  type PlanHeader,
+  type PlanItem,
+} from "./plan_item.ts";
 import { copyPlanFor, MAX_CHUNK_BYTES } from "./chunks.ts";
 import { emptyPlanTotals, type PlanTotals } from "./plan_totals.ts";
 import {
@@ -500,9 +506,10 @@ function shardSources(sources: SourceFacts, split: ShardSplit, shard: Shard): So
 }
 
 /**
- * A shard's items: every folder (made by each shard that writes into it;
- * a tree moved by one rename only by its own shard), stray temporaries, the
- * files it owns, and its ranges of the files split across shards.
+ * A shard's items: the folders its sources left in (see
+ * {@linkcode shardSources}; shards never move a tree by one rename), stray
+ * temporaries, the files it owns, and its ranges of the files split across
+ * shards.
  */
 async function* shardItems(
   items: AsyncIterable<PlanItem>,
@@ -511,18 +518,17 @@ async function* shardItems(
   batchId: string,
 ): AsyncGenerator<PlanItem> {
   for await (const item of items) {
-    if (item.kind === "stray") yield item;
-    else if (item.kind === "dir") {
-      if (!item.rename || split.ownerOf(item.id) === shard.index) yield item;
-    } else {
+    if (item.kind !== "file") yield item;
+    else {
       const ranges = split.rangesOf(item.id);
       if (ranges !== undefined && item.action === "copy" && item.copier !== "none") {
-        const mine = ranges.filter((r) => r.shard === shard.index);
+        const range = ({ offset, length }: Chunk): Chunk => Object.freeze({ offset, length });
+        const mine = ranges.filter((r) => r.shard === shard.index).map(range);
         if (mine.length === 0) continue;
-        const chunks = ranges.map(({ offset, length }) => Object.freeze({ offset, length }));
+        const chunks = ranges.map(range);
         const part = Object.freeze({
           tmp: sharedTempPath(item.dst, batchId, item.id),
-          ranges: Object.freeze(chunks.filter((_, i) => ranges[i]!.shard === shard.index)),
+          ranges: Object.freeze(mine),
           // Ranges copied in parallel keep their size; one kernel range goes in large pieces.
           step: item.copier === "ranges"
             ? Math.max(...item.chunks.map((c) => c.length))

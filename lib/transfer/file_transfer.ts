@@ -317,11 +317,11 @@ async function hashRanges(job: FileJob, path: string, what: string): Promise<str
  * file was published (an earlier finalize) counts as already there.
  *
  * @param run The finalize's run.
- * @param file The plan item (with `part`: the shared temporary).
+ * @param file The plan item.
+ * @param tmp The shared temporary its shards wrote.
  */
-export async function publishStaged(run: Run, file: PlannedFile): Promise<void> {
+export async function publishStaged(run: Run, file: PlannedFile, tmp: string): Promise<void> {
   const job = new FileJob(run, file);
-  const tmp = file.part!.tmp;
   try {
     if ((await Deno.lstat(tmp).catch(() => null)) === null) {
       if (await isCompleteCopy(file, await Deno.lstat(file.dst).catch(() => null))) {
