@@ -18,7 +18,7 @@ import { InputError } from "../errors.ts";
 import { startJournal } from "../ledger/journal.ts";
 import { batchDir, journalsIn } from "../ledger/ledger_dir.ts";
 import { readJournal } from "../ledger/schema.ts";
-import { endedRuns, isCovered, sharedRanges } from "../ledger/shared_ranges.ts";
+import { isCovered, shardJournals } from "../ledger/shared_ranges.ts";
 import { batchStatus, type ShardState, shardStates } from "../ledger/status.ts";
 import type { HashAlgorithm } from "../integrity/hash.ts";
 import { openPlanFile, readPlanHeader } from "../plan/plan_file.ts";
@@ -259,7 +259,7 @@ async function finalizeLocked(
   const { batchId } = settings;
   const journals = journalsIn(await batchDir(ledger, batchId));
   const journaled = readJournals(journals, settings.mhl);
-  const written = await sharedRanges(ledger, batchId);
+  const { ranges: written, runs } = await shardJournals(ledger, batchId);
   const journal = await startJournal(
     ledger,
     plan.header,
@@ -277,7 +277,7 @@ async function finalizeLocked(
   run.dirs.record = (change) => journal.dir(change);
   for (const dir of journaled.created) run.dirs.adopt(dir);
   // Every shard's latest run has ended: what any run of the batch left is a stray.
-  run.temporaries.endedRuns = await endedRuns(ledger, batchId, true);
+  run.temporaries.endedRuns = runs;
   const deliveries = settings.mhl ? new Deliveries() : undefined;
   run.observe = (file, result) => {
     deliveries?.file(file, result);

@@ -4,7 +4,8 @@
  * say. A range counts when it is known to be in the file: its run ended
  * (every file it wrote is closed: on NFS, close sends the data to the
  * server), or it flushed each range (`--fsync`), or it ran in this boot of
- * this machine (the page cache still holds what it wrote).
+ * this machine (the page cache still holds what it wrote). The same pass
+ * says which runs of the batch ended.
  *
  * @module
  */
@@ -15,28 +16,43 @@ import { readJournal } from "./schema.ts";
 import { isSharedTemp } from "../farm/shard.ts";
 import { RUN_ID } from "../fs/temp_lease.ts";
 
+/** What a shard's run and `ferry finalize` read of a batch's journals, in one pass. */
+export interface ShardJournals {
+  /** The written ranges of every shared temporary, each sorted by offset (overlaps possible where a range was written twice). */
+  ranges: Map<string, JournaledChunk[]>;
+  /**
+   * The runs whose journals say they ended (done, failed, cancelled): their
+   * temporaries left in destination folders are strays, whether or not file
+   * locks work on the storage.
+   */
+  ended: Set<string>;
+  /** Every run of the batch but this one, ended or not. */
+  runs: Set<string>;
+}
+
 /**
- * The written ranges of every shared temporary of a batch.
+ * Reads the batch's journals once for what shards need: the shared
+ * temporaries' written ranges, and which runs ended.
  *
  * Requires `--allow-read` and `--allow-write` on the ledger.
  *
  * @param ledger The ledger folder.
  * @param batchId The batch.
- * @returns The ranges by temporary, each sorted by offset (overlaps possible
- * where a range was written twice).
+ * @returns The ranges and the runs.
  */
-export async function sharedRanges(
-  ledger: string,
-  batchId: string,
-): Promise<Map<string, JournaledChunk[]>> {
-  const found = new Map<string, JournaledChunk[]>();
+export async function shardJournals(ledger: string, batchId: string): Promise<ShardJournals> {
+  const found: ShardJournals = { ranges: new Map(), ended: new Set(), runs: new Set() };
   const boot = bootId();
   for (const journal of journalsIn(await batchDir(ledger, batchId))) {
     readJournal(journal, (db) => {
-      const run = db.prepare("SELECT state, boot_id, settings FROM run").get() as
-        | { state: string; boot_id: string | null; settings: string }
+      const run = db.prepare("SELECT run_id, state, boot_id, settings FROM run").get() as
+        | { run_id: string; state: string; boot_id: string | null; settings: string }
         | undefined;
       if (run === undefined) return;
+      if (run.run_id !== RUN_ID) {
+        found.runs.add(run.run_id);
+        if (run.state !== "running") found.ended.add(run.run_id);
+      }
       const flushed = (JSON.parse(run.settings) as { fsync?: boolean }).fsync === true;
       if (run.state === "running" && !flushed && (boot === null || run.boot_id !== boot)) return;
       const rows = db.prepare(
@@ -44,46 +60,14 @@ export async function sharedRanges(
       ).all() as { tmp: string; offset: number; length: number }[];
       for (const { tmp, offset, length } of rows) {
         if (!isSharedTemp(tmp)) continue;
-        let list = found.get(tmp);
-        if (list === undefined) found.set(tmp, list = []);
+        let list = found.ranges.get(tmp);
+        if (list === undefined) found.ranges.set(tmp, list = []);
         list.push({ offset, length });
       }
     });
   }
-  for (const list of found.values()) list.sort((a, b) => a.offset - b.offset);
+  for (const list of found.ranges.values()) list.sort((a, b) => a.offset - b.offset);
   return found;
-}
-
-/**
- * The runs of a batch whose journals say they ended (done, failed,
- * cancelled): their temporaries left in destination folders are strays,
- * whether or not file locks work on the storage.
- *
- * Requires `--allow-read` and `--allow-write` on the ledger.
- *
- * @param ledger The ledger folder.
- * @param batchId The batch.
- * @param all Every run of the batch but this one, ended or not (`ferry
- * finalize`: every shard's latest run has ended, so no earlier run goes on).
- * @returns Their run ids.
- */
-export async function endedRuns(
-  ledger: string,
-  batchId: string,
-  all = false,
-): Promise<Set<string>> {
-  const ids = new Set<string>();
-  for (const journal of journalsIn(await batchDir(ledger, batchId))) {
-    readJournal(journal, (db) => {
-      const run = db.prepare("SELECT run_id, state FROM run").get() as
-        | { run_id: string; state: string }
-        | undefined;
-      if (run !== undefined && run.run_id !== RUN_ID && (all || run.state !== "running")) {
-        ids.add(run.run_id);
-      }
-    });
-  }
-  return ids;
 }
 
 /**

@@ -11,7 +11,7 @@
 import { CancelledError } from "../errors.ts";
 import { startJournal } from "../ledger/journal.ts";
 import { resumables } from "../ledger/resume_point.ts";
-import { endedRuns, sharedRanges } from "../ledger/shared_ranges.ts";
+import { shardJournals } from "../ledger/shared_ranges.ts";
 import { isSharedTemp, shardLabel } from "../farm/shard.ts";
 import { assertFits, spaceNeeds, tightDevices } from "../fs/free_space.ts";
 import { checkNumber, DEFAULTS, type TransferSettings } from "../options.ts";
@@ -162,8 +162,9 @@ async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promis
     run.dirs.record = (change) => journal.dir(change);
     run.resumable = await resumables(options.ledger!, settings.batchId, journal.path);
     if (shard !== undefined) {
-      run.sharedRanges = await sharedRanges(options.ledger!, settings.batchId);
-      run.temporaries.endedRuns = await endedRuns(options.ledger!, settings.batchId);
+      const journals = await shardJournals(options.ledger!, settings.batchId);
+      run.sharedRanges = journals.ranges;
+      run.temporaries.endedRuns = journals.ended;
     }
   }
   // A shard leaves the ASC MHL history and the folders' modes and times to `ferry finalize`.
