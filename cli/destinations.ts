@@ -12,6 +12,7 @@ import type { Mapping } from "../lib/plan/plan_item.ts";
 import { type SequenceFlags, UsageError } from "./args.ts";
 import { parseSequence } from "../lib/sequence/pattern.ts";
 import {
+  namesSequence,
   selectSequence,
   sequenceOfFrame,
   type SequenceOptions,
@@ -44,7 +45,7 @@ export async function cpMappings(
   if (patterns.some((p) => p !== null)) {
     return await sequenceMappings(sources, patterns, target, flags, found ?? []);
   }
-  if (await isPatternTarget(target)) {
+  if (await namesSequence(target).catch(() => false)) {
     throw new UsageError(
       `The destination '${target}' is a frame sequence pattern: it goes with a sequence source ('sh010.####.exr')`,
     );
@@ -111,16 +112,11 @@ async function sequenceSource(
     }
     return pattern;
   }
-  let pattern: unknown;
   try {
-    pattern = parseSequence(src);
+    return (await namesSequence(src)) ? src : null;
   } catch (error) {
-    // A file that is there under that very name is a file.
-    if (await Deno.lstat(src).then(() => true, () => false)) return null;
     throw new InputError((error as Error).message, { path: src, cause: error });
   }
-  if (pattern === null) return null;
-  return (await Deno.lstat(src).then(() => true, () => false)) ? null : src;
 }
 
 /** Every frame of the sequence sources (others as cp takes them) into the target. */
@@ -159,14 +155,4 @@ async function sequenceMappings(
     mappings.push(...selection.mappings);
   }
   return mappings;
-}
-
-/** Whether a destination is a sequence pattern (and not a path that is there under that name). */
-async function isPatternTarget(target: string): Promise<boolean> {
-  try {
-    if (parseSequence(target) === null) return false;
-  } catch {
-    return false;
-  }
-  return !(await Deno.lstat(target).then(() => true, () => false));
 }

@@ -17,7 +17,7 @@ import type { FileResult } from "../lib/transfer/result.ts";
 import type { Mapping } from "../lib/plan/plan_item.ts";
 import type { BatchMapping } from "../lib/batch_json.ts";
 import { parseSequence } from "../lib/sequence/pattern.ts";
-import { selectSequence } from "../lib/sequence/selection.ts";
+import { namesSequence, selectSequence } from "../lib/sequence/selection.ts";
 import type { Parsed } from "./args.ts";
 import { cpMappings } from "./destinations.ts";
 import type { Reporter } from "./reporter.ts";
@@ -198,11 +198,23 @@ export async function sequenceAwareMappings(
 ): Promise<Mapping[]> {
   const found: SequenceSelection[] = [];
   const mappings = await cpMappings(operands, parsed.noTarget, parsed.sequences, found);
-  if (found.length === 0) return mappings;
+  announce(found, parsed, reporter);
+  return mappings;
+}
+
+/**
+ * A batch's sequences announced (frames, holes), checked for completeness
+ * and handed to the reporter, which shows them as sequences from then on.
+ */
+function announce(
+  found: readonly SequenceSelection[],
+  parsed: Pick<Parsed, "sequences">,
+  reporter: Reporter,
+): void {
+  if (found.length === 0) return;
   const tally = new SequenceTally(found);
   for (const line of tally.check(parsed.sequences)) reporter.note(line);
   reporter.sequences = tally;
-  return mappings;
 }
 
 /**
@@ -227,10 +239,7 @@ export async function batchSequenceMappings(
     const { src, dst, ...options } = m;
     let pattern = null;
     try {
-      pattern = typeof src === "string" && parseSequence(src) !== null &&
-          !(await Deno.lstat(src).then(() => true, () => false))
-        ? src
-        : null;
+      pattern = typeof src === "string" && await namesSequence(src) ? src : null;
     } catch (error) {
       throw new InputError(`Mapping ${index}: ${(error as Error).message}`, {
         index,
@@ -262,11 +271,7 @@ export async function batchSequenceMappings(
     found.push(selection);
     out.push(...selection.mappings);
   }
-  if (found.length > 0) {
-    const tally = new SequenceTally(found);
-    for (const line of tally.check(parsed.sequences)) reporter.note(line);
-    reporter.sequences = tally;
-  }
+  announce(found, parsed, reporter);
   return out;
 }
 

@@ -31,6 +31,7 @@ export {
 export { findSequences, type FoundNames, type FoundSequence } from "./find.ts";
 export { type Listed, type ListedEntry, type ListedSequence, listSequences } from "./listing.ts";
 export {
+  namesSequence,
   selectSequence,
   sequenceOfFrame,
   type SequenceOptions,

@@ -57,6 +57,35 @@ export interface SequenceSelection {
 }
 
 /**
+ * Whether a path names a frame sequence: it holds a frame token, and no
+ * file is there under that very name (a file is itself, whatever its name).
+ *
+ * Requires `--allow-read` on the path.
+ *
+ * @param path A path as given.
+ * @returns `true` for a sequence pattern.
+ * @throws {SequencePatternError} For a pattern that cannot be read, where no file has that name.
+ *
+ * @example
+ * ```ts
+ * import { namesSequence } from "./selection.ts";
+ *
+ * console.log(await namesSequence("/nowhere/sh010.####.exr"), await namesSequence("/etc/hosts")); // true false
+ * ```
+ */
+export async function namesSequence(path: string): Promise<boolean> {
+  const there = (): Promise<boolean> => Deno.lstat(path).then(() => true, () => false);
+  let pattern: SequencePattern | null;
+  try {
+    pattern = parseSequence(path);
+  } catch (error) {
+    if (await there()) return false;
+    throw error;
+  }
+  return pattern !== null && !(await there());
+}
+
+/**
  * The pattern a concrete frame's path belongs to (`--sequence`): its last
  * number is the frame, written with its own width.
  *
