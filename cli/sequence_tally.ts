@@ -276,53 +276,67 @@ export async function batchSequenceMappings(
 }
 
 /**
- * The frame sequences a copy of folders wrote, found from its files' names
- * (at most {@linkcode FolderSequences.LIMIT} names are kept): at the end,
- * each sequence with frames missing between its first and its last.
+ * The frame sequences among files' paths (a copy of folders keeps at most
+ * {@linkcode FolderSequences.LIMIT} names; `ferry verify` all of them): at
+ * the end, each sequence with the frames missing between its first and its
+ * last.
  */
 export class FolderSequences {
-  /** Names kept at most; past it, no gaps are looked for (`ferry ls` the destination). */
+  /** Names a copy keeps at most; past it, no gaps are looked for (`ferry ls` the destination). */
   static readonly LIMIT = 100_000;
   #folders = new Map<string, string[]>();
   #count = 0;
+  #limit: number;
 
-  /** Whether more names came than are kept. */
-  get overflow(): boolean {
-    return this.#count > FolderSequences.LIMIT;
+  /**
+   * @param limit Names kept at most.
+   */
+  constructor(limit: number = FolderSequences.LIMIT) {
+    this.#limit = limit;
   }
 
   /**
-   * A file ended (delivered, left alone or failed: it is part of the delivery's sequences).
+   * A file that is part of the delivery's sequences (delivered, left alone or failed).
    *
-   * @param dst Its destination path.
+   * @param path Its path.
    */
-  add(dst: string): void {
-    if (++this.#count > FolderSequences.LIMIT) {
+  add(path: string): void {
+    if (++this.#count > this.#limit) {
       this.#folders.clear();
       return;
     }
-    const folder = dirname(dst);
+    const folder = dirname(path);
     let names = this.#folders.get(folder);
     if (names === undefined) this.#folders.set(folder, names = []);
-    names.push(basename(dst));
+    names.push(basename(path));
   }
 
   /**
-   * The sequences with frames missing between their first and last.
+   * Every sequence among the names, with the frames missing between its first and last.
+   *
+   * @returns One entry per sequence.
+   */
+  sequences(): { pattern: string; frames: FrameSet; missing: FrameSet }[] {
+    const found = [];
+    for (const [folder, names] of this.#folders) {
+      for (const seq of findSequences(names).sequences) {
+        found.push({
+          pattern: join(folder, seq.pattern),
+          frames: seq.frames,
+          missing: seq.frames.holes(),
+        });
+      }
+    }
+    return found;
+  }
+
+  /**
+   * The sequences with holes worth saying (see {@linkcode hasHoles}).
    *
    * @returns One entry per such sequence.
    */
   gaps(): { pattern: string; frames: FrameSet; missing: FrameSet }[] {
-    const gaps = [];
-    for (const [folder, names] of this.#folders) {
-      for (const seq of findSequences(names).sequences) {
-        const missing = seq.frames.holes();
-        if (hasHoles(seq.frames, missing)) {
-          gaps.push({ pattern: join(folder, seq.pattern), frames: seq.frames, missing });
-        }
-      }
-    }
-    return gaps;
+    return this.sequences().filter((s) => hasHoles(s.frames, s.missing));
   }
 }
 

@@ -9,9 +9,7 @@ import { InputError } from "../../lib/errors.ts";
 import type { FileCheck, VerifyOptions } from "../../lib/integrity/verify.ts";
 import { resolveOptions } from "../../lib/options.ts";
 import { formatCount } from "../../lib/size.ts";
-import { findSequences } from "../../lib/sequence/find.ts";
-import { FrameSet } from "../../lib/sequence/frame_set.ts";
-import { hasHoles } from "../sequence_tally.ts";
+import { FolderSequences, hasHoles } from "../sequence_tally.ts";
 import { UsageError } from "../args.ts";
 import { EXIT } from "../exit.ts";
 import { followHashing } from "../hash_status.ts";
@@ -87,54 +85,26 @@ export async function verifyCommand({ parsed, reporter }: Context): Promise<numb
       `${counts.ok} ok, ${counts.mismatch} mismatch, ` +
       `${counts.missing} missing, ${counts.new} new, ${counts.unreadable} unreadable${where}`,
   );
-  for (const gap of sequenceGaps(report.files)) {
-    if (parsed.json) reporter.event({ event: "sequence", ...gap });
-    else if (
-      hasHoles(
-        FrameSet.parse(gap.frames),
-        gap.missing === "" ? FrameSet.EMPTY : FrameSet.parse(gap.missing),
-      )
-    ) {
+  const found = new FolderSequences(Infinity);
+  for (const file of report.files) {
+    if (file.status !== "missing" && !file.path.endsWith("/")) found.add(file.path);
+  }
+  for (const { pattern, frames, missing } of found.sequences()) {
+    if (parsed.json) {
+      reporter.event({
+        event: "sequence",
+        pattern,
+        frames: frames.toString(),
+        count: frames.size,
+        first: frames.first,
+        last: frames.last,
+        missing: missing.toString(),
+      });
+    } else if (hasHoles(frames, missing)) {
       reporter.message(
-        `ferry: sequence ${gap.pattern} ${gap.first}-${gap.last}: ${gap.count} frames; missing ${gap.missing}`,
+        `ferry: sequence ${pattern} ${frames.first}-${frames.last}: ${frames.size} frames; missing ${missing}`,
       );
     }
   }
   return code;
-}
-
-/** The frame sequences among the files there are, each with the frames missing between its first and last. */
-function sequenceGaps(
-  files: readonly FileCheck[],
-): {
-  pattern: string;
-  frames: string;
-  count: number;
-  first: number;
-  last: number;
-  missing: string;
-}[] {
-  const folders = new Map<string, string[]>();
-  for (const file of files) {
-    if (file.status === "missing" || file.path.endsWith("/")) continue;
-    const cut = file.path.lastIndexOf("/");
-    const folder = file.path.slice(0, cut + 1);
-    let names = folders.get(folder);
-    if (names === undefined) folders.set(folder, names = []);
-    names.push(file.path.slice(cut + 1));
-  }
-  const gaps = [];
-  for (const [folder, names] of folders) {
-    for (const seq of findSequences(names).sequences) {
-      gaps.push({
-        pattern: `${folder}${seq.pattern}`,
-        frames: seq.frames.toString(),
-        count: seq.frames.size,
-        first: seq.frames.first!,
-        last: seq.frames.last!,
-        missing: seq.frames.holes().toString(),
-      });
-    }
-  }
-  return gaps;
 }
