@@ -126,9 +126,9 @@ export class SequenceTally {
       let reasons = this.#failed.get(s);
       if (reasons === undefined) this.#failed.set(s, reasons = new Map());
       const why = file.reason ?? "failed";
-      reasons.set(why, [...(reasons.get(why) ?? []), frame]);
+      listIn(reasons, why).push(frame);
     } else if (file.status !== "cancelled") {
-      this.#done.set(s, [...(this.#done.get(s) ?? []), frame]);
+      listIn(this.#done, s).push(frame);
     }
   }
 
@@ -170,6 +170,13 @@ export class SequenceTally {
       failed: FrameSet.of([...(this.#failed.get(s)?.values() ?? [])].flat()).toString(),
     }));
   }
+}
+
+/** The list a map holds under a key, made empty the first time (pushed to, never copied). */
+function listIn<K, V>(map: Map<K, V[]>, key: K): V[] {
+  let list = map.get(key);
+  if (list === undefined) map.set(key, list = []);
+  return list;
 }
 
 function range(set: FrameSet): string {
@@ -305,10 +312,7 @@ export class FolderSequences {
       this.#folders.clear();
       return;
     }
-    const folder = dirname(path);
-    let names = this.#folders.get(folder);
-    if (names === undefined) this.#folders.set(folder, names = []);
-    names.push(basename(path));
+    listIn(this.#folders, dirname(path)).push(basename(path));
   }
 
   /**

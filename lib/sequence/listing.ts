@@ -37,7 +37,7 @@ export interface ListedSequence {
 
 /** A file that is not a frame of a sequence, or a folder. */
 export interface ListedEntry {
-  /** `"file"` or `"dir"` (a link is listed as what it is, not followed). */
+  /** A file, a folder, or a link (listed as a link, not followed). */
   readonly kind: "file" | "dir" | "link";
   /** Its path. */
   readonly path: string;
