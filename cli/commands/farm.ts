@@ -13,7 +13,7 @@ import { finalizePlan, type FinalizeResult, NotReadyError } from "../../lib/farm
 import { parseShard, type Shard } from "../../lib/farm/shard.ts";
 import { slurmScripts, submitSlurm } from "../../lib/farm/slurm.ts";
 import { planLedgerDir } from "../../lib/ledger/ledger_dir.ts";
-import { batchStatus, shardStates } from "../../lib/ledger/status.ts";
+import { batchRuns, shardStates } from "../../lib/ledger/status.ts";
 import { isPlanFile, readPlanHeader } from "../../lib/plan/plan_file.ts";
 import { UsageError } from "../args.ts";
 import { formatCount } from "../../lib/size.ts";
@@ -82,7 +82,7 @@ export async function finalizeIfLast(
   ledger: string,
 ): Promise<number | undefined> {
   const { batchId } = readPlanHeader(plan).settings;
-  const shards = shardStates((await batchStatus(ledger, batchId))?.runs ?? []);
+  const shards = shardStates(await batchRuns(ledger, batchId));
   const waiting = shards.filter((s) => s.run?.state !== "done" && s.run?.state !== "failed");
   if (shards.length === 0 || waiting.length > 0) {
     context.reporter.note(

@@ -19,7 +19,7 @@ import { startJournal } from "../ledger/journal.ts";
 import { batchDir, journalsIn } from "../ledger/ledger_dir.ts";
 import { readJournal } from "../ledger/schema.ts";
 import { isCovered, shardJournals } from "../ledger/shared_ranges.ts";
-import { batchStatus, type ShardState, shardStates } from "../ledger/status.ts";
+import { batchRuns, batchStatus, type ShardState, shardStates } from "../ledger/status.ts";
 import type { HashAlgorithm } from "../integrity/hash.ts";
 import { openPlanFile, readPlanHeader } from "../plan/plan_file.ts";
 import { publishStaged } from "../transfer/file_transfer.ts";
@@ -133,7 +133,7 @@ export async function finalizePlan(
   const header = readPlanHeader(path);
   const { batchId } = header.settings;
   const folder = await batchDir(ledger, batchId);
-  const shards = shardStates((await batchStatus(ledger, batchId))?.runs ?? []);
+  const shards = shardStates(await batchRuns(ledger, batchId));
   const notReady = shards.length === 0 ? undefined : shards.filter((s) => !ended(s));
   if (notReady === undefined || notReady.length > 0) {
     throw new NotReadyError(notReadyMessage(path, shards, notReady), shards);

@@ -218,21 +218,10 @@ function runStatus(row: RunRow, journal: string): RunStatus {
  */
 export async function batchStatus(ledger: string, batchId: string): Promise<BatchStatus | null> {
   const folder = await batchDir(ledger, batchId);
-  const journals = journalsIn(folder);
-  const runs: RunStatus[] = [];
-  let last: RunRow | undefined;
-  const read: string[] = [];
-  for (const journal of journals) {
-    const row = readJournal(journal, (db) => db.prepare("SELECT * FROM run").get()) as
-      | RunRow
-      | null
-      | undefined;
-    if (row === null || row === undefined) continue;
-    last = row;
-    runs.push(runStatus(row, journal));
-    read.push(journal);
-  }
+  const { runs, rows } = readRuns(folder);
+  const last = rows.at(-1);
   if (last === undefined) return null;
+  const read = runs.map((run) => run.journal);
   const { filesDone, bytesDone, filesSkipped, alreadyThere, failures } = batchOutcomes(read);
   const lastRun = runs.at(-1)!;
   const undone = latestUndo(folder);
@@ -263,6 +252,34 @@ export async function batchStatus(ledger: string, batchId: string): Promise<Batc
     ...(shards.length === 0 ? {} : { shards }),
     ...(finalized === null ? {} : { finalized }),
   };
+}
+
+/** The runs of a batch folder, oldest first, with their rows as stored. */
+function readRuns(folder: string): { runs: RunStatus[]; rows: RunRow[] } {
+  const runs: RunStatus[] = [];
+  const rows: RunRow[] = [];
+  for (const journal of journalsIn(folder)) {
+    const read = readRun(journal);
+    if (read === null) continue;
+    rows.push(read.row);
+    runs.push(read.status);
+  }
+  return { runs, rows };
+}
+
+/**
+ * A batch's runs alone, oldest first, without counting its files: what
+ * shards and finalize look at to know which runs ended (a batch's files
+ * are counted by {@linkcode batchStatus}, which reads every file's row).
+ *
+ * Requires `--allow-read` and `--allow-write` on the ledger.
+ *
+ * @param ledger The ledger folder.
+ * @param batchId The batch id.
+ * @returns The runs (empty when the ledger has none of the batch).
+ */
+export async function batchRuns(ledger: string, batchId: string): Promise<RunStatus[]> {
+  return readRuns(await batchDir(ledger, batchId)).runs;
 }
 
 /** A batch in the ledger's list. */
