@@ -32,6 +32,15 @@ export {
   type TransferOptions,
 } from "./lib/transfer/batch.ts";
 export type { RunEvents } from "./lib/transfer/run.ts";
+export {
+  type DestinationResult,
+  fanOut,
+  type FanOutMapping,
+  type FanOutOptions,
+  type FanOutResult,
+  offload,
+} from "./lib/fanout/fan_out.ts";
+export type { ShareStats } from "./lib/fanout/read_share.ts";
 export { planBatch } from "./lib/plan/planner.ts";
 export { collectPlan, planTransfer, type TransferPlan } from "./lib/plan/transfer_plan.ts";
 export { planLines, readPlan } from "./lib/plan/plan_lines.ts";

@@ -72,6 +72,11 @@ export const DEFAULTS = {
   readAhead: 10_000,
   /** A month of batches for `ferry status` and `ferry resume`; older ones are pruned. */
   ledgerDays: 30,
+  /**
+   * An offload to several destinations: how far one may fall behind the
+   * fastest before it reads the source again (the memory its shared reads hold).
+   */
+  lagBytes: 512 * MIB,
 } as const;
 
 /** The numeric options: whole numbers within these bounds (`chunkBytes` 0 means automatic). */
@@ -85,6 +90,7 @@ export const LIMITS = {
   progressIntervalMs: { min: 1, max: 3_600_000 },
   readAhead: { min: 1, max: 10_000_000 },
   ledgerDays: { min: 1, max: 36_500 },
+  lagBytes: { min: 16 * MIB, max: 64 * 1024 * MIB },
 } as const;
 
 /** A numeric option. */

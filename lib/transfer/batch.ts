@@ -28,6 +28,7 @@ import { ReadAhead } from "./read_ahead.ts";
 import type { ManifestOutcome, TransferResult } from "./result.ts";
 import { Run, type RunEvents } from "./run.ts";
 import { FALLBACK_ID_BASE, moveTree } from "./tree_rename.ts";
+import type { ReadShare } from "../fanout/read_share.ts";
 
 /** Options of a run: cancel, events and read-ahead (the settings come from the plan). */
 export interface RunOptions extends RunEvents {
@@ -64,6 +65,12 @@ export interface RunOptions extends RunEvents {
    * @default {30}
    */
   ledgerDays?: number;
+  /**
+   * One of the batches of an offload to several destinations
+   * ({@linkcode fanOut} makes them): the reads it shares with the others,
+   * and its seat.
+   */
+  share?: { reads: ReadShare; seat: number };
 }
 
 /** Options of {@linkcode applyMappings}, {@linkcode copy} and {@linkcode move}. */
@@ -156,6 +163,7 @@ async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promis
     shard === undefined ? undefined : shardLabel(shard),
   );
   const run = new Run(settings, options, startMs);
+  run.share = options.share;
   run.temporaries.quietLive = shard !== undefined;
   if (journal !== undefined) {
     run.journal = journal;
@@ -218,6 +226,7 @@ async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promis
     options.signal?.removeEventListener("abort", onAbort);
     options.killSignal?.removeEventListener("abort", onKill);
     await run.close();
+    options.share?.reads.leave(options.share.seat);
     // Read but never started: each ends as cancelled, with its own event.
     for (const item of await reader.stop()) {
       if (item.kind === "file") new FileJob(run, item).finish("cancelled");

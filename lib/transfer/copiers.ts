@@ -12,7 +12,8 @@ import type { LocalPublishOutcome } from "../fs/local_copy.ts";
 import type { LocalCopier } from "./local_copier.ts";
 import { DEFAULT_OFFLOAD_STEP_BYTES, SAME_FS_OFFLOAD_STEP_BYTES } from "../fs/offload.ts";
 import { createHasher, hashBytes } from "../integrity/hash.ts";
-import type { Chunk } from "../plan/plan_item.ts";
+import { hashedReadJob } from "../integrity/file_hasher.ts";
+import type { Chunk, PlannedFile } from "../plan/plan_item.ts";
 import { errorFromWorker } from "../workers/messages.ts";
 import { type FileJob, Stopped } from "./file_job.ts";
 import type { Rest } from "./resume.ts";
@@ -161,6 +162,12 @@ async function readWriteWhole(job: FileJob, tmp: string): Promise<string | undef
   const { file, run } = job;
   const algorithm = run.settings.hash;
   const bufferBytes = run.settings.bufferBytes;
+  if (run.share !== undefined) {
+    // Read and hashed once for every destination of an offload.
+    const { data, digest } = await run.share.reads.whole(file);
+    await Deno.writeFile(tmp, data, { createNew: true, mode: 0o600 });
+    return digest;
+  }
   if (file.size <= bufferBytes) {
     // Two file operations instead of seven: on a share each is a round trip.
     const data = await Deno.readFile(file.src);
@@ -216,6 +223,8 @@ async function copyRanges(
 ): Promise<CopyOutcome> {
   const { file, run } = job;
   const fresh = rest === undefined;
+  // An offload to several destinations: each range read once for all (`lib/fanout/`).
+  const reads = fresh && !file.sparse ? run.share?.reads : undefined;
   if (fresh) {
     if (!(await createSized(job, tmp))) return "stopped";
     if (!file.sparse && !(await preallocate(job, tmp))) return "stopped";
@@ -224,29 +233,33 @@ async function copyRanges(
   const journaled = file.copier === "ranges" || rest === "kernel" || rest === "part"
     ? run.journal
     : undefined;
-  const algorithm = rest === "part" ? null : run.settings.hash;
+  const algorithm = rest === "part" || reads !== undefined ? null : run.settings.hash;
   const dstDev = file.offload ? await run.devOf(dirname(tmp)) : -1;
   const pair = `${file.dev}:${dstDev}`;
   // Read when a worker takes the range: once one range of this pair of file
   // systems has found that the kernel cannot offload, the others skip the try.
   const tryOffload = (): boolean => file.offload && !run.noOffload.has(pair);
   const step = file.copier === "kernel" ? SAME_FS_OFFLOAD_STEP_BYTES : DEFAULT_OFFLOAD_STEP_BYTES;
-  const outcome = await run.pool.runRanges(file.id, ranges, (chunk, last) => ({
-    src: file.src,
-    dst: tmp,
-    offset: chunk.offset,
-    length: chunk.length,
-    offload: tryOffload(),
-    offloadRequired: run.settings.offload === "always",
-    offloadStepBytes: step,
-    ...(file.sparse ? { sparse: true } : {}),
-    // Journaled ranges with --fsync are on storage: a run after a power cut continues them.
-    ...(journaled !== undefined && run.settings.fsync ? { fsync: true } : {}),
-    ...(algorithm === null ? {} : { hash: { algorithm, mode: "copy" as const, last } }),
-  }), {
+  const outcome = await run.pool.runRanges(file.id, ranges, (chunk, last) => {
+    const slab = reads?.slab(file, chunk);
+    return slab !== undefined ? { ...rangeJob(file, tmp, chunk), slab } : {
+      src: file.src,
+      dst: tmp,
+      offset: chunk.offset,
+      length: chunk.length,
+      offload: tryOffload(),
+      offloadRequired: run.settings.offload === "always",
+      offloadStepBytes: step,
+      ...(file.sparse ? { sparse: true } : {}),
+      // Journaled ranges with --fsync are on storage: a run after a power cut continues them.
+      ...(journaled !== undefined && run.settings.fsync ? { fsync: true } : {}),
+      ...(algorithm === null ? {} : { hash: { algorithm, mode: "copy" as const, last } }),
+    };
+  }, {
     hashed: algorithm !== null,
     ...(startState === undefined ? {} : { startState }),
     onOutcome: (chunk, done) => {
+      reads?.settle(file, chunk, run.share!.seat);
       job.counted += done.bytes;
       if (done.type !== "done") return;
       job.offloadedBytes += done.offloadedBytes;
@@ -270,7 +283,26 @@ async function copyRanges(
   }
   if (!outcome.complete) return "stopped"; // cancelled
   if (algorithm !== null) job.sourceDigest = outcome.digest;
+  if (reads !== undefined && run.settings.hash !== null) {
+    // A range that could not be shared leaves the digest to this batch: the source read again.
+    job.sourceDigest = await reads.digest(file) ??
+      await hashRanges(job, file.src, "cannot read the source");
+    if (job.sourceDigest === undefined) return "stopped"; // cancelled
+  }
   return "copied";
+}
+
+/** A range written from a slab: no offload (the bytes are in memory), no hash (the share hashes). */
+function rangeJob(file: PlannedFile, tmp: string, chunk: Chunk) {
+  return {
+    src: file.src,
+    dst: tmp,
+    offset: chunk.offset,
+    length: chunk.length,
+    offload: false,
+    offloadRequired: false,
+    offloadStepBytes: DEFAULT_OFFLOAD_STEP_BYTES,
+  };
 }
 
 /**
@@ -336,4 +368,31 @@ async function kernelSteps(job: FileJob, tmp: string, from: number): Promise<num
     if (fdOut >= 0) await kernel.closeFile(fdOut);
   }
   return done;
+}
+
+/**
+ * Hashes a file by the plan's ranges, read by the workers in parallel and
+ * hashed in order; `undefined` when the batch was cancelled.
+ *
+ * @param job The file.
+ * @param path The file to read (its source, or its copy).
+ * @param what What a failure to read it means, e.g. `"cannot read the copy back"`.
+ * @returns The digest, or `undefined`.
+ * @throws When a range cannot be read.
+ */
+export async function hashRanges(
+  job: FileJob,
+  path: string,
+  what: string,
+): Promise<string | undefined> {
+  const { run, file } = job;
+  const algorithm = run.settings.hash!;
+  const read = await run.pool.runRanges(
+    file.id,
+    file.chunks,
+    (chunk, last) => hashedReadJob(path, algorithm, chunk, last),
+    { hashed: true },
+  );
+  if (read.failure !== undefined) throw new Error(`${what}: ${read.failure.message}`);
+  return read.complete ? read.digest : undefined;
 }

@@ -14,10 +14,9 @@ import { describeError } from "../errors.ts";
 import { ErrnoError } from "../fs/libc.ts";
 import { flushToStorage, publish, type PublishOutcome, removeIfPresent } from "../fs/publish.ts";
 import { hashBytes, hashFile } from "../integrity/hash.ts";
-import { hashedReadJob } from "../integrity/file_hasher.ts";
 import type { PlannedFile } from "../plan/plan_item.ts";
 import { backupPathFor, keepReplaced } from "./backup.ts";
-import { copyBytes, copyLocal, copyRest } from "./copiers.ts";
+import { copyBytes, copyLocal, copyRest, hashRanges } from "./copiers.ts";
 import { takeOver } from "./resume.ts";
 import { writePart } from "./shard_part.ts";
 import { DirectoryError } from "./directories.ts";
@@ -40,6 +39,7 @@ export async function transferFile(run: Run, file: PlannedFile): Promise<void> {
     await transfer(job);
   } finally {
     if (!job.ended) job.finish("cancelled");
+    run.share?.reads.passed(file, run.share.seat);
   }
 }
 
@@ -288,23 +288,6 @@ async function verifyContent(job: FileJob, tmp: string): Promise<boolean> {
   }
   job.verified = true;
   return true;
-}
-
-/**
- * Hashes a file by the plan's ranges, read by the workers in parallel and
- * hashed in order; `undefined` when the batch was cancelled.
- */
-async function hashRanges(job: FileJob, path: string, what: string): Promise<string | undefined> {
-  const { run, file } = job;
-  const algorithm = run.settings.hash!;
-  const read = await run.pool.runRanges(
-    file.id,
-    file.chunks,
-    (chunk, last) => hashedReadJob(path, algorithm, chunk, last),
-    { hashed: true },
-  );
-  if (read.failure !== undefined) throw new Error(`${what}: ${read.failure.message}`);
-  return read.complete ? read.digest : undefined;
 }
 
 /**

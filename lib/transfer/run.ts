@@ -28,6 +28,7 @@ import type { FileResult } from "./result.ts";
 import { Temporaries } from "./temporaries.ts";
 import type { Journal, JournaledChunk } from "../ledger/journal.ts";
 import type { Resumable } from "../ledger/resume_point.ts";
+import type { ReadShare } from "../fanout/read_share.ts";
 
 /** The events a batch emits besides progress. */
 export interface RunEvents {
@@ -73,6 +74,11 @@ export class Run {
   sharedRanges = new Map<string, JournaledChunk[]>();
   /** Destination file systems the batch (nearly) fills: files there are checked for room first. */
   tight = new Set<number>();
+  /**
+   * In an offload to several destinations (`lib/fanout/`): the reads this
+   * batch shares with the other destinations' batches, and its seat there.
+   */
+  share: { reads: ReadShare; seat: number } | undefined;
   #cancelled = false;
   #kernel: KernelCopyAsync | null | undefined;
   #local: LocalCopier | null | undefined;

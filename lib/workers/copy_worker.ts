@@ -17,6 +17,10 @@ import { ControlBlock } from "./control.ts";
 import type { Hasher } from "../integrity/hash.ts";
 import type { CopyMessage, FromWorker, StateMessage, ToWorker } from "./messages.ts";
 import { FALLBACK_CODES, KernelCopy } from "../fs/offload.ts";
+import { Slab, SLAB_STATE } from "./slab.ts";
+
+/** How long a slab's writer waits for its filler before it looks at the cancel flag again. */
+const SLAB_WAIT_MS = 50;
 
 let control: ControlBlock | undefined;
 let slot = 0;
@@ -242,6 +246,99 @@ function reportFailure(job: CopyMessage, at: Progress, error: unknown): void {
 }
 
 /**
+ * A range shared by several destinations: the filler reads it whole into
+ * the slab first (so that the others get it as fast as the source gives
+ * it, whatever this destination's speed), then every worker writes its
+ * destination from the slab, waiting for the bytes not read yet. Where
+ * the filler stopped (the source failed, a cancel), a writer reads the
+ * rest from the source itself.
+ */
+function slabRange(job: CopyMessage): void {
+  if (kept !== undefined && kept.path !== job.src) release();
+  const slab = new Slab(job.slab!.buffer);
+  const at: Progress = { done: 0, offloaded: 0 };
+  try {
+    if (job.slab!.fill) fillSlab(job, slab);
+    let dst: RangeFile;
+    try {
+      dst = openRangeFile(job.dst, true);
+    } catch (error) {
+      throw new SideError("destination", error);
+    }
+    try {
+      writeFromSlab(job, slab, dst, at);
+    } finally {
+      dst.close();
+    }
+    if (at.done < job.length) {
+      streamRange(job, at, true, (_done, want) => buffer.subarray(0, want));
+    }
+    flushRange(job);
+    post({ type: "done", id: job.id, bytes: at.done, offloadedBytes: 0 });
+  } catch (error) {
+    reportFailure(job, at, error);
+  }
+}
+
+/** Reads the whole range into the slab, raising its fill counter after every buffer. */
+function fillSlab(job: CopyMessage, slab: Slab): void {
+  let src: RangeFile | undefined;
+  let completed = false;
+  try {
+    try {
+      src = openSource(job.src);
+    } catch (error) {
+      throw new SideError("source", error);
+    }
+    let filled = 0;
+    while (filled < job.length) {
+      if (control!.cancelled) throw new Stopped();
+      const piece = slab.data.subarray(filled, Math.min(job.length, filled + buffer.length));
+      let got: number;
+      try {
+        got = src.read(piece, job.offset + filled);
+      } catch (error) {
+        throw new SideError("source", error);
+      }
+      if (got === 0) throw earlyEnd(job, filled);
+      filled += got;
+      slab.filledTo(filled, filled === job.length);
+    }
+    completed = true;
+  } finally {
+    if (!completed) slab.abandon();
+    if (completed && job.keepSource && src !== undefined) kept = { path: job.src, file: src };
+    else src?.close();
+  }
+}
+
+/**
+ * Writes the slab's bytes to the destination as they are filled; stops
+ * where its filler stopped (`at.done` short of the range).
+ */
+function writeFromSlab(job: CopyMessage, slab: Slab, dst: RangeFile, at: Progress): void {
+  while (at.done < job.length) {
+    if (control!.cancelled) throw new Stopped();
+    const filled = slab.filled;
+    if (filled <= at.done) {
+      if (slab.state === SLAB_STATE.abandoned) return;
+      slab.waitBeyond(filled, SLAB_WAIT_MS);
+      continue;
+    }
+    const end = Math.min(filled, at.done + buffer.length);
+    try {
+      for (let put = at.done; put < end;) {
+        put += dst.write(slab.data.subarray(put, end), job.offset + put);
+      }
+    } catch (error) {
+      throw new SideError("destination", error);
+    }
+    control!.addBytes(slot, end - at.done);
+    at.done = end;
+  }
+}
+
+/**
  * A hashed range: read it whole into memory (writing it out as it comes when
  * copying), then wait for the hash state of the range before it, continue
  * it, and hand on the new state. Ranges of one file are hashed in order this
@@ -374,6 +471,7 @@ self.onmessage = (event: MessageEvent<ToWorker>): void => {
       break;
     case "copy":
       if (message.hash) void hashedRange(message);
+      else if (message.slab) slabRange(message);
       else copyRange(message);
       break;
     case "release":

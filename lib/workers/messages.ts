@@ -63,6 +63,21 @@ export interface CopyMessage {
    * the storage, and a run after a power cut can continue from it.
    */
   fsync?: boolean;
+  /**
+   * The range is shared with other destinations through a slab (see
+   * `slab.ts`): with `fill`, read it whole into the slab first, then write
+   * it from there; otherwise write it from the slab as another worker fills
+   * it (reading the rest from the source where that worker stopped).
+   */
+  slab?: SlabJob;
+}
+
+/** The slab part of a job. */
+export interface SlabJob {
+  /** The slab's shared memory. */
+  buffer: SharedArrayBuffer;
+  /** This worker reads the range into it. */
+  fill: boolean;
 }
 
 /** Main → worker: close the source kept open for queued ranges (the worker is idle). */

@@ -1,0 +1,378 @@
+/**
+ * What the batches of one offload share: each source file read once. The
+ * batches (one per destination, "seats") run side by side; the first to
+ * reach a range of a file reads it into a slab (`lib/workers/slab.ts`),
+ * every other writes it from there. The slabs are hashed here, in file
+ * order, once, and every seat takes that digest. A slab stays until every
+ * seat has passed its file, or until the memory cap makes room for the
+ * range the fastest seat reads next: then a seat that fell further behind
+ * than the cap reads what it missed from the source again (and
+ * `--verify source`, on by default for offloads, checks those bytes as it
+ * checks all). So a slow destination holds the others back by nothing but
+ * CPU and the source's speed.
+ *
+ * @module
+ */
+
+import { createHasher, type HashAlgorithm, hashBytes, type Hasher } from "../integrity/hash.ts";
+import type { Chunk, PlannedFile } from "../plan/plan_item.ts";
+import { Slab, SLAB_STATE } from "../workers/slab.ts";
+import type { SlabJob } from "../workers/messages.ts";
+
+/** The largest range read into a slab (a slab's counters are 32-bit). */
+const MAX_SLAB_BYTES = 1024 * 1024 * 1024;
+
+/** A range of a file in shared memory. */
+interface Held {
+  entry: Entry;
+  offset: number;
+  slab: Slab;
+  /** Hashed already (or nothing to hash): it may be dropped. */
+  hashed: boolean;
+  /** Seats whose write of it ended. */
+  used: Set<number>;
+}
+
+/** A whole small file in memory. */
+interface Whole {
+  data: Uint8Array | undefined;
+  digest: string | undefined;
+}
+
+/** One source file as the seats see it. */
+interface Entry {
+  key: string;
+  size: number;
+  slabs: Map<number, Held>;
+  /** Ranges whose slab was dropped for the cap: seats read them again. */
+  dropped: Set<number>;
+  /** Seats that have ended this file. */
+  passed: Set<number>;
+  whole: Promise<Whole> | undefined;
+  hash: EntryHash | undefined;
+}
+
+/** The in-order hash of an entry's slabs. */
+interface EntryHash {
+  /** The hash state after the bytes before `next` (`null`: none yet). */
+  state: Uint8Array | null;
+  /** The next offset to hash. */
+  next: number;
+  /** Hashing runs one slab at a time. */
+  busy: Promise<void>;
+  digest: Promise<string | undefined>;
+  settle: (digest: string | undefined) => void;
+  broken: boolean;
+}
+
+/** Counts of what the share did. */
+export interface ShareStats {
+  /** Bytes read from the sources into memory (slabs and whole files). */
+  bytesRead: number;
+  /** Bytes of slabs and whole files dropped for the cap before every seat had them. */
+  bytesDropped: number;
+  /** The most bytes held at once. */
+  peakBytes: number;
+}
+
+/**
+ * The reads several batches share.
+ *
+ * @example
+ * ```ts
+ * import { ReadShare } from "./read_share.ts";
+ *
+ * const share = new ReadShare(2, { lagBytes: 64 * 2 ** 20, algorithm: "xxh64" });
+ * console.log(share.seats, share.stats.bytesRead); // 2 0
+ * ```
+ */
+export class ReadShare {
+  /** The number of batches sharing it. */
+  readonly seats: number;
+  /** What it did. */
+  readonly stats: ShareStats = { bytesRead: 0, bytesDropped: 0, peakBytes: 0 };
+  #lagBytes: number;
+  #algorithm: HashAlgorithm | null;
+  #entries = new Map<string, Entry>();
+  /** Held ranges and whole files in the order they were read: the oldest go first. */
+  #held: (Held | Entry)[] = [];
+  #bytes = 0;
+  #left = new Set<number>();
+  /** One hasher for every file: each file's state is loaded, fed and saved with no await between. */
+  #hasher: Promise<Hasher> | undefined;
+
+  /**
+   * A share for `seats` batches.
+   *
+   * @param seats How many batches share it.
+   * @param options `lagBytes`: the memory cap; `algorithm`: the batches' hash, or `null`.
+   */
+  constructor(seats: number, options: { lagBytes: number; algorithm: HashAlgorithm | null }) {
+    this.seats = seats;
+    this.#lagBytes = options.lagBytes;
+    this.#algorithm = options.algorithm;
+  }
+
+  /**
+   * The slab a seat's worker uses for one range of a file: the first seat
+   * to ask fills it, the others write from it. `undefined` where it was
+   * dropped for the cap, or cannot be shared: the seat reads the source itself.
+   *
+   * @param file The seat's plan item.
+   * @param chunk The range.
+   * @returns The slab job, or `undefined`.
+   */
+  slab(file: PlannedFile, chunk: Chunk): SlabJob | undefined {
+    const entry = this.#entry(file);
+    const held = entry.slabs.get(chunk.offset);
+    if (held !== undefined) {
+      if (held.slab.data.length === chunk.length) return { buffer: held.slab.buffer, fill: false };
+      this.#breakHash(entry);
+      return undefined;
+    }
+    if (entry.dropped.has(chunk.offset) || chunk.length > MAX_SLAB_BYTES) {
+      if (!entry.dropped.has(chunk.offset)) this.#breakHash(entry);
+      return undefined;
+    }
+    this.#makeRoom(chunk.length);
+    const made: Held = {
+      entry,
+      offset: chunk.offset,
+      slab: Slab.create(chunk.length),
+      hashed: this.#algorithm === null,
+      used: new Set(),
+    };
+    entry.slabs.set(chunk.offset, made);
+    this.#held.push(made);
+    this.#add(chunk.length);
+    this.stats.bytesRead += chunk.length;
+    return { buffer: made.slab.buffer, fill: true };
+  }
+
+  /**
+   * A seat's range ended (however): where its slab is full, the file's hash
+   * goes on; where its filler gave up, the file's digest cannot come from here.
+   *
+   * @param file The seat's plan item.
+   * @param chunk The range.
+   * @param seat The seat.
+   */
+  settle(file: PlannedFile, chunk: Chunk, seat: number): void {
+    const entry = this.#entries.get(keyOf(file));
+    const held = entry?.slabs.get(chunk.offset);
+    if (entry === undefined || held === undefined) return;
+    held.used.add(seat);
+    if (held.slab.state === SLAB_STATE.abandoned) this.#breakHash(entry);
+    else if (held.slab.state === SLAB_STATE.full) this.#hashOn(entry);
+    this.#releaseIfUsed(held);
+  }
+
+  /** Frees a range once it is hashed and every seat has written it (or is past its file). */
+  #releaseIfUsed(held: Held): void {
+    if (!held.hashed) return;
+    for (let seat = 0; seat < this.seats; seat++) {
+      if (!held.used.has(seat) && !held.entry.passed.has(seat) && !this.#left.has(seat)) return;
+    }
+    // Kept in the entry's map as gone: a seat still to come reads it from the source.
+    held.entry.slabs.delete(held.offset);
+    held.entry.dropped.add(held.offset);
+    this.#release(held);
+  }
+
+  /**
+   * The source's digest, hashed once from the slabs in order; `undefined`
+   * when it could not be (a range was not shared): the seat hashes it itself.
+   *
+   * @param file The seat's plan item.
+   * @returns The digest, once every range has been read.
+   */
+  digest(file: PlannedFile): Promise<string | undefined> {
+    const entry = this.#entry(file);
+    return this.#hashOf(entry)?.digest ?? Promise.resolve(undefined);
+  }
+
+  /**
+   * A small file's bytes and digest, read and hashed once for every seat.
+   * A seat that comes after they were dropped for the cap reads the file
+   * again (the digest stays).
+   *
+   * @param file The seat's plan item.
+   * @returns The bytes, and the digest when the batches hash.
+   */
+  async whole(file: PlannedFile): Promise<{ data: Uint8Array; digest: string | undefined }> {
+    const entry = this.#entry(file);
+    if (entry.whole === undefined) {
+      const algorithm = this.#algorithm;
+      this.#makeRoom(file.size);
+      this.#add(file.size);
+      this.stats.bytesRead += file.size;
+      this.#held.push(entry);
+      entry.whole = (async () => {
+        const data = await Deno.readFile(file.src);
+        const digest = algorithm === null ? undefined : await hashBytes(algorithm, data);
+        return { data, digest };
+      })();
+      entry.whole.catch(() => this.#drop(entry));
+    }
+    const whole = await entry.whole;
+    return { data: whole.data ?? await Deno.readFile(file.src), digest: whole.digest };
+  }
+
+  /**
+   * A seat has ended a file (copied, skipped, failed): once every seat has,
+   * its memory is freed.
+   *
+   * @param file The seat's plan item.
+   * @param seat The seat.
+   */
+  passed(file: PlannedFile, seat: number): void {
+    const entry = this.#entry(file);
+    entry.passed.add(seat);
+    this.#freeIfDone(entry);
+  }
+
+  /**
+   * A seat's batch has ended: nothing waits for it any more.
+   *
+   * @param seat The seat.
+   */
+  leave(seat: number): void {
+    this.#left.add(seat);
+    for (const entry of [...this.#entries.values()]) this.#freeIfDone(entry);
+  }
+
+  #entry(file: PlannedFile): Entry {
+    const key = keyOf(file);
+    let entry = this.#entries.get(key);
+    if (entry === undefined) {
+      entry = {
+        key,
+        size: file.size,
+        slabs: new Map(),
+        dropped: new Set(),
+        passed: new Set(),
+        whole: undefined,
+        hash: undefined,
+      };
+      this.#entries.set(key, entry);
+    }
+    return entry;
+  }
+
+  #freeIfDone(entry: Entry): void {
+    for (const held of [...entry.slabs.values()]) this.#releaseIfUsed(held);
+    for (let seat = 0; seat < this.seats; seat++) {
+      if (!entry.passed.has(seat) && !this.#left.has(seat)) return;
+    }
+    // Every seat is past it: its digest was taken by whoever needed it.
+    this.#entries.delete(entry.key);
+    for (const held of entry.slabs.values()) this.#release(held);
+    if (entry.whole !== undefined) this.#drop(entry);
+  }
+
+  #add(bytes: number): void {
+    this.#bytes += bytes;
+    this.stats.peakBytes = Math.max(this.stats.peakBytes, this.#bytes);
+  }
+
+  /** Drops the oldest ranges and files no seat needs for hashing until `bytes` more fit under the cap. */
+  #makeRoom(bytes: number): void {
+    let index = 0;
+    while (this.#bytes + bytes > this.#lagBytes && index < this.#held.length) {
+      const item = this.#held[index]!;
+      if ("slab" in item) {
+        if (!item.hashed || item.slab.state !== SLAB_STATE.full) {
+          index++;
+          continue;
+        }
+        item.entry.slabs.delete(item.offset);
+        item.entry.dropped.add(item.offset);
+        this.stats.bytesDropped += item.slab.data.length;
+        this.#release(item);
+      } else {
+        this.stats.bytesDropped += item.size;
+        this.#drop(item);
+      }
+    }
+  }
+
+  #release(held: Held): void {
+    const at = this.#held.indexOf(held);
+    if (at < 0) return;
+    this.#held.splice(at, 1);
+    this.#bytes -= held.slab.data.length;
+  }
+
+  /** Forgets a whole file's bytes (not its digest). */
+  #drop(entry: Entry): void {
+    const at = this.#held.indexOf(entry);
+    if (at < 0) return;
+    this.#held.splice(at, 1);
+    this.#bytes -= entry.size;
+    const before = entry.whole;
+    if (before === undefined) return;
+    entry.whole = before.then(
+      (whole) => ({ data: undefined, digest: whole.digest }),
+      () => ({ data: undefined, digest: undefined }),
+    );
+  }
+
+  #hashOf(entry: Entry): EntryHash | undefined {
+    const algorithm = this.#algorithm;
+    if (algorithm === null) return undefined;
+    if (entry.hash === undefined) {
+      let settle: (digest: string | undefined) => void = () => {};
+      const digest = new Promise<string | undefined>((resolve) => (settle = resolve));
+      this.#hasher ??= createHasher(algorithm);
+      entry.hash = {
+        state: null,
+        next: 0,
+        busy: Promise.resolve(),
+        digest,
+        settle,
+        broken: false,
+      };
+      if (entry.size === 0) void this.#hasher.then((h) => (h.reset(), settle(h.digest())));
+    }
+    return entry.hash;
+  }
+
+  #breakHash(entry: Entry): void {
+    const hash = this.#hashOf(entry);
+    if (hash === undefined || hash.broken) return;
+    hash.broken = true;
+    hash.settle(undefined);
+    // Nothing waits to be hashed any more.
+    for (const held of entry.slabs.values()) held.hashed = true;
+  }
+
+  /** Hashes the entry's full slabs that come next in file order. */
+  #hashOn(entry: Entry): void {
+    const hash = this.#hashOf(entry);
+    if (hash === undefined) return;
+    const shared = this.#hasher!;
+    hash.busy = hash.busy.then(async () => {
+      const hasher = await shared;
+      for (;;) {
+        if (hash.broken) return;
+        const held = entry.slabs.get(hash.next);
+        if (held === undefined || held.slab.state !== SLAB_STATE.full) return;
+        if (hash.state === null) hasher.reset();
+        else hasher.load(hash.state);
+        hasher.update(held.slab.data);
+        held.hashed = true;
+        hash.next += held.slab.data.length;
+        this.#releaseIfUsed(held);
+        if (hash.next >= entry.size) return hash.settle(hasher.digest());
+        hash.state = hasher.save();
+        // One slab per turn: the event loop keeps feeding the workers meanwhile.
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+    });
+  }
+}
+
+/** A source file's identity: its path, size and time (what a rerun checks too). */
+function keyOf(file: PlannedFile): string {
+  return `${file.src}\0${file.size}\0${file.mtimeMs}`;
+}
