@@ -55,6 +55,14 @@ export interface Parsed {
   submit: boolean;
   /** Frame sequences among the sources: `--frames`, `--sequence`, renumbering, completeness. */
   sequences: SequenceFlags;
+  /** `ferry copy SRC --to DEST --to DEST2`: the destinations of one read. */
+  to: string[];
+  /** `--cascade`: the first destination first, the others from it. */
+  cascade: boolean;
+  /** `--lag-buffer SIZE`, in bytes. */
+  lagBytes: number | undefined;
+  /** `ferry offload --no-mhl`. */
+  noMhl: boolean;
   /** The long names of the flags given. */
   given: ReadonlySet<string>;
 }
@@ -109,6 +117,10 @@ export function parse(args: string[]): Parsed | Info {
       tokens: true,
       options: {
         include: { type: "string", multiple: true },
+        to: { type: "string", multiple: true },
+        cascade: { type: "boolean" },
+        "lag-buffer": { type: "string" },
+        "no-mhl": { type: "boolean" },
         frames: { type: "string" },
         sequence: { type: "boolean" },
         renumber: { type: "string" },
@@ -275,6 +287,12 @@ export function parse(args: string[]): Parsed | Info {
     shards: values.shards === undefined ? undefined : shardCount(values.shards),
     partition: values.partition,
     submit: values.submit ?? false,
+    to: values.to ?? [],
+    cascade: values.cascade ?? false,
+    lagBytes: values["lag-buffer"] === undefined
+      ? undefined
+      : size("--lag-buffer", values["lag-buffer"]),
+    noMhl: values["no-mhl"] ?? false,
     sequences: {
       ...(values.frames === undefined ? {} : { frames: values.frames }),
       sequence: values.sequence ?? false,
@@ -363,6 +381,9 @@ const SEQUENCE_OPTIONS = [
   "allow-empty-frames",
 ];
 
+/** The options of an offload to several destinations, beside a copy's. */
+const FAN_OUT_OPTIONS = ["cascade", "lag-buffer"];
+
 /** Options of a run, not of a plan: `ferry plan` does not take them. */
 const PLAN_RUN_ONLY = new Set([
   "dry-run",
@@ -400,9 +421,22 @@ export const PLAN_FIXED = [
 
 /** Which options each command takes: any other is a usage error, never silently ignored. */
 export const COMMAND_OPTIONS: Record<string, Set<string>> = {
-  copy: new Set([...TRANSFER_OPTIONS, ...SEQUENCE_OPTIONS, "no-target-directory"]),
+  copy: new Set([
+    ...TRANSFER_OPTIONS,
+    ...SEQUENCE_OPTIONS,
+    ...FAN_OUT_OPTIONS,
+    "no-target-directory",
+    "to",
+  ]),
+  offload: new Set([...TRANSFER_OPTIONS, ...SEQUENCE_OPTIONS, ...FAN_OUT_OPTIONS, "no-mhl"]),
   move: new Set([...TRANSFER_OPTIONS, ...SEQUENCE_OPTIONS, "no-target-directory"]),
-  apply: new Set([...TRANSFER_OPTIONS, "shard", "require-complete", "allow-empty-frames"]),
+  apply: new Set([
+    ...TRANSFER_OPTIONS,
+    ...FAN_OUT_OPTIONS,
+    "shard",
+    "require-complete",
+    "allow-empty-frames",
+  ]),
   resume: new Set([...TRANSFER_OPTIONS, "shard"]),
   finalize: new Set(["ledger", "json", "quiet", "verbose"]),
   farm: new Set([

@@ -16,6 +16,9 @@ export const HELP = `ferry ${VERSION} — copy big media fast, and never lie abo
 Usage:
   ferry copy SRC... DST      copy files and directory trees (like cp -r)
   ferry move SRC... DST      move them (rename on the same file system)
+  ferry offload SRC DEST...  copy SRC to every DEST at once, reading it once:
+                             each copy verified, each DEST with its own ASC
+                             MHL history (also: ferry copy SRC --to D --to D2)
   ferry apply [FILE|-]       run a JSON batch in the format of the copy tool
                              ferry replaces (from FILE, or stdin when FILE is
                              - or missing), or a plan file
@@ -87,6 +90,14 @@ Options:
                          it counts as done (survives a power cut; slower on
                          local disks)
 
+  Several destinations (ferry offload, ferry copy --to):
+      --to DEST          (copy) another destination of the same read
+      --cascade          copy to the first destination, then from it to the
+                         others (the source is free once the first is done)
+      --lag-buffer SIZE  how far a destination may fall behind the fastest
+                         before it reads the source again (default ${DEFAULTS.lagBytes / MIB}MiB)
+      --no-mhl           (offload) no ASC MHL history
+
   Existing destination files: one with the source's size and modification
   time is already there and is left alone (a move only removes its source);
   one that differs is left alone and reported (exit 1), unless
@@ -146,6 +157,7 @@ touched) · 130 cancelled (temporary files removed).`;
 export const USAGE = `ferry ${VERSION} — copy big media fast, and never lie about the result
 
   ferry copy SRC... DST    ferry move SRC... DST    ferry apply [FILE|-|PLAN]
+  ferry offload SRC DEST...
   ferry plan SRC... DST --out PLAN   ferry apply PLAN --shard K/N
   ferry finalize PLAN      ferry farm slurm PLAN --shards N
   ferry verify DIR         ferry hash PATH...       ferry demo
@@ -183,6 +195,31 @@ Examples:
   ferry copy --update renders/ /mnt/show/renders      # newer sources only
 
 Options: see 'ferry --help' (workers, verification, ASC MHL, existing files).`,
+  offload: `ferry offload [OPTIONS] SRC DEST... — one read, a verified copy in every DEST
+
+  Every DEST gets a copy of SRC (a card folder, a file or a frame sequence):
+  DEST is the path the copy gets; a DEST ending in '/' gets it inside. The
+  source is read and hashed once and written to every DEST; each copy is
+  read back and compared with the source's digest before it is published
+  (--verify source is on by default here: --verify size turns it off), and
+  each DEST gets its own ASC MHL history (on by default: --no-mhl).
+
+  Each destination is a batch of its own: one that fails (full, unplugged,
+  no permission) fails only its own files, and the others finish. A slow
+  destination holds the others back by nothing: the fast ones go on, and
+  the slow one writes from memory what they read, up to --lag-buffer
+  (default ${DEFAULTS.lagBytes / MIB} MiB) behind; beyond that it reads the
+  source again for what it missed (checked by its read-back as any byte).
+  --cascade copies to the first DEST, then from it to the others, so the
+  card can be ejected once the first verified copy exists. The summary and
+  --json give each destination's files, bytes, rate, verified files and
+  failures; the exit code is 1 when any destination failed.
+
+Examples:
+  ferry offload /media/card/A001 /raid/A001 /shuttle/A001
+  ferry offload --cascade /media/card/A001 /raid/A001 /shuttle/A001 /lto/stage/
+  ferry copy /media/card/A001 --to /raid/A001 --to /shuttle/A001   # no verify, no MHL
+  echo '{"mappings":[{"src":"/media/card/A001","dst":["/raid/A001","/shuttle/A001"]}]}' | ferry apply -`,
   move: `ferry move [OPTIONS] SRC... DST — move files and folder trees
 
   A rename on one file system; across file systems each file is copied,

@@ -14,6 +14,7 @@ import { parse, UsageError } from "./args.ts";
 import { demo } from "./commands/demo.ts";
 import { hashCommand } from "./commands/hash.ts";
 import { type Context, runBatch } from "./commands/transfer.ts";
+import { copyToCommand, offloadCommand } from "./commands/offload.ts";
 import { verifyCommand } from "./commands/verify.ts";
 import { batchesCommand, resumeCommand, statusCommand } from "./commands/ledger.ts";
 import { applyCommand, planCommand } from "./commands/plan.ts";
@@ -115,7 +116,13 @@ export async function main(args: string[], interrupts?: Interrupts): Promise<num
         return await finalizeCommand(context);
       case "farm":
         return await farmCommand(context);
+      case "offload":
+        return await offloadCommand(context);
       default: {
+        if (parsed.to.length > 0) return await copyToCommand(context);
+        if (parsed.cascade || parsed.lagBytes !== undefined) {
+          throw new UsageError("--cascade and --lag-buffer go with several destinations (--to)");
+        }
         const operation = parsed.command === "move" ? "move" : "copy";
         const mappings = await sequenceAwareMappings(parsed.operands, parsed, reporter);
         // Once the copy exists, the same command would copy into it (cp's rule): -T says the path.

@@ -45,6 +45,11 @@ export interface BatchMapping extends Mapping {
   offset?: number;
   /** A new name pattern for the frames, for a `dst` folder. */
   rename?: string;
+  /**
+   * `"dst": [..]`: every path that gets a copy of `src` (read once, see
+   * `lib/fanout/`); `dst` is the first of them.
+   */
+  destinations?: string[];
 }
 
 /**
@@ -105,7 +110,17 @@ export function parseBatch(text: string, origin = "the batch"): JsonBatch {
         );
       }
     }
-    const mapping: BatchMapping = { src: item.src as string, dst: item.dst as string };
+    const list = Array.isArray(item.dst) ? item.dst as unknown[] : undefined;
+    if (list !== undefined && (list.length === 0 || list.some((d) => typeof d !== "string"))) {
+      throw new InputError(`Mapping ${index}: 'dst' must be a path or a non-empty list of paths`, {
+        index,
+      });
+    }
+    const mapping: BatchMapping = {
+      src: item.src as string,
+      dst: (list?.[0] ?? item.dst) as string,
+      ...(list === undefined ? {} : { destinations: list as string[] }),
+    };
     for (const key of ["frames", "rename"] as const) {
       if (item[key] === undefined) continue;
       if (typeof item[key] !== "string") {

@@ -11,10 +11,12 @@ import { formatBytes, formatCount } from "../../lib/size.ts";
 import type { JsonBatch } from "../../lib/batch_json.ts";
 import { type Parsed, PLAN_FIXED, UsageError } from "../args.ts";
 import { readBatch } from "../batch_file.ts";
+import { InputError } from "../../lib/errors.ts";
 import { batchSequenceMappings, sequenceAwareMappings } from "../sequence_tally.ts";
 import { EXIT } from "../exit.ts";
 import { jsonLine } from "../reporter.ts";
 import { type Context, runBatch } from "./transfer.ts";
+import { runFanOut } from "./offload.ts";
 import { finalizeIfLast, shardLedger, shardOf } from "./farm.ts";
 import { shardLabel } from "../../lib/farm/shard.ts";
 import { resolve } from "node:path";
@@ -129,6 +131,21 @@ export async function applyCommand(context: Context): Promise<number> {
     );
   }
   const batch = await readBatch(parsed.operands);
+  if (batch.mappings.some((m) => m.destinations !== undefined)) {
+    // `"dst": [..]`: one read, a copy in each.
+    const sequenced = batch.mappings.find((m) => m.frames ?? m.rename ?? m.renumber ?? m.offset);
+    if (sequenced !== undefined) {
+      throw new InputError(
+        `Mapping '${sequenced.src}': frame selection and renaming go with one destination`,
+        { path: sequenced.src },
+      );
+    }
+    const fanned = batch.mappings.map((m) => ({ src: m.src, dst: m.destinations ?? m.dst }));
+    return await runFanOut(fanned, withCommandLine(batch, parsed), context);
+  }
+  if (parsed.cascade || parsed.lagBytes !== undefined) {
+    throw new UsageError("--cascade and --lag-buffer go with mappings whose 'dst' is a list");
+  }
   const mappings = await batchSequenceMappings(batch.mappings, parsed, context.reporter);
   return await runBatch(mappings, withCommandLine(batch, parsed), context);
 }

@@ -99,31 +99,7 @@ export async function runBatch(
   if (parsed.dryRun) return await printPlan(plan, reporter, parsed.json);
   // The report lists every file: only then are the outcomes kept.
   const files: FileResult[] | undefined = parsed.report === undefined ? undefined : [];
-  const cancel = new AbortController();
-  const kill = new AbortController();
-  const onSignal = (): void => {
-    if (!cancel.signal.aborted) {
-      reporter.message(
-        "ferry: cancelling: removing temporary files (press Ctrl-C again to stop at once)",
-      );
-      cancel.abort(new Error("interrupted"));
-    } else {
-      kill.abort(new Error("interrupted twice"));
-    }
-  };
-  const interrupts = context.interrupts;
-  const signals: Deno.Signal[] = interrupts !== undefined
-    ? []
-    : Deno.build.os === "windows"
-    ? ["SIGINT"]
-    : ["SIGINT", "SIGTERM"];
-  for (const sig of signals) Deno.addSignalListener(sig, onSignal);
-  if (interrupts !== undefined) interrupts.onInterrupt = onSignal;
-  // `ferry copy --json … | head`: the reader went away; stop as a cancel does.
-  reporter.onStdoutClosed = () => {
-    reporter.message("ferry: cancelling: the output's reader went away (broken pipe)");
-    cancel.abort(new Error("broken pipe"));
-  };
+  const { cancel, kill, dispose } = watchInterrupts(context);
   let result: TransferResult;
   let code: number;
   let cancelled = false;
@@ -152,8 +128,7 @@ export async function runBatch(
     code = EXIT.cancelled;
     cancelled = true;
   } finally {
-    for (const sig of signals) Deno.removeSignalListener(sig, onSignal);
-    if (interrupts !== undefined) interrupts.onInterrupt = undefined;
+    dispose();
   }
   reporter.finish(result, code, cancelled);
   if (parsed.report !== undefined) {
@@ -195,12 +170,56 @@ export async function runBatch(
 }
 
 /**
+ * Ctrl-C (and SIGTERM) while a batch runs: the first cancels (temporary
+ * files removed), the second stops the workers at once; a reader of stdout
+ * that went away cancels too.
+ *
+ * @param context The reporter and the signals caught by the caller.
+ * @returns The two aborts, and a function that stops watching.
+ */
+export function watchInterrupts(
+  context: Pick<Context, "reporter" | "interrupts">,
+): { cancel: AbortController; kill: AbortController; dispose: () => void } {
+  const { reporter } = context;
+  const cancel = new AbortController();
+  const kill = new AbortController();
+  const onSignal = (): void => {
+    if (!cancel.signal.aborted) {
+      reporter.message(
+        "ferry: cancelling: removing temporary files (press Ctrl-C again to stop at once)",
+      );
+      cancel.abort(new Error("interrupted"));
+    } else {
+      kill.abort(new Error("interrupted twice"));
+    }
+  };
+  const interrupts = context.interrupts;
+  const signals: Deno.Signal[] = interrupts !== undefined
+    ? []
+    : Deno.build.os === "windows"
+    ? ["SIGINT"]
+    : ["SIGINT", "SIGTERM"];
+  for (const sig of signals) Deno.addSignalListener(sig, onSignal);
+  if (interrupts !== undefined) interrupts.onInterrupt = onSignal;
+  // `ferry copy --json … | head`: the reader went away; stop as a cancel does.
+  reporter.onStdoutClosed = () => {
+    reporter.message("ferry: cancelling: the output's reader went away (broken pipe)");
+    cancel.abort(new Error("broken pipe"));
+  };
+  const dispose = (): void => {
+    for (const sig of signals) Deno.removeSignalListener(sig, onSignal);
+    if (interrupts !== undefined) interrupts.onInterrupt = undefined;
+  };
+  return { cancel, kill, dispose };
+}
+
+/**
  * The ledger folder a batch is journaled in: `--ledger DIR`, none with
  * `--no-ledger`, else the user's state folder. Where that cannot be found
  * (no `--allow-env`) or is not granted, the batch is not journaled; where it
  * cannot be made, a note says so.
  */
-function ledgerFor(parsed: Parsed, reporter: Reporter): string | undefined {
+export function ledgerFor(parsed: Parsed, reporter: Reporter): string | undefined {
   if (parsed.ledger === false) return undefined;
   if (parsed.ledger !== undefined) return parsed.ledger; // asked for: it must work (exit 2 otherwise)
   const dir = defaultLedgerDir();
@@ -280,7 +299,7 @@ function planEvent(file: PlannedFile): string {
 }
 
 /** Writes `--report FILE`: HTML, or CSV for a `.csv` name. Returns why it could not, or `null`. */
-async function writeReport(path: string, data: ReportData): Promise<string | null> {
+export async function writeReport(path: string, data: ReportData): Promise<string | null> {
   const { renderCsvReport, renderHtmlReport } = await import("../report.ts");
   const text = path.toLowerCase().endsWith(".csv") ? renderCsvReport(data) : renderHtmlReport(data);
   try {
@@ -292,6 +311,6 @@ async function writeReport(path: string, data: ReportData): Promise<string | nul
 }
 
 /** An argument as a POSIX shell reads it back. */
-function shellQuote(arg: string): string {
+export function shellQuote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
