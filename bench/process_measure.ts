@@ -8,6 +8,7 @@
 
 import { join } from "node:path";
 
+const MIB = 1024 * 1024;
 const ROOT = new URL("..", import.meta.url).pathname;
 
 /**
@@ -66,4 +67,58 @@ export async function headCommit(): Promise<string> {
     stdout: "piped",
   }).output();
   return new TextDecoder().decode(out.stdout).trim();
+}
+
+/**
+ * Runs commands at once.
+ *
+ * @param commands Each program with its arguments.
+ * @returns Each one's wall seconds from the start, and the whole's.
+ * @throws {Error} When one fails.
+ */
+export async function together(commands: string[][]): Promise<{ each: number[]; all: number }> {
+  const start = performance.now();
+  const each = await Promise.all(commands.map(async ([program, ...args]) => {
+    const out = await new Deno.Command(program!, { args, stdout: "null", stderr: "piped" })
+      .output();
+    if (!out.success) {
+      throw new Error(`${program} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+    }
+    return (performance.now() - start) / 1000;
+  }));
+  return { each, all: (performance.now() - start) / 1000 };
+}
+
+/**
+ * Writes a file of random bytes (a random 64 KiB block repeated within each MiB).
+ *
+ * @param path The file.
+ * @param bytes Its size.
+ */
+export async function writeRandom(path: string, bytes: number): Promise<void> {
+  using file = await Deno.open(path, { write: true, create: true, truncate: true });
+  const block = new Uint8Array(MIB);
+  for (let done = 0; done < bytes; done += MIB) {
+    crypto.getRandomValues(block.subarray(0, 65536));
+    block.copyWithin(65536, 0, 65536);
+    for (let at = 131072; at < MIB; at *= 2) block.copyWithin(at, 0, at);
+    await file.write(block.subarray(0, Math.min(MIB, bytes - done)));
+  }
+}
+
+/**
+ * The testbed's share (0.5 ms a request, a 10 GbE link) and the tmpfs behind it.
+ *
+ * @returns Their paths, or `null` when the bed is not up.
+ */
+export async function share(): Promise<{ net: string; store: string } | null> {
+  const out = await new Deno.Command("bash", {
+    args: [join(ROOT, "..", "shared", "testbed", "testbed.sh"), "env"],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const env = new TextDecoder().decode(out.stdout);
+  const net = /^TESTBED_NET=(.*)$/m.exec(env)?.[1];
+  const store = /^TESTBED_NET_STORE=(.*)$/m.exec(env)?.[1];
+  return out.success && net !== undefined && store !== undefined ? { net, store } : null;
 }

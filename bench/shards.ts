@@ -23,7 +23,7 @@ import { parseArgs } from "node:util";
 import { batchStatus, openPlanFile, planLedgerDir, splitPlanFile } from "../mod.ts";
 import { readPlanHeader } from "../lib/plan/plan_file.ts";
 import { makeEmptyTree, median } from "./empty_tree.ts";
-import { headCommit, workDir } from "./process_measure.ts";
+import { headCommit, share, together, workDir, writeRandom } from "./process_measure.ts";
 import { V8_FLAGS_ARG } from "../cli/v8_flags.ts";
 
 const { values } = parseArgs({
@@ -48,44 +48,7 @@ const ferry = (...args: string[]): string[] => [
   ...args,
 ];
 
-/** Runs commands at once; each one's wall seconds, and the whole. */
-async function together(commands: string[][]): Promise<{ each: number[]; all: number }> {
-  const start = performance.now();
-  const each = await Promise.all(commands.map(async ([program, ...args]) => {
-    const out = await new Deno.Command(program!, { args, stdout: "null", stderr: "piped" })
-      .output();
-    if (!out.success) {
-      throw new Error(`${program} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-    }
-    return (performance.now() - start) / 1000;
-  }));
-  return { each, all: (performance.now() - start) / 1000 };
-}
-
-async function writeRandom(path: string, bytes: number): Promise<void> {
-  using file = await Deno.open(path, { write: true, create: true, truncate: true });
-  const block = new Uint8Array(MIB);
-  for (let done = 0; done < bytes; done += MIB) {
-    crypto.getRandomValues(block.subarray(0, 65536));
-    block.copyWithin(65536, 0, 65536);
-    for (let at = 131072; at < MIB; at *= 2) block.copyWithin(at, 0, at);
-    await file.write(block.subarray(0, Math.min(MIB, bytes - done)));
-  }
-}
-
 const dir = await workDir(values.dir);
-/** The testbed's share (0.5 ms a request, a 10 GbE link) and the tmpfs behind it, when it is up. */
-async function share(): Promise<{ net: string; store: string } | null> {
-  const out = await new Deno.Command("bash", {
-    args: [join(ROOT, "..", "shared", "testbed", "testbed.sh"), "env"],
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  const env = new TextDecoder().decode(out.stdout);
-  const net = /^TESTBED_NET=(.*)$/m.exec(env)?.[1];
-  const store = /^TESTBED_NET_STORE=(.*)$/m.exec(env)?.[1];
-  return out.success && net !== undefined && store !== undefined ? { net, store } : null;
-}
 const rounds = Number(values.rounds);
 const frames = Number(values.frames);
 const clipMiB = Number(values["clip-mib"]);

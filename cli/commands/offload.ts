@@ -167,7 +167,15 @@ export async function runFanOut(
   } finally {
     dispose();
   }
-  const code = result.cancelled ? EXIT.cancelled : result.ok ? EXIT.ok : EXIT.failed;
+  // Refused everywhere before anything was written (bad input, no room): as a batch refused.
+  const refused = result.destinations.every((d) => d.error instanceof InputError);
+  const code = result.cancelled
+    ? EXIT.cancelled
+    : result.ok
+    ? EXIT.ok
+    : refused
+    ? EXIT.usage
+    : EXIT.failed;
   report(result, code, context);
   return code;
 }

@@ -21,6 +21,9 @@ import type { Progress, StartInfo } from "../transfer/progress.ts";
 import type { FileResult, TransferResult } from "../transfer/result.ts";
 import { ReadShare, type ShareStats } from "./read_share.ts";
 
+/** The range size of a fan-out's large files, unless `chunkBytes` says otherwise. */
+const SHARED_CHUNK_BYTES = 8 * 1024 * 1024;
+
 /** A source and the paths its copies get, one per destination. */
 export interface FanOutMapping {
   /** The file or directory to copy. */
@@ -146,6 +149,9 @@ export async function fanOut(
   const settingsOf = (k: number) => ({
     ...options,
     offload: "never" as const,
+    // Ranges are held in memory for every destination: 8 MiB ones (as hashed
+    // ranges are) keep that memory small and reused (see read_share.ts).
+    chunkBytes: options.chunkBytes ?? SHARED_CHUNK_BYTES,
     ...(options.batchId === undefined ? {} : { batchId: `${options.batchId}.${k + 1}` }),
   });
   // Every destination planned (every mapping checked) before anything is written.

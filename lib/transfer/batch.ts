@@ -267,7 +267,9 @@ async function checkAhead(
   );
   if (refused !== undefined) throw refusal(refused, mappings);
   const files = ahead.items.filter((i): i is PlannedFile => i.kind === "file");
-  const needs = await spaceNeeds(files, { mayClone: settings.offload !== "never" });
+  let needs = await spaceNeeds(files, { mayClone: settings.offload !== "never" });
+  // Several destinations on one file system: each checks what all of them write there.
+  if (run.share !== undefined) needs = await run.share.reads.spaceTogether(run.share.seat, needs);
   if (settings.spaceCheck) assertFits(needs);
   run.tight = tightDevices(needs);
   run.accounting.planning = !ahead.complete;

@@ -46,6 +46,8 @@ export type CopyOutcome = "copied" | "copied-with-mode" | "stopped";
 export function copyBytes(job: FileJob, tmp: string): Promise<CopyOutcome> {
   switch (job.file.copier) {
     case "whole":
+      // An offload to several destinations: as one shared range on the workers (`lib/fanout/`).
+      if (job.run.share !== undefined && job.file.size > 0) return copyRanges(job, tmp);
       return copyWhole(job, tmp);
     case "ranges":
       return copyRanges(job, tmp);
@@ -164,7 +166,7 @@ async function readWriteWhole(job: FileJob, tmp: string): Promise<string | undef
   const bufferBytes = run.settings.bufferBytes;
   if (run.share !== undefined) {
     // Read and hashed once for every destination of an offload.
-    const { data, digest } = await run.share.reads.whole(file);
+    const { data, digest } = await run.share.reads.whole(file, run.share.seat);
     await Deno.writeFile(tmp, data, { createNew: true, mode: 0o600 });
     return digest;
   }
@@ -241,7 +243,7 @@ async function copyRanges(
   const tryOffload = (): boolean => file.offload && !run.noOffload.has(pair);
   const step = file.copier === "kernel" ? SAME_FS_OFFLOAD_STEP_BYTES : DEFAULT_OFFLOAD_STEP_BYTES;
   const outcome = await run.pool.runRanges(file.id, ranges, (chunk, last) => {
-    const slab = reads?.slab(file, chunk);
+    const slab = reads?.slab(file, chunk, run.share!.seat);
     return slab !== undefined ? { ...rangeJob(file, tmp, chunk), slab } : {
       src: file.src,
       dst: tmp,

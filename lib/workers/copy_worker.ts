@@ -246,19 +246,20 @@ function reportFailure(job: CopyMessage, at: Progress, error: unknown): void {
 }
 
 /**
- * A range shared by several destinations: the filler reads it whole into
- * the slab first (so that the others get it as fast as the source gives
- * it, whatever this destination's speed), then every worker writes its
- * destination from the slab, waiting for the bytes not read yet. Where
- * the filler stopped (the source failed, a cancel), a writer reads the
- * rest from the source itself.
+ * A range shared by several destinations: the worker that fills the slab
+ * reads the range into it at most {@linkcode FILL_LEAD_BYTES} ahead of its
+ * own writes (the bytes are still in the CPU's cache when it writes them),
+ * and raises the fill counter after every buffer; every other worker
+ * writes its destination from the slab as it fills. Where the filler
+ * stopped (the source failed, its destination failed, a cancel), a writer
+ * reads the rest from the source itself.
  */
 function slabRange(job: CopyMessage): void {
   if (kept !== undefined && kept.path !== job.src) release();
   const slab = new Slab(job.slab!.buffer);
   const at: Progress = { done: 0, offloaded: 0 };
+  const filler = job.slab!.fill ? new SlabFiller(job, slab) : undefined;
   try {
-    if (job.slab!.fill) fillSlab(job, slab);
     let dst: RangeFile;
     try {
       dst = openRangeFile(job.dst, true);
@@ -266,7 +267,7 @@ function slabRange(job: CopyMessage): void {
       throw new SideError("destination", error);
     }
     try {
-      writeFromSlab(job, slab, dst, at);
+      writeFromSlab(job, slab, dst, at, filler);
     } finally {
       dst.close();
     }
@@ -277,48 +278,68 @@ function slabRange(job: CopyMessage): void {
     post({ type: "done", id: job.id, bytes: at.done, offloadedBytes: 0 });
   } catch (error) {
     reportFailure(job, at, error);
+  } finally {
+    filler?.close();
   }
 }
 
-/** Reads the whole range into the slab, raising its fill counter after every buffer. */
-function fillSlab(job: CopyMessage, slab: Slab): void {
-  let src: RangeFile | undefined;
-  let completed = false;
-  try {
+/** How far a slab's filler reads ahead of its own writes. */
+const FILL_LEAD_BYTES = 4 * 1024 * 1024;
+
+/** Reads a range into a slab, buffer by buffer, raising its fill counter. */
+class SlabFiller {
+  #src: RangeFile | undefined;
+  #filled = 0;
+  constructor(readonly job: CopyMessage, readonly slab: Slab) {}
+
+  /** Reads until `target` bytes are in the slab (or the range is). */
+  fillTo(target: number): void {
+    const { job, slab } = this;
     try {
-      src = openSource(job.src);
+      this.#src ??= openSource(job.src);
     } catch (error) {
       throw new SideError("source", error);
     }
-    let filled = 0;
-    while (filled < job.length) {
+    while (this.#filled < Math.min(target, job.length)) {
       if (control!.cancelled) throw new Stopped();
-      const piece = slab.data.subarray(filled, Math.min(job.length, filled + buffer.length));
+      const end = Math.min(job.length, this.#filled + buffer.length);
       let got: number;
       try {
-        got = src.read(piece, job.offset + filled);
+        got = this.#src.read(slab.data.subarray(this.#filled, end), job.offset + this.#filled);
       } catch (error) {
         throw new SideError("source", error);
       }
-      if (got === 0) throw earlyEnd(job, filled);
-      filled += got;
-      slab.filledTo(filled, filled === job.length);
+      if (got === 0) throw earlyEnd(job, this.#filled);
+      this.#filled += got;
+      slab.filledTo(this.#filled, this.#filled === job.length);
     }
-    completed = true;
-  } finally {
-    if (!completed) slab.abandon();
-    if (completed && job.keepSource && src !== undefined) kept = { path: job.src, file: src };
-    else src?.close();
+  }
+
+  /** Keeps the source open for the next range where asked; the other writers read what is missing themselves. */
+  close(): void {
+    const complete = this.#filled === this.job.length;
+    if (!complete) this.slab.abandon();
+    if (complete && this.job.keepSource && this.#src !== undefined) {
+      kept = { path: this.job.src, file: this.#src };
+    } else this.#src?.close();
   }
 }
 
 /**
- * Writes the slab's bytes to the destination as they are filled; stops
- * where its filler stopped (`at.done` short of the range).
+ * Writes the slab's bytes to the destination as they are filled (by
+ * `filler`, when this worker fills it); stops where the filler stopped
+ * (`at.done` short of the range).
  */
-function writeFromSlab(job: CopyMessage, slab: Slab, dst: RangeFile, at: Progress): void {
+function writeFromSlab(
+  job: CopyMessage,
+  slab: Slab,
+  dst: RangeFile,
+  at: Progress,
+  filler: SlabFiller | undefined,
+): void {
   while (at.done < job.length) {
     if (control!.cancelled) throw new Stopped();
+    filler?.fillTo(at.done + FILL_LEAD_BYTES);
     const filled = slab.filled;
     if (filled <= at.done) {
       if (slab.state === SLAB_STATE.abandoned) return;

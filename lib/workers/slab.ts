@@ -66,6 +66,12 @@ export class Slab {
     return new Slab(new SharedArrayBuffer(SLAB_HEADER_BYTES + length));
   }
 
+  /** Makes it empty again, to hold another range of the same length. */
+  reset(): void {
+    Atomics.store(this.#header, FILLED, 0);
+    Atomics.store(this.#header, STATE, SLAB_STATE.filling);
+  }
+
   /** Bytes read into it so far. */
   get filled(): number {
     return Atomics.load(this.#header, FILLED);
