@@ -95,6 +95,7 @@ const commit = await headCommit();
 await makeCard(seed);
 const unverified = ["--verify", "size", "--no-mhl"];
 const one = await measure(ferry("copy", "--quiet", "--verify", "size", "-T", card, a));
+const oneOffload = await measure(ferry("offload", "--quiet", ...unverified, card, a));
 const two = await measure(ferry("offload", "--quiet", ...unverified, card, a, b));
 const twoVerified = await measure(ferry("offload", "--quiet", "--no-mhl", card, a, b));
 const twoMhl = await measure(ferry("offload", "--quiet", card, a, b));
@@ -108,6 +109,8 @@ const verifiedCopies = await measure(
 );
 const cp = await measure(["cp", "-a", card, a], ["cp", "-a", card, b]);
 const rclone = await measure(["rclone", "copy", card, a], ["rclone", "copy", card, b]);
+// What one more copy's writes cost this machine: the card copied from tmpfs to tmpfs by cp.
+const memoryCopy = await measure(["cp", "-a", seed, a]);
 
 // A fast destination beside a slow one: the card on tmpfs, one copy to tmpfs, one to the share.
 await Deno.remove(seed, { recursive: true });
@@ -115,22 +118,35 @@ await Deno.remove(out, { recursive: true });
 const localCard = join(local, "bench-offload-local-card");
 await makeCard(localCard);
 const slow = join(bed.net, "bench-offload-slow");
-const solo: number[] = [];
+const soloFast: number[] = [];
+const soloCopy: number[] = [];
+const contended: number[] = [];
 const fastBeside: number[] = [];
 const slowBeside: number[] = [];
 const slowSolo: number[] = [];
-for (let round = 0; round < rounds; round++) {
+const clear = async (): Promise<void> => {
   await fresh();
   await Deno.remove(slow, { recursive: true }).catch(() => {});
-  solo.push(
+};
+for (let round = 0; round < rounds; round++) {
+  await clear();
+  soloFast.push((await batchSeconds(ferry("offload", "--json", ...unverified, localCard, a)))[0]!);
+  await clear();
+  soloCopy.push(
     (await batchSeconds(ferry("copy", "--json", "--verify", "size", "-T", localCard, a)))[0]!,
   );
-  await fresh();
+  await clear();
   slowSolo.push(
     (await batchSeconds(ferry("copy", "--json", "--verify", "size", "-T", localCard, slow)))[0]!,
   );
-  await fresh();
-  await Deno.remove(slow, { recursive: true }).catch(() => {});
+  // The machine's own contention: the fast copy beside an independent copy to the share.
+  await clear();
+  const [, alone] = await Promise.all([
+    together([ferry("copy", "--quiet", "--verify", "size", "-T", localCard, slow)]),
+    batchSeconds(ferry("offload", "--json", ...unverified, localCard, a)),
+  ]);
+  contended.push(alone[0]!);
+  await clear();
   const [fast, late] = await batchSeconds(
     ferry("offload", "--json", ...unverified, localCard, a, slow),
   );
@@ -156,6 +172,7 @@ const lines = [
     one,
     `offload to 2 runs at ${(one / two).toFixed(2)}× its speed`,
   ),
+  row("`ferry offload` to 1 (`--verify size --no-mhl`)", oneOffload),
   row("`ferry offload` to 2 (`--verify size --no-mhl`)", two),
   row("`ferry copy` twice, one after the other", copies),
   row("`cp -a` twice", cp),
@@ -167,12 +184,28 @@ const lines = [
   ),
   row("`ferry offload` to 2, defaults (`--verify source --mhl`)", twoMhl),
   row("`ferry copy --verify source` twice", verifiedCopies),
+  row(
+    "`cp -a` of the card tmpfs → tmpfs (no network)",
+    memoryCopy,
+    "what one more copy's writes cost this 2-core machine",
+  ),
   "",
-  `Fast beside slow (card on tmpfs; batch wall times from the \`--json\` summaries): the tmpfs ` +
-  `destination alone ${median(solo).toFixed(2)} s, beside the share ${
-    median(fastBeside).toFixed(2)
-  } s (${(median(fastBeside) / median(solo)).toFixed(2)}× its time alone); the share alone ${
+  `Fast beside slow (the card on tmpfs; batch wall times from the \`--json\` summaries, ` +
+  `\`--verify size --no-mhl\`):`,
+  "",
+  "| run | tmpfs destination (s) | share destination (s) |",
+  "|---|---|---|",
+  `| \`ferry copy\` to one (kernel copy) | ${median(soloCopy).toFixed(2)} | ${
     median(slowSolo).toFixed(2)
-  } s, beside tmpfs ${median(slowBeside).toFixed(2)} s.`,
+  } |`,
+  `| \`ferry offload\` to one | ${median(soloFast).toFixed(2)} | |`,
+  `| \`ferry offload\` to tmpfs beside an independent \`ferry copy\` to the share | ${
+    median(contended).toFixed(2)
+  } | |`,
+  `| \`ferry offload\` to both | ${median(fastBeside).toFixed(2)} (${
+    (median(fastBeside) / median(soloFast)).toFixed(2)
+  }× alone, ${
+    (median(fastBeside) / median(contended)).toFixed(2)
+  }× beside the independent copy) | ${median(slowBeside).toFixed(2)} |`,
 ];
 console.log(lines.join("\n"));

@@ -212,12 +212,36 @@ Deno.test({
         assert(summaries[1].files_done > 0, "the full destination got some files first");
         const codes = new Set(summaries[1].failures.map((f: { code: string }) => f.code));
         assertEquals([...codes], ["no-space"]);
-        assertMatch(run.stderr, /destination 2: .*tiny-net.*\n  copied \d of 7 files.*\d failed/);
+        assertMatch(run.stderr, /destination 2: .*tiny-net.*\n {2}copied \d of 7 files.*\d failed/);
         assertMatch(run.stderr, /tiny-net.*: cannot write the destination: no space left/);
         assertMatch(run.stderr, /offload: 1 of 2 destinations failed: 2/);
         await assertNoTemps(full);
       } finally {
         await Deno.remove(full, { recursive: true });
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "ferry offload refuses destinations on one volume that fit one by one but not together",
+  ignore: paths === undefined,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      const card = join(dir, "card");
+      await Deno.mkdir(card);
+      await writeRandomFile(join(card, "clip.mov"), 40 * MIB);
+      const tiny = await Deno.makeTempDir({ dir: paths!.tiny, prefix: "ferry-test-" });
+      try {
+        // The check needs --allow-sys=statfs, as the installed command has.
+        const run = await runCli(["offload", card, join(tiny, "a"), join(tiny, "b")], {
+          flags: ["-A"],
+        });
+        assertEquals(run.code, 2, run.stderr);
+        assertMatch(run.stderr, /Not enough free space .*writes 80\.0 MiB there/);
+        assertEquals(await listTree(tiny), []);
+      } finally {
+        await Deno.remove(tiny, { recursive: true });
       }
     });
   },

@@ -15,6 +15,7 @@ import { createHasher, hashBytes } from "../integrity/hash.ts";
 import { hashedReadJob } from "../integrity/file_hasher.ts";
 import type { Chunk, PlannedFile } from "../plan/plan_item.ts";
 import { errorFromWorker } from "../workers/messages.ts";
+import type { ChunkJob } from "../workers/pool.ts";
 import { type FileJob, Stopped } from "./file_job.ts";
 import type { Rest } from "./resume.ts";
 import { preallocate } from "./room.ts";
@@ -295,7 +296,7 @@ async function copyRanges(
 }
 
 /** A range written from a slab: no offload (the bytes are in memory), no hash (the share hashes). */
-function rangeJob(file: PlannedFile, tmp: string, chunk: Chunk) {
+function rangeJob(file: PlannedFile, tmp: string, chunk: Chunk): ChunkJob {
   return {
     src: file.src,
     dst: tmp,
