@@ -180,6 +180,15 @@ Deno.test("fanOut() refuses destinations that are the same or nested, and touche
     assertMatch(same.stderr, /Destination 2 '.*raid' is also destination 1/);
     const inside = await runCli(["offload", card, join(card, "copy")]);
     assertEquals(inside.code, 2, inside.stderr);
+    const move = await runCli(["apply", "-"], {
+      stdin: JSON.stringify({
+        mappings: [{ src: card, dst: [raid, join(dir, "shuttle")] }],
+        operation_type: "move",
+      }),
+    });
+    assertEquals(move.code, 2, move.stderr);
+    assertMatch(move.stderr, /a move has one destination/);
+    assert((await listTree(card)).length > 0, "the card is untouched");
     const usage = await runCli(["offload", card]);
     assertEquals(usage.code, 2);
     assertMatch(usage.stderr, /needs a source and at least one destination/);

@@ -192,14 +192,18 @@ function liveLine(roots: string[], latest: readonly (Progress | undefined)[]): s
   }).join(" · ");
 }
 
+/** Paths in a few words: a sequence's frames are one path and a count. */
+function few(paths: readonly string[]): string {
+  return paths.length <= 2 ? paths.join(", ") : `${paths[0]} and ${paths.length - 1} more`;
+}
+
 /** The summary per destination, on stderr and as `--json` events. */
 function report(result: FanOutResult, code: number, context: Context): void {
   const { reporter, parsed } = context;
   reporter.clearLine();
   const failed = result.destinations.filter((d) => d.error !== undefined || d.result?.ok !== true);
   for (const d of result.destinations) {
-    const from = [...new Set(d.from)].join(", ");
-    const head = `destination ${d.index + 1}: ${d.roots.join(", ")} (from ${from})`;
+    const head = `destination ${d.index + 1}: ${few(d.roots)} (from ${few([...new Set(d.from)])})`;
     const mine = d.error !== undefined
       ? EXIT.usage
       : d.cancelled

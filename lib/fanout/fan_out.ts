@@ -131,6 +131,12 @@ export async function fanOut(
 ): Promise<FanOutResult> {
   const started = performance.now();
   const lagBytes = checkNumber("lagBytes", options.lagBytes);
+  if (options.operation === "move") {
+    throw new OptionError(
+      "operation",
+      "a move has one destination: copy to several destinations, then remove the source",
+    );
+  }
   if (options.offload === "always") {
     throw new OptionError(
       "offload",

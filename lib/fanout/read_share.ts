@@ -41,6 +41,8 @@ interface Held {
   used: Set<number>;
   /** Seats that took it (their worker holds it). */
   claimed: Set<number>;
+  /** The seat whose worker fills it. */
+  filler: number;
 }
 
 /** A whole small file in memory. */
@@ -161,6 +163,7 @@ export class ReadShare {
       hashed: this.#algorithm === null,
       used: new Set(),
       claimed: new Set([seat]),
+      filler: seat,
     };
     entry.slabs.set(chunk.offset, made);
     this.#held.push(made);
@@ -182,6 +185,10 @@ export class ReadShare {
     const held = entry?.slabs.get(chunk.offset);
     if (entry === undefined || held === undefined) return;
     held.used.add(seat);
+    // A filler that ended before the slab was full (its worker stopped at
+    // once, by a kill) cannot say so itself: the writers waiting on it read
+    // the rest from the source.
+    if (seat === held.filler && held.slab.state === SLAB_STATE.filling) held.slab.abandon();
     if (held.slab.state === SLAB_STATE.abandoned) this.#breakHash(entry);
     else if (held.slab.state === SLAB_STATE.full) this.#hashOn(entry);
     this.#releaseIfUsed(held);
