@@ -78,8 +78,10 @@ Options:
                          reflinks, server-side copies); auto uses it when run
                          with --allow-ffi on Linux and falls back by itself
       --verify MODE      size (default): size check before publishing;
-                         source: hash the source in flight, hash the written
-                         copy, publish only when they match
+                         source: hash the source in flight, flush the copy
+                         to storage, drop its cached pages, read it back and
+                         hash it, publish only when they match; cache: the
+                         same, read back from memory (faster, proves less)
       --hash ALG         xxh64 (default), xxh3, xxh128, md5, sha1 or c4
       --mhl              write an ASC MHL manifest into each destination root
       --no-record        ferry verify: check only, append no generation

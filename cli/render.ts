@@ -313,6 +313,7 @@ export function fileEvent(file: FileResult): Record<string, unknown> {
       hash: file.hash.algorithm,
       digest: file.hash.digest,
       verified: file.hash.verified,
+      ...(file.hash.readBack === undefined ? {} : { read_back: file.hash.readBack }),
     }),
   };
 }

@@ -48,8 +48,13 @@ export const OFFLOAD_MODES = ["auto", "never", "always"] as const;
 export type OffloadMode = typeof OFFLOAD_MODES[number];
 
 /** What is checked before a copy gets its final name. */
-export const VERIFY_MODES = ["size", "source"] as const;
-/** `"size"`: the size; `"source"`: also the content, hashed on both sides. */
+export const VERIFY_MODES = ["size", "source", "cache"] as const;
+/**
+ * `"size"`: the size; `"source"`: also the content, hashed on both sides,
+ * the copy read back from its storage (flushed, its cached pages dropped);
+ * `"cache"`: as `"source"`, but the copy is read back as the kernel holds it
+ * (from memory, when it is cached: faster, and proves less).
+ */
 export type VerifyMode = typeof VERIFY_MODES[number];
 
 /** The defaults of {@linkcode TransferOptions}, checked in the settings sweep of bench/RESULTS.md. */
@@ -152,8 +157,11 @@ export interface TransferSettings {
   /**
    * What is checked before a copy is published. `"size"`: its size.
    * `"source"`: also its content: the source is hashed while it is copied,
-   * the written temporary file is hashed again, and the file is published
-   * only when both digests match (otherwise it fails as corrupted on transfer).
+   * the written temporary file is flushed to storage, its cached pages are
+   * dropped (with `--allow-ffi`), it is read back and hashed again, and the
+   * file is published only when both digests match (otherwise it fails as
+   * corrupted on transfer). `"cache"`: the same without the flush and the
+   * drop: the read-back may come from the page cache (see docs/verification.md).
    * @default {"size"}
    */
   verify?: VerifyMode;
@@ -384,7 +392,7 @@ export function resolveOptions(
   const given = options.hash === undefined
     ? undefined
     : oneOf("hash", HASH_ALGORITHMS as readonly HashAlgorithm[], "xxh64");
-  const hash = given ?? (verify === "source" || mhl ? "xxh64" : null);
+  const hash = given ?? (verify !== "size" || mhl ? "xxh64" : null);
   const batchId = options.batchId ?? crypto.randomUUID();
   if (typeof batchId !== "string" || batchId === "") {
     throw new OptionError(

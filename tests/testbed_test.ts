@@ -4,6 +4,7 @@
 import { join } from "node:path";
 import { MIB } from "../lib/size.ts";
 import { copyAll } from "./_outcomes.ts";
+import { copy } from "../mod.ts";
 import {
   assert,
   assertEquals,
@@ -155,6 +156,64 @@ Deno.test({
         await assertSameFile(join(dir, "out", "b-small.exr"), join(src, "b-small.exr"));
         await assertNoTemps(dir);
       });
+    });
+  },
+});
+
+/** Bytes this process has had fetched from block devices so far (`read_bytes`). */
+async function blockReads(): Promise<number> {
+  return Number(/^read_bytes: (\d+)$/m.exec(await Deno.readTextFile("/proc/self/io"))![1]);
+}
+
+Deno.test({
+  name:
+    "testbed: --verify source reads the copy back from the XFS volume's device, --verify cache from memory",
+  ignore,
+  async fn(): Promise<void> {
+    await inBed(paths!.local, async (src) => {
+      const file = join(src, "plate.mov");
+      await writeRandomFile(file, 64 * MIB);
+      await inBed(paths!.reflink, async (dir) => {
+        const readBacks: (string | undefined)[] = [];
+        const fetched: number[] = [];
+        for (const verify of ["source", "cache"] as const) {
+          const before = await blockReads();
+          const result = await copy(file, join(dir, `${verify}.mov`), {
+            verify,
+            onFile: (f) => readBacks.push(f.hash?.readBack),
+          });
+          fetched.push((await blockReads()) - before);
+          assert(result.ok);
+          await assertSameFile(join(dir, `${verify}.mov`), file);
+        }
+        assertEquals(readBacks, ["storage", "cache"]);
+        // The source is on tmpfs (no device): what was fetched is the copy's read-back.
+        assert(fetched[0]! >= 64 * MIB, `--verify source fetched ${fetched[0]} bytes`);
+        assert(fetched[1]! < MIB, `--verify cache fetched ${fetched[1]} bytes`);
+      });
+    });
+  },
+});
+
+Deno.test({
+  name: "testbed: without --allow-ffi the read-back is flushed only, and each file says so",
+  ignore,
+  async fn(): Promise<void> {
+    await inBed(paths!.reflink, async (dir) => {
+      await writeRandomFile(join(dir, "a.exr"), 3 * MIB);
+      const run = await runCli([
+        "copy",
+        "--json",
+        "--verify",
+        "source",
+        join(dir, "a.exr"),
+        join(dir, "b.exr"),
+      ]);
+      assertEquals(run.code, 0, run.stderr);
+      const file = run.stdout.trim().split("\n").map((l) => JSON.parse(l)).find((e) =>
+        e.event === "file"
+      );
+      assertEquals([file.verified, file.read_back], [true, "flushed"]);
     });
   },
 });

@@ -10,6 +10,7 @@ import { describeError, type FailureCode, FileTransferError } from "../errors.ts
 import { ASYNC_FILE_OPS, type FileOps } from "../fs/file_ops.ts";
 import { bytesOfRun, type PlannedFile } from "../plan/plan_item.ts";
 import type { Fallback, FileResult, FileStatus } from "./result.ts";
+import type { ReadBack } from "../fs/page_cache.ts";
 import type { Run } from "./run.ts";
 
 /** A copy loop noticed the cancel flag. */
@@ -31,6 +32,8 @@ export class FileJob {
   sourceDigest: string | undefined;
   /** Whether the written copy was hashed again and matched. */
   verified = false;
+  /** Where its read-back came from (`verify: "source"`; see `page_cache.ts`). */
+  readBack: ReadBack | undefined;
   /** Moved by a rename: its bytes never moved. */
   renamed = false;
   /**
@@ -118,6 +121,7 @@ export class FileJob {
         algorithm: this.run.settings.hash,
         digest: this.sourceDigest,
         verified: this.verified,
+        ...(this.verified ? { readBack: this.readBack ?? "cache" } : {}),
       };
     }
     if (reason !== undefined) result.reason = reason;

@@ -14,6 +14,7 @@ import { describeError } from "../errors.ts";
 import { ErrnoError } from "../fs/libc.ts";
 import { flushToStorage, publish, type PublishOutcome, removeIfPresent } from "../fs/publish.ts";
 import { hashBytes, hashFile } from "../integrity/hash.ts";
+import { dropFromCache } from "../fs/page_cache.ts";
 import type { PlannedFile } from "../plan/plan_item.ts";
 import { backupPathFor, keepReplaced } from "./backup.ts";
 import { copyBytes, copyLocal, copyRest, hashRanges } from "./copiers.ts";
@@ -205,7 +206,7 @@ async function copyAndPublish(job: FileJob): Promise<void> {
         const copied = rest === null ? await copyBytes(job, tmp) : await copyRest(job, tmp, rest);
         if (copied === "stopped") return;
         await checkSize(job, tmp);
-        if (run.settings.verify === "source" && !(await verifyContent(job, tmp))) return;
+        if (run.settings.verify !== "size" && !(await verifyContent(job, tmp))) return;
         await finalize(job, tmp, copied === "copied-with-mode");
       }
     }
@@ -274,6 +275,14 @@ async function checkSize(job: FileJob, tmp: string): Promise<void> {
 async function verifyContent(job: FileJob, tmp: string): Promise<boolean> {
   const { run, file } = job;
   const algorithm = run.settings.hash!;
+  // From the disk, the array or the server, not from the pages just written.
+  if (run.settings.verify === "source") {
+    job.readBack = await dropFromCache(tmp).catch((error) => {
+      throw new Error(`cannot flush the copy to storage: ${describeError(error)}`, {
+        cause: error,
+      });
+    });
+  }
   const written = file.copier === "whole"
     ? await hashBytes(algorithm, await Deno.readFile(tmp))
     : await hashRanges(job, tmp, "cannot read the copy back");
@@ -317,7 +326,7 @@ export async function publishStaged(run: Run, file: PlannedFile, tmp: string): P
     if (run.settings.hash !== null) {
       job.sourceDigest = await hashRanges(job, file.src, "cannot read the source");
       if (job.sourceDigest === undefined) return;
-      if (run.settings.verify === "source" && !(await verifyContent(job, tmp))) return;
+      if (run.settings.verify !== "size" && !(await verifyContent(job, tmp))) return;
     }
     await finalize(job, tmp, false);
     if (!(await keepWhatIsReplaced(job))) return;

@@ -56,6 +56,12 @@ export interface FileResult {
     digest: string;
     /** `true` when the written copy was hashed again before publishing and matched. */
     verified: boolean;
+    /**
+     * Where that read-back came from: `"storage"` (flushed, its cached
+     * pages dropped), `"flushed"` (flushed; without `--allow-ffi` its pages
+     * stayed, so it may have come from memory), `"cache"` (`verify: "cache"`).
+     */
+    readBack?: "storage" | "flushed" | "cache";
   };
   /** Why it was not done, in plain words, for `"skipped"`, `"failed"` and `"cancelled"`. */
   reason?: string;
