@@ -63,6 +63,8 @@ export interface Parsed {
   lagBytes: number | undefined;
   /** `ferry offload --no-mhl`. */
   noMhl: boolean;
+  /** `--bwlimit RATE|TIMETABLE`, as typed (read by `lib/transfer/bandwidth.ts`). */
+  bwlimit: string | undefined;
   /** The long names of the flags given. */
   given: ReadonlySet<string>;
 }
@@ -118,6 +120,7 @@ export function parse(args: string[]): Parsed | Info {
       options: {
         include: { type: "string", multiple: true },
         to: { type: "string", multiple: true },
+        bwlimit: { type: "string" },
         cascade: { type: "boolean" },
         "lag-buffer": { type: "string" },
         "no-mhl": { type: "boolean" },
@@ -293,6 +296,7 @@ export function parse(args: string[]): Parsed | Info {
       ? undefined
       : size("--lag-buffer", values["lag-buffer"]),
     noMhl: values["no-mhl"] ?? false,
+    bwlimit: values.bwlimit,
     sequences: {
       ...(values.frames === undefined ? {} : { frames: values.frames }),
       sequence: values.sequence ?? false,
@@ -336,6 +340,7 @@ function ledgerOf(dir: string | undefined, off: boolean | undefined): string | f
 
 /** The options of a copy, a move, a batch and the demo. */
 const TRANSFER_OPTIONS = [
+  "bwlimit",
   "include",
   "exclude",
   "workers",

@@ -88,6 +88,10 @@ Options:
       --no-space-check   copy even when the destination's free space is less
                          than the batch writes (the check needs
                          --allow-sys=statfs)
+      --bwlimit RATE     at most RATE per second for the whole batch, e.g. 500M,
+                         1.2G; or a timetable of local times, as rclone's:
+                         '08:00,300M 20:00,off' (300 MiB/s by day, none at
+                         night); SIGUSR1 lifts the limit, again puts it back
       --fsync            flush each copy and its directory to storage before
                          it counts as done (survives a power cut; slower on
                          local disks)

@@ -47,7 +47,9 @@ export function progressLine(
   const files = `files ${p.filesDone}/${p.filesTotal}${more}`;
   const optional = [
     `${formatBytes(p.bytesDone)} / ${formatBytes(p.bytesTotal)}${more}`,
-    `${formatBytes(p.bytesPerSecond)}/s`,
+    `${formatBytes(p.bytesPerSecond)}/s${
+      p.bandwidthLimit === undefined ? "" : ` (limit ${formatBytes(p.bandwidthLimit)}/s)`
+    }`,
     `ETA ${p.etaMs === null || p.planning ? "--" : formatDuration(p.etaMs)}`,
   ];
   const room = width - 1;
@@ -279,6 +281,7 @@ export function progressEvent(p: Progress): Record<string, unknown> {
     elapsed_ms: Math.round(p.elapsedMs),
     in_flight: p.inFlight,
     planning: p.planning,
+    ...(p.bandwidthLimit === undefined ? {} : { bandwidth_limit: p.bandwidthLimit }),
   };
 }
 

@@ -18,7 +18,7 @@ import { cpMappings } from "../destinations.ts";
 import { EXIT } from "../exit.ts";
 import { fileEvent, startEvent, summaryEvent, summaryLines } from "../render.ts";
 import { sequenceAwareMappings } from "../sequence_tally.ts";
-import { type Context, ledgerFor, watchInterrupts } from "./transfer.ts";
+import { type Context, ledgerFor, watchBandwidth, watchInterrupts } from "./transfer.ts";
 
 /**
  * `ferry offload SRC DEST…`: every DEST gets a copy of SRC (a DEST ending
@@ -136,10 +136,12 @@ export async function runFanOut(
   );
   const latest: (Progress | undefined)[] = new Array(count).fill(undefined);
   const { cancel, kill, dispose } = watchInterrupts(context);
+  const bandwidth = watchBandwidth(context);
   let result: FanOutResult;
   try {
     result = await fanOut(mappings, {
       ...settings.options,
+      ...bandwidth.options,
       ...(parsed.cascade ? { cascade: true } : {}),
       ...(parsed.lagBytes === undefined ? {} : { lagBytes: parsed.lagBytes }),
       ...(ledger === undefined ? {} : { ledger }),

@@ -14,7 +14,8 @@ import { formatBytes, formatCount } from "../../lib/size.ts";
 import { defaultLedgerDir, missingGrant } from "../../lib/ledger/ledger_dir.ts";
 import { unfinishedBatch } from "../../lib/ledger/unfinished.ts";
 import { checkNumber } from "../../lib/options.ts";
-import { applyPlan } from "../../lib/transfer/batch.ts";
+import { applyPlan, type RunOptions } from "../../lib/transfer/batch.ts";
+import { parseBandwidth } from "../../lib/transfer/bandwidth.ts";
 import { byPlanOrder, type FileResult, type TransferResult } from "../../lib/transfer/result.ts";
 import { hostName } from "../../lib/host.ts";
 import { shardLabel } from "../../lib/farm/shard.ts";
@@ -100,6 +101,7 @@ export async function runBatch(
   // The report lists every file: only then are the outcomes kept.
   const files: FileResult[] | undefined = parsed.report === undefined ? undefined : [];
   const { cancel, kill, dispose } = watchInterrupts(context);
+  const bandwidth = watchBandwidth(context);
   let result: TransferResult;
   let code: number;
   let cancelled = false;
@@ -107,6 +109,7 @@ export async function runBatch(
   const samples: { elapsedMs: number; bytesDone: number }[] = [{ elapsedMs: 0, bytesDone: 0 }];
   try {
     result = await applyPlan(plan, {
+      ...bandwidth.options,
       ...(ledger === undefined ? {} : { ledger }),
       ...(parsed.ledgerDays === undefined ? {} : { ledgerDays: parsed.ledgerDays }),
       signal: cancel.signal,
@@ -129,6 +132,7 @@ export async function runBatch(
     cancelled = true;
   } finally {
     dispose();
+    bandwidth.dispose();
   }
   reporter.finish(result, code, cancelled);
   if (parsed.report !== undefined) {
@@ -211,6 +215,38 @@ export function watchInterrupts(
     if (interrupts !== undefined) interrupts.onInterrupt = undefined;
   };
   return { cancel, kill, dispose };
+}
+
+/**
+ * `--bwlimit`: checked (exit 2 before anything is touched), and SIGUSR1
+ * lifts it and puts it back while the batch runs.
+ *
+ * @param context The arguments and the reporter.
+ * @returns The run options that apply it, and a function that stops listening.
+ */
+export function watchBandwidth(
+  context: Pick<Context, "parsed" | "reporter">,
+): { options: Pick<RunOptions, "bandwidthLimit" | "bandwidthPaused">; dispose: () => void } {
+  const { bwlimit } = context.parsed;
+  if (bwlimit === undefined) return { options: {}, dispose: () => {} };
+  parseBandwidth(bwlimit, "--bwlimit");
+  let paused = false;
+  const toggle = (): void => {
+    paused = !paused;
+    context.reporter.message(
+      paused
+        ? "ferry: bandwidth limit lifted (SIGUSR1 again puts it back)"
+        : `ferry: bandwidth limit back (${bwlimit})`,
+    );
+  };
+  const signals = Deno.build.os === "windows" ? [] : ["SIGUSR1" as const];
+  for (const sig of signals) Deno.addSignalListener(sig, toggle);
+  return {
+    options: { bandwidthLimit: bwlimit, bandwidthPaused: () => paused },
+    dispose: () => {
+      for (const sig of signals) Deno.removeSignalListener(sig, toggle);
+    },
+  };
 }
 
 /**

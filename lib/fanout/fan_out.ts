@@ -20,6 +20,7 @@ import { applyPlan, type TransferOptions } from "../transfer/batch.ts";
 import type { Progress, StartInfo } from "../transfer/progress.ts";
 import type { FileResult, TransferResult } from "../transfer/result.ts";
 import { ReadShare, type ShareStats } from "./read_share.ts";
+import { parseBandwidth } from "../transfer/bandwidth.ts";
 
 /** The range size of a fan-out's large files, unless `chunkBytes` says otherwise. */
 const SHARED_CHUNK_BYTES = 8 * 1024 * 1024;
@@ -143,6 +144,7 @@ export async function fanOut(
       "offload 'always' cannot apply to several destinations: their copies are written from one read",
     );
   }
+  if (options.bandwidthLimit !== undefined) parseBandwidth(options.bandwidthLimit);
   const lists = destinationLists(mappings);
   checkDestinations(mappings, lists);
   const { cascade = false } = options;

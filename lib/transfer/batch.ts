@@ -27,6 +27,7 @@ import type { Progress, StartInfo } from "./progress.ts";
 import { ReadAhead } from "./read_ahead.ts";
 import type { ManifestOutcome, TransferResult } from "./result.ts";
 import { Run, type RunEvents } from "./run.ts";
+import { parseBandwidth, rateAt } from "./bandwidth.ts";
 import { FALLBACK_ID_BASE, moveTree } from "./tree_rename.ts";
 import type { ReadShare } from "../fanout/read_share.ts";
 
@@ -71,6 +72,19 @@ export interface RunOptions extends RunEvents {
    * and its seat.
    */
   share?: { reads: ReadShare; seat: number };
+  /**
+   * A bandwidth limit for the batch's copies, across all its workers and
+   * this thread: bytes per second, or rclone's form as text — `500M`,
+   * `1.2G`, `off`, or a timetable of local times, `"08:00,300M 20:00,off"`
+   * (see `lib/transfer/bandwidth.ts`). Smooth within 50 ms bursts.
+   * @default {none}
+   */
+  bandwidthLimit?: number | string;
+  /**
+   * Asked ten times a second: `true` lifts the bandwidth limit for now (the
+   * CLI's SIGUSR1 toggles it).
+   */
+  bandwidthPaused?: () => boolean;
 }
 
 /** Options of {@linkcode applyMappings}, {@linkcode copy} and {@linkcode move}. */
@@ -151,6 +165,22 @@ function checkRunOptions(options: RunOptions): void {
   checkNumber("progressIntervalMs", options.progressIntervalMs);
   checkNumber("readAhead", options.readAhead);
   checkNumber("ledgerDays", options.ledgerDays);
+  if (options.bandwidthLimit !== undefined) parseBandwidth(options.bandwidthLimit);
+}
+
+/**
+ * Applies the bandwidth limit now and ten times a second (a timetable's
+ * next entry, a pause); returns what stops it.
+ */
+function applyBandwidth(run: Run, options: RunOptions): () => void {
+  if (options.bandwidthLimit === undefined) return () => {};
+  const schedule = parseBandwidth(options.bandwidthLimit);
+  const apply = (): void =>
+    run.limit.setRate(options.bandwidthPaused?.() ? null : rateAt(schedule, new Date()));
+  apply();
+  // Often enough that a lifted limit lets go within a tenth of a second.
+  const timer = setInterval(apply, 100);
+  return () => clearInterval(timer);
 }
 
 async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promise<TransferResult> {
@@ -196,11 +226,14 @@ async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promis
       () => {
         run.accounting.planning = !reader.complete;
         const progress = run.accounting.progress();
+        const limit = run.limit.rate;
+        if (limit !== null) progress.bandwidthLimit = limit;
         journal?.progress(progress);
         options.onProgress?.(progress);
       },
       options.progressIntervalMs ?? 100,
     );
+  const stopBandwidth = applyBandwidth(run, options);
   const onAbort = (): void => run.cancel();
   const onKill = (): void => run.kill();
   options.signal?.addEventListener("abort", onAbort);
@@ -223,6 +256,7 @@ async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promis
     if (!run.cancelled && shard === undefined) await run.dirs.finish();
   } finally {
     if (ticker !== undefined) clearInterval(ticker);
+    stopBandwidth();
     options.signal?.removeEventListener("abort", onAbort);
     options.killSignal?.removeEventListener("abort", onKill);
     await run.close();

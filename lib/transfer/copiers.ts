@@ -116,6 +116,7 @@ export async function copyLocal(
 ): Promise<LocalPublishOutcome> {
   const { file, run } = job;
   const { uid, gid } = file;
+  await run.pace(file.size);
   const outcome = await local.copyAndPublish({
     request: {
       src: file.src,
@@ -143,8 +144,10 @@ export async function copyLocal(
 async function copyWhole(job: FileJob, tmp: string): Promise<CopyOutcome> {
   const { file, run } = job;
   try {
-    if (file.offload) await job.ops.copyFile(file.src, tmp);
-    else job.sourceDigest = await readWriteWhole(job, tmp);
+    if (file.offload) {
+      await run.pace(file.size);
+      await job.ops.copyFile(file.src, tmp);
+    } else job.sourceDigest = await readWriteWhole(job, tmp);
   } catch (error) {
     if (error instanceof Stopped) return "stopped";
     const side = await Deno.open(file.src, { read: true }).then(
@@ -168,11 +171,13 @@ async function readWriteWhole(job: FileJob, tmp: string): Promise<string | undef
   if (run.share !== undefined) {
     // Read and hashed once for every destination of an offload.
     const { data, digest } = await run.share.reads.whole(file, run.share.seat);
+    await run.pace(data.length);
     await Deno.writeFile(tmp, data, { createNew: true, mode: 0o600 });
     return digest;
   }
   if (file.size <= bufferBytes) {
     // Two file operations instead of seven: on a share each is a round trip.
+    await run.pace(file.size);
     const data = await Deno.readFile(file.src);
     const digest = algorithm === null ? undefined : await hashBytes(algorithm, data);
     await Deno.writeFile(tmp, data, { createNew: true, mode: 0o600 });
@@ -184,6 +189,7 @@ async function readWriteWhole(job: FileJob, tmp: string): Promise<string | undef
   const buffer = new Uint8Array(Math.max(1, Math.min(file.size, bufferBytes)));
   for (;;) {
     if (run.cancelled) throw new Stopped();
+    await run.pace(buffer.length);
     const got = await src.read(buffer);
     if (got === null) return hasher?.digest();
     hasher?.update(buffer.subarray(0, got));
@@ -358,6 +364,7 @@ async function kernelSteps(job: FileJob, tmp: string, from: number): Promise<num
   try {
     while (fdOut >= 0 && done < file.size && !run.cancelled) {
       const step = Math.min(SAME_FS_OFFLOAD_STEP_BYTES, file.size - done);
+      await run.pace(step);
       const started = performance.now();
       const copied = await kernel.copyRange(fdIn, done, fdOut, done, step);
       if (copied <= 0) break;

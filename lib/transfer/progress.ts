@@ -30,6 +30,8 @@ export interface Progress {
    * walk goes on (as rsync's incremental recursion shows them).
    */
   planning: boolean;
+  /** The bandwidth limit in force, in bytes per second (`bandwidthLimit`); absent without one. */
+  bandwidthLimit?: number;
 }
 
 /**

@@ -22,6 +22,7 @@ import type { ResolvedSettings } from "../options.ts";
 import type { Chunk, PlannedFile } from "../plan/plan_item.ts";
 import { ControlBlock } from "../workers/control.ts";
 import { WorkerPool } from "../workers/pool.ts";
+import { RateLimit } from "../workers/rate_limit.ts";
 import { Accounting } from "./accounting.ts";
 import { DestinationDirs } from "./directories.ts";
 import type { FileResult } from "./result.ts";
@@ -54,6 +55,8 @@ export class Run {
   readonly control: ControlBlock;
   /** The chunk workers. */
   readonly pool: WorkerPool;
+  /** The bandwidth limit the workers and this thread share (`--bwlimit`). */
+  readonly limit: RateLimit = new RateLimit();
   /** Counters, rate and failures. */
   readonly accounting: Accounting;
   /** The destination folders. */
@@ -97,7 +100,10 @@ export class Run {
     this.settings = settings;
     this.events = events;
     this.control = new ControlBlock(settings.maxWorkers);
-    this.pool = new WorkerPool(this.control, { bufferBytes: settings.bufferBytes });
+    this.pool = new WorkerPool(this.control, {
+      bufferBytes: settings.bufferBytes,
+      limit: this.limit,
+    });
     this.accounting = new Accounting(this.control, startMs);
     this.dirs = new DestinationDirs({
       fsync: settings.fsync,
@@ -109,6 +115,21 @@ export class Run {
   /** Whether the batch was cancelled. */
   get cancelled(): boolean {
     return this.#cancelled;
+  }
+
+  /**
+   * Waits until `bytes` more are due under the bandwidth limit (at once
+   * without one): this thread's copies (small files, kernel steps).
+   *
+   * @param bytes The bytes about to be moved.
+   */
+  async pace(bytes: number): Promise<void> {
+    const micros = this.limit.reserve(bytes);
+    // Until due, a cancel, or the limit lifted.
+    for (let left = micros / 1000; left > 0 && !this.cancelled; left -= 100) {
+      if (this.limit.rate === null) return;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(100, left)));
+    }
   }
 
   /** Cancels: workers stop within one buffer. */

@@ -18,11 +18,26 @@ import type { Hasher } from "../integrity/hash.ts";
 import type { CopyMessage, FromWorker, StateMessage, ToWorker } from "./messages.ts";
 import { FALLBACK_CODES, KernelCopy } from "../fs/offload.ts";
 import { Slab, SLAB_STATE } from "./slab.ts";
+import { RateLimit } from "./rate_limit.ts";
 
 /** How long a slab's writer waits for its filler before it looks at the cancel flag again. */
 const SLAB_WAIT_MS = 50;
 
 let control: ControlBlock | undefined;
+let limit: RateLimit | undefined;
+/** Something to wait on while bytes are not due yet (`--bwlimit`). */
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/** Waits until `bytes` more are due under the batch's bandwidth limit (at once without one). */
+function pace(bytes: number): void {
+  const micros = limit?.reserve(bytes) ?? 0;
+  // In steps, so that a cancel is seen within a tenth of a second.
+  // Until due, a cancel, or the limit lifted.
+  for (let left = micros / 1000; left > 0 && !control!.cancelled; left -= 100) {
+    if (limit?.rate === null) return;
+    Atomics.wait(pause, 0, 0, Math.min(100, left));
+  }
+}
 let slot = 0;
 let buffer = new Uint8Array(0);
 let kernel: KernelCopy | null | undefined;
@@ -158,6 +173,7 @@ function offloadRange(job: CopyMessage, at: Progress): string | undefined {
       if (control!.cancelled) throw new Stopped();
       const step = Math.min(job.offloadStepBytes, job.length - at.done);
       const offset = job.offset + at.done;
+      pace(step);
       let copied: number;
       try {
         copied = kernel.copyRange(fdIn, offset, fdOut, offset, step);
@@ -347,6 +363,7 @@ function writeFromSlab(
       continue;
     }
     const end = Math.min(filled, at.done + buffer.length);
+    pace(end - at.done);
     try {
       for (let put = at.done; put < end;) {
         put += dst.write(slab.data.subarray(put, end), job.offset + put);
@@ -454,6 +471,7 @@ function streamRange(
       }
       const room = holes ? data!.end - position : Infinity;
       const piece = target(at.done, Math.min(buffer.length, job.length - at.done, room));
+      if (write) pace(piece.length);
       let got: number;
       try {
         got = src.read(piece, position);
@@ -486,6 +504,7 @@ self.onmessage = (event: MessageEvent<ToWorker>): void => {
   switch (message.type) {
     case "init":
       control = new ControlBlock(message.control);
+      limit = new RateLimit(message.limit);
       slot = message.slot;
       buffer = new Uint8Array(message.bufferBytes);
       post({ type: "ready" });

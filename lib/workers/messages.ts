@@ -16,6 +16,8 @@ export interface InitMessage {
   control: SharedArrayBuffer;
   /** The size of the worker's reused copy buffer. */
   bufferBytes: number;
+  /** The batch's bandwidth limit (`rate_limit.ts`). */
+  limit: SharedArrayBuffer;
 }
 
 /** Main → worker: copy one byte range from `src` into the existing file `dst`. */

@@ -7,6 +7,7 @@
  */
 
 import type { ControlBlock } from "./control.ts";
+import { RateLimit } from "./rate_limit.ts";
 import { HashChain } from "../integrity/hash_chain.ts";
 import type { Chunk } from "../plan/plan_item.ts";
 import type {
@@ -84,6 +85,7 @@ interface Slot {
 export class WorkerPool {
   #control: ControlBlock;
   #bufferBytes: number;
+  #limit: RateLimit;
   #slots: Slot[] = [];
   #queue: Queued[] = [];
   #nextId = 1;
@@ -94,11 +96,12 @@ export class WorkerPool {
    * Creates an empty pool; workers start when ranges are queued.
    *
    * @param control The control block; its worker count is the pool's maximum size.
-   * @param options The size of each worker's reused buffer.
+   * @param options The size of each worker's reused buffer, and the batch's bandwidth limit.
    */
-  constructor(control: ControlBlock, options: { bufferBytes: number }) {
+  constructor(control: ControlBlock, options: { bufferBytes: number; limit?: RateLimit }) {
     this.#control = control;
     this.#bufferBytes = options.bufferBytes;
+    this.#limit = options.limit ?? new RateLimit();
   }
 
   /** Number of workers started so far. */
@@ -338,6 +341,7 @@ export class WorkerPool {
       slot: index,
       control: this.#control.buffer,
       bufferBytes: this.#bufferBytes,
+      limit: this.#limit.buffer,
     };
     worker.postMessage(init);
   }
