@@ -14,7 +14,7 @@
  * @module
  */
 
-import { createHasher, type HashAlgorithm, hashBytes, type Hasher } from "../integrity/hash.ts";
+import { createHasher, type HashAlgorithm, type Hasher } from "../integrity/hash.ts";
 import type { Chunk, PlannedFile } from "../plan/plan_item.ts";
 import { Slab, SLAB_HEADER_BYTES, SLAB_STATE } from "../workers/slab.ts";
 import type { SlabJob } from "../workers/messages.ts";
@@ -24,7 +24,7 @@ import type { SpaceNeed } from "../fs/free_space.ts";
 const MAX_SLAB_BYTES = 1024 * 1024 * 1024;
 
 /**
- * Memory of freed slabs and files kept for the next ones of the same size:
+ * Memory of freed slabs kept for the next ones of the same size:
  * memory the kernel hands out afresh is zeroed page by page, which cost
  * more than the copy itself here (248 MiB: 159 ms fresh, 65 ms reused).
  */
@@ -45,12 +45,6 @@ interface Held {
   filler: number;
 }
 
-/** A whole small file in memory. */
-interface Whole {
-  data: Uint8Array | undefined;
-  digest: string | undefined;
-}
-
 /** One source file as the seats see it. */
 interface Entry {
   key: string;
@@ -60,9 +54,6 @@ interface Entry {
   dropped: Set<number>;
   /** Seats that have ended this file. */
   passed: Set<number>;
-  whole: Promise<Whole> | undefined;
-  /** Seats that took the whole file's bytes. */
-  wholeClaimed: Set<number>;
   hash: EntryHash | undefined;
 }
 
@@ -81,9 +72,9 @@ interface EntryHash {
 
 /** Counts of what the share did. */
 export interface ShareStats {
-  /** Bytes read from the sources into memory (slabs and whole files). */
+  /** Bytes read from the sources into slabs. */
   bytesRead: number;
-  /** Bytes of slabs and whole files dropped for the cap before every seat had them. */
+  /** Bytes of slabs dropped for the cap before every seat had them. */
   bytesDropped: number;
   /** The most bytes held at once. */
   peakBytes: number;
@@ -108,12 +99,12 @@ export class ReadShare {
   #lagBytes: number;
   #algorithm: HashAlgorithm | null;
   #entries = new Map<string, Entry>();
-  /** Held ranges and whole files in the order they were read: the oldest go first. */
-  #held: (Held | Entry)[] = [];
+  /** Held ranges in the order they were read: the oldest go first. */
+  #held: Held[] = [];
   #bytes = 0;
   #left = new Set<number>();
-  /** Freed memory by size, for the next slab or file of that size (see {@linkcode SPARE_BYTES}). */
-  #spare = new Map<number, (SharedArrayBuffer | ArrayBuffer)[]>();
+  /** Freed slab memory by size, for the next slab of that size (see {@linkcode SPARE_BYTES}). */
+  #spare = new Map<number, SharedArrayBuffer[]>();
   #spareBytes = 0;
   /** One hasher for every file: each file's state is loaded, fed and saved with no await between. */
   #hasher: Promise<Hasher> | undefined;
@@ -219,44 +210,6 @@ export class ReadShare {
   }
 
   /**
-   * A small file's bytes and digest, read and hashed once for every seat.
-   * A seat that comes after they were dropped for the cap reads the file
-   * again (the digest stays).
-   *
-   * @param file The seat's plan item.
-   * @param seat The seat.
-   * @returns The bytes, and the digest when the batches hash.
-   */
-  async whole(
-    file: PlannedFile,
-    seat: number,
-  ): Promise<{ data: Uint8Array; digest: string | undefined }> {
-    const entry = this.#entry(file);
-    entry.wholeClaimed.add(seat);
-    if (entry.whole === undefined) {
-      const algorithm = this.#algorithm;
-      this.#makeRoom(file.size);
-      this.#add(file.size);
-      this.stats.bytesRead += file.size;
-      this.#held.push(entry);
-      entry.whole = (async () => {
-        const data = await readWhole(
-          file.src,
-          this.#take(file.size, false) ?? new ArrayBuffer(file.size),
-        );
-        const digest = algorithm === null ? undefined : await hashBytes(algorithm, data);
-        return { data, digest };
-      })();
-      entry.whole.catch(() => this.#drop(entry));
-    }
-    const whole = await entry.whole;
-    return {
-      data: whole.data ?? await readWhole(file.src, new ArrayBuffer(file.size)),
-      digest: whole.digest,
-    };
-  }
-
-  /**
    * A seat has ended a file (copied, skipped, failed): once every seat has,
    * its memory is freed.
    *
@@ -323,8 +276,6 @@ export class ReadShare {
         slabs: new Map(),
         dropped: new Set(),
         passed: new Set(),
-        whole: undefined,
-        wholeClaimed: new Set(),
         hash: undefined,
       };
       this.#entries.set(key, entry);
@@ -340,29 +291,26 @@ export class ReadShare {
     // Every seat is past it: its digest was taken by whoever needed it.
     this.#entries.delete(entry.key);
     for (const held of entry.slabs.values()) this.#release(held, true);
-    if (entry.whole !== undefined) this.#drop(entry, true);
   }
 
   /** A slab for a range of `length` bytes, in reused memory where some is spare. */
   #newSlab(length: number): Slab {
-    const spare = this.#take(SLAB_HEADER_BYTES + length, true);
+    const spare = this.#take(SLAB_HEADER_BYTES + length);
     if (spare === undefined) return Slab.create(length);
-    const slab = new Slab(spare as SharedArrayBuffer);
+    const slab = new Slab(spare);
     slab.reset();
     return slab;
   }
 
-  /** Spare memory of exactly `bytes`, shared or not, if there is some. */
-  #take(bytes: number, shared: boolean): ArrayBuffer | SharedArrayBuffer | undefined {
-    const list = this.#spare.get(bytes);
-    const at = list?.findIndex((b) => (b instanceof SharedArrayBuffer) === shared) ?? -1;
-    if (list === undefined || at < 0) return undefined;
-    this.#spareBytes -= bytes;
-    return list.splice(at, 1)[0];
+  /** Spare memory of exactly `bytes`, if there is some. */
+  #take(bytes: number): SharedArrayBuffer | undefined {
+    const buffer = this.#spare.get(bytes)?.pop();
+    if (buffer !== undefined) this.#spareBytes -= bytes;
+    return buffer;
   }
 
   /** Keeps memory no worker and no seat holds any more, for the next of its size. */
-  #keep(buffer: ArrayBuffer | SharedArrayBuffer): void {
+  #keep(buffer: SharedArrayBuffer): void {
     if (this.#spareBytes + buffer.byteLength > SPARE_BYTES) return;
     this.#spareBytes += buffer.byteLength;
     const list = this.#spare.get(buffer.byteLength) ?? [];
@@ -385,35 +333,26 @@ export class ReadShare {
 
   /**
    * Keeps what is held for destinations behind the others under the cap,
-   * `bytes` more included: the oldest ranges and files a seat has not taken
-   * yet (and no seat needs for hashing) are dropped; that seat reads them
-   * from the source. Ranges every live seat has taken are in flight, not
+   * `bytes` more included: the oldest ranges a seat has not taken yet (and
+   * that are hashed) are dropped; that seat reads them from the source. Ranges every live seat has taken are in flight, not
    * behind: they do not count.
    */
   #makeRoom(bytes: number): void {
-    const behind = (item: Held | Entry): boolean =>
-      "slab" in item
-        ? this.#awaited(item.claimed, item.entry)
-        : this.#awaited(item.wholeClaimed, item);
-    const sizeOf = (item: Held | Entry): number =>
-      "slab" in item ? item.slab.data.length : item.size;
+    const behind = (held: Held): boolean => this.#awaited(held.claimed, held.entry);
     let lag = 0;
-    for (const item of this.#held) if (behind(item)) lag += sizeOf(item);
+    for (const held of this.#held) if (behind(held)) lag += held.slab.data.length;
     let index = 0;
     while (lag + bytes > this.#lagBytes && index < this.#held.length) {
-      const item = this.#held[index]!;
-      const droppable = "slab" in item ? item.hashed && item.slab.state === SLAB_STATE.full : true;
-      if (!behind(item) || !droppable) {
+      const held = this.#held[index]!;
+      if (!behind(held) || !held.hashed || held.slab.state !== SLAB_STATE.full) {
         index++;
         continue;
       }
-      lag -= sizeOf(item);
-      this.stats.bytesDropped += sizeOf(item);
-      if ("slab" in item) {
-        item.entry.slabs.delete(item.offset);
-        item.entry.dropped.add(item.offset);
-        this.#release(item);
-      } else this.#drop(item);
+      lag -= held.slab.data.length;
+      this.stats.bytesDropped += held.slab.data.length;
+      held.entry.slabs.delete(held.offset);
+      held.entry.dropped.add(held.offset);
+      this.#release(held);
     }
   }
 
@@ -428,23 +367,6 @@ export class ReadShare {
     this.#held.splice(at, 1);
     this.#bytes -= held.slab.data.length;
     if (recycle) this.#keep(held.slab.buffer);
-  }
-
-  /** Forgets a whole file's bytes (not its digest); `recycle` as for {@linkcode ReadShare.#release}. */
-  #drop(entry: Entry, recycle = false): void {
-    const at = this.#held.indexOf(entry);
-    if (at < 0) return;
-    this.#held.splice(at, 1);
-    this.#bytes -= entry.size;
-    const before = entry.whole;
-    if (before === undefined) return;
-    entry.whole = before.then(
-      (whole) => {
-        if (recycle && whole.data !== undefined) this.#keep(whole.data.buffer as ArrayBuffer);
-        return { data: undefined, digest: whole.digest };
-      },
-      () => ({ data: undefined, digest: undefined }),
-    );
   }
 
   #hashOf(entry: Entry): EntryHash | undefined {
@@ -500,23 +422,6 @@ export class ReadShare {
       }
     });
   }
-}
-
-/**
- * Reads a whole file into `into` (memory of its size: `Deno.readFile`
- * grows its buffer as it reads, 2–3× slower here); stops at its end, so a
- * file that shrank gives fewer bytes (and fails its size check).
- */
-async function readWhole(path: string, into: ArrayBuffer | SharedArrayBuffer): Promise<Uint8Array> {
-  const data = new Uint8Array(into as ArrayBuffer);
-  using file = await Deno.open(path, { read: true });
-  let got = 0;
-  while (got < data.length) {
-    const n = await file.read(data.subarray(got));
-    if (n === null) break;
-    got += n;
-  }
-  return data.subarray(0, got);
 }
 
 /** A source file's identity: its path, size and time (what a rerun checks too). */

@@ -168,13 +168,6 @@ async function readWriteWhole(job: FileJob, tmp: string): Promise<string | undef
   const { file, run } = job;
   const algorithm = run.settings.hash;
   const bufferBytes = run.settings.bufferBytes;
-  if (run.share !== undefined) {
-    // Read and hashed once for every destination of an offload.
-    const { data, digest } = await run.share.reads.whole(file, run.share.seat);
-    await run.pace(data.length);
-    await Deno.writeFile(tmp, data, { createNew: true, mode: 0o600 });
-    return digest;
-  }
   if (file.size <= bufferBytes) {
     // Two file operations instead of seven: on a share each is a round trip.
     await run.pace(file.size);
