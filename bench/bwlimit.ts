@@ -15,8 +15,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { median } from "./empty_tree.ts";
-import { headCommit, share, workDir, writeRandom } from "./process_measure.ts";
-import { V8_FLAGS_ARG } from "../cli/v8_flags.ts";
+import { ferryCommand, headCommit, share, workDir, writeRandom } from "./process_measure.ts";
 import { parseSize } from "../lib/size.ts";
 
 const { values } = parseArgs({
@@ -27,7 +26,6 @@ const { values } = parseArgs({
     limit: { type: "string", default: "200M" },
   },
 });
-const ROOT = new URL("..", import.meta.url).pathname;
 const MIB = 1024 * 1024;
 const rounds = Number(values.rounds);
 const frames = Number(values.frames);
@@ -44,23 +42,16 @@ const whole: number[] = [];
 const windows: number[] = [];
 for (let round = 0; round < rounds; round++) {
   await Deno.remove(out, { recursive: true }).catch(() => {});
-  const run = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      V8_FLAGS_ARG,
-      "--allow-all",
-      join(ROOT, "cli.ts"),
-      "copy",
-      "--json",
-      "--no-ledger",
-      "--bwlimit",
-      values.limit,
-      join(bed.net, "bench-bwlimit"),
-      out,
-    ],
-    stdout: "piped",
-    stderr: "null",
-  }).output();
+  const [program, ...args] = ferryCommand(
+    "copy",
+    "--json",
+    "--no-ledger",
+    "--bwlimit",
+    values.limit,
+    join(bed.net, "bench-bwlimit"),
+    out,
+  );
+  const run = await new Deno.Command(program!, { args, stdout: "piped", stderr: "null" }).output();
   if (!run.success) throw new Error("the copy failed");
   const samples = new TextDecoder().decode(run.stdout).trim().split("\n").map((l) => JSON.parse(l))
     .filter((e) => e.event === "progress").map((e) => ({

@@ -20,8 +20,14 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { median } from "./empty_tree.ts";
-import { headCommit, share, together, workDir, writeRandom } from "./process_measure.ts";
-import { V8_FLAGS_ARG } from "../cli/v8_flags.ts";
+import {
+  ferryCommand,
+  headCommit,
+  share,
+  together,
+  workDir,
+  writeRandom,
+} from "./process_measure.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -31,21 +37,12 @@ const { values } = parseArgs({
     "clip-mib": { type: "string", default: "1024" },
   },
 });
-const ROOT = new URL("..", import.meta.url).pathname;
 const MIB = 1024 * 1024;
 const rounds = Number(values.rounds);
 const frames = Number(values.frames);
 const clipMiB = Number(values["clip-mib"]);
 
-const ferry = (...args: string[]): string[] => [
-  Deno.execPath(),
-  "run",
-  V8_FLAGS_ARG,
-  "--allow-all",
-  join(ROOT, "cli.ts"),
-  "--no-ledger",
-  ...args,
-];
+const ferry = (...args: string[]): string[] => ferryCommand("--no-ledger", ...args);
 
 const bed = await share();
 if (bed === null) throw new Error("the testbed is not up (as root: bash testbed.sh up)");

@@ -7,6 +7,7 @@
  */
 
 import { join } from "node:path";
+import { V8_FLAGS_ARG } from "../cli/v8_flags.ts";
 
 const MIB = 1024 * 1024;
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -67,6 +68,17 @@ export async function headCommit(): Promise<string> {
     stdout: "piped",
   }).output();
   return new TextDecoder().decode(out.stdout).trim();
+}
+
+/**
+ * The command line of the ferry CLI from this checkout, as the installed
+ * command runs it (the deno binary itself, its V8 settings, every grant).
+ *
+ * @param args The CLI's arguments.
+ * @returns The program and its arguments.
+ */
+export function ferryCommand(...args: string[]): string[] {
+  return [Deno.execPath(), "run", V8_FLAGS_ARG, "--allow-all", join(ROOT, "cli.ts"), ...args];
 }
 
 /**

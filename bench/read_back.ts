@@ -16,8 +16,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { median } from "./empty_tree.ts";
-import { headCommit, together, writeRandom } from "./process_measure.ts";
-import { V8_FLAGS_ARG } from "../cli/v8_flags.ts";
+import { ferryCommand, headCommit, together, writeRandom } from "./process_measure.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -62,12 +61,7 @@ for (
     for (let round = 0; round < rounds; round++) {
       await Deno.remove(dst).catch(() => {});
       runs.push(
-        (await together([[
-          Deno.execPath(),
-          "run",
-          V8_FLAGS_ARG,
-          "--allow-all",
-          join(ROOT, "cli.ts"),
+        (await together([ferryCommand(
           "copy",
           "--quiet",
           "--no-ledger",
@@ -75,7 +69,7 @@ for (
           verify,
           src,
           dst,
-        ]])).all,
+        )])).all,
       );
     }
     times[verify] = median(runs);

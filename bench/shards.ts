@@ -23,8 +23,14 @@ import { parseArgs } from "node:util";
 import { batchStatus, openPlanFile, planLedgerDir, splitPlanFile } from "../mod.ts";
 import { readPlanHeader } from "../lib/plan/plan_file.ts";
 import { makeEmptyTree, median } from "./empty_tree.ts";
-import { headCommit, share, together, workDir, writeRandom } from "./process_measure.ts";
-import { V8_FLAGS_ARG } from "../cli/v8_flags.ts";
+import {
+  ferryCommand,
+  headCommit,
+  share,
+  together,
+  workDir,
+  writeRandom,
+} from "./process_measure.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -36,17 +42,9 @@ const { values } = parseArgs({
     files: { type: "string", default: "1000000" },
   },
 });
-const ROOT = new URL("..", import.meta.url).pathname;
 const MIB = 1024 * 1024;
 
-const ferry = (...args: string[]): string[] => [
-  Deno.execPath(),
-  "run",
-  V8_FLAGS_ARG,
-  "--allow-all",
-  join(ROOT, "cli.ts"),
-  ...args,
-];
+const ferry = ferryCommand;
 
 const dir = await workDir(values.dir);
 const rounds = Number(values.rounds);

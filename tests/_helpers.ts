@@ -305,18 +305,24 @@ export async function runCliInTerminal(
 }
 
 /**
- * Starts the real CLI in the background, its output discarded: for tests
- * that signal or kill it mid-way.
+ * Starts the real CLI in the background, its output discarded (or piped,
+ * to be read as it comes): for tests that signal or kill it mid-way.
  *
  * @param args The CLI arguments.
  * @param flags Deno permission flags.
+ * @param output `"piped"` to read its stdout and stderr.
  * @returns The child process.
  */
-export function spawnCli(args: string[], flags: string[] = ["-A"]): Deno.ChildProcess {
+export function spawnCli(
+  args: string[],
+  flags: string[] = ["-A"],
+  output: "null" | "piped" = "null",
+): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", ...flags, join(ROOT, "cli.ts"), ...args],
-    stdout: "null",
-    stderr: "null",
+    stdout: output,
+    stderr: output,
+    env: { NO_COLOR: "1" },
   }).spawn();
 }
 

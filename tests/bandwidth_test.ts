@@ -11,8 +11,8 @@ import {
   assertMatch,
   assertSameFile,
   listTree,
-  ROOT,
   runCli,
+  spawnCli,
   withTempDir,
   writeRandomFile,
 } from "./_helpers.ts";
@@ -97,24 +97,11 @@ Deno.test("ferry copy --bwlimit shows the limit in progress events, and SIGUSR1 
   await withTempDir(async (dir) => {
     const src = join(dir, "clip.mov");
     await writeRandomFile(src, 24 * MIB);
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--quiet",
-        "-A",
-        join(ROOT, "cli.ts"),
-        "copy",
-        "--json",
-        "--no-ledger",
-        "--bwlimit",
-        "4M",
-        src,
-        join(dir, "copy.mov"),
-      ],
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).spawn();
+    const child = spawnCli(
+      ["copy", "--json", "--no-ledger", "--bwlimit", "4M", src, join(dir, "copy.mov")],
+      ["-A"],
+      "piped",
+    );
     const stderr = new Response(child.stderr).text();
     const limits: (number | undefined)[] = [];
     let signalled = false;

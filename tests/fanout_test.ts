@@ -202,8 +202,7 @@ Deno.test({
   fn: async () => {
     await withTempDir(async (dir) => {
       const card = await makeCard(dir, 96 * MIB);
-      const full = await Deno.makeTempDir({ dir: paths!.tinyNet, prefix: "ferry-test-" });
-      try {
+      await withTempDir(async (full) => {
         const raid = join(dir, "raid");
         const run = await runCli([
           "offload",
@@ -225,9 +224,7 @@ Deno.test({
         assertMatch(run.stderr, /tiny-net.*: cannot write the destination: no space left/);
         assertMatch(run.stderr, /offload: 1 of 2 destinations failed: 2/);
         await assertNoTemps(full);
-      } finally {
-        await Deno.remove(full, { recursive: true });
-      }
+      }, { dir: paths!.tinyNet });
     });
   },
 });
@@ -240,8 +237,7 @@ Deno.test({
       const card = join(dir, "card");
       await Deno.mkdir(card);
       await writeRandomFile(join(card, "clip.mov"), 40 * MIB);
-      const tiny = await Deno.makeTempDir({ dir: paths!.tiny, prefix: "ferry-test-" });
-      try {
+      await withTempDir(async (tiny) => {
         // The check needs --allow-sys=statfs, as the installed command has.
         const run = await runCli(["offload", card, join(tiny, "a"), join(tiny, "b")], {
           flags: ["-A"],
@@ -249,9 +245,7 @@ Deno.test({
         assertEquals(run.code, 2, run.stderr);
         assertMatch(run.stderr, /Not enough free space .*writes 80\.0 MiB there/);
         assertEquals(await listTree(tiny), []);
-      } finally {
-        await Deno.remove(tiny, { recursive: true });
-      }
+      }, { dir: paths!.tiny });
     });
   },
 });
@@ -263,8 +257,7 @@ Deno.test({
   fn: async () => {
     await withTempDir(async (dir) => {
       const card = await makeCard(dir, 128 * MIB);
-      const slow = await Deno.makeTempDir({ dir: paths!.net, prefix: "ferry-test-" });
-      try {
+      await withTempDir(async (slow) => {
         const result = await fanOut(
           [{ src: card, dst: [join(dir, "fast"), join(slow, "A001")] }],
           { verify: "source", lagBytes: 16 * MIB, maxWorkers: 2 },
@@ -275,9 +268,7 @@ Deno.test({
         assertEquals(result.destinations.map((d) => d.filesVerified), [7, 7]);
         await assertSameTree(join(dir, "fast"), card);
         await assertSameTree(join(slow, "A001"), card);
-      } finally {
-        await Deno.remove(slow, { recursive: true });
-      }
+      }, { dir: paths!.net });
     });
   },
 });
@@ -314,8 +305,7 @@ Deno.test({
   fn: async () => {
     await withTempDir(async (dir) => {
       const card = await makeCard(dir, 256 * MIB);
-      const slow = await Deno.makeTempDir({ dir: paths!.net, prefix: "ferry-test-" });
-      try {
+      await withTempDir(async (slow) => {
         const a = join(dir, "a");
         const b = join(slow, "b");
         const child = spawnCli(["offload", "--no-ledger", card, a, b]);
@@ -336,9 +326,7 @@ Deno.test({
             assertEquals((await Deno.stat(path)).size, (await Deno.stat(original)).size, p);
           }
         }
-      } finally {
-        await Deno.remove(slow, { recursive: true });
-      }
+      }, { dir: paths!.net });
     });
   },
 });
