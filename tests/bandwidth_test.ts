@@ -128,12 +128,12 @@ Deno.test("ferry copy --bwlimit shows the limit in progress events, and SIGUSR1 
 function lines(): TransformStream<string, string> {
   let rest = "";
   return new TransformStream({
-    transform(chunk, out) {
+    transform(chunk, out): void {
       const parts = (rest + chunk).split("\n");
       rest = parts.pop()!;
       for (const part of parts) if (part !== "") out.enqueue(part);
     },
-    flush(out) {
+    flush(out): void {
       if (rest !== "") out.enqueue(rest);
     },
   });
