@@ -330,3 +330,34 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name:
+    "ferry offload killed with SIGKILL mid-way: the same command again completes both destinations",
+  ignore: paths === undefined,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      const card = await makeCard(dir, 192 * MIB);
+      await withTempDir(async (slow) => {
+        const [a, b] = [join(dir, "a"), join(slow, "b")];
+        const ledger = join(dir, "ledger");
+        const args = ["offload", "--ledger", ledger, card, a, b];
+        const child = spawnCli(args);
+        const started = await waitFor(async () =>
+          (await listTree(b)).some((p) => p.endsWith(".ferry-partial"))
+        );
+        assert(started, "the copy started");
+        child.kill("SIGKILL");
+        assertEquals((await child.status).signal, "SIGKILL");
+        const again = await runCli(args, { flags: ["-A"] });
+        assertEquals(again.code, 0, again.stderr);
+        for (const root of [a, b]) {
+          assertEquals(await content(root), await snapshot(card));
+          await assertNoTemps(root);
+          const verify = await runCli(["verify", "--no-record", root]);
+          assertEquals(verify.code, 0, verify.stdout + verify.stderr);
+        }
+      }, { dir: paths!.net });
+    });
+  },
+});
