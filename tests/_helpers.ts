@@ -178,12 +178,36 @@ export async function listTree(root: string): Promise<string[]> {
 }
 
 /**
+ * Every path under `root` (recursively), relative, without reading any
+ * file (cheap enough to poll on a network share).
+ *
+ * @param root A directory that may not exist.
+ * @returns The paths, sorted; empty when `root` does not exist.
+ */
+export async function listNames(root: string): Promise<string[]> {
+  const out: string[] = [];
+  async function walk(dir: string, rel: string): Promise<void> {
+    for await (const entry of Deno.readDir(dir)) {
+      const path = rel === "" ? entry.name : `${rel}/${entry.name}`;
+      out.push(path);
+      if (entry.isDirectory) await walk(join(dir, entry.name), path);
+    }
+  }
+  try {
+    await walk(root, "");
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return out.sort();
+}
+
+/**
  * Asserts that no ferry temporary file is left under `root`.
  *
  * @param root A directory.
  */
 export async function assertNoTemps(root: string): Promise<void> {
-  const temps = (await listTree(root)).filter((p) => p.endsWith(".ferry-partial"));
+  const temps = (await listNames(root)).filter((p) => p.endsWith(".ferry-partial"));
   assertEquals(temps, [], `temporary files left under '${root}'`);
 }
 
@@ -503,4 +527,39 @@ export async function testbed(): Promise<Testbed | string> {
     tiny: env.TESTBED_TINY!,
     tinyNet: env.TESTBED_TINY_NET!,
   };
+}
+
+/** The real NFS and SMB servers of ../shared/realnet, mounted through their FUSE clients. */
+export interface Realnet {
+  /** NFS-Ganesha (NFSv3) through libnfs. */
+  nfs: string;
+  /** Samba (SMB3) through libsmbclient. */
+  smb: string;
+}
+
+/**
+ * Brings ../shared/realnet up (idempotent: about 40 ms once it is up; the
+ * first time it installs Debian packages and builds its clients) and reads
+ * its mounts.
+ *
+ * @returns The mounts, or why they are not available.
+ */
+export async function realnet(): Promise<Realnet | string> {
+  const script = join(ROOT, "..", "shared", "realnet", "realnet-up.sh");
+  if (!IS_ROOT) return "the real NFS and SMB servers need root to come up";
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command("bash", { args: [script], stdout: "piped", stderr: "piped" })
+      .output();
+  } catch (error) {
+    return `cannot run ${script}: ${error}`;
+  }
+  const text = new TextDecoder().decode(out.stdout);
+  const nfs = /REALNET_NFS=(\S+)/.exec(text)?.[1];
+  const smb = /REALNET_SMB=(\S+)/.exec(text)?.[1];
+  if (!out.success || nfs === undefined || smb === undefined) {
+    const why = new TextDecoder().decode(out.stderr).trim().split("\n").at(-1);
+    return `the real NFS and SMB servers did not come up (${why})`;
+  }
+  return { nfs, smb };
 }

@@ -11,6 +11,7 @@ import { basename, sep as SEP } from "node:path";
 import type { ExistingPolicy } from "../options.ts";
 import { ASYNC_FILE_OPS, type FileOps } from "./file_ops.ts";
 import { RUN_ID } from "./temp_lease.ts";
+import { loadLibc } from "./libc.ts";
 
 /** Every temporary file ferry writes ends with this. */
 export const TEMP_SUFFIX = ".ferry-partial";
@@ -138,12 +139,56 @@ export async function publish(
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) return "exists";
     if (!isNoHardLinks(error)) throw error;
+    // No hard links (many NAS shares, SMB and NFS clients): a rename that
+    // refuses to replace, where the kernel and the file system offer one.
+    const noReplace = await renameNoReplace(tmp, dst);
+    if (noReplace !== "unsupported") return noReplace;
+    // Otherwise a look, then a rename: not atomic against another writer
+    // (docs/cli.md says what is and is not atomic on such storage).
     if (await exists(dst)) return "exists";
     await ops.rename(tmp, dst);
     return "published";
   }
   await ops.remove(tmp);
   return "published";
+}
+
+const RENAME_SYMBOLS = {
+  renameat2: {
+    parameters: ["i32", "buffer", "i32", "buffer", "u32"],
+    result: "i32",
+    nonblocking: true,
+  },
+} as const;
+let renameLib: Deno.DynamicLibrary<typeof RENAME_SYMBOLS> | null | undefined;
+const AT_FDCWD = -100;
+const RENAME_NOREPLACE = 1;
+
+/**
+ * `renameat2(RENAME_NOREPLACE)`, with FFI: the kernel refuses to replace
+ * what is at `dst` (EEXIST) under its lock of the folder, and a file
+ * system that can (a local one, an SMB client asking the server not to
+ * replace) does it atomically. The call runs off the event loop, whose
+ * thread cannot read its errno: a failure with `dst` present means it was
+ * there; any other failure (not supported, no FFI) is `"unsupported"`, and
+ * the caller falls back.
+ */
+async function renameNoReplace(
+  tmp: string,
+  dst: string,
+): Promise<"published" | "exists" | "unsupported"> {
+  renameLib ??= loadLibc(RENAME_SYMBOLS);
+  if (renameLib === null) return "unsupported";
+  const encode = (path: string): Uint8Array<ArrayBuffer> => new TextEncoder().encode(path + "\0");
+  const result = await renameLib.symbols.renameat2(
+    AT_FDCWD,
+    encode(tmp),
+    AT_FDCWD,
+    encode(dst),
+    RENAME_NOREPLACE,
+  );
+  if (result === 0) return "published";
+  return (await exists(dst)) ? "exists" : "unsupported";
 }
 
 /**

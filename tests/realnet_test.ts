@@ -1,0 +1,207 @@
+// Against real servers: NFS-Ganesha (NFSv3) and Samba (SMB3) behind an
+// emulated 10 GbE link (../shared/realnet), mounted through FUSE clients
+// built on libnfs and libsmbclient, which refuse hard links as many NAS
+// shares do. Skipped with the reason printed where the bed cannot come up.
+import { join } from "node:path";
+import { MIB } from "../lib/size.ts";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertNoTemps,
+  assertSameFile,
+  assertSameTree,
+  listNames,
+  listTree,
+  realnet,
+  runCli,
+  sha256,
+  spawnCli,
+  waitFor,
+  withTempDir,
+  writeRandomFile,
+} from "./_helpers.ts";
+
+const bed = await realnet();
+if (typeof bed === "string") console.warn(`SKIPPED real NFS/SMB tests: ${bed}`);
+const servers = typeof bed === "string" ? [] : [["NFS", bed.nfs], ["SMB", bed.smb]] as const;
+const ignore = typeof bed === "string";
+
+/** A shot: frames, a clip split into ranges, a sidecar, an empty file, a subfolder. */
+async function makeShot(root: string): Promise<string> {
+  const shot = join(root, "sh010");
+  await Deno.mkdir(join(shot, "plates"), { recursive: true });
+  for (let i = 1; i <= 3; i++) {
+    await writeRandomFile(join(shot, "plates", `sh010.100${i}.exr`), MIB + i);
+  }
+  await writeRandomFile(join(shot, "sh010.mov"), 72 * MIB);
+  await Deno.writeTextFile(join(shot, "notes.txt"), "grade v2");
+  await Deno.writeFile(join(shot, "EMPTY"), new Uint8Array());
+  return shot;
+}
+
+for (const [name, mount] of servers.length > 0 ? servers : [["NFS", ""], ["SMB", ""]] as const) {
+  Deno.test({
+    name:
+      `${name}: copy to and from the server, verified with MHL, rerun, differing and newer files`,
+    ignore,
+    fn: async () => {
+      await withTempDir(async (local) => {
+        const shot = await makeShot(local);
+        await withTempDir(async (remote) => {
+          const up = join(remote, "sh010");
+          const copy = await runCli(["copy", "--verify", "source", "--mhl", shot, up], {
+            flags: ["-A"],
+          });
+          assertEquals(copy.code, 0, copy.stderr);
+          assertEquals(
+            (await listTree(up)).filter((p) => !p.startsWith("ascmhl")),
+            await listTree(shot),
+          );
+          const verify = await runCli(["verify", "--no-record", up]);
+          assertEquals(verify.code, 0, verify.stdout + verify.stderr);
+          // Back down, byte for byte.
+          const down = join(local, "down");
+          const back = await runCli(["copy", "--exclude", "ascmhl/", "-T", up, down], {
+            flags: ["-A"],
+          });
+          assertEquals(back.code, 0, back.stderr);
+          await assertSameTree(down, shot);
+          // The same copy again: everything already there.
+          const again = await runCli(["copy", "-T", shot, up], { flags: ["-A"] });
+          assertEquals(again.code, 0, again.stderr);
+          assertMatch(again.stderr, /copied 0 of 6 files .*6 skipped/);
+          // A source changed since: left alone and reported, then replaced with --update.
+          await Deno.writeTextFile(join(shot, "notes.txt"), "grade v3");
+          const differs = await runCli(["copy", "-T", shot, up], { flags: ["-A"] });
+          assertEquals(differs.code, 1, differs.stderr);
+          assertMatch(differs.stderr, /1 destination file differs from its source/);
+          const update = await runCli(["copy", "--update", "-T", shot, up], { flags: ["-A"] });
+          assertEquals(update.code, 0, update.stderr);
+          assertEquals(await Deno.readTextFile(join(up, "notes.txt")), "grade v3");
+          await assertNoTemps(remote);
+        }, { dir: mount });
+      });
+    },
+  });
+
+  Deno.test({
+    name: `${name}: a move from local storage to the server, and SIGINT and SIGKILL mid-way`,
+    ignore,
+    fn: async () => {
+      await withTempDir(async (local) => {
+        const shot = await makeShot(local);
+        const keep = join(local, "keep");
+        const copy = await runCli(["copy", "-T", shot, keep], { flags: ["-A"] });
+        assertEquals(copy.code, 0, copy.stderr);
+        await withTempDir(async (remote) => {
+          // Cancelled: no temporary left on the server, nothing partial published.
+          const cancelled = join(remote, "cancelled");
+          const child = spawnCli(["copy", "--no-ledger", shot, cancelled]);
+          assert(
+            await waitFor(async () =>
+              (await listNames(cancelled)).some((p) => p.endsWith(".ferry-partial"))
+            ),
+            "the copy started",
+          );
+          child.kill("SIGINT");
+          assertEquals((await child.status).code, 130);
+          await assertNoTemps(cancelled);
+          for (const p of await listTree(cancelled)) {
+            const stat = await Deno.stat(join(cancelled, p));
+            if (stat.isFile) assertEquals(stat.size, (await Deno.stat(join(shot, p))).size, p);
+          }
+          // Killed: the same command again finishes it.
+          const killed = join(remote, "killed");
+          const ledger = join(local, "ledger");
+          const args = ["copy", "--ledger", ledger, "-T", shot, killed];
+          const victim = spawnCli(args);
+          assert(
+            await waitFor(async () =>
+              (await listNames(killed)).some((p) => p.endsWith(".ferry-partial"))
+            ),
+            "the copy started",
+          );
+          victim.kill("SIGKILL");
+          await victim.status;
+          const rerun = await runCli(args, { flags: ["-A"] });
+          assertEquals(rerun.code, 0, rerun.stderr);
+          await assertSameTree(killed, shot);
+          // A move across file systems: copied, checked, then the sources removed.
+          const moved = join(remote, "moved");
+          const move = await runCli(["move", "--verify", "source", "-T", shot, moved], {
+            flags: ["-A"],
+          });
+          assertEquals(move.code, 0, move.stderr);
+          await assertSameTree(moved, keep);
+          assertEquals(await listTree(shot), []);
+          await assertNoTemps(remote);
+        }, { dir: mount });
+      });
+    },
+  });
+}
+
+Deno.test({
+  name: "SMB: two writers racing for one name: one publishes, the other is refused, never a mix",
+  ignore,
+  fn: async () => {
+    await withTempDir(async (local) => {
+      const [a, b] = [join(local, "a.mov"), join(local, "b.mov")];
+      await writeRandomFile(a, 8 * MIB);
+      await writeRandomFile(b, 8 * MIB);
+      const digests = new Set([await sha256(a), await sha256(b)]);
+      await withTempDir(async (remote) => {
+        for (let round = 0; round < 8; round++) {
+          const dst = join(remote, `race-${round}.mov`);
+          const [one, two] = await Promise.all([
+            runCli(["copy", "--no-ledger", "-T", a, dst], { flags: ["-A"] }),
+            runCli(["copy", "--no-ledger", "-T", b, dst], { flags: ["-A"] }),
+          ]);
+          const codes = [one.code, two.code].sort();
+          assertEquals(codes, [0, 1], one.stderr + two.stderr);
+          const loser = one.code === 1 ? one : two;
+          assertMatch(loser.stderr, /appeared during the copy and was left alone|differs/);
+          assert(digests.has(await sha256(dst)), "the name holds one whole source");
+        }
+        await assertNoTemps(remote);
+      }, { dir: bed === undefined || typeof bed === "string" ? "" : bed.smb });
+    });
+  },
+});
+
+Deno.test({
+  name: "NFS and SMB: an offload to both servers reads the source once and verifies each copy",
+  ignore,
+  fn: async () => {
+    await withTempDir(async (local) => {
+      const shot = await makeShot(local);
+      const real = bed as Exclude<typeof bed, string>;
+      await withTempDir(async (nfs) => {
+        await withTempDir(async (smb) => {
+          const run = await runCli([
+            "offload",
+            "--json",
+            shot,
+            join(nfs, "sh010"),
+            join(smb, "sh010"),
+          ], {
+            flags: ["-A"],
+          });
+          assertEquals(run.code, 0, run.stderr);
+          const summaries = run.stdout.trim().split("\n").map((l) => JSON.parse(l))
+            .filter((e) => e.event === "summary");
+          assertEquals(summaries.map((s) => s.files_verified), [6, 6]);
+          for (const dst of [join(nfs, "sh010"), join(smb, "sh010")]) {
+            for (const p of await listTree(shot)) {
+              const file = join(shot, p);
+              if ((await Deno.stat(file)).isFile) await assertSameFile(join(dst, p), file);
+            }
+            const verify = await runCli(["verify", "--no-record", dst]);
+            assertEquals(verify.code, 0, verify.stdout + verify.stderr);
+          }
+        }, { dir: real.smb });
+      }, { dir: real.nfs });
+    });
+  },
+});
