@@ -86,6 +86,62 @@ for (const [name, mount] of servers.length > 0 ? servers : [["NFS", ""], ["SMB",
   });
 
   Deno.test({
+    name: `${name}: every existing-file policy on the server, without hard links`,
+    ignore,
+    fn: async () => {
+      await withTempDir(async (local) => {
+        const src = join(local, "src");
+        await Deno.mkdir(src);
+        for (const f of ["a", "b", "c"]) {
+          await Deno.writeTextFile(join(src, `${f}.exr`), `new ${f}`);
+        }
+        await withTempDir(async (remote) => {
+          const dst = join(remote, "dst");
+          // Destinations that differ from their sources: a.exr older, b.exr newer, c.exr same time.
+          const put = async (): Promise<void> => {
+            await Deno.mkdir(dst, { recursive: true });
+            for (const f of ["a", "b", "c"]) {
+              await Deno.writeTextFile(join(dst, `${f}.exr`), `old ${f}`);
+            }
+            const srcTime = (await Deno.stat(join(src, "c.exr"))).mtime!;
+            await Deno.utime(
+              join(dst, "a.exr"),
+              srcTime.getTime() / 1000 - 3600,
+              srcTime.getTime() / 1000 - 3600,
+            );
+            await Deno.utime(
+              join(dst, "b.exr"),
+              srcTime.getTime() / 1000 + 3600,
+              srcTime.getTime() / 1000 + 3600,
+            );
+            await Deno.utime(join(dst, "c.exr"), srcTime, srcTime);
+          };
+          const read = async (): Promise<string[]> =>
+            await Promise.all(["a", "b", "c"].map((f) => Deno.readTextFile(join(dst, `${f}.exr`))));
+          const run = async (...flags: string[]): Promise<number> =>
+            (await runCli(["copy", "--no-ledger", ...flags, "-T", src, dst], { flags: ["-A"] }))
+              .code;
+          await put();
+          assertEquals(await run(), 1);
+          assertEquals(await read(), ["old a", "old b", "old c"]);
+          assertEquals(await run("--skip-existing"), 0);
+          assertEquals(await read(), ["old a", "old b", "old c"]);
+          assertEquals(await run("--update"), 0);
+          assertEquals(await read(), ["new a", "old b", "old c"]);
+          await put();
+          assertEquals(await run("--checksum"), 0);
+          assertEquals(await read(), ["new a", "new b", "new c"]);
+          await put();
+          assertEquals(await run("--overwrite"), 0);
+          // Same size and time as its source: ferry's complete copy, for every policy but --checksum.
+          assertEquals(await read(), ["new a", "new b", "old c"]);
+          await assertNoTemps(remote);
+        }, { dir: mount });
+      });
+    },
+  });
+
+  Deno.test({
     name: `${name}: a move from local storage to the server, and SIGINT and SIGKILL mid-way`,
     ignore,
     fn: async () => {
