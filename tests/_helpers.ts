@@ -529,6 +529,38 @@ export async function testbed(): Promise<Testbed | string> {
   };
 }
 
+/**
+ * Runs a bed's `*-up.sh` (idempotent) as root and reads the variables it
+ * prints (`export NAME=value`, several on a line or one per line).
+ *
+ * @param script The script, relative to ../shared.
+ * @param what The bed in words, for the reasons it gives.
+ * @returns The variables, or why the bed is not available.
+ */
+export async function bringUp(
+  script: string,
+  what: string,
+): Promise<Record<string, string> | string> {
+  const path = join(ROOT, "..", "shared", script);
+  if (!IS_ROOT) return `not root (${what} needs root to come up)`;
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command("bash", { args: [path], stdout: "piped", stderr: "piped" })
+      .output();
+  } catch (error) {
+    return `cannot run ${path}: ${error}`;
+  }
+  const text = new TextDecoder();
+  if (!out.success) {
+    return `${what} did not come up (${text.decode(out.stderr).trim().split("\n").at(-1)})`;
+  }
+  const env: Record<string, string> = {};
+  for (const match of text.decode(out.stdout).matchAll(/(\w+)=('[^']*'|\S+)/g)) {
+    env[match[1]!] = match[2]!.replace(/^'(.*)'$/, "$1");
+  }
+  return env;
+}
+
 /** The real NFS and SMB servers of ../shared/realnet, mounted through their FUSE clients. */
 export interface Realnet {
   /** NFS-Ganesha (NFSv3) through libnfs. */
@@ -545,21 +577,8 @@ export interface Realnet {
  * @returns The mounts, or why they are not available.
  */
 export async function realnet(): Promise<Realnet | string> {
-  const script = join(ROOT, "..", "shared", "realnet", "realnet-up.sh");
-  if (!IS_ROOT) return "the real NFS and SMB servers need root to come up";
-  let out: Deno.CommandOutput;
-  try {
-    out = await new Deno.Command("bash", { args: [script], stdout: "piped", stderr: "piped" })
-      .output();
-  } catch (error) {
-    return `cannot run ${script}: ${error}`;
-  }
-  const text = new TextDecoder().decode(out.stdout);
-  const nfs = /REALNET_NFS=(\S+)/.exec(text)?.[1];
-  const smb = /REALNET_SMB=(\S+)/.exec(text)?.[1];
-  if (!out.success || nfs === undefined || smb === undefined) {
-    const why = new TextDecoder().decode(out.stderr).trim().split("\n").at(-1);
-    return `the real NFS and SMB servers did not come up (${why})`;
-  }
-  return { nfs, smb };
+  const env = await bringUp("realnet/realnet-up.sh", "the real NFS and SMB bed");
+  if (typeof env === "string") return env;
+  const { REALNET_NFS: nfs, REALNET_SMB: smb } = env;
+  return nfs === undefined || smb === undefined ? "realnet-up.sh gave no mounts" : { nfs, smb };
 }

@@ -10,7 +10,7 @@ import {
   assert,
   assertEquals,
   assertMatch,
-  ROOT,
+  bringUp,
   runCli,
   waitFor,
   withTempDir,
@@ -19,23 +19,9 @@ import { assertDelivered, makeDelivery } from "./_farm.ts";
 
 /** Brings the cluster up (idempotent); its environment, or why it cannot come up. */
 async function slurm(): Promise<Record<string, string> | string> {
-  if (Deno.uid() !== 0) return "not root (the farm bed needs root)";
-  const script = join(ROOT, "..", "shared", "farm", "slurm-up.sh");
-  let out: Deno.CommandOutput;
-  try {
-    out = await new Deno.Command("bash", { args: [script], stdout: "piped", stderr: "piped" })
-      .output();
-  } catch (error) {
-    return `cannot run ${script}: ${error}`;
-  }
-  const text = new TextDecoder();
-  if (!out.success) return `${script} failed: ${text.decode(out.stderr).trim().split("\n").at(-1)}`;
-  const env: Record<string, string> = {};
-  for (const line of text.decode(out.stdout).split("\n")) {
-    const match = /^export (\w+)=(.*)$/.exec(line.trim());
-    if (match) env[match[1]!] = match[2]!.replace(/^'(.*)'$/, "$1");
-  }
-  return env.SLURM_CONF === undefined ? `${script} gave no SLURM_CONF` : env;
+  const env = await bringUp("farm/slurm-up.sh", "the farm bed");
+  if (typeof env === "string") return env;
+  return env.SLURM_CONF === undefined ? "slurm-up.sh gave no SLURM_CONF" : env;
 }
 
 const farm = await slurm();

@@ -205,7 +205,8 @@ Deno.test({
     await withTempDir(async (local) => {
       const [a, b] = [join(local, "a.mov"), join(local, "b.mov")];
       await writeRandomFile(a, 8 * MIB);
-      await writeRandomFile(b, 8 * MIB);
+      // Another size: a destination of the same size and time would count as already there.
+      await writeRandomFile(b, 8 * MIB + 1);
       const digests = new Set([await sha256(a), await sha256(b)]);
       await withTempDir(async (remote) => {
         for (let round = 0; round < 8; round++) {
