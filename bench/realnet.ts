@@ -1,0 +1,118 @@
+/**
+ * ferry against `cp -a`, `rsync -a` and `rclone copy` on real servers
+ * (`../shared/realnet`: NFS-Ganesha and Samba behind an emulated 10 GbE
+ * link, mounted through FUSE clients on libnfs and libsmbclient), with a
+ * sweep of ferry's fixed worker counts: the ground the adaptive concurrency
+ * of issue #19 is to be measured on. Caches are dropped before every run
+ * (machine-wide; run it alone). Whole processes, the deno binary itself;
+ * medians of the rounds.
+ *
+ * ```sh
+ * deno task bench:realnet -- [--rounds 3] [--big-mib 512] [--frames 30]
+ * ```
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { median } from "./empty_tree.ts";
+import { ferryCommand, headCommit, together, workDir, writeRandom } from "./process_measure.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    rounds: { type: "string", default: "3" },
+    "big-mib": { type: "string", default: "512" },
+    frames: { type: "string", default: "30" },
+  },
+});
+const rounds = Number(values.rounds);
+const MIB = 1024 * 1024;
+
+const up = new TextDecoder().decode(
+  (await new Deno.Command("bash", {
+    args: [
+      join(new URL("..", import.meta.url).pathname, "..", "shared", "realnet", "realnet-up.sh"),
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).output()).stdout,
+);
+const nfs = /REALNET_NFS=(\S+)/.exec(up)?.[1];
+const smb = /REALNET_SMB=(\S+)/.exec(up)?.[1];
+if (nfs === undefined || smb === undefined) {
+  throw new Error("the realnet bed did not come up (root?)");
+}
+const local = join(await workDir(undefined), "bench-realnet");
+await Deno.remove(local, { recursive: true }).catch(() => {});
+await Deno.mkdir(local, { recursive: true });
+
+/** The data, once on local tmpfs and once on each server. */
+const seedLocal = join(local, "seed");
+await Deno.mkdir(join(seedLocal, "frames"), { recursive: true });
+await writeRandom(join(seedLocal, "big.mov"), Number(values["big-mib"]) * MIB);
+for (let f = 0; f < Number(values.frames); f++) {
+  await writeRandom(join(seedLocal, "frames", `sh010.${1001 + f}.exr`), 8 * MIB);
+}
+for (const server of [nfs, smb]) {
+  await Deno.remove(join(server, "bench-seed"), { recursive: true }).catch(() => {});
+  await together([["cp", "-a", seedLocal, join(server, "bench-seed")]]);
+}
+
+const contenders: [string, (src: string, dst: string) => string[]][] = [
+  ["cp -a", (src, dst) => ["cp", "-a", src, dst]],
+  ["rsync -a", (src, dst) => ["rsync", "-a", "--whole-file", src, dst]],
+  ["rclone copy", (src, dst) => ["rclone", "copy", src, dst]],
+  ["ferry", (src, dst) => ferryCommand("copy", "--quiet", "--no-ledger", "-T", src, dst)],
+  ...[1, 2, 4].map((w): [string, (src: string, dst: string) => string[]] => [
+    `ferry -w ${w} -j ${w}`,
+    (src, dst) =>
+      ferryCommand("copy", "--quiet", "--no-ledger", "-w", `${w}`, "-j", `${w}`, "-T", src, dst),
+  ]),
+];
+
+const cases: [string, string, string][] = [
+  ["big file, NFS → local", join(nfs, "bench-seed", "big.mov"), join(local, "out.mov")],
+  ["big file, SMB → local", join(smb, "bench-seed", "big.mov"), join(local, "out.mov")],
+  ["big file, local → NFS", join(seedLocal, "big.mov"), join(nfs, "bench-out.mov")],
+  ["big file, local → SMB", join(seedLocal, "big.mov"), join(smb, "bench-out.mov")],
+  ["frames, NFS → local", join(nfs, "bench-seed", "frames"), join(local, "out")],
+  ["frames, SMB → local", join(smb, "bench-seed", "frames"), join(local, "out")],
+];
+
+const lines = [
+  `Machine: ${Deno.build.os} ${Deno.osRelease()}, ${navigator.hardwareConcurrency} cores; ` +
+  `Deno ${Deno.version.deno}; ferry git ${await headCommit()}. ../shared/realnet (250 µs each ` +
+  `way, 10 Gbit/s); caches dropped before every run; medians of ${rounds} rounds, wall seconds.`,
+  "",
+  `| case | ${contenders.map(([name]) => name).join(" | ")} | ferry vs cp |`,
+  `|---|${contenders.map(() => "---").join("|")}|---|`,
+];
+for (const [label, src, dst] of cases) {
+  const times: number[] = [];
+  for (const [, command] of contenders) {
+    const runs: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      await Deno.remove(dst, { recursive: true }).catch(() => {});
+      await Deno.remove(join(dst, "..", "big.mov")).catch(() => {});
+      await Deno.writeTextFile("/proc/sys/vm/drop_caches", "3").catch(() => {});
+      // rsync and rclone copy into a folder: give them the parent.
+      const target = command(src, dst)[0] === "rsync" || command(src, dst)[0] === "rclone"
+        ? (src.endsWith(".mov") ? join(dst, "..") : dst)
+        : dst;
+      runs.push((await together([command(src, target)])).all);
+    }
+    times.push(median(runs));
+  }
+  await Deno.remove(dst, { recursive: true }).catch(() => {});
+  await Deno.remove(join(dst, "..", "big.mov")).catch(() => {});
+  const cp = times[0]!;
+  const ferry = times[3]!;
+  lines.push(
+    `| ${label} | ${times.map((t) => t.toFixed(2)).join(" | ")} | ${(cp / ferry).toFixed(2)}× |`,
+  );
+}
+for (const server of [nfs, smb]) await Deno.remove(join(server, "bench-seed"), { recursive: true });
+await Deno.remove(local, { recursive: true });
+console.log(lines.join("\n"));
