@@ -13,9 +13,8 @@ import type { LocalCopier } from "./local_copier.ts";
 import { DEFAULT_OFFLOAD_STEP_BYTES, SAME_FS_OFFLOAD_STEP_BYTES } from "../fs/offload.ts";
 import { createHasher, hashBytes } from "../integrity/hash.ts";
 import { hashedReadJob } from "../integrity/file_hasher.ts";
-import type { Chunk, PlannedFile } from "../plan/plan_item.ts";
+import type { Chunk } from "../plan/plan_item.ts";
 import { errorFromWorker } from "../workers/messages.ts";
-import type { ChunkJob } from "../workers/pool.ts";
 import { type FileJob, Stopped } from "./file_job.ts";
 import type { Rest } from "./resume.ts";
 import { preallocate } from "./room.ts";
@@ -243,8 +242,7 @@ async function copyRanges(
   const tryOffload = (): boolean => file.offload && !run.noOffload.has(pair);
   const step = file.copier === "kernel" ? SAME_FS_OFFLOAD_STEP_BYTES : DEFAULT_OFFLOAD_STEP_BYTES;
   const outcome = await run.pool.runRanges(file.id, ranges, (chunk, last) => {
-    const slab = reads?.slab(file, chunk, run.share!.seat);
-    return slab !== undefined ? { ...rangeJob(file, tmp, chunk), slab } : {
+    const job = {
       src: file.src,
       dst: tmp,
       offset: chunk.offset,
@@ -257,6 +255,9 @@ async function copyRanges(
       ...(journaled !== undefined && run.settings.fsync ? { fsync: true } : {}),
       ...(algorithm === null ? {} : { hash: { algorithm, mode: "copy" as const, last } }),
     };
+    // Shared with the other destinations: written from memory, hashed by the share.
+    const slab = reads?.slab(file, chunk, run.share!.seat);
+    return slab === undefined ? job : { ...job, offload: false, slab };
   }, {
     hashed: algorithm !== null,
     ...(startState === undefined ? {} : { startState }),
@@ -292,19 +293,6 @@ async function copyRanges(
     if (job.sourceDigest === undefined) return "stopped"; // cancelled
   }
   return "copied";
-}
-
-/** A range written from a slab: no offload (the bytes are in memory), no hash (the share hashes). */
-function rangeJob(file: PlannedFile, tmp: string, chunk: Chunk): ChunkJob {
-  return {
-    src: file.src,
-    dst: tmp,
-    offset: chunk.offset,
-    length: chunk.length,
-    offload: false,
-    offloadRequired: false,
-    offloadStepBytes: DEFAULT_OFFLOAD_STEP_BYTES,
-  };
 }
 
 /**
