@@ -175,14 +175,16 @@ export async function fanOut(
     filesVerified: 0,
   }));
   const algorithm = plans[0]!.header.settings.hash;
-  let share = new ReadShare(count, { lagBytes, algorithm });
+  const shareOf = (seats: number): ReadShare => new ReadShare(seats, { lagBytes, algorithm });
+  let share: ReadShare;
   if (!cascade || count === 1) {
+    share = shareOf(count);
     await Promise.all(plans.map((plan, k) => runSeat(plan, results[k]!, share, k, options)));
   } else {
-    await runSeat(plans[0]!, results[0]!, new ReadShare(1, { lagBytes, algorithm }), 0, options);
+    await runSeat(plans[0]!, results[0]!, shareOf(1), 0, options);
     const first = results[0]!;
     const rest = plans.slice(1);
-    share = new ReadShare(rest.length, { lagBytes, algorithm });
+    share = shareOf(rest.length);
     if (!first.cancelled) {
       // From the first copy where it is complete; from the source where it is not.
       const fromFirst = first.result?.ok === true;

@@ -4,11 +4,11 @@
  * reach a range of a file reads it into a slab (`lib/workers/slab.ts`),
  * every other writes it from there. The slabs are hashed here, in file
  * order, once, and every seat takes that digest. A slab stays until every
- * seat has passed its file, or until the memory cap makes room for the
- * range the fastest seat reads next: then a seat that fell further behind
- * than the cap reads what it missed from the source again (and
- * `--verify source`, on by default for offloads, checks those bytes as it
- * checks all). So a slow destination holds the others back by nothing but
+ * seat has written it (or passed its file), or until the memory cap makes
+ * room for the range the fastest seat reads next: then a seat that fell
+ * further behind than the cap reads what it missed from the source again
+ * (and `--verify source`, on by default for offloads, checks those bytes as
+ * it checks all). So a slow destination holds the others back by nothing but
  * CPU and the source's speed.
  *
  * @module
@@ -142,8 +142,9 @@ export class ReadShare {
       this.#breakHash(entry);
       return undefined;
     }
-    if (entry.dropped.has(chunk.offset) || chunk.length > MAX_SLAB_BYTES) {
-      if (!entry.dropped.has(chunk.offset)) this.#breakHash(entry);
+    if (entry.dropped.has(chunk.offset)) return undefined;
+    if (chunk.length > MAX_SLAB_BYTES) {
+      this.#breakHash(entry);
       return undefined;
     }
     this.#makeRoom(chunk.length);
@@ -187,10 +188,7 @@ export class ReadShare {
 
   /** Frees a range once it is hashed and every seat has written it (or is past its file). */
   #releaseIfUsed(held: Held): void {
-    if (!held.hashed) return;
-    for (let seat = 0; seat < this.seats; seat++) {
-      if (!held.used.has(seat) && !held.entry.passed.has(seat) && !this.#left.has(seat)) return;
-    }
+    if (!held.hashed || this.#awaited(held.used, held.entry)) return;
     // Kept in the entry's map as gone: a seat still to come reads it from the source.
     held.entry.slabs.delete(held.offset);
     held.entry.dropped.add(held.offset);
@@ -242,9 +240,7 @@ export class ReadShare {
   #spaceWaiters = new Map<number, (needs: SpaceNeed[]) => void>();
 
   #answerSpace(): void {
-    for (let seat = 0; seat < this.seats; seat++) {
-      if (!this.#needs.has(seat) && !this.#left.has(seat)) return;
-    }
+    if (this.#awaited(new Set(this.#needs.keys()))) return;
     const total = new Map<number, number>();
     for (const needs of this.#needs.values()) {
       for (const need of needs) total.set(need.dev, (total.get(need.dev) ?? 0) + need.needBytes);
@@ -285,9 +281,7 @@ export class ReadShare {
 
   #freeIfDone(entry: Entry): void {
     for (const held of [...entry.slabs.values()]) this.#releaseIfUsed(held);
-    for (let seat = 0; seat < this.seats; seat++) {
-      if (!entry.passed.has(seat) && !this.#left.has(seat)) return;
-    }
+    if (this.#awaited(entry.passed)) return;
     // Every seat is past it: its digest was taken by whoever needed it.
     this.#entries.delete(entry.key);
     for (const held of entry.slabs.values()) this.#release(held, true);
@@ -323,10 +317,13 @@ export class ReadShare {
     this.stats.peakBytes = Math.max(this.stats.peakBytes, this.#bytes);
   }
 
-  /** Whether a live seat has not taken it yet: memory held for a destination behind the others. */
-  #awaited(claimed: ReadonlySet<number>, entry: Entry): boolean {
+  /**
+   * Whether a seat is still to come: one not among `seen`, not left, and
+   * (for a file's range) not past `entry`.
+   */
+  #awaited(seen: ReadonlySet<number>, entry?: Entry): boolean {
     for (let seat = 0; seat < this.seats; seat++) {
-      if (!claimed.has(seat) && !entry.passed.has(seat) && !this.#left.has(seat)) return true;
+      if (!seen.has(seat) && !this.#left.has(seat) && !entry?.passed.has(seat)) return true;
     }
     return false;
   }
@@ -334,8 +331,9 @@ export class ReadShare {
   /**
    * Keeps what is held for destinations behind the others under the cap,
    * `bytes` more included: the oldest ranges a seat has not taken yet (and
-   * that are hashed) are dropped; that seat reads them from the source. Ranges every live seat has taken are in flight, not
-   * behind: they do not count.
+   * that are hashed) are dropped; that seat reads them from the source.
+   * Ranges every live seat has taken are in flight, not behind: they do
+   * not count.
    */
   #makeRoom(bytes: number): void {
     const behind = (held: Held): boolean => this.#awaited(held.claimed, held.entry);
