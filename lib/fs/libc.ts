@@ -110,3 +110,43 @@ export function loadLibc<S extends Deno.ForeignLibraryInterface>(
     return null;
   }
 }
+
+/** `open` flags (Linux). */
+export const O_RDONLY = 0;
+/** `open` flags (Linux). */
+export const O_WRONLY = 1;
+/** `open` flags (Linux): the descriptor does not leak into child processes. */
+export const O_CLOEXEC = 0o2000000;
+/** The `*at` calls' "relative to the current folder". */
+export const AT_FDCWD = -100;
+/** `renameat2`: fail with EEXIST rather than replace the destination. */
+export const RENAME_NOREPLACE = 1;
+
+/**
+ * A path as a C string (UTF-8, NUL-terminated), for a `"buffer"` parameter.
+ *
+ * @param path The path.
+ * @returns Its bytes and a trailing 0.
+ *
+ * @example
+ * ```ts
+ * import { cString } from "./libc.ts";
+ *
+ * console.log(cString("/a").length); // 3
+ * ```
+ */
+export function cString(path: string): Uint8Array<ArrayBuffer> {
+  return new TextEncoder().encode(path + "\0");
+}
+
+/**
+ * `open`'s arguments for an existing file: the path as a C string, and the
+ * flags (read or write, close-on-exec; no create, no truncate).
+ *
+ * @param path The file.
+ * @param write `true` to open it for writing.
+ * @returns The arguments, to spread into `open`.
+ */
+export function openArgs(path: string, write: boolean): [Uint8Array<ArrayBuffer>, number, number] {
+  return [cString(path), (write ? O_WRONLY : O_RDONLY) | O_CLOEXEC, 0];
+}

@@ -16,7 +16,15 @@
  * @module
  */
 
-import { ErrnoError, loadLibc } from "./libc.ts";
+import {
+  AT_FDCWD,
+  ErrnoError,
+  loadLibc,
+  O_CLOEXEC,
+  O_RDONLY,
+  O_WRONLY,
+  RENAME_NOREPLACE,
+} from "./libc.ts";
 import { FALLBACK_CODES } from "./offload.ts";
 
 const SYMBOLS = {
@@ -37,17 +45,12 @@ const SYMBOLS = {
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
-const O_RDONLY = 0;
-const O_WRONLY = 1;
 const O_CREAT = 0o100;
 const O_EXCL = 0o200;
 const O_NOFOLLOW = 0o400000;
-const O_CLOEXEC = 0o2000000;
-const AT_FDCWD = -100;
 const AT_EMPTY_PATH = 0x1000;
 const STATX_MTIME = 0x40;
 const STATX_SIZE = 0x200;
-const RENAME_NOREPLACE = 1;
 const EINTR = 4;
 const EEXIST = 17;
 /** `struct statx` is 256 bytes; `stx_size` at 40, `stx_mtime` (sec, nsec) at 112. */

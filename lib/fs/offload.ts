@@ -19,7 +19,7 @@
  * @module
  */
 
-import { ErrnoError, loadLibc } from "./libc.ts";
+import { ErrnoError, loadLibc, openArgs } from "./libc.ts";
 
 /** When to use copy offload. */
 export type OffloadMode = "auto" | "never" | "always";
@@ -56,9 +56,6 @@ export const SAME_FS_OFFLOAD_STEP_BYTES = 64 * 1024 * 1024;
 /** glibc 2.41/2.42 corrupt copy_file_range calls over 2 GiB; stay far below. */
 export const MAX_CALL_BYTES = 1024 * 1024 * 1024;
 
-const O_RDONLY = 0;
-const O_WRONLY = 1;
-const O_CLOEXEC = 0o2000000;
 const POSIX_FADV_SEQUENTIAL = 2;
 const SEEK_DATA = 3;
 const SEEK_HOLE = 4;
@@ -87,12 +84,6 @@ const ASYNC_SYMBOLS = {
   copy_file_range: { ...SYMBOLS.copy_file_range, nonblocking: true },
   fallocate: { ...SYMBOLS.fallocate, nonblocking: true },
 } as const;
-
-/** `open`'s arguments for an existing file: the path as a C string, and the flags. */
-function openArgs(path: string, write: boolean): [Uint8Array<ArrayBuffer>, number, number] {
-  const name = new TextEncoder().encode(path + "\0");
-  return [name, (write ? O_WRONLY : O_RDONLY) | O_CLOEXEC, 0];
-}
 
 /**
  * libc's `open`, `close` and `copy_file_range` for the main thread: each call

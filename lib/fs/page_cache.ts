@@ -15,10 +15,8 @@
  * @module
  */
 
-import { loadLibc } from "./libc.ts";
+import { loadLibc, openArgs } from "./libc.ts";
 
-const O_RDONLY = 0;
-const O_CLOEXEC = 0o2000000;
 const POSIX_FADV_DONTNEED = 4;
 
 const SYMBOLS = {
@@ -59,32 +57,23 @@ export type ReadBack =
  */
 export async function dropFromCache(path: string): Promise<ReadBack> {
   libc ??= loadLibc(SYMBOLS);
-  if (libc === null) {
-    using file = await Deno.open(path, { read: true });
-    await file.syncData();
-    return "flushed";
-  }
-  const fd = await libc.symbols.open(
-    new TextEncoder().encode(path + "\0"),
-    O_RDONLY | O_CLOEXEC,
-    0,
-  );
-  if (fd < 0) {
-    // errno belongs to the blocking thread that made the call: Deno's open says why.
-    using file = await Deno.open(path, { read: true });
-    await file.syncData();
-    return "flushed";
-  }
+  const fd = libc === null ? -1 : await libc.symbols.open(...openArgs(path, false));
+  // No FFI, or an open that failed (its errno belongs to the blocking thread
+  // that made the call): Deno's flush, whose error says why.
+  if (libc === null || fd < 0) return await flush(path);
   try {
-    if ((await libc.symbols.fdatasync(fd)) !== 0) {
-      // Ask again through Deno, whose error says why.
-      using file = await Deno.open(path, { read: true });
-      await file.syncData();
-    }
+    if ((await libc.symbols.fdatasync(fd)) !== 0) await flush(path);
     // Only clean pages are dropped: after the flush, all of them.
     const advice = libc.symbols.posix_fadvise(fd, 0n, 0n, POSIX_FADV_DONTNEED);
     return advice === 0 ? "storage" : "flushed";
   } finally {
     libc.symbols.close(fd);
   }
+}
+
+/** Flushes a file's data through Deno (its error names the cause); its pages stay. */
+async function flush(path: string): Promise<"flushed"> {
+  using file = await Deno.open(path, { read: true });
+  await file.syncData();
+  return "flushed";
 }

@@ -11,7 +11,7 @@ import { basename, sep as SEP } from "node:path";
 import type { ExistingPolicy } from "../options.ts";
 import { ASYNC_FILE_OPS, type FileOps } from "./file_ops.ts";
 import { RUN_ID } from "./temp_lease.ts";
-import { loadLibc } from "./libc.ts";
+import { AT_FDCWD, cString, loadLibc, RENAME_NOREPLACE } from "./libc.ts";
 
 /** Every temporary file ferry writes ends with this. */
 export const TEMP_SUFFIX = ".ferry-partial";
@@ -161,8 +161,6 @@ const RENAME_SYMBOLS = {
   },
 } as const;
 let renameLib: Deno.DynamicLibrary<typeof RENAME_SYMBOLS> | null | undefined;
-const AT_FDCWD = -100;
-const RENAME_NOREPLACE = 1;
 
 /**
  * `renameat2(RENAME_NOREPLACE)`, with FFI: the kernel refuses to replace
@@ -179,12 +177,11 @@ async function renameNoReplace(
 ): Promise<"published" | "exists" | "unsupported"> {
   renameLib ??= loadLibc(RENAME_SYMBOLS);
   if (renameLib === null) return "unsupported";
-  const encode = (path: string): Uint8Array<ArrayBuffer> => new TextEncoder().encode(path + "\0");
   const result = await renameLib.symbols.renameat2(
     AT_FDCWD,
-    encode(tmp),
+    cString(tmp),
     AT_FDCWD,
-    encode(dst),
+    cString(dst),
     RENAME_NOREPLACE,
   );
   if (result === 0) return "published";
