@@ -72,6 +72,10 @@ Deno.test("RateLimit reserves bytes at the rate, with bursts of at most 50 ms, s
   // After a second idle, the link is free again: no credit beyond the burst.
   now += 10_000_000;
   assertEquals(limit.reserve(MIB), 0);
+  // The waits come in steps of at most 100 ms: 30 MiB are 300 ms, 250 of them past the burst.
+  now += 10_000_000;
+  assertEquals([...limit.pauses(30 * MIB, () => false)], [100, 100, 50]);
+  assertEquals([...limit.pauses(30 * MIB, () => true)], [], "a cancel stops the wait");
   limit.setRate(null);
   assertEquals(limit.rate, null);
   assertEquals(limit.reserve(1024 * MIB), 0);

@@ -124,11 +124,8 @@ export class Run {
    * @param bytes The bytes about to be moved.
    */
   async pace(bytes: number): Promise<void> {
-    const micros = this.limit.reserve(bytes);
-    // Until due, a cancel, or the limit lifted.
-    for (let left = micros / 1000; left > 0 && !this.cancelled; left -= 100) {
-      if (this.limit.rate === null) return;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(100, left)));
+    for (const ms of this.limit.pauses(bytes, () => this.cancelled)) {
+      await new Promise((resolve) => setTimeout(resolve, ms));
     }
   }
 

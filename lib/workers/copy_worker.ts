@@ -25,19 +25,6 @@ const SLAB_WAIT_MS = 50;
 
 let control: ControlBlock | undefined;
 let limit: RateLimit | undefined;
-/** Something to wait on while bytes are not due yet (`--bwlimit`). */
-const pause = new Int32Array(new SharedArrayBuffer(4));
-
-/** Waits until `bytes` more are due under the batch's bandwidth limit (at once without one). */
-function pace(bytes: number): void {
-  const micros = limit?.reserve(bytes) ?? 0;
-  // In steps, so that a cancel is seen within a tenth of a second.
-  // Until due, a cancel, or the limit lifted.
-  for (let left = micros / 1000; left > 0 && !control!.cancelled; left -= 100) {
-    if (limit?.rate === null) return;
-    Atomics.wait(pause, 0, 0, Math.min(100, left));
-  }
-}
 let slot = 0;
 let buffer = new Uint8Array(0);
 let kernel: KernelCopy | null | undefined;
@@ -99,6 +86,15 @@ function openRangeFile(path: string, write: boolean): RangeFile {
     },
     close: () => file.close(),
   };
+}
+
+/** Something to sleep on while bytes are not due yet (`--bwlimit`). */
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/** Waits until `bytes` more are due under the batch's bandwidth limit (at once without one). */
+function pace(bytes: number): void {
+  if (limit === undefined) return;
+  for (const ms of limit.pauses(bytes, () => control!.cancelled)) Atomics.wait(pause, 0, 0, ms);
 }
 
 /** Closes the kept source, if any. */

@@ -14,6 +14,9 @@
 /** The largest burst, in milliseconds of the rate. */
 export const BURST_MS = 50;
 
+/** The longest sleep between looks at a cancel or a lifted limit. */
+const PAUSE_STEP_MS = 100;
+
 const RATE = 0;
 const DUE = 1;
 
@@ -67,6 +70,23 @@ export class RateLimit {
    */
   setRate(bytesPerSecond: number | null): void {
     Atomics.store(this.#slots, RATE, BigInt(Math.max(0, Math.round(bytesPerSecond ?? 0))));
+  }
+
+  /**
+   * Reserves bytes and gives the waits before they are due, in steps of at
+   * most 100 ms; it stops early once `stopped()` says so (a cancel) or the
+   * limit is lifted.
+   *
+   * @param bytes The bytes about to be moved.
+   * @param stopped Whether the caller stopped meanwhile.
+   * @returns The milliseconds to sleep, one step after another.
+   */
+  *pauses(bytes: number, stopped: () => boolean): Generator<number> {
+    const micros = this.reserve(bytes);
+    for (let left = micros / 1000; left > 0; left -= PAUSE_STEP_MS) {
+      if (stopped() || this.rate === null) return;
+      yield Math.min(PAUSE_STEP_MS, left);
+    }
   }
 
   /**
