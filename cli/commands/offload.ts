@@ -168,6 +168,7 @@ export async function runFanOut(
     });
   } finally {
     dispose();
+    bandwidth.dispose();
   }
   // Refused everywhere before anything was written (bad input, no room): as a batch refused.
   const refused = result.destinations.every((d) => d.error instanceof InputError);
@@ -233,7 +234,7 @@ function report(result: FanOutResult, code: number, context: Context): void {
     if (d.result === undefined) continue;
     const [line, ...rest] = summaryLines(d.result, d.cancelled);
     const verified = d.filesVerified > 0 ? `, ${d.filesVerified} verified` : "";
-    const mhl = (d.result.manifests ?? []).filter((m) => m.manifests.length > 0).length > 0
+    const mhl = (d.result.manifests ?? []).some((m) => m.manifests.length > 0)
       ? ", ASC MHL generation written"
       : "";
     reporter.note(`  ${line!.replace(/^ferry: /, "")}${verified}${mhl}`);
