@@ -335,7 +335,7 @@ function planEvent(file: PlannedFile): string {
 }
 
 /** Writes `--report FILE`: HTML, or CSV for a `.csv` name. Returns why it could not, or `null`. */
-export async function writeReport(path: string, data: ReportData): Promise<string | null> {
+async function writeReport(path: string, data: ReportData): Promise<string | null> {
   const { renderCsvReport, renderHtmlReport } = await import("../report.ts");
   const text = path.toLowerCase().endsWith(".csv") ? renderCsvReport(data) : renderHtmlReport(data);
   try {
@@ -347,6 +347,6 @@ export async function writeReport(path: string, data: ReportData): Promise<strin
 }
 
 /** An argument as a POSIX shell reads it back. */
-export function shellQuote(arg: string): string {
+function shellQuote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
