@@ -190,6 +190,12 @@ Deno.test("fanOut() refuses destinations that are the same or nested, and touche
     assertEquals(move.code, 2, move.stderr);
     assertMatch(move.stderr, /a move has one destination/);
     assert((await listTree(card)).length > 0, "the card is untouched");
+    const lag = await runCli(["offload", "--lag-buffer", "1K", card, raid]);
+    assertEquals(lag.code, 2, lag.stderr);
+    assertMatch(
+      lag.stderr,
+      /Invalid value for --lag-buffer: 1024 \(expected a size from 16\.0 MiB/,
+    );
     const usage = await runCli(["offload", card]);
     assertEquals(usage.code, 2);
     assertMatch(usage.stderr, /needs a source and at least one destination/);

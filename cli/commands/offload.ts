@@ -10,7 +10,7 @@ import { basename } from "node:path";
 import { InputError } from "../../lib/errors.ts";
 import { fanOut, type FanOutMapping, type FanOutResult } from "../../lib/fanout/fan_out.ts";
 import type { Mapping } from "../../lib/plan/plan_item.ts";
-import type { TransferSettings } from "../../lib/options.ts";
+import { checkNumber, type TransferSettings } from "../../lib/options.ts";
 import type { Progress } from "../../lib/transfer/progress.ts";
 import { formatBytes, formatCount } from "../../lib/size.ts";
 import { type Parsed, UsageError } from "../args.ts";
@@ -123,6 +123,7 @@ export async function runFanOut(
   if (parsed.report !== undefined) {
     throw new UsageError("--report goes with one destination: each destination has its own MHL");
   }
+  checkNumber("lagBytes", parsed.lagBytes, "--lag-buffer");
   const ledger = ledgerFor(parsed, reporter);
   const count = Math.max(...mappings.map((m) => typeof m.dst === "string" ? 1 : m.dst.length));
   const roots = Array.from({ length: count }, (_, k) => {
