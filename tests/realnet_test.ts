@@ -24,8 +24,9 @@ import {
 
 const bed = await realnet();
 if (typeof bed === "string") console.warn(`SKIPPED real NFS/SMB tests: ${bed}`);
-const servers = typeof bed === "string" ? [] : [["NFS", bed.nfs], ["SMB", bed.smb]] as const;
 const ignore = typeof bed === "string";
+/** The mounts ("" where the bed is not up: the tests are then ignored). */
+const real = typeof bed === "string" ? { nfs: "", smb: "" } : bed;
 
 /** A shot: frames, a clip split into ranges, a sidecar, an empty file, a subfolder. */
 async function makeShot(root: string): Promise<string> {
@@ -40,7 +41,7 @@ async function makeShot(root: string): Promise<string> {
   return shot;
 }
 
-for (const [name, mount] of servers.length > 0 ? servers : [["NFS", ""], ["SMB", ""]] as const) {
+for (const [name, mount] of [["NFS", real.nfs], ["SMB", real.smb]] as const) {
   Deno.test({
     name:
       `${name}: copy to and from the server, verified with MHL, rerun, differing and newer files`,
@@ -222,7 +223,7 @@ Deno.test({
           assert(digests.has(await sha256(dst)), "the name holds one whole source");
         }
         await assertNoTemps(remote);
-      }, { dir: bed === undefined || typeof bed === "string" ? "" : bed.smb });
+      }, { dir: real.smb });
     });
   },
 });
@@ -233,7 +234,6 @@ Deno.test({
   fn: async () => {
     await withTempDir(async (local) => {
       const shot = await makeShot(local);
-      const real = bed as Exclude<typeof bed, string>;
       await withTempDir(async (nfs) => {
         await withTempDir(async (smb) => {
           const run = await runCli([
