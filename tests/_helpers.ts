@@ -163,28 +163,13 @@ export async function assertSameFile(actual: string, expected: string): Promise<
 }
 
 /**
- * Every path under `root` (recursively), relative.
+ * Every path under `root` (recursively), relative. Only listed, never
+ * read: cheap enough to poll on a network share.
  *
  * @param root A directory that may not exist.
  * @returns The paths, sorted; empty when `root` does not exist.
  */
 export async function listTree(root: string): Promise<string[]> {
-  try {
-    return Object.keys(await snapshot(root));
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return [];
-    throw error;
-  }
-}
-
-/**
- * Every path under `root` (recursively), relative, without reading any
- * file (cheap enough to poll on a network share).
- *
- * @param root A directory that may not exist.
- * @returns The paths, sorted; empty when `root` does not exist.
- */
-export async function listNames(root: string): Promise<string[]> {
   const out: string[] = [];
   async function walk(dir: string, rel: string): Promise<void> {
     for await (const entry of Deno.readDir(dir)) {
@@ -207,7 +192,7 @@ export async function listNames(root: string): Promise<string[]> {
  * @param root A directory.
  */
 export async function assertNoTemps(root: string): Promise<void> {
-  const temps = (await listNames(root)).filter((p) => p.endsWith(".ferry-partial"));
+  const temps = (await listTree(root)).filter((p) => p.endsWith(".ferry-partial"));
   assertEquals(temps, [], `temporary files left under '${root}'`);
 }
 

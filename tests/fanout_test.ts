@@ -12,7 +12,6 @@ import {
   assertNoTemps,
   assertRejectsWith,
   assertSameTree,
-  listNames,
   listTree,
   runCli,
   snapshot,
@@ -317,7 +316,7 @@ Deno.test({
         const b = join(slow, "b");
         const child = spawnCli(["offload", "--no-ledger", card, a, b]);
         const started = await waitFor(async () =>
-          (await listNames(b)).some((p) => p.endsWith(".ferry-partial"))
+          (await listTree(b)).some((p) => p.endsWith(".ferry-partial"))
         );
         assert(started, "the copy started");
         child.kill("SIGINT");
@@ -351,7 +350,7 @@ Deno.test({
         const args = ["offload", "--ledger", ledger, card, a, b];
         const child = spawnCli(args);
         const started = await waitFor(async () =>
-          (await listNames(b)).some((p) => p.endsWith(".ferry-partial"))
+          (await listTree(b)).some((p) => p.endsWith(".ferry-partial"))
         );
         assert(started, "the copy started");
         child.kill("SIGKILL");

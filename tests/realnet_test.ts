@@ -11,7 +11,6 @@ import {
   assertNoTemps,
   assertSameFile,
   assertSameTree,
-  listNames,
   listTree,
   realnet,
   runCli,
@@ -157,7 +156,7 @@ for (const [name, mount] of [["NFS", real.nfs], ["SMB", real.smb]] as const) {
           const child = spawnCli(["copy", "--no-ledger", shot, cancelled]);
           assert(
             await waitFor(async () =>
-              (await listNames(cancelled)).some((p) => p.endsWith(".ferry-partial"))
+              (await listTree(cancelled)).some((p) => p.endsWith(".ferry-partial"))
             ),
             "the copy started",
           );
@@ -175,7 +174,7 @@ for (const [name, mount] of [["NFS", real.nfs], ["SMB", real.smb]] as const) {
           const victim = spawnCli(args);
           assert(
             await waitFor(async () =>
-              (await listNames(killed)).some((p) => p.endsWith(".ferry-partial"))
+              (await listTree(killed)).some((p) => p.endsWith(".ferry-partial"))
             ),
             "the copy started",
           );
