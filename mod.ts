@@ -83,6 +83,8 @@ export type {
   PlannedStray,
 } from "./lib/plan/plan_item.ts";
 export {
+  CONCURRENCY_MODES,
+  type ConcurrencyMode,
   DEFAULTS,
   EXISTING_POLICIES,
   type ExistingPolicy,
@@ -109,7 +111,12 @@ export {
   type TransferResult,
   type TransferTotals,
 } from "./lib/transfer/result.ts";
-export type { Progress, StartInfo } from "./lib/transfer/progress.ts";
+export type {
+  ConcurrencyChange,
+  ConcurrencyInUse,
+  Progress,
+  StartInfo,
+} from "./lib/transfer/progress.ts";
 export { CancelledError, type FailureCode, FileTransferError, InputError } from "./lib/errors.ts";
 export { type JsonBatch, parseBatch } from "./lib/batch_json.ts";
 export {

@@ -8,7 +8,7 @@
  * medians of the rounds.
  *
  * ```sh
- * deno task bench:realnet -- [--rounds 3] [--big-mib 512] [--frames 30]
+ * deno task bench:realnet -- [--rounds 3] [--big-mib 512] [--frames 30] [--small 300]
  * ```
  *
  * @module
@@ -25,6 +25,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     "big-mib": { type: "string", default: "512" },
     frames: { type: "string", default: "30" },
+    small: { type: "string", default: "300" },
   },
 });
 const rounds = Number(values.rounds);
@@ -55,6 +56,10 @@ await writeRandom(join(seedLocal, "big.mov"), Number(values["big-mib"]) * MIB);
 for (let f = 0; f < Number(values.frames); f++) {
   await writeRandom(join(seedLocal, "frames", `sh010.${1001 + f}.exr`), 8 * MIB);
 }
+await Deno.mkdir(join(seedLocal, "small"), { recursive: true });
+for (let f = 0; f < Number(values.small); f++) {
+  await writeRandom(join(seedLocal, "small", `f${f}.bin`), 64 * 1024);
+}
 for (const server of [nfs, smb]) {
   await Deno.remove(join(server, "bench-seed"), { recursive: true }).catch(() => {});
   await together([["cp", "-a", seedLocal, join(server, "bench-seed")]]);
@@ -65,6 +70,11 @@ const contenders: [string, (src: string, dst: string) => string[]][] = [
   ["rsync -a", (src, dst) => ["rsync", "-a", "--whole-file", src, dst]],
   ["rclone copy", (src, dst) => ["rclone", "copy", src, dst]],
   ["ferry", (src, dst) => ferryCommand("copy", "--quiet", "--no-ledger", "-T", src, dst)],
+  [
+    "ferry fixed (8, 4, 16)",
+    (src, dst) =>
+      ferryCommand("copy", "--quiet", "--no-ledger", "--concurrency", "fixed", "-T", src, dst),
+  ],
   ...[1, 2, 4].map((w): [string, (src: string, dst: string) => string[]] => [
     `ferry -w ${w} -j ${w}`,
     (src, dst) =>
@@ -79,6 +89,10 @@ const cases: [string, string, string][] = [
   ["big file, local → SMB", join(seedLocal, "big.mov"), join(smb, "bench-out.mov")],
   ["frames, NFS → local", join(nfs, "bench-seed", "frames"), join(local, "out")],
   ["frames, SMB → local", join(smb, "bench-seed", "frames"), join(local, "out")],
+  ["frames, local → SMB", join(seedLocal, "frames"), join(smb, "bench-out")],
+  ["small files, NFS → local", join(nfs, "bench-seed", "small"), join(local, "out")],
+  ["small files, SMB → local", join(smb, "bench-seed", "small"), join(local, "out")],
+  ["big file, SMB → SMB", join(smb, "bench-seed", "big.mov"), join(smb, "bench-out.mov")],
 ];
 
 const lines = [
@@ -86,8 +100,10 @@ const lines = [
   `Deno ${Deno.version.deno}; ferry git ${await headCommit()}. ../shared/realnet (250 µs each ` +
   `way, 10 Gbit/s); caches dropped before every run; medians of ${rounds} rounds, wall seconds.`,
   "",
-  `| case | ${contenders.map(([name]) => name).join(" | ")} | ferry vs cp |`,
-  `|---|${contenders.map(() => "---").join("|")}|---|`,
+  `| case | ${
+    contenders.map(([name]) => name).join(" | ")
+  } | ferry vs cp | ferry vs best fixed ferry |`,
+  `|---|${contenders.map(() => "---").join("|")}|---|---|`,
 ];
 for (const [label, src, dst] of cases) {
   const times: number[] = [];
@@ -109,10 +125,38 @@ for (const [label, src, dst] of cases) {
   await Deno.remove(join(dst, "..", "big.mov")).catch(() => {});
   const cp = times[0]!;
   const ferry = times[3]!;
+  const bestFixed = Math.min(...times.slice(4));
   lines.push(
-    `| ${label} | ${times.map((t) => t.toFixed(2)).join(" | ")} | ${(cp / ferry).toFixed(2)}× |`,
+    `| ${label} | ${times.map((t) => t.toFixed(2)).join(" | ")} | ${(cp / ferry).toFixed(2)}× | ${
+      (bestFixed / ferry).toFixed(2)
+    }× |`,
   );
 }
+
+// The server-side ceiling of SMB → SMB: one copy_file_range of the whole file
+// (a COPYCHUNK on the server), by the bed's own probe.
+const probe = join(
+  new URL("..", import.meta.url).pathname,
+  "..",
+  "shared",
+  "realnet",
+  "cfr_test.py",
+);
+const ceiling: number[] = [];
+for (let round = 0; round < rounds; round++) {
+  const dst = join(smb, "bench-out.mov");
+  await Deno.remove(dst).catch(() => {});
+  ceiling.push(
+    (await together([["python3", probe, join(smb, "bench-seed", "big.mov"), dst, "lo"]])).all,
+  );
+  await Deno.remove(dst).catch(() => {});
+}
+lines.push(
+  "",
+  `SMB → SMB ceiling (one copy_file_range of the whole file, python3): ${
+    median(ceiling).toFixed(2)
+  } s.`,
+);
 for (const server of [nfs, smb]) await Deno.remove(join(server, "bench-seed"), { recursive: true });
 await Deno.remove(local, { recursive: true });
 console.log(lines.join("\n"));

@@ -139,6 +139,7 @@ export function parse(args: string[]): Parsed | Info {
         cutoff: { type: "string" },
         "buffer-size": { type: "string" },
         offload: { type: "string" },
+        concurrency: { type: "string" },
         verify: { type: "string" },
         hash: { type: "string" },
         mhl: { type: "boolean" },
@@ -232,7 +233,12 @@ export function parse(args: string[]): Parsed | Info {
       : wholeNumber(`--${flag}`, text, key);
   }
   for (
-    const [flag, key] of [["offload", "offload"], ["verify", "verify"], ["hash", "hash"]] as const
+    const [flag, key] of [
+      ["offload", "offload"],
+      ["concurrency", "concurrency"],
+      ["verify", "verify"],
+      ["hash", "hash"],
+    ] as const
   ) {
     const text = values[flag];
     if (text === undefined) continue;
@@ -343,6 +349,7 @@ const TRANSFER_OPTIONS = [
   "bwlimit",
   "include",
   "exclude",
+  "concurrency",
   "workers",
   "file-workers",
   "small-file-workers",
@@ -452,6 +459,7 @@ export const COMMAND_OPTIONS: Record<string, Set<string>> = {
     "json",
     "quiet",
     // The run's knobs, given to every shard.
+    "concurrency",
     "workers",
     "file-workers",
     "small-file-workers",

@@ -65,6 +65,11 @@ Usage:
   DST is a pattern too.
 
 Options:
+      --concurrency MODE adaptive (default): start with 2 streams and add
+                         streams while the measured rate rises, back off when
+                         it does not (the counts below are then ceilings);
+                         fixed: the counts below as they are. Giving a count
+                         fixes it. The progress line shows the streams in use
   -w, --workers N        chunk workers: byte ranges copied at once (default ${DEFAULTS.maxWorkers})
   -j, --file-workers N   large (chunked) files in flight at once (default ${DEFAULTS.fileWorkers})
       --small-file-workers N
@@ -247,11 +252,12 @@ Examples:
   batch may have "filters": ["+ *.exr", "- *"].
 
   A plan file (ferry plan) runs as it was planned: its files, ranges and
-  settings; only --workers, --file-workers, --small-file-workers,
-  --buffer-size and --offload may be given for this run. What is at the
-  destinations is decided now; a source changed since the plan fails as
-  source-changed. Every apply of a plan is a run of its batch, with its own
-  journal: run it again to finish it, or on several machines at once.
+  settings; only --concurrency, --workers, --file-workers,
+  --small-file-workers, --buffer-size and --offload may be given for this
+  run. What is at the destinations is decided now; a source changed since
+  the plan fails as source-changed. Every apply of a plan is a run of its
+  batch, with its own journal: run it again to finish it, or on several
+  machines at once.
 
   --shard K/N runs only the Kth of N disjoint shards of a plan (from 0),
   balanced by bytes; a file larger than a shard's share is split across
@@ -292,9 +298,9 @@ Examples:
   --dependency=afterok on it (--kill-on-invalid-dep=yes: when a task fails,
   the finalize job is dropped; the failed shard run again with
   'sbatch --array=K PLAN.slurm/shards.sh' finalizes the plan when it ends).
-  --partition P; --workers, --file-workers, --small-file-workers,
-  --buffer-size and --offload go to every shard. Watch it with
-  'ferry status PLAN'. OpenCue, Deadline and Kubernetes: docs/farm.md.
+  --partition P; --concurrency, --workers, --file-workers,
+  --small-file-workers, --buffer-size and --offload go to every shard.
+  Watch it with 'ferry status PLAN'. OpenCue, Deadline and Kubernetes: docs/farm.md.
 
 Examples:
   ferry farm slurm sh010.plan --shards 16 --partition io --submit`,

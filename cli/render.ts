@@ -8,7 +8,12 @@
 
 import { basename, dirname, join } from "node:path";
 import { findSequences } from "../lib/sequence/find.ts";
-import type { Progress, StartInfo } from "../lib/transfer/progress.ts";
+import type {
+  ConcurrencyChange,
+  ConcurrencyInUse,
+  Progress,
+  StartInfo,
+} from "../lib/transfer/progress.ts";
 import { byPlanOrder, type FileResult, type TransferResult } from "../lib/transfer/result.ts";
 import { DIFFERS_REASON } from "../lib/plan/existing.ts";
 import { formatBytes, formatCount, formatDuration } from "../lib/size.ts";
@@ -51,6 +56,7 @@ export function progressLine(
       p.bandwidthLimit === undefined ? "" : ` (limit ${formatBytes(p.bandwidthLimit)}/s)`
     }`,
     `ETA ${p.etaMs === null || p.planning ? "--" : formatDuration(p.etaMs)}`,
+    ...(p.concurrency === undefined ? [] : [streamsText(p.concurrency)]),
   ];
   const room = width - 1;
   for (let keep = optional.length; keep >= 0; keep--) {
@@ -282,6 +288,47 @@ export function progressEvent(p: Progress): Record<string, unknown> {
     in_flight: p.inFlight,
     planning: p.planning,
     ...(p.bandwidthLimit === undefined ? {} : { bandwidth_limit: p.bandwidthLimit }),
+    ...(p.concurrency === undefined ? {} : { concurrency: concurrencyFields(p.concurrency) }),
+  };
+}
+
+/** The progress line's part for the concurrency: `4 streams`, `8 streams fixed`. */
+function streamsText(c: ConcurrencyInUse): string {
+  return `${c.streams} stream${c.streams === 1 ? "" : "s"}${c.mode === "fixed" ? " fixed" : ""}`;
+}
+
+function concurrencyFields(c: ConcurrencyInUse): Record<string, unknown> {
+  return { mode: c.mode, streams: c.streams, files: c.files, small_files: c.smallFiles };
+}
+
+/**
+ * The `concurrency` event of `--json` output: adaptive concurrency changed
+ * the streams, and why.
+ *
+ * @param change The change.
+ * @param elapsedMs Time since the batch started.
+ * @returns A JSON-ready object.
+ *
+ * @example
+ * ```ts
+ * import { concurrencyEvent } from "./render.ts";
+ *
+ * console.log(JSON.stringify(concurrencyEvent({
+ *   mode: "adaptive", streams: 4, files: 2, smallFiles: 8, from: 2,
+ *   reason: "the last step up paid off",
+ * }, 600)));
+ * ```
+ */
+export function concurrencyEvent(
+  change: ConcurrencyChange,
+  elapsedMs: number,
+): Record<string, unknown> {
+  return {
+    event: "concurrency",
+    ...concurrencyFields(change),
+    from: change.from,
+    reason: change.reason,
+    elapsed_ms: Math.round(elapsedMs),
   };
 }
 

@@ -6,8 +6,9 @@
  * @module
  */
 
-import type { Progress, StartInfo } from "../lib/transfer/progress.ts";
+import type { ConcurrencyChange, Progress, StartInfo } from "../lib/transfer/progress.ts";
 import {
+  concurrencyEvent,
   fileEvent,
   progressEvent,
   progressLine,
@@ -145,6 +146,18 @@ export class Reporter {
           ? `failed    ${file.error?.message ?? file.reason}`
           : `${file.status.padEnd(9)} ${where}${why}`,
       );
+    }
+  }
+
+  /**
+   * Adaptive concurrency changed the streams: an event with `--json`, a line with `-v`.
+   *
+   * @param change The change and why.
+   */
+  concurrency(change: ConcurrencyChange): void {
+    this.#stdout(concurrencyEvent(change, performance.now() - this.#startedMs));
+    if (this.verbose) {
+      this.message(`concurrency ${change.from} -> ${change.streams} streams (${change.reason})`);
     }
   }
 

@@ -57,6 +57,14 @@ export const VERIFY_MODES = ["size", "source", "cache"] as const;
  */
 export type VerifyMode = typeof VERIFY_MODES[number];
 
+/** How many streams a batch copies with (see `lib/transfer/concurrency_tuner.ts`). */
+export const CONCURRENCY_MODES = ["adaptive", "fixed"] as const;
+/**
+ * `"adaptive"`: measured while it runs, from 2 streams up to `maxWorkers`;
+ * `"fixed"`: `maxWorkers`, `fileWorkers` and `smallFileWorkers` as they are.
+ */
+export type ConcurrencyMode = typeof CONCURRENCY_MODES[number];
+
 /** The defaults of {@linkcode TransferOptions}, checked in the settings sweep of bench/RESULTS.md. */
 export const DEFAULTS = {
   /** The original tool's 8 (sweep: 4, 12 and 16 were level on a 2-core machine). */
@@ -110,6 +118,14 @@ export interface TransferSettings {
    * @default {"copy"}
    */
   operation?: Operation;
+  /**
+   * `"adaptive"`: the batch measures its own throughput while it runs and
+   * grows or shrinks the streams (ranges at once, files in flight) between 1
+   * and the worker counts below, which are then ceilings
+   * (`lib/transfer/concurrency_tuner.ts`). `"fixed"`: the counts as they are.
+   * @default {"adaptive", or "fixed" when a worker count is given}
+   */
+  concurrency?: ConcurrencyMode;
   /**
    * Chunk workers: the most byte ranges copied at once. Workers start lazily,
    * only as many as there are ranges to copy.
@@ -234,6 +250,8 @@ export interface TransferSettings {
 export interface ResolvedSettings {
   /** See {@linkcode TransferSettings.operation}. */
   operation: Operation;
+  /** See {@linkcode TransferSettings.concurrency}. */
+  concurrency: ConcurrencyMode;
   /** See {@linkcode TransferSettings.maxWorkers}. */
   maxWorkers: number;
   /** See {@linkcode TransferSettings.fileWorkers}. */
@@ -378,6 +396,11 @@ export function resolveOptions(
   const operation = oneOf("operation", OPERATIONS, "copy");
   const existing = oneOf("existing", EXISTING_POLICIES, "error");
   const verify = oneOf("verify", VERIFY_MODES, "size");
+  const concurrency = oneOf(
+    "concurrency",
+    CONCURRENCY_MODES,
+    pinsWorkers(options) ? "fixed" : "adaptive",
+  );
   let offload = oneOf("offload", OFFLOAD_MODES, "auto");
   if (!how.offloadAvailable) {
     if (offload === "always") {
@@ -425,6 +448,7 @@ export function resolveOptions(
   }
   return {
     operation,
+    concurrency,
     maxWorkers: count("maxWorkers"),
     fileWorkers: count("fileWorkers"),
     smallFileWorkers: count("smallFileWorkers"),
@@ -513,4 +537,36 @@ export function checkNumber(
     );
   }
   return given;
+}
+
+/** Whether options give a worker count, which fixes the concurrency unless it is given too. */
+function pinsWorkers(options: TransferSettings): boolean {
+  return options.maxWorkers !== undefined || options.fileWorkers !== undefined ||
+    options.smallFileWorkers !== undefined;
+}
+
+/**
+ * A batch's resolved settings with settings given for another run of it
+ * (`ferry resume`, `ferry apply PLAN`): a worker count given now fixes the
+ * concurrency, as it does for a new batch.
+ *
+ * @param settings The batch's settings.
+ * @param knobs What is given for this run.
+ * @returns The options to resolve.
+ *
+ * @example
+ * ```ts
+ * import { rerunOptions, resolveOptions } from "./options.ts";
+ *
+ * const settings = resolveOptions({ batchId: "b" });
+ * console.log(settings.concurrency); // adaptive
+ * console.log(resolveOptions(rerunOptions(settings, { maxWorkers: 2 })).concurrency); // fixed
+ * ```
+ */
+export function rerunOptions(
+  settings: ResolvedSettings,
+  knobs: TransferSettings,
+): TransferSettings {
+  const pinned = pinsWorkers(knobs) && knobs.concurrency === undefined;
+  return { ...asOptions(settings), ...knobs, ...(pinned ? { concurrency: "fixed" } : {}) };
 }

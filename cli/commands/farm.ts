@@ -295,6 +295,7 @@ export async function farmCommand(context: Context): Promise<number> {
 
 /** The knobs of a run that `ferry farm` passes on to every shard, as typed. */
 const RUN_KNOBS = [
+  ["concurrency", "concurrency"],
   ["workers", "maxWorkers"],
   ["file-workers", "fileWorkers"],
   ["small-file-workers", "smallFileWorkers"],

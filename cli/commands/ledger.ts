@@ -13,7 +13,7 @@ import {
   type BatchSummary,
   listBatches,
 } from "../../lib/ledger/status.ts";
-import { asOptions } from "../../lib/options.ts";
+import { rerunOptions } from "../../lib/options.ts";
 import { isPlanFile, readPlanHeader } from "../../lib/plan/plan_file.ts";
 import { formatBytes, formatCount, formatDuration } from "../../lib/size.ts";
 import { UsageError } from "../args.ts";
@@ -219,7 +219,7 @@ export async function resumeCommand(context: Context): Promise<number> {
   const status = await chosenBatch(context, true);
   const { parsed } = context;
   return await runBatch(status.mappings, {
-    options: { ...asOptions(status.settings), ...parsed.options, batchId: status.batchId },
+    options: { ...rerunOptions(status.settings, parsed.options), batchId: status.batchId },
     names: parsed.names,
     shown: parsed.shown,
   }, { ...context, parsed: { ...parsed, operands: [] } });

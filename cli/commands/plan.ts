@@ -100,6 +100,7 @@ export async function applyCommand(context: Context): Promise<number> {
     }
     const o = parsed.options;
     const run = {
+      ...(o.concurrency === undefined ? {} : { concurrency: o.concurrency }),
       ...(o.maxWorkers === undefined ? {} : { maxWorkers: o.maxWorkers }),
       ...(o.fileWorkers === undefined ? {} : { fileWorkers: o.fileWorkers }),
       ...(o.smallFileWorkers === undefined ? {} : { smallFileWorkers: o.smallFileWorkers }),

@@ -123,6 +123,7 @@ export async function runBatch(
         files?.push(f);
         reporter.file(f);
       },
+      onConcurrency: (change) => reporter.concurrency(change),
     });
     code = result.ok ? EXIT.ok : EXIT.failed;
   } catch (error) {

@@ -106,7 +106,7 @@ export class Journal {
     );
     this.#updateRun = db.prepare(
       `UPDATE run SET updated_ms = ?, files_total = ?, bytes_total = ?, files_done = ?,
-         bytes_done = ?, planning = ? WHERE run_id = ?`,
+         bytes_done = ?, planning = ?, streams = ? WHERE run_id = ?`,
     );
     this.#timer = setInterval(() => this.flush(), FLUSH_MS);
     // A journal never keeps a script alive on its own.
@@ -276,6 +276,7 @@ export class Journal {
           progress.filesDone,
           progress.bytesDone,
           Number(progress.planning),
+          progress.concurrency?.streams ?? null,
           RUN_ID,
         );
       }

@@ -5,7 +5,7 @@
  */
 
 import { InputError } from "../errors.ts";
-import { asOptions } from "../options.ts";
+import { rerunOptions } from "../options.ts";
 import { applyMappings, type TransferOptions } from "../transfer/batch.ts";
 import type { TransferResult } from "../transfer/result.ts";
 import { batchStatus } from "./status.ts";
@@ -52,8 +52,8 @@ export async function resumeBatch(
     });
   }
   return await applyMappings(status.mappings, {
-    ...asOptions(status.settings),
     ...options,
+    ...rerunOptions(status.settings, options),
     batchId: status.batchId,
     ledger,
   });

@@ -89,3 +89,31 @@ export async function resumables(
   }
   return found;
 }
+
+/**
+ * The streams the newest earlier run of a batch had reached with adaptive
+ * concurrency, where this run starts (`lib/transfer/concurrency_tuner.ts`).
+ *
+ * @param ledger The ledger folder.
+ * @param batchId The batch id.
+ * @param except This run's own journal.
+ * @returns The streams, or `undefined` when no earlier run recorded them.
+ */
+export async function lastStreams(
+  ledger: string,
+  batchId: string,
+  except: string,
+): Promise<number | undefined> {
+  for (const journal of journalsIn(await batchDir(ledger, batchId)).reverse()) {
+    if (journal === except) continue;
+    // An older format has no streams: `null`, as a run that recorded none.
+    const streams = readJournal(
+      journal,
+      (db) =>
+        (db.prepare("SELECT streams FROM run").get() as { streams: number | null } | undefined)
+          ?.streams,
+    );
+    if (typeof streams === "number" && streams > 0) return streams;
+  }
+  return undefined;
+}

@@ -27,7 +27,7 @@
 import { DatabaseSync } from "node:sqlite";
 
 /** The journal format this ferry writes. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /**
  * How long a connection waits for another's lock before it gives up: a
@@ -105,6 +105,8 @@ const MIGRATIONS: readonly string[] = [
    );`,
   // 2 → 3
   `ALTER TABLE run ADD COLUMN shard TEXT;`,
+  // 3 → 4: the streams adaptive concurrency had reached, where the next run starts.
+  `ALTER TABLE run ADD COLUMN streams INTEGER;`,
 ];
 
 /**

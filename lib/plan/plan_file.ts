@@ -23,7 +23,7 @@ import { describeError, type FailureCode, InputError } from "../errors.ts";
 import { hostName } from "../host.ts";
 import { libcAvailable } from "../fs/libc.ts";
 import {
-  asOptions,
+  rerunOptions,
   type ResolvedSettings,
   type ResolveOptions,
   resolveOptions,
@@ -415,7 +415,7 @@ function entryOf(row: FactRow, name: string, src: string, dst: string): WalkedEn
  * shards, and every folder.
  *
  * @param path The plan file.
- * @param run Settings for this run: `maxWorkers`, `fileWorkers`,
+ * @param run Settings for this run: `concurrency`, `maxWorkers`, `fileWorkers`,
  * `smallFileWorkers`, `bufferBytes`, `offload`; and `shard`.
  * @returns The plan, to give to `applyPlan`.
  * @throws {InputError} When it is not a plan file ferry can read, or a mapping is unusable now.
@@ -434,7 +434,7 @@ export async function openPlanFile(
     db.close();
     throw error;
   }
-  const settings: ResolvedSettings = resolveOptions({ ...asOptions(header.settings), ...knobs }, {
+  const settings: ResolvedSettings = resolveOptions(rerunOptions(header.settings, knobs), {
     offloadAvailable: libcAvailable(),
   });
   let checked: CheckedBatch;
@@ -472,7 +472,7 @@ export async function openPlanFile(
 export interface OpenPlanOptions extends
   Pick<
     TransferSettings,
-    "maxWorkers" | "fileWorkers" | "smallFileWorkers" | "bufferBytes" | "offload"
+    "concurrency" | "maxWorkers" | "fileWorkers" | "smallFileWorkers" | "bufferBytes" | "offload"
   > {
   /** Run only this shard of the plan (`--shard K/N`). */
   shard?: Shard;

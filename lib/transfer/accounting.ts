@@ -89,10 +89,15 @@ export class Accounting {
     this.totals.bytesTotal = this.#bytesPlanned;
   }
 
+  /** Bytes written so far (renamed files count in full). */
+  get bytesDone(): number {
+    return this.#control.totalBytes() + this.#extraBytes;
+  }
+
   /** A progress snapshot. */
   progress(): Progress {
     const now = performance.now();
-    const bytesDone = this.#control.totalBytes() + this.#extraBytes;
+    const bytesDone = this.bytesDone;
     this.#meter.sample(now, bytesDone);
     return {
       bytesDone,

@@ -10,7 +10,7 @@
 
 import { CancelledError } from "../errors.ts";
 import { startJournal } from "../ledger/journal.ts";
-import { resumables } from "../ledger/resume_point.ts";
+import { lastStreams, resumables } from "../ledger/resume_point.ts";
 import { shardJournals } from "../ledger/shared_ranges.ts";
 import { isSharedTemp, shardLabel } from "../farm/shard.ts";
 import { assertFits, spaceNeeds, tightDevices } from "../fs/free_space.ts";
@@ -21,6 +21,7 @@ import { addToPlanTotals, emptyPlanTotals } from "../plan/plan_totals.ts";
 import { FileJob } from "./file_job.ts";
 import { transferFile } from "./file_transfer.ts";
 import { Lane } from "./lane.ts";
+import { BatchConcurrency } from "./batch_concurrency.ts";
 import { LOCAL_IN_FLIGHT } from "./local_copier.ts";
 import { Deliveries } from "./manifests.ts";
 import type { Progress, StartInfo } from "./progress.ts";
@@ -199,6 +200,9 @@ async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promis
     run.journal = journal;
     run.dirs.record = (change) => journal.dir(change);
     run.resumable = await resumables(options.ledger!, settings.batchId, journal.path);
+    if (settings.concurrency === "adaptive") {
+      run.startStreams = await lastStreams(options.ledger!, settings.batchId, journal.path);
+    }
     if (shard !== undefined) {
       const journals = await shardJournals(options.ledger!, settings.batchId);
       run.sharedRanges = journals.ranges;
@@ -228,6 +232,7 @@ async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promis
         const progress = run.accounting.progress();
         const limit = run.limit.rate;
         if (limit !== null) progress.bandwidthLimit = limit;
+        if (run.concurrency !== undefined) progress.concurrency = run.concurrency.inUse;
         journal?.progress(progress);
         options.onProgress?.(progress);
       },
@@ -320,6 +325,27 @@ async function feed(run: Run, reader: ReadAhead<PlanItem>, deliveries?: Deliveri
   const small = new Lane(settings.smallFileWorkers, settings.smallFileWorkers * 4);
   // Many small local files: enough in flight that the worker gets full batches.
   run.onLocalWorker = () => small.widen(LOCAL_IN_FLIGHT);
+  const { pool, accounting } = run;
+  run.concurrency = new BatchConcurrency(settings, { pool, large, small, accounting }, {
+    start: run.startStreams,
+    onChange: run.events.onConcurrency,
+  });
+  run.concurrency.start();
+  try {
+    await feedLanes(run, reader, { large, small }, deliveries);
+  } finally {
+    run.concurrency.stop();
+  }
+}
+
+/** {@linkcode feed}'s loop: each item to its lane, in plan order. */
+async function feedLanes(
+  run: Run,
+  reader: ReadAhead<PlanItem>,
+  { large, small }: { large: Lane; small: Lane },
+  deliveries?: Deliveries,
+): Promise<void> {
+  const { settings } = run;
   const ids = { next: FALLBACK_ID_BASE };
   const handle = async (item: PlanItem): Promise<void> => {
     if (item.kind === "stray") {

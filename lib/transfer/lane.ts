@@ -9,6 +9,7 @@
 /** Runs tasks with at most `concurrency` in flight and at most `capacity` waiting. */
 export class Lane {
   #concurrency: number;
+  #floor = 1;
   #capacity: number;
   #queue: (() => Promise<void>)[] = [];
   #active = 0;
@@ -42,13 +43,30 @@ export class Lane {
     this.#pump();
   }
 
+  /** Tasks in flight at most, now. */
+  get concurrency(): number {
+    return this.#concurrency;
+  }
+
   /**
-   * Lets more tasks run at once from now on (never fewer).
+   * Lets more tasks run at once from now on, and never fewer later
+   * ({@linkcode Lane.resize} stays at or above it).
    *
    * @param concurrency Tasks in flight at once.
    */
   widen(concurrency: number): void {
-    this.#concurrency = Math.max(this.#concurrency, concurrency);
+    this.#floor = Math.max(this.#floor, concurrency);
+    this.resize(this.#concurrency);
+  }
+
+  /**
+   * Sets how many tasks run at once from now on (adaptive concurrency), not
+   * below what {@linkcode Lane.widen} asked for; running tasks beyond it finish.
+   *
+   * @param concurrency Tasks in flight at once (at least 1).
+   */
+  resize(concurrency: number): void {
+    this.#concurrency = Math.max(1, this.#floor, Math.floor(concurrency));
     this.#pump();
   }
 

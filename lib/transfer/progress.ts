@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Operation } from "../options.ts";
+import type { ConcurrencyMode, Operation } from "../options.ts";
 
 /** A snapshot of a running batch, delivered at most every `progressIntervalMs`. */
 export interface Progress {
@@ -32,6 +32,28 @@ export interface Progress {
   planning: boolean;
   /** The bandwidth limit in force, in bytes per second (`bandwidthLimit`); absent without one. */
   bandwidthLimit?: number;
+  /** The concurrency in use: chosen while the batch runs (`"adaptive"`) or as given (`"fixed"`). */
+  concurrency?: ConcurrencyInUse;
+}
+
+/** How many streams a batch copies with right now. */
+export interface ConcurrencyInUse {
+  /** `"adaptive"` or `"fixed"` (see `TransferSettings.concurrency`). */
+  mode: ConcurrencyMode;
+  /** Byte ranges copied at once. */
+  streams: number;
+  /** Large (chunked) files in flight. */
+  files: number;
+  /** Small files in flight. */
+  smallFiles: number;
+}
+
+/** A change of adaptive concurrency, and why it was made. */
+export interface ConcurrencyChange extends ConcurrencyInUse {
+  /** The streams before. */
+  from: number;
+  /** Why, in plain words ("4 streams were not 10 % faster than 2"). */
+  reason: string;
 }
 
 /**

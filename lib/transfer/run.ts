@@ -26,6 +26,8 @@ import { RateLimit } from "../workers/rate_limit.ts";
 import { Accounting } from "./accounting.ts";
 import { DestinationDirs } from "./directories.ts";
 import type { FileResult } from "./result.ts";
+import type { BatchConcurrency } from "./batch_concurrency.ts";
+import type { ConcurrencyChange } from "./progress.ts";
 import { Temporaries } from "./temporaries.ts";
 import type { Journal, JournaledChunk } from "../ledger/journal.ts";
 import type { Resumable } from "../ledger/resume_point.ts";
@@ -37,6 +39,8 @@ export interface RunEvents {
   onFile?: (file: FileResult) => void;
   /** Called when one planned range of a file has been written completely. */
   onChunk?: (file: PlannedFile, chunk: Chunk) => void;
+  /** Called when adaptive concurrency changes the streams, with why. */
+  onConcurrency?: (change: ConcurrencyChange) => void;
 }
 
 /**
@@ -82,6 +86,10 @@ export class Run {
    * batch shares with the other destinations' batches, and its seat there.
    */
   share: { reads: ReadShare; seat: number } | undefined;
+  /** The concurrency in use, once the lanes run; where an adaptive one starts (an earlier run's level). */
+  concurrency: BatchConcurrency | undefined;
+  /** The streams an adaptive concurrency starts with: the level the batch's last run reached. */
+  startStreams: number | undefined;
   #cancelled = false;
   #kernel: KernelCopyAsync | null | undefined;
   #local: LocalCopier | null | undefined;

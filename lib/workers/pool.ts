@@ -91,6 +91,7 @@ export class WorkerPool {
   #nextId = 1;
   #broken: Error | undefined;
   #spawnTimer: ReturnType<typeof setTimeout> | undefined;
+  #streams: number;
 
   /**
    * Creates an empty pool; workers start when ranges are queued.
@@ -102,6 +103,22 @@ export class WorkerPool {
     this.#control = control;
     this.#bufferBytes = options.bufferBytes;
     this.#limit = options.limit ?? new RateLimit();
+    this.#streams = control.workers;
+  }
+
+  /**
+   * Ranges copied at once (adaptive concurrency sets it while the batch runs):
+   * from 1 to the control block's worker count, which it is at first. Fewer
+   * leave workers idle (started ones stay for when it grows again); more
+   * start workers as ranges come.
+   */
+  get streams(): number {
+    return this.#streams;
+  }
+
+  set streams(count: number) {
+    this.#streams = Math.max(1, Math.min(this.#control.workers, Math.floor(count)));
+    this.#pump();
   }
 
   /** Number of workers started so far. */
@@ -258,9 +275,13 @@ export class WorkerPool {
 
   #pump(): void {
     if (this.#dropIfCancelled()) return;
+    let busy = this.#slots.filter((s) => s.current !== undefined).length;
     for (const slot of this.#slots) {
-      if (this.#queue.length === 0) return;
-      if (slot.ready && slot.current === undefined) this.#dispatch(slot);
+      if (this.#queue.length === 0 || busy >= this.#streams) return;
+      if (slot.ready && slot.current === undefined) {
+        this.#dispatch(slot);
+        busy++;
+      }
     }
     // Start a worker for a queued range that no starting worker will take.
     // `new Worker` blocks this thread for ~20 ms, so workers start one per
@@ -268,7 +289,7 @@ export class WorkerPool {
     if (this.#spawnTimer !== undefined) return;
     const free = this.#freeIndexes();
     const starting = this.#slots.filter((s) => !s.ready).length;
-    if (this.#queue.length > starting && free.length > 0) {
+    if (this.#queue.length > starting && free.length > 0 && busy + starting < this.#streams) {
       this.#spawn(free[0]!);
       this.#spawnTimer = setTimeout(() => {
         this.#spawnTimer = undefined;

@@ -1,0 +1,277 @@
+// Adaptive concurrency: the tuner's decisions (deterministic windows), the
+// pool and lanes it drives, the settings that pin it, and whole copies that
+// show it (what it gains on real storage is measured by bench/realnet.ts).
+import { join } from "node:path";
+import { ConcurrencyTuner, lanesFor, type TunerWindow } from "../lib/transfer/concurrency_tuner.ts";
+import { Lane } from "../lib/transfer/lane.ts";
+import { ControlBlock } from "../lib/workers/control.ts";
+import { WorkerPool } from "../lib/workers/pool.ts";
+import { rerunOptions, resolveOptions } from "../lib/options.ts";
+import { lastStreams } from "../lib/ledger/resume_point.ts";
+import { batchDir, journalsIn } from "../lib/ledger/ledger_dir.ts";
+import { applyMappings } from "../mod.ts";
+import { MIB } from "../lib/size.ts";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertSameFile,
+  runCli,
+  withTempDir,
+  writeRandomFile,
+} from "./_helpers.ts";
+
+/** A window of 300 ms at `mibPerS`. */
+function at(mibPerS: number, cpuBound = false): TunerWindow {
+  return { work: mibPerS * MIB * 0.3, ms: 300, cpuBound };
+}
+
+/** The levels a tuner goes through for a series of windows. */
+function levels(tuner: ConcurrencyTuner, windows: TunerWindow[]): number[] {
+  return windows.map((w) => {
+    tuner.observe(w);
+    return tuner.streams;
+  });
+}
+
+Deno.test("ConcurrencyTuner climbs by doubling while each step is 10 % faster, and goes back at the first that is not", () => {
+  const tuner = new ConcurrencyTuner({ max: 16 });
+  assertEquals(tuner.streams, 2);
+  // Storage that serves 4 streams best: 8 is slower.
+  assertEquals(levels(tuner, [at(200), at(380), at(300), at(380), at(385)]), [4, 8, 4, 4, 4]);
+  const decision = new ConcurrencyTuner({ max: 8, start: 4 });
+  decision.observe(at(100));
+  assertEquals(decision.observe(at(105)), {
+    streams: 4,
+    from: 8,
+    reason: "8 streams were not 10 % faster than 4",
+  });
+});
+
+Deno.test("ConcurrencyTuner stops at its ceiling and starts where it is told, within 1 and the ceiling", () => {
+  assertEquals(levels(new ConcurrencyTuner({ max: 8 }), [at(100), at(200), at(400), at(800)]), [
+    4,
+    8,
+    8,
+    8,
+  ]);
+  assertEquals(new ConcurrencyTuner({ max: 8, start: 5 }).streams, 5);
+  assertEquals(new ConcurrencyTuner({ max: 3, start: 5 }).streams, 3);
+  assertEquals(new ConcurrencyTuner({ max: 8, start: 0 }).streams, 1);
+  // A ceiling of 1: nothing to decide.
+  assertEquals(levels(new ConcurrencyTuner({ max: 1 }), [at(100), at(500)]), [1, 1]);
+});
+
+Deno.test("ConcurrencyTuner ignores windows in which nothing was copied", () => {
+  const tuner = new ConcurrencyTuner({ max: 8 });
+  const idle = { work: 0, ms: 300, cpuBound: false };
+  assertEquals(levels(tuner, [idle, idle, at(100), idle, at(105)]), [2, 2, 4, 4, 2]);
+});
+
+Deno.test("ConcurrencyTuner, holding, probes one stream more every few windows and keeps it only when it pays", () => {
+  const tuner = new ConcurrencyTuner({ max: 8, probeEvery: 3 });
+  // Climb 2 → 4, 8 not faster: hold at 4.
+  assertEquals(levels(tuner, [at(100), at(200), at(205)]), [4, 8, 4]);
+  // Three windows held, then 5; 5 not faster: back to 4.
+  assertEquals(levels(tuner, [at(200), at(200), at(200), at(210)]), [4, 4, 5, 4]);
+  // The storage got faster with more streams (another kind of file): 5 kept.
+  assertEquals(levels(tuner, [at(200), at(200), at(200), at(260)]), [4, 4, 5, 5]);
+});
+
+Deno.test("ConcurrencyTuner does not probe upward while the CPUs are saturated: it tries one stream less and keeps it when no slower", () => {
+  const tuner = new ConcurrencyTuner({ max: 8, probeEvery: 2 });
+  assertEquals(levels(tuner, [at(100), at(200), at(205)]), [4, 8, 4]);
+  assertEquals(levels(tuner, [at(200, true), at(200, true)]), [4, 3]);
+  const probe = tuner.observe(at(200, true));
+  assertEquals(probe, undefined);
+  assertEquals(tuner.streams, 3);
+  // One less that is slower is undone.
+  assertEquals(levels(tuner, [at(200, true), at(200, true), at(150, true)]), [3, 2, 3]);
+});
+
+Deno.test("lanesFor() gives ranges = streams, large files = half, small files = twice, within the ceilings", () => {
+  const ceilings = { streams: 8, files: 4, smallFiles: 16 };
+  assertEquals(lanesFor(1, ceilings), { streams: 1, files: 1, smallFiles: 2 });
+  assertEquals(lanesFor(3, ceilings), { streams: 3, files: 2, smallFiles: 6 });
+  assertEquals(lanesFor(8, ceilings), { streams: 8, files: 4, smallFiles: 16 });
+  assertEquals(lanesFor(12, { streams: 8, files: 2, smallFiles: 4 }), {
+    streams: 8,
+    files: 2,
+    smallFiles: 4,
+  });
+});
+
+Deno.test("a Lane resized down lets running tasks finish and starts no more than the new size; widen() is a floor", async () => {
+  const lane = new Lane(4, 100);
+  let running = 0;
+  const releases: (() => void)[] = [];
+  const task = (): Promise<void> => {
+    running++;
+    return new Promise<void>((resolve) => releases.push(resolve)).then(() => {
+      running--;
+    });
+  };
+  for (let i = 0; i < 10; i++) await lane.push(task);
+  assertEquals(running, 4);
+  lane.resize(2);
+  // Finish the four that run: only two start after them.
+  for (const release of releases.splice(0)) release();
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assertEquals(running, 2);
+  lane.widen(3);
+  lane.resize(1);
+  assertEquals(lane.concurrency, 3);
+  while (running > 0 || releases.length > 0) {
+    for (const release of releases.splice(0)) release();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    assert(running <= 3, `${running} running`);
+  }
+  await lane.drain();
+});
+
+Deno.test("the worker pool starts only as many workers as its streams allow and copies every range", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "src.bin");
+    await writeRandomFile(src, 8 * MIB);
+    for (const streams of [1, 3]) {
+      const dst = join(dir, `dst-${streams}.bin`);
+      await Deno.writeFile(dst, new Uint8Array());
+      await Deno.truncate(dst, 8 * MIB);
+      const pool = new WorkerPool(new ControlBlock(8), { bufferBytes: 64 * 1024 });
+      pool.streams = streams;
+      assertEquals(pool.streams, streams);
+      const outcomes = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          pool.run({
+            src,
+            dst,
+            offset: i * MIB,
+            length: MIB,
+            offload: false,
+            offloadRequired: false,
+            offloadStepBytes: MIB,
+          }, 1)),
+      );
+      // Workers start one per turn of the event loop: a fast range may leave fewer needed.
+      assert(pool.started >= 1 && pool.started <= streams, `${pool.started} workers`);
+      await pool.close();
+      assertEquals(outcomes.map((o) => o.type), Array(8).fill("done"));
+      await assertSameFile(dst, src);
+    }
+    const pool = new WorkerPool(new ControlBlock(4), { bufferBytes: 4096 });
+    pool.streams = 99;
+    assertEquals(pool.streams, 4);
+    pool.streams = 0;
+    assertEquals(pool.streams, 1);
+    await pool.close();
+  });
+});
+
+Deno.test("concurrency is adaptive by default, fixed when a worker count is given, and a worker count given again for a rerun fixes it", () => {
+  assertEquals(resolveOptions({}).concurrency, "adaptive");
+  assertEquals(resolveOptions({ maxWorkers: 4 }).concurrency, "fixed");
+  assertEquals(resolveOptions({ smallFileWorkers: 4 }).concurrency, "fixed");
+  assertEquals(resolveOptions({ maxWorkers: 4, concurrency: "adaptive" }).concurrency, "adaptive");
+  assertEquals(resolveOptions({ concurrency: "fixed" }).concurrency, "fixed");
+  const adaptive = resolveOptions({ batchId: "b" });
+  assertEquals(resolveOptions(rerunOptions(adaptive, {})).concurrency, "adaptive");
+  assertEquals(resolveOptions(rerunOptions(adaptive, { fileWorkers: 2 })).concurrency, "fixed");
+  const fixed = resolveOptions({ batchId: "b", maxWorkers: 2 });
+  assertEquals(
+    resolveOptions(rerunOptions(fixed, { concurrency: "adaptive" })).concurrency,
+    "adaptive",
+  );
+});
+
+/** The `--json` events of a run, parsed. */
+function events(stdout: string): Record<string, unknown>[] {
+  return stdout.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
+}
+
+Deno.test("ferry copy shows the concurrency in use; where more streams raise nothing (a bandwidth limit) it goes back and says why", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "clip.mov");
+    await writeRandomFile(src, 96 * MIB);
+    const adaptive = await runCli([
+      "copy",
+      "--no-ledger",
+      "--json",
+      "--verbose",
+      "--bwlimit",
+      "48M",
+      src,
+      join(dir, "adaptive.mov"),
+    ]);
+    assertEquals(adaptive.code, 0, adaptive.stderr);
+    await assertSameFile(join(dir, "adaptive.mov"), src);
+    const all = events(adaptive.stdout);
+    const progress = all.filter((e) => e.event === "progress");
+    assert(progress.length > 0, adaptive.stdout);
+    for (const p of progress) {
+      assertEquals((p.concurrency as Record<string, unknown>).mode, "adaptive");
+    }
+    const changes = all.filter((e) => e.event === "concurrency");
+    assertEquals(changes[0]?.from, 2, adaptive.stdout);
+    assertEquals(changes[0]?.reason, "starting to climb");
+    // At a fixed rate no step up pays: the first one that is measured is undone.
+    const undone = changes.find((e) => /were not 10 % faster/.test(String(e.reason)));
+    assert(undone !== undefined, adaptive.stdout);
+    assert(Number(undone.streams) < Number(undone.from), JSON.stringify(undone));
+    assertMatch(adaptive.stderr, /concurrency 2 -> 4 streams \(starting to climb\)/);
+
+    const fixed = await runCli([
+      "copy",
+      "--no-ledger",
+      "--json",
+      "-w",
+      "3",
+      "--bwlimit",
+      "96M",
+      src,
+      join(dir, "fixed.mov"),
+    ]);
+    assertEquals(fixed.code, 0, fixed.stderr);
+    await assertSameFile(join(dir, "fixed.mov"), src);
+    const fixedEvents = events(fixed.stdout);
+    assertEquals(fixedEvents.filter((e) => e.event === "concurrency"), []);
+    const shown = fixedEvents.find((e) => e.event === "progress")?.concurrency;
+    assertEquals(shown, { mode: "fixed", streams: 3, files: 4, small_files: 16 });
+
+    const bad = await runCli(["copy", "--concurrency", "fast", src, join(dir, "bad.mov")]);
+    assertEquals(bad.code, 2);
+    assertMatch(bad.stderr, /Invalid value for --concurrency: 'fast' \(expected adaptive, fixed\)/);
+    assert(!(await Deno.lstat(join(dir, "bad.mov")).then(() => true, () => false)));
+  });
+});
+
+Deno.test("a run of a journaled batch starts at the streams its last run recorded", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "clip.mov");
+    await writeRandomFile(src, 80 * MIB);
+    const ledger = join(dir, "ledger");
+    const first: number[] = [];
+    // A ceiling of 1 stream: the run records 1.
+    await applyMappings([{ src, dst: join(dir, "a.mov") }], {
+      batchId: "b",
+      ledger,
+      concurrency: "adaptive",
+      maxWorkers: 1,
+      progressIntervalMs: 1,
+      onProgress: (p) => first.push(p.concurrency!.streams),
+    });
+    assert(first.length > 0 && first.every((s) => s === 1), `${first}`);
+    const journals = journalsIn(await batchDir(ledger, "b"));
+    assertEquals(await lastStreams(ledger, "b", "none"), 1);
+    // The next run of the batch (ceiling 8) starts at 1, not at 2.
+    const second: number[] = [];
+    await applyMappings([{ src, dst: join(dir, "b.mov") }], {
+      batchId: "b",
+      ledger,
+      progressIntervalMs: 1,
+      onProgress: (p) => second.push(p.concurrency!.streams),
+    });
+    assertEquals(second[0], 1);
+    assertEquals(journalsIn(await batchDir(ledger, "b")).length, journals.length + 1);
+    await assertSameFile(join(dir, "b.mov"), src);
+  });
+});
