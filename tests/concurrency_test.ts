@@ -89,10 +89,10 @@ Deno.test("ConcurrencyTuner does not probe upward while the CPUs are saturated: 
   assertEquals(levels(tuner, [at(200, true), at(200, true), at(150, true)]), [3, 2, 3]);
 });
 
-Deno.test("lanesFor() gives ranges = streams, large files = half, small files = twice, within the ceilings", () => {
+Deno.test("lanesFor() gives ranges = streams, large files = half, small files = eight times, within the ceilings", () => {
   const ceilings = { streams: 8, files: 4, smallFiles: 16 };
-  assertEquals(lanesFor(1, ceilings), { streams: 1, files: 1, smallFiles: 2 });
-  assertEquals(lanesFor(3, ceilings), { streams: 3, files: 2, smallFiles: 6 });
+  assertEquals(lanesFor(1, ceilings), { streams: 1, files: 1, smallFiles: 8 });
+  assertEquals(lanesFor(3, ceilings), { streams: 3, files: 2, smallFiles: 16 });
   assertEquals(lanesFor(8, ceilings), { streams: 8, files: 4, smallFiles: 16 });
   assertEquals(lanesFor(12, { streams: 8, files: 2, smallFiles: 4 }), {
     streams: 8,
@@ -183,28 +183,29 @@ Deno.test("concurrency is adaptive by default, fixed when a worker count is give
   );
 });
 
-/** The `--json` events of a run, parsed. */
-function events(stdout: string): Record<string, unknown>[] {
-  return stdout.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
+/** `ferry copy --json` with `flags`, checked (exit 0, an identical copy); its output and events. */
+async function jsonCopy(
+  src: string,
+  dst: string,
+  flags: string[],
+): Promise<{ stdout: string; stderr: string; events: Record<string, unknown>[] }> {
+  const run = await runCli(["copy", "--no-ledger", "--json", ...flags, src, dst]);
+  assertEquals(run.code, 0, run.stderr);
+  await assertSameFile(dst, src);
+  const events = run.stdout.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
+  return { stdout: run.stdout, stderr: run.stderr, events };
 }
 
 Deno.test("ferry copy shows the concurrency in use; where more streams raise nothing (a bandwidth limit) it goes back and says why", async () => {
   await withTempDir(async (dir) => {
     const src = join(dir, "clip.mov");
     await writeRandomFile(src, 96 * MIB);
-    const adaptive = await runCli([
-      "copy",
-      "--no-ledger",
-      "--json",
+    const adaptive = await jsonCopy(src, join(dir, "adaptive.mov"), [
       "--verbose",
       "--bwlimit",
       "48M",
-      src,
-      join(dir, "adaptive.mov"),
     ]);
-    assertEquals(adaptive.code, 0, adaptive.stderr);
-    await assertSameFile(join(dir, "adaptive.mov"), src);
-    const all = events(adaptive.stdout);
+    const all = adaptive.events;
     const progress = all.filter((e) => e.event === "progress");
     assert(progress.length > 0, adaptive.stdout);
     for (const p of progress) {
@@ -219,20 +220,8 @@ Deno.test("ferry copy shows the concurrency in use; where more streams raise not
     assert(Number(undone.streams) < Number(undone.from), JSON.stringify(undone));
     assertMatch(adaptive.stderr, /concurrency 2 -> 4 streams \(starting to climb\)/);
 
-    const fixed = await runCli([
-      "copy",
-      "--no-ledger",
-      "--json",
-      "-w",
-      "3",
-      "--bwlimit",
-      "96M",
-      src,
-      join(dir, "fixed.mov"),
-    ]);
-    assertEquals(fixed.code, 0, fixed.stderr);
-    await assertSameFile(join(dir, "fixed.mov"), src);
-    const fixedEvents = events(fixed.stdout);
+    const fixed = await jsonCopy(src, join(dir, "fixed.mov"), ["-w", "3", "--bwlimit", "96M"]);
+    const fixedEvents = fixed.events;
     assertEquals(fixedEvents.filter((e) => e.event === "concurrency"), []);
     const shown = fixedEvents.find((e) => e.event === "progress")?.concurrency;
     assertEquals(shown, { mode: "fixed", streams: 3, files: 4, small_files: 16 });

@@ -29,7 +29,26 @@ export interface ConcurrencyTargets {
   accounting: Accounting;
 }
 
-/** Applies a batch's concurrency and, when it is adaptive, retunes it while the batch runs. */
+/**
+ * Applies a batch's concurrency and, when it is adaptive, retunes it while the batch runs.
+ *
+ * @example An adaptive batch starts with 2 streams
+ * ```ts
+ * import { BatchConcurrency } from "./batch_concurrency.ts";
+ * import { Accounting } from "./accounting.ts";
+ * import { Lane } from "./lane.ts";
+ * import { ControlBlock } from "../workers/control.ts";
+ * import { WorkerPool } from "../workers/pool.ts";
+ * import { resolveOptions } from "../options.ts";
+ *
+ * const control = new ControlBlock(8);
+ * const pool = new WorkerPool(control, { bufferBytes: 1 << 20 });
+ * const accounting = new Accounting(control, performance.now());
+ * const targets = { pool, large: new Lane(4, 16), small: new Lane(16, 64), accounting };
+ * const concurrency = new BatchConcurrency(resolveOptions({}), targets);
+ * console.log(concurrency.inUse); // { mode: "adaptive", streams: 2, files: 1, smallFiles: 16 }
+ * ```
+ */
 export class BatchConcurrency {
   #settings: ResolvedSettings;
   #targets: ConcurrencyTargets;

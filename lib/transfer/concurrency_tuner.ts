@@ -197,8 +197,10 @@ export interface Lanes {
 /**
  * The lanes for a number of streams: ranges at once = streams, large files
  * in flight = half the streams (each gets about two ranges at once), small
- * files in flight = twice the streams (a small file waits on round trips
- * more than on bytes); each within its ceiling and at least 1.
+ * files in flight = eight times the streams (a small file waits on round
+ * trips, not on bandwidth: the sweep of bench/RESULTS.md found the ceiling of
+ * 16 best on both shares, and 4 in flight took 1.3–1.4× as long); each within
+ * its ceiling and at least 1.
  *
  * @param streams The tuner's level.
  * @param ceilings The batch's `maxWorkers`, `fileWorkers`, `smallFileWorkers`.
@@ -208,15 +210,15 @@ export interface Lanes {
  * ```ts
  * import { lanesFor } from "./concurrency_tuner.ts";
  *
- * console.log(lanesFor(4, { streams: 8, files: 4, smallFiles: 16 }));
- * // { streams: 4, files: 2, smallFiles: 8 }
+ * console.log(lanesFor(1, { streams: 8, files: 4, smallFiles: 16 }));
+ * // { streams: 1, files: 1, smallFiles: 8 }
  * ```
  */
 export function lanesFor(streams: number, ceilings: Lanes): Lanes {
   return {
     streams: clamp(streams, 1, ceilings.streams),
     files: clamp(Math.ceil(streams / 2), 1, ceilings.files),
-    smallFiles: clamp(streams * 2, 1, ceilings.smallFiles),
+    smallFiles: clamp(streams * 8, 1, ceilings.smallFiles),
   };
 }
 
