@@ -119,11 +119,11 @@ export async function writeRandom(path: string, bytes: number): Promise<void> {
 }
 
 /**
- * The testbed's share (0.5 ms a request, a 10 GbE link) and the tmpfs behind it.
+ * The testbed's share (0.5 ms a request, a 10 GbE link), the tmpfs behind it and its XFS volume.
  *
  * @returns Their paths, or `null` when the bed is not up.
  */
-export async function share(): Promise<{ net: string; store: string } | null> {
+export async function share(): Promise<{ net: string; store: string; reflink: string } | null> {
   const out = await new Deno.Command("bash", {
     args: [join(ROOT, "..", "shared", "testbed", "testbed.sh"), "env"],
     stdout: "piped",
@@ -132,5 +132,8 @@ export async function share(): Promise<{ net: string; store: string } | null> {
   const env = new TextDecoder().decode(out.stdout);
   const net = /^TESTBED_NET=(.*)$/m.exec(env)?.[1];
   const store = /^TESTBED_NET_STORE=(.*)$/m.exec(env)?.[1];
-  return out.success && net !== undefined && store !== undefined ? { net, store } : null;
+  const reflink = /^TESTBED_REFLINK=(.*)$/m.exec(env)?.[1];
+  return out.success && net !== undefined && store !== undefined && reflink !== undefined
+    ? { net, store, reflink }
+    : null;
 }

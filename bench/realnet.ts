@@ -4,11 +4,13 @@
  * link, mounted through FUSE clients on libnfs and libsmbclient), with a
  * sweep of ferry's fixed worker counts: the ground the adaptive concurrency
  * of issue #19 is to be measured on. Caches are dropped before every run
- * (machine-wide; run it alone). Whole processes, the deno binary itself;
- * medians of the rounds.
+ * (machine-wide; run it alone), then the programs are loaded again by a
+ * small warm-up run, so that only the storage starts cold. Whole processes, the deno binary itself;
+ * medians of the rounds. With `--testbed`, also the cases of
+ * `../shared/testbed` (its latency share, tmpfs, XFS).
  *
  * ```sh
- * deno task bench:realnet -- [--rounds 3] [--big-mib 512] [--frames 30] [--small 300]
+ * deno task bench:realnet -- [--rounds 3] [--big-mib 512] [--frames 30] [--small 300] [--testbed]
  * ```
  *
  * @module
@@ -17,7 +19,14 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { median } from "./empty_tree.ts";
-import { ferryCommand, headCommit, together, workDir, writeRandom } from "./process_measure.ts";
+import {
+  ferryCommand,
+  headCommit,
+  share,
+  together,
+  workDir,
+  writeRandom,
+} from "./process_measure.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -26,6 +35,7 @@ const { values } = parseArgs({
     "big-mib": { type: "string", default: "512" },
     frames: { type: "string", default: "30" },
     small: { type: "string", default: "300" },
+    testbed: { type: "boolean", default: false },
   },
 });
 const rounds = Number(values.rounds);
@@ -56,6 +66,9 @@ await writeRandom(join(seedLocal, "big.mov"), Number(values["big-mib"]) * MIB);
 for (let f = 0; f < Number(values.frames); f++) {
   await writeRandom(join(seedLocal, "frames", `sh010.${1001 + f}.exr`), 8 * MIB);
 }
+const warmSrc = join(local, "warm.bin");
+const warmDst = join(local, "warm.copy");
+await writeRandom(warmSrc, 256 * 1024);
 await Deno.mkdir(join(seedLocal, "small"), { recursive: true });
 for (let f = 0; f < Number(values.small); f++) {
   await writeRandom(join(seedLocal, "small", `f${f}.bin`), 64 * 1024);
@@ -63,6 +76,15 @@ for (let f = 0; f < Number(values.small); f++) {
 for (const server of [nfs, smb]) {
   await Deno.remove(join(server, "bench-seed"), { recursive: true }).catch(() => {});
   await together([["cp", "-a", seedLocal, join(server, "bench-seed")]]);
+}
+// With --testbed: the same sweep on ../shared/testbed's latency share (written
+// into its store, read through the share), its tmpfs and its XFS volume.
+const bed = values.testbed ? await share() : null;
+if (values.testbed && bed === null) throw new Error("the testbed is not up (testbed.sh up)");
+const reflink = bed?.reflink ?? "";
+if (bed !== null) {
+  await together([["cp", "-a", seedLocal, join(bed.store, "bench-seed")]]);
+  await together([["cp", "-a", join(seedLocal, "big.mov"), join(reflink, "bench-big.mov")]]);
 }
 
 const contenders: [string, (src: string, dst: string) => string[]][] = [
@@ -93,6 +115,18 @@ const cases: [string, string, string][] = [
   ["small files, NFS → local", join(nfs, "bench-seed", "small"), join(local, "out")],
   ["small files, SMB → local", join(smb, "bench-seed", "small"), join(local, "out")],
   ["big file, SMB → SMB", join(smb, "bench-seed", "big.mov"), join(smb, "bench-out.mov")],
+  ...(bed === null ? [] : [
+    [
+      "big file, latfs share → local",
+      join(bed.net, "bench-seed", "big.mov"),
+      join(local, "out.mov"),
+    ],
+    ["frames, latfs share → local", join(bed.net, "bench-seed", "frames"), join(local, "out")],
+    ["small files, latfs share → local", join(bed.net, "bench-seed", "small"), join(local, "out")],
+    ["big file, tmpfs → tmpfs", join(seedLocal, "big.mov"), join(local, "out.mov")],
+    ["frames, tmpfs → tmpfs", join(seedLocal, "frames"), join(local, "out")],
+    ["big file, XFS → XFS", join(reflink, "bench-big.mov"), join(reflink, "bench-out.mov")],
+  ] as [string, string, string][]),
 ];
 
 const lines = [
@@ -113,6 +147,15 @@ for (const [label, src, dst] of cases) {
       await Deno.remove(dst, { recursive: true }).catch(() => {});
       await Deno.remove(join(dst, "..", "big.mov")).catch(() => {});
       await Deno.writeTextFile("/proc/sys/vm/drop_caches", "3").catch(() => {});
+      // The drop also evicts the programs: load them again (ferry with a worker,
+      // the others' binaries) so that only the storage's caches start cold.
+      await Deno.remove(warmDst).catch(() => {});
+      await together([
+        ferryCommand("copy", "--quiet", "--no-ledger", "--cutoff", "64KiB", warmSrc, warmDst),
+        ["cp", "--version"],
+        ["rsync", "--version"],
+        ["rclone", "version"],
+      ]);
       // rsync and rclone copy into a folder: give them the parent.
       const target = command(src, dst)[0] === "rsync" || command(src, dst)[0] === "rclone"
         ? (src.endsWith(".mov") ? join(dst, "..") : dst)
@@ -158,5 +201,9 @@ lines.push(
   } s.`,
 );
 for (const server of [nfs, smb]) await Deno.remove(join(server, "bench-seed"), { recursive: true });
+if (bed !== null) {
+  await Deno.remove(join(bed.store, "bench-seed"), { recursive: true });
+  await Deno.remove(join(reflink, "bench-big.mov"));
+}
 await Deno.remove(local, { recursive: true });
 console.log(lines.join("\n"));
