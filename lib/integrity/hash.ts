@@ -1,7 +1,8 @@
 /**
  * Checksums for media deliveries: xxHash (xxh64, xxh3, xxh128), MD5, SHA-1
  * and C4 (SHA-512 in base 58, SMPTE ST 2114), computed with the `hash-wasm`
- * library. Digests print exactly as `xxhsum`, `md5sum` and `sha1sum` print
+ * library, or for xxHash with the reference C library where FFI is granted
+ * (`libxxhash.ts`). Digests print exactly as `xxhsum`, `md5sum` and `sha1sum` print
  * them: lowercase hex, xxHash values big-endian with seed 0.
  *
  * The package is imported by its full `npm:` specifier so that scripts that
@@ -12,6 +13,7 @@
  */
 
 import type { IHasher } from "npm:hash-wasm@4.13.0"; // the same pin as "imports" in deno.json (a test checks)
+import type { XxhashAlgorithm } from "./libxxhash.ts";
 
 /**
  * The library, loaded on the first hash: loading it costs ~27 ms of start-up,
@@ -114,11 +116,54 @@ const FACTORIES: Record<HashAlgorithm, () => Promise<IHasher>> = {
 };
 
 /**
+ * Which code computes a digest: `"libxxhash"`, the reference C library
+ * through FFI (xxHash algorithms, where `--allow-ffi` is granted and it is
+ * installed), or `"hash-wasm"` (every algorithm, everywhere). Both give
+ * identical digests.
+ */
+export type HashImplementation = "libxxhash" | "hash-wasm";
+
+/** Options for {@linkcode createHasher}. */
+export interface CreateHasherOptions {
+  /**
+   * The implementation; `"auto"` takes libxxhash for the xxHash algorithms
+   * where it can be used and hash-wasm otherwise. Asking for libxxhash where
+   * it cannot be used throws.
+   * @default {"auto"}
+   */
+  implementation?: HashImplementation | "auto";
+}
+
+const XXHASH_ALGORITHMS: ReadonlySet<HashAlgorithm> = new Set(["xxh64", "xxh3", "xxh128"]);
+
+/**
+ * Which implementation {@linkcode createHasher} uses for an algorithm in this
+ * thread by default.
+ *
+ * @param algorithm The algorithm.
+ * @returns `"libxxhash"` or `"hash-wasm"`.
+ *
+ * @example
+ * ```ts
+ * import { hashImplementation } from "./hash.ts";
+ *
+ * console.log(hashImplementation("md5")); // "hash-wasm"
+ * ```
+ */
+export async function hashImplementation(algorithm: HashAlgorithm): Promise<HashImplementation> {
+  if (!XXHASH_ALGORITHMS.has(algorithm)) return "hash-wasm";
+  const { libxxhashVersion } = await import("./libxxhash.ts");
+  return libxxhashVersion() === null ? "hash-wasm" : "libxxhash";
+}
+
+/**
  * Creates a hasher.
  *
  * @param algorithm The algorithm.
+ * @param options The implementation.
  * @returns A fresh hasher.
- * @throws {RangeError} For an unknown algorithm.
+ * @throws {RangeError} For an unknown algorithm, or libxxhash asked for
+ *   where it cannot be used.
  *
  * @example
  * ```ts
@@ -129,11 +174,27 @@ const FACTORIES: Record<HashAlgorithm, () => Promise<IHasher>> = {
  * console.log(hasher.digest()); // "5215e13b207d6d8c", as xxhsum prints it
  * ```
  */
-export async function createHasher(algorithm: HashAlgorithm): Promise<Hasher> {
+export async function createHasher(
+  algorithm: HashAlgorithm,
+  options: CreateHasherOptions = {},
+): Promise<Hasher> {
   const factory = FACTORIES[algorithm];
   if (factory === undefined) {
     throw new RangeError(
       `Unknown hash '${algorithm}': expected one of ${HASH_ALGORITHMS.join(", ")}`,
+    );
+  }
+  const implementation = options.implementation ?? "auto";
+  if (implementation !== "hash-wasm" && XXHASH_ALGORITHMS.has(algorithm)) {
+    const { libxxhashHasher } = await import("./libxxhash.ts");
+    const native = libxxhashHasher(algorithm as XxhashAlgorithm);
+    if (native !== null) return native;
+  }
+  if (implementation === "libxxhash") {
+    throw new RangeError(
+      XXHASH_ALGORITHMS.has(algorithm)
+        ? `libxxhash cannot be used here (it needs --allow-ffi and libxxhash 0.8 installed)`
+        : `libxxhash does not compute ${algorithm}`,
     );
   }
   const inner = await factory();
