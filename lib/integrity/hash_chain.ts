@@ -51,6 +51,17 @@ export class HashChain {
   }
 
   /**
+   * The state range `index` ended with, if it has ended and the range after
+   * it has not.
+   *
+   * @param index The range.
+   * @returns The state, or `undefined`.
+   */
+  stateAfter(index: number): Uint8Array | undefined {
+    return this.#broken ? undefined : this.#states.get(index);
+  }
+
+  /**
    * Range `index` has been hashed and ended with `state`.
    *
    * @param index The range.

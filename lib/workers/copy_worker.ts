@@ -14,7 +14,7 @@
 /// <reference lib="deno.worker" />
 
 import { ControlBlock } from "./control.ts";
-import type { Hasher } from "../integrity/hash.ts";
+import type { HashAlgorithm, Hasher } from "../integrity/hash.ts";
 import type { CopyMessage, FromWorker, StateMessage, ToWorker } from "./messages.ts";
 import { FALLBACK_CODES, KernelCopy } from "../fs/offload.ts";
 import { Slab, SLAB_STATE } from "./slab.ts";
@@ -30,7 +30,7 @@ let buffer = new Uint8Array(0);
 let kernel: KernelCopy | null | undefined;
 /** Buffer holding a whole hashed range until its turn to be hashed comes. */
 let rangeBuffer = new Uint8Array(0);
-const hashers = new Map<string, Hasher>();
+const hashers = new Map<HashAlgorithm, Hasher>();
 const stateWaiters = new Map<number, (message: StateMessage) => void>();
 /** The source kept open for the next range of the same file (see `CopyMessage.keepSource`). */
 let kept: { path: string; file: RangeFile } | undefined;
@@ -372,6 +372,17 @@ function writeFromSlab(
   }
 }
 
+/** This worker's hasher for an algorithm, made on first use and reused. */
+async function hasherFor(algorithm: HashAlgorithm): Promise<Hasher> {
+  let hasher = hashers.get(algorithm);
+  if (hasher === undefined) {
+    const { createHasher } = await import("../integrity/hash.ts");
+    hasher = hashers.get(algorithm) ?? await createHasher(algorithm);
+    hashers.set(algorithm, hasher);
+  }
+  return hasher;
+}
+
 /**
  * A hashed range: read it whole into memory (writing it out as it comes when
  * copying), then wait for the hash state of the range before it, continue
@@ -382,6 +393,21 @@ async function hashedRange(job: CopyMessage): Promise<void> {
   const hash = job.hash!;
   const at: Progress = { done: 0, offloaded: 0 };
   try {
+    if (hash.start !== undefined) {
+      // The state is known: hash each piece as it is read, with the reused buffer.
+      const hasher = await hasherFor(hash.algorithm);
+      if (hash.start.state === null) hasher.reset();
+      else hasher.load(hash.start.state);
+      streamRange(
+        job,
+        at,
+        hash.mode === "copy",
+        (_done, want) => buffer.subarray(0, want),
+        (piece) => hasher.update(piece),
+      );
+      if (hash.mode === "copy") flushRange(job);
+      return postHashed(job, at, hasher);
+    }
     if (rangeBuffer.length < job.length) rangeBuffer = new Uint8Array(job.length);
     streamRange(
       job,
@@ -390,42 +416,49 @@ async function hashedRange(job: CopyMessage): Promise<void> {
       (done, want) => rangeBuffer.subarray(done, done + want),
     );
     post({ type: "need-state", id: job.id });
-    const reply = await new Promise<StateMessage>((resolve) => stateWaiters.set(job.id, resolve));
+    // The hasher is made while the state is on its way: a worker's first
+    // hasher costs a module load (and for hash-wasm a compile), which would
+    // otherwise hold up every later range of the file, hashed in order.
+    const [reply, hasher] = await Promise.all([
+      new Promise<StateMessage>((resolve) => stateWaiters.set(job.id, resolve)),
+      hasherFor(hash.algorithm),
+    ]);
     if (reply.abort) throw new Stopped();
-    let hasher = hashers.get(hash.algorithm);
-    if (hasher === undefined) {
-      const { createHasher } = await import("../integrity/hash.ts");
-      hasher = await createHasher(hash.algorithm);
-      hashers.set(hash.algorithm, hasher);
-    }
     if (hash.mode === "copy") flushRange(job);
     if (reply.state === null) hasher.reset();
     else hasher.load(reply.state);
     hasher.update(rangeBuffer.subarray(0, job.length));
-    post({
-      type: "done",
-      id: job.id,
-      bytes: at.done,
-      offloadedBytes: 0,
-      state: hasher.save(),
-      ...(hash.last ? { digest: hasher.digest() } : {}),
-    });
+    postHashed(job, at, hasher);
   } catch (error) {
     reportFailure(job, at, error);
   }
 }
 
+/** Reports a hashed range done, with the state after it (and the digest after a file's last). */
+function postHashed(job: CopyMessage, at: Progress, hasher: Hasher): void {
+  post({
+    type: "done",
+    id: job.id,
+    bytes: at.done,
+    offloadedBytes: 0,
+    state: hasher.save(),
+    ...(job.hash!.last ? { digest: hasher.digest() } : {}),
+  });
+}
+
 /**
  * Reads the rest of the range (from `at.done`) buffer by buffer, checking the
  * cancel flag before each; each piece is read into `target(done, want)` and,
- * when `write` is set, written to `dst` and counted in the control block.
- * Copies use the reused buffer; hashed ranges keep the whole range in memory.
+ * when `write` is set, written to `dst` and counted in the control block;
+ * `onRead` sees each piece as read. Copies and a file's first hashed range use
+ * the reused buffer; later hashed ranges keep the whole range in memory.
  */
 function streamRange(
   job: CopyMessage,
   at: Progress,
   write: boolean,
   target: (done: number, want: number) => Uint8Array,
+  onRead?: (piece: Uint8Array) => void,
 ): void {
   let src: RangeFile | undefined;
   let dst: RangeFile | undefined;
@@ -475,6 +508,7 @@ function streamRange(
         throw new SideError("source", error);
       }
       if (got === 0) throw earlyEnd(job, at.done);
+      onRead?.(piece.subarray(0, got));
       if (dst !== undefined) {
         try {
           for (let put = 0; put < got;) {

@@ -97,6 +97,14 @@ export interface HashJob {
   mode: "copy" | "read";
   /** This is the file's last range: return the digest. */
   last: boolean;
+  /**
+   * The state before this range, where it is known when the range is handed
+   * out (a file's first range: `null`, or the state a killed run reached).
+   * The worker then hashes each piece as it reads it, while it is in the
+   * CPU's cache, and asks for no state; without it the range is held in
+   * memory until the range before it is hashed.
+   */
+  start?: { state: Uint8Array | null };
 }
 
 /** Main → worker: the hash state to continue (null: start afresh), or stop. */

@@ -44,6 +44,7 @@ interface Queued {
   job: ChunkJob | (() => ChunkJob);
   tag: number;
   needState: NeedState | undefined;
+  ended: ((outcome: ChunkOutcome) => void) | undefined;
   resolve: (outcome: ChunkOutcome) => void;
   reject: (error: Error) => void;
 }
@@ -134,16 +135,19 @@ export class WorkerPool {
    *   (so settings learnt from earlier ranges, such as a failed offload, apply).
    * @param tag A number that groups ranges (the file), for {@linkcode WorkerPool.dropQueued}.
    * @param needState For a hashed range: gives the hash state of the range before it.
+   * @param ended Called as its worker reports the range ended, before it takes the next
+   *   range (the outcome is also what the promise resolves with, a moment later).
    * @returns How the range ended.
    */
   run(
     job: ChunkJob | (() => ChunkJob),
     tag: number,
     needState?: NeedState,
+    ended?: (outcome: ChunkOutcome) => void,
   ): Promise<ChunkOutcome> {
     if (this.#broken) return Promise.reject(this.#broken);
     return new Promise((resolve, reject) => {
-      this.#queue.push({ job, tag, needState, resolve, reject });
+      this.#queue.push({ job, tag, needState, ended, resolve, reject });
       this.#pump();
     });
   }
@@ -191,20 +195,32 @@ export class WorkerPool {
       startState?: Uint8Array;
     },
   ): Promise<RangesOutcome> {
-    const chain = new HashChain(options.startState ?? null);
+    const chain = new HashChain();
     let failure: ErrorMessage | undefined;
     let digest: string | undefined;
     let done = 0;
+    const first = options.startState ?? null;
     await Promise.all(chunks.map(async (chunk, index) => {
       const outcome = await this.run(
-        () => job(chunk, index === chunks.length - 1),
+        () => {
+          const made = job(chunk, index === chunks.length - 1);
+          // Where the state before the range is known as it is handed out (the
+          // first range; a range whose predecessor is hashed), its worker
+          // hashes as it reads.
+          const state = index === 0 ? first : chain.stateAfter(index - 1);
+          if (made.hash === undefined || state === undefined) return made;
+          return { ...made, hash: { ...made.hash, start: { state } } };
+        },
         tag,
-        options.hashed ? () => chain.stateBefore(index) : undefined,
+        options.hashed && index > 0 ? () => chain.stateBefore(index) : undefined,
+        // Recorded before the worker takes the next range, which then starts with it.
+        (ended) => {
+          if (ended.type === "done" && ended.state !== undefined) chain.done(index, ended.state);
+        },
       );
       options.onOutcome?.(chunk, outcome);
       if (outcome.type === "done") {
         done++;
-        if (outcome.state !== undefined) chain.done(index, outcome.state);
         if (outcome.digest !== undefined) digest = outcome.digest;
         return;
       }
@@ -387,6 +403,7 @@ export class WorkerPool {
     } else {
       const current = slot.current;
       slot.current = undefined;
+      current?.ended?.(message);
       current?.resolve(message);
     }
     if (slot.current !== undefined) return;
