@@ -17,6 +17,8 @@ import type { Chunk } from "../plan/plan_item.ts";
 import { MIB } from "../size.ts";
 import { type ChunkJob, WorkerPool } from "../workers/pool.ts";
 import { errorFromWorker } from "../workers/messages.ts";
+import { ConcurrencyTuner, FILE_WORK_BYTES } from "../transfer/concurrency_tuner.ts";
+import { TuningLoop } from "../transfer/tuning_loop.ts";
 
 /**
  * Files hashed at once by `ferry hash` and `ferry verify`: on a share each
@@ -27,8 +29,10 @@ export const DEFAULT_HASH_CONCURRENCY = 16;
 /** Options for {@linkcode FileHasher}. */
 export interface FileHasherOptions {
   /**
-   * Workers reading the ranges of large files.
-   * @default {8}
+   * Workers reading the ranges of large files. Given, it is fixed; by
+   * default the number adapts as for a copy (`concurrency: "adaptive"`):
+   * 2 at first, more while the rate of hashing rises with them, up to 8.
+   * @default {adaptive, up to 8}
    */
   workers?: number;
   /**
@@ -98,6 +102,9 @@ export class FileHasher implements AsyncDisposable {
   #pool: WorkerPool | undefined;
   #nextTag = 0;
   #bytesHashed = 0;
+  #filesHashed = 0;
+  #fixed: boolean;
+  #loop: TuningLoop | undefined;
 
   /** Bytes hashed so far, over every file (large files count range by range, 8 MiB at a time). */
   get bytesHashed(): number {
@@ -112,6 +119,28 @@ export class FileHasher implements AsyncDisposable {
   constructor(options: FileHasherOptions = {}) {
     this.#control = new ControlBlock(options.workers ?? DEFAULTS.maxWorkers);
     this.#bufferBytes = options.bufferBytes ?? MIB;
+    this.#fixed = options.workers !== undefined;
+  }
+
+  /** The pool, started with the first large file (and, adaptive, the loop that tunes it). */
+  #startPool(): WorkerPool {
+    const pool = new WorkerPool(this.#control, { bufferBytes: this.#bufferBytes });
+    if (!this.#fixed) {
+      const tuner = new ConcurrencyTuner({ max: this.#control.workers });
+      pool.streams = tuner.streams;
+      this.#loop = new TuningLoop(
+        tuner,
+        () => this.#bytesHashed + this.#filesHashed * FILE_WORK_BYTES,
+        (decision) => pool.streams = decision.streams,
+      );
+      this.#loop.start();
+    }
+    return pool;
+  }
+
+  /** Workers reading at once now (adaptive unless a worker count was given). */
+  get streams(): number {
+    return this.#pool?.streams ?? 0;
   }
 
   /**
@@ -129,9 +158,10 @@ export class FileHasher implements AsyncDisposable {
     if (size <= this.#bufferBytes) {
       const digest = await hashBytes(algorithm, await Deno.readFile(path));
       this.#bytesHashed += size;
+      this.#filesHashed++;
       return digest;
     }
-    this.#pool ??= new WorkerPool(this.#control, { bufferBytes: this.#bufferBytes });
+    this.#pool ??= this.#startPool();
     const chunks = splitRanges(size, HASH_CHUNK_BYTES);
     const run = await this.#pool.runRanges(
       this.#nextTag++,
@@ -146,11 +176,14 @@ export class FileHasher implements AsyncDisposable {
     );
     if (run.failure !== undefined) throw errorFromWorker(run.failure);
     if (!run.complete || run.digest === undefined) throw new Error("the read was stopped");
+    this.#filesHashed++;
     return run.digest;
   }
 
   /** Stops the workers, once every hash has ended. */
   async close(): Promise<void> {
+    this.#loop?.stop();
+    this.#loop = undefined;
     await this.#pool?.close();
     this.#pool = undefined;
   }

@@ -1,8 +1,8 @@
 /**
- * The concurrency of a running batch: fixed, or adaptive — measured every
- * {@linkcode WINDOW_MS} from the batch's own counters and the machine's CPU
- * time, decided by a {@linkcode ConcurrencyTuner}, applied to the worker
- * pool and the two lanes.
+ * The concurrency of a running batch: fixed, or adaptive — measured in
+ * windows from the batch's own counters and the machine's CPU time
+ * ({@linkcode TuningLoop}), decided by a {@linkcode ConcurrencyTuner},
+ * applied to the worker pool and the two lanes.
  *
  * @module
  */
@@ -13,9 +13,7 @@ import type { Accounting } from "./accounting.ts";
 import { ConcurrencyTuner, FILE_WORK_BYTES, type Lanes, lanesFor } from "./concurrency_tuner.ts";
 import type { Lane } from "./lane.ts";
 import type { ConcurrencyChange, ConcurrencyInUse } from "./progress.ts";
-
-/** How long one measured window lasts. */
-export const WINDOW_MS = 300;
+import { TuningLoop } from "./tuning_loop.ts";
 
 /** What the concurrency applies to. */
 export interface ConcurrencyTargets {
@@ -52,10 +50,8 @@ export interface ConcurrencyTargets {
 export class BatchConcurrency {
   #settings: ResolvedSettings;
   #targets: ConcurrencyTargets;
-  #tuner: ConcurrencyTuner | undefined;
+  #loop: TuningLoop | undefined;
   #lanes: Lanes;
-  #timer: ReturnType<typeof setInterval> | undefined;
-  #last: { atMs: number; work: number; cpu: CpuTimes | null } | undefined;
   #onChange: ((change: ConcurrencyChange) => void) | undefined;
 
   /**
@@ -81,26 +77,28 @@ export class BatchConcurrency {
     if (settings.concurrency === "fixed") {
       this.#lanes = ceilings;
     } else {
-      this.#tuner = new ConcurrencyTuner({
+      const tuner = new ConcurrencyTuner({
         max: settings.maxWorkers,
         ...(options.start === undefined ? {} : { start: options.start }),
       });
-      this.#lanes = lanesFor(this.#tuner.streams, ceilings);
+      this.#lanes = lanesFor(tuner.streams, ceilings);
+      this.#loop = new TuningLoop(tuner, () => this.#work(), (decision) => {
+        this.#lanes = lanesFor(decision.streams, this.#ceilings);
+        this.#apply();
+        this.#onChange?.({ ...this.inUse, from: decision.from, reason: decision.reason });
+      });
     }
     this.#apply();
   }
 
   /** Starts measuring (adaptive only); {@linkcode BatchConcurrency.stop} ends it. */
   start(): void {
-    if (this.#tuner === undefined || this.#timer !== undefined) return;
-    this.#last = this.#sample();
-    this.#timer = setInterval(() => this.#tick(), WINDOW_MS);
+    this.#loop?.start();
   }
 
   /** Stops measuring. */
   stop(): void {
-    clearInterval(this.#timer);
-    this.#timer = undefined;
+    this.#loop?.stop();
   }
 
   /** The concurrency in use, for progress events. */
@@ -120,56 +118,11 @@ export class BatchConcurrency {
     small.resize(this.#lanes.smallFiles);
   }
 
-  #sample(): { atMs: number; work: number; cpu: CpuTimes | null } {
+  /** What was copied: a rename or a range a killed run wrote costs no transfer. */
+  #work(): number {
     const { accounting } = this.#targets;
     const { totals } = accounting;
-    // What was copied: a rename or a range a killed run wrote costs no transfer.
-    const work = accounting.bytesDone - totals.bytesRenamed - totals.bytesResumed +
+    return accounting.bytesDone - totals.bytesRenamed - totals.bytesResumed +
       totals.files * FILE_WORK_BYTES;
-    return { atMs: performance.now(), work, cpu: cpuTimes() };
   }
-
-  #tick(): void {
-    const now = this.#sample();
-    const last = this.#last!;
-    this.#last = now;
-    const decision = this.#tuner!.observe({
-      work: now.work - last.work,
-      ms: now.atMs - last.atMs,
-      cpuBound: cpuBusy(last.cpu, now.cpu) >= 0.95,
-    });
-    if (decision === undefined) return;
-    this.#lanes = lanesFor(decision.streams, this.#ceilings);
-    this.#apply();
-    this.#onChange?.({ ...this.inUse, from: decision.from, reason: decision.reason });
-  }
-}
-
-/** The machine's CPU time, busy and all, in clock ticks (`/proc/stat`). */
-interface CpuTimes {
-  busy: number;
-  total: number;
-}
-
-/** `null` where `/proc/stat` cannot be read (not Linux, or no read permission for it). */
-function cpuTimes(): CpuTimes | null {
-  try {
-    if (Deno.permissions.querySync({ name: "read", path: "/proc/stat" }).state !== "granted") {
-      return null;
-    }
-    const line = Deno.readTextFileSync("/proc/stat").split("\n", 1)[0]!;
-    // cpu user nice system idle iowait irq softirq steal ...
-    const ticks = line.trim().split(/\s+/).slice(1).map(Number);
-    const total = ticks.reduce((a, b) => a + b, 0);
-    const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
-    return { busy: total - idle, total };
-  } catch {
-    return null;
-  }
-}
-
-/** The busy share of the CPU time between two readings (0 when unknown). */
-function cpuBusy(before: CpuTimes | null, after: CpuTimes | null): number {
-  if (before === null || after === null || after.total <= before.total) return 0;
-  return (after.busy - before.busy) / (after.total - before.total);
 }

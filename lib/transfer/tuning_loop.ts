@@ -1,0 +1,113 @@
+/**
+ * The measuring side of adaptive concurrency: every {@linkcode WINDOW_MS} it
+ * reads how much work was done and how busy the machine's CPUs were, gives
+ * the window to a {@linkcode ConcurrencyTuner} and passes on its decisions.
+ * A copy batch (`batch_concurrency.ts`) and the hashing of `ferry hash` and
+ * `ferry verify` (`file_hasher.ts`) tune their streams with it.
+ *
+ * @module
+ */
+
+import type { ConcurrencyTuner, TunerDecision } from "./concurrency_tuner.ts";
+
+/** How long one measured window lasts. */
+export const WINDOW_MS = 300;
+
+/**
+ * Feeds a tuner measured windows while started.
+ *
+ * @example Tuning a pool's streams from a byte counter
+ * ```ts
+ * import { ConcurrencyTuner } from "./concurrency_tuner.ts";
+ * import { TuningLoop } from "./tuning_loop.ts";
+ *
+ * let bytes = 0;
+ * const tuner = new ConcurrencyTuner({ max: 8 });
+ * const loop = new TuningLoop(tuner, () => bytes, (decision) => console.log(decision.streams));
+ * loop.start();
+ * bytes += 1 << 20; // … work done
+ * loop.stop();
+ * ```
+ */
+export class TuningLoop {
+  #tuner: ConcurrencyTuner;
+  #work: () => number;
+  #onDecision: (decision: TunerDecision) => void;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #last: { atMs: number; work: number; cpu: CpuTimes | null } | undefined;
+
+  /**
+   * Creates a stopped loop.
+   *
+   * @param tuner The tuner that decides.
+   * @param work The work done so far (bytes, plus what files stand for; it only grows).
+   * @param onDecision Applies each change of level.
+   */
+  constructor(
+    tuner: ConcurrencyTuner,
+    work: () => number,
+    onDecision: (decision: TunerDecision) => void,
+  ) {
+    this.#tuner = tuner;
+    this.#work = work;
+    this.#onDecision = onDecision;
+  }
+
+  /** Starts measuring; {@linkcode TuningLoop.stop} ends it. */
+  start(): void {
+    if (this.#timer !== undefined) return;
+    this.#last = this.#sample();
+    this.#timer = setInterval(() => this.#tick(), WINDOW_MS);
+  }
+
+  /** Stops measuring (the timer no longer keeps the process alive). */
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #sample(): { atMs: number; work: number; cpu: CpuTimes | null } {
+    return { atMs: performance.now(), work: this.#work(), cpu: cpuTimes() };
+  }
+
+  #tick(): void {
+    const now = this.#sample();
+    const last = this.#last!;
+    this.#last = now;
+    const decision = this.#tuner.observe({
+      work: now.work - last.work,
+      ms: now.atMs - last.atMs,
+      cpuBound: cpuBusy(last.cpu, now.cpu) >= 0.95,
+    });
+    if (decision !== undefined) this.#onDecision(decision);
+  }
+}
+
+/** The machine's CPU time, busy and all, in clock ticks (`/proc/stat`). */
+interface CpuTimes {
+  busy: number;
+  total: number;
+}
+
+/** `null` where `/proc/stat` cannot be read (not Linux, or no read permission for it). */
+function cpuTimes(): CpuTimes | null {
+  try {
+    if (Deno.permissions.querySync({ name: "read", path: "/proc/stat" }).state !== "granted") {
+      return null;
+    }
+    const line = Deno.readTextFileSync("/proc/stat").split("\n", 1)[0]!;
+    // cpu user nice system idle iowait irq softirq steal ...
+    const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = ticks.reduce((a, b) => a + b, 0);
+    const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
+    return { busy: total - idle, total };
+  } catch {
+    return null;
+  }
+}
+
+/** The busy share of the CPU time between two readings (0 when unknown). */
+function cpuBusy(before: CpuTimes | null, after: CpuTimes | null): number {
+  if (before === null || after === null || after.total <= before.total) return 0;
+  return (after.busy - before.busy) / (after.total - before.total);
+}
