@@ -89,6 +89,21 @@ Deno.test("ConcurrencyTuner does not probe upward while the CPUs are saturated: 
   assertEquals(levels(tuner, [at(200, true), at(200, true), at(150, true)]), [3, 2, 3]);
 });
 
+Deno.test("ConcurrencyTuner does not climb from a window in which CPU was the limit", () => {
+  // Hashing in the page cache on one core: the second window is faster only
+  // because the first paid for starting the workers.
+  const tuner = new ConcurrencyTuner({ max: 8, probeEvery: 2 });
+  assertEquals(levels(tuner, [at(100, true), at(300, true)]), [2, 2]);
+  // Held: the next probe goes one down, not up.
+  assertEquals(
+    tuner.observe(at(300, true))?.reason,
+    "the CPUs are saturated: probing one stream less",
+  );
+  // Climbing from a window with CPU to spare still happens.
+  assertEquals(levels(new ConcurrencyTuner({ max: 8 }), [at(100, true)]), [2]);
+  assertEquals(levels(new ConcurrencyTuner({ max: 8 }), [at(100)]), [4]);
+});
+
 Deno.test("lanesFor() gives ranges = streams, large files = half, small files = eight times, within the ceilings", () => {
   const ceilings = { streams: 8, files: 4, smallFiles: 16 };
   assertEquals(lanesFor(1, ceilings), { streams: 1, files: 1, smallFiles: 8 });

@@ -12,7 +12,7 @@
  * - **Climbing**: the level doubles after each window while the rate rises
  *   by at least {@linkcode TunerOptions.gain} over the level before it; the
  *   first step that does not goes back to the level before it, and the
- *   tuner holds there. The top is the batch's ceiling (`maxWorkers`).
+ *   tuner holds there. A window in which CPU was the limit ends the climb. The top is the batch's ceiling (`maxWorkers`).
  * - **Holding**: every {@linkcode TunerOptions.probeEvery} windows it tries
  *   one level up (or, at the top, one down) for one window and keeps it only
  *   for the same gain (one down is kept when it is no slower), so that a
@@ -60,7 +60,10 @@ export interface TunerWindow {
   work: number;
   /** Its length in milliseconds. */
   ms: number;
-  /** Whether the machine's CPUs were saturated (≥ 95 % busy) during it. */
+  /**
+   * Whether CPU was the limit during it: the machine's CPUs ≥ 95 % busy, or
+   * this process using ≥ 95 % of the cores it may run on.
+   */
   cpuBound: boolean;
 }
 
@@ -148,7 +151,9 @@ export class ConcurrencyTuner {
       }
     }
     if (this.#climbing) {
-      if (this.#level >= this.#max) {
+      // At the top, or with the CPUs already the limit (more streams would
+      // only share them), the climb ends here.
+      if (this.#level >= this.#max || window.cpuBound) {
         this.#climbing = false;
         return undefined;
       }

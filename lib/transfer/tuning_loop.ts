@@ -1,6 +1,7 @@
 /**
  * The measuring side of adaptive concurrency: every {@linkcode WINDOW_MS} it
- * reads how much work was done and how busy the machine's CPUs were, gives
+ * reads how much work was done and how busy the machine's CPUs and this
+ * process were, gives
  * the window to a {@linkcode ConcurrencyTuner} and passes on its decisions.
  * A copy batch (`batch_concurrency.ts`) and the hashing of `ferry hash` and
  * `ferry verify` (`file_hasher.ts`) tune their streams with it.
@@ -8,6 +9,7 @@
  * @module
  */
 
+import process from "node:process";
 import type { ConcurrencyTuner, TunerDecision } from "./concurrency_tuner.ts";
 
 /** How long one measured window lasts. */
@@ -34,7 +36,7 @@ export class TuningLoop {
   #work: () => number;
   #onDecision: (decision: TunerDecision) => void;
   #timer: ReturnType<typeof setInterval> | undefined;
-  #last: { atMs: number; work: number; cpu: CpuTimes | null } | undefined;
+  #last: Sample | undefined;
 
   /**
    * Creates a stopped loop.
@@ -66,21 +68,39 @@ export class TuningLoop {
     this.#timer = undefined;
   }
 
-  #sample(): { atMs: number; work: number; cpu: CpuTimes | null } {
-    return { atMs: performance.now(), work: this.#work(), cpu: cpuTimes() };
+  #sample(): Sample {
+    const own = process.cpuUsage();
+    return {
+      atMs: performance.now(),
+      work: this.#work(),
+      cpu: cpuTimes(),
+      ownMs: (own.user + own.system) / 1000,
+    };
   }
 
   #tick(): void {
     const now = this.#sample();
     const last = this.#last!;
     this.#last = now;
+    const ms = now.atMs - last.atMs;
+    // This process's CPU time against the cores it may run on (a `taskset`
+    // or a cgroup's cpuset leaves fewer than the machine has).
+    const own = (now.ownMs - last.ownMs) / (ms * Math.max(1, navigator.hardwareConcurrency));
     const decision = this.#tuner.observe({
       work: now.work - last.work,
-      ms: now.atMs - last.atMs,
-      cpuBound: cpuBusy(last.cpu, now.cpu) >= 0.95,
+      ms,
+      cpuBound: cpuBusy(last.cpu, now.cpu) >= 0.95 || own >= 0.95,
     });
     if (decision !== undefined) this.#onDecision(decision);
   }
+}
+
+/** One reading: the time, the work done so far, the machine's and this process's CPU time. */
+interface Sample {
+  atMs: number;
+  work: number;
+  cpu: CpuTimes | null;
+  ownMs: number;
 }
 
 /** The machine's CPU time, busy and all, in clock ticks (`/proc/stat`). */
