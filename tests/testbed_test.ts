@@ -217,3 +217,34 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name:
+    "testbed: FileHasher hashes large files on the share in ranges and on tmpfs whole, each digest as xxhsum's",
+  ignore,
+  async fn(): Promise<void> {
+    const { FileHasher } = await import("../mod.ts");
+    for (const root of [paths!.net, paths!.local]) {
+      await inBed(root, async (dir) => {
+        const sizes = [MIB + 1, 8 * MIB, 8 * MIB + 1, 20 * MIB + 7];
+        const files = sizes.map((size) => join(dir, `clip${size}.mov`));
+        for (const [i, size] of sizes.entries()) await writeRandomFile(files[i]!, size);
+        for (const options of [{}, { workers: 3 }]) {
+          await using hasher = new FileHasher(options);
+          for (const algorithm of ["xxh64", "xxh128"] as const) {
+            const digests = await Promise.all(files.map((file) => hasher.hash(file, algorithm)));
+            for (const [i, file] of files.entries()) {
+              const out = await new Deno.Command("xxhsum", {
+                args: [algorithm === "xxh64" ? "-H1" : "-H2", file],
+                stdout: "piped",
+              }).output().catch(() => null);
+              if (out === null) return console.warn("SKIPPED the xxhsum comparison: no xxhsum");
+              const expected = new TextDecoder().decode(out.stdout).split(" ")[0];
+              assertEquals(digests[i], expected, `${algorithm} ${file}`);
+            }
+          }
+        }
+      });
+    }
+  },
+});

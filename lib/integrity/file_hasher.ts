@@ -1,10 +1,12 @@
 /**
  * Hashing many files side by side, for `ferry hash`, `ferry verify` and the
  * read-back of verified copies. Files larger than one buffer are read by the
- * chunk workers in ranges that are hashed in file order (with `--allow-ffi`,
- * libc reads with the sequential read-ahead hint); smaller ones are read
- * whole on the main thread, where a round trip through a worker would cost
- * more than the read.
+ * chunk workers (with `--allow-ffi`, libc reads with the sequential
+ * read-ahead hint): on a share in ranges read side by side and hashed in file
+ * order, on a local file system each by one worker that hashes as it reads;
+ * smaller ones are read whole on the main thread, where a round trip through
+ * a worker would cost more than the read. The workers at once adapt as a
+ * copy's streams do.
  *
  * @module
  */
@@ -19,6 +21,8 @@ import { type ChunkJob, WorkerPool } from "../workers/pool.ts";
 import { errorFromWorker } from "../workers/messages.ts";
 import { ConcurrencyTuner, FILE_WORK_BYTES } from "../transfer/concurrency_tuner.ts";
 import { TuningLoop } from "../transfer/tuning_loop.ts";
+import { isLocalFileSystem } from "../fs/file_ops.ts";
+import { dirname } from "node:path";
 
 /**
  * Files hashed at once by `ferry hash` and `ferry verify`: on a share each
@@ -105,6 +109,7 @@ export class FileHasher implements AsyncDisposable {
   #filesHashed = 0;
   #fixed: boolean;
   #loop: TuningLoop | undefined;
+  #local = new Map<string, Promise<boolean>>();
 
   /** Bytes hashed so far, over every file (large files count range by range, 8 MiB at a time). */
   get bytesHashed(): number {
@@ -138,6 +143,13 @@ export class FileHasher implements AsyncDisposable {
     return pool;
   }
 
+  /** Whether a folder is on a local file system, asked once per folder. */
+  #isLocal(dir: string): Promise<boolean> {
+    let local = this.#local.get(dir);
+    if (local === undefined) this.#local.set(dir, local = isLocalFileSystem(dir));
+    return local;
+  }
+
   /** Workers reading at once now (adaptive unless a worker count was given). */
   get streams(): number {
     return this.#pool?.streams ?? 0;
@@ -162,7 +174,11 @@ export class FileHasher implements AsyncDisposable {
       return digest;
     }
     this.#pool ??= this.#startPool();
-    const chunks = splitRanges(size, HASH_CHUNK_BYTES);
+    // On a local file system one worker reads the file in order, hashing as
+    // it reads (as xxhsum does; the kernel reads ahead); on a share its
+    // ranges are read side by side, each request's latency hidden by the others.
+    const local = await this.#isLocal(dirname(path));
+    const chunks = local ? [{ offset: 0, length: size }] : splitRanges(size, HASH_CHUNK_BYTES);
     const run = await this.#pool.runRanges(
       this.#nextTag++,
       chunks,

@@ -362,8 +362,11 @@ async function kernelSteps(job: FileJob, tmp: string, from: number): Promise<num
 }
 
 /**
- * Hashes a file by the plan's ranges, read by the workers in parallel and
- * hashed in order; `undefined` when the batch was cancelled.
+ * Hashes a file by reading it: on a share by the plan's ranges, read by the
+ * workers in parallel and hashed in order; on a local file system in one
+ * piece, hashed by one worker as it reads (the kernel reads ahead, and no
+ * range waits in memory for its turn). `undefined` when the batch was
+ * cancelled.
  *
  * @param job The file.
  * @param path The file to read (its source, or its copy).
@@ -378,9 +381,10 @@ export async function hashRanges(
 ): Promise<string | undefined> {
   const { run, file } = job;
   const algorithm = run.settings.hash!;
+  const whole = file.size > 0 && await run.isLocalFolder(dirname(path));
   const read = await run.pool.runRanges(
     file.id,
-    file.chunks,
+    whole ? [{ offset: 0, length: file.size }] : file.chunks,
     (chunk, last) => hashedReadJob(path, algorithm, chunk, last),
     { hashed: true },
   );

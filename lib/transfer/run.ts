@@ -181,11 +181,21 @@ export class Run {
     const dstDir = dirname(file.dst);
     const [src, dst] = await Promise.all([
       once(this.#localSources, file.dev, () => isLocalFileSystem(dirname(file.src))),
-      once(this.#localDestinations, dstDir, () => isLocalFileSystem(dstDir)),
+      this.isLocalFolder(dstDir),
     ]);
     if (!src || !dst) return ASYNC_FILE_OPS;
     await turn();
     return SYNC_FILE_OPS;
+  }
+
+  /**
+   * Whether a folder is on a local file system (`statfs`, once per folder).
+   *
+   * @param dir The folder.
+   * @returns `true` for tmpfs, ext4, XFS, Btrfs… (see `file_ops.ts`).
+   */
+  isLocalFolder(dir: string): Promise<boolean> {
+    return once(this.#localDestinations, dir, () => isLocalFileSystem(dir));
   }
 
   /**
