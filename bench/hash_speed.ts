@@ -3,7 +3,8 @@
  * frames and one large file in tmpfs, each program on one core (`taskset`),
  * xxh64 and xxh128; ferry with `--allow-ffi` (libxxhash) and without
  * (hash-wasm); and the frames on the testbed's share (`net/`, 0.5 ms a
- * request) with every core. Whole processes, the deno binary itself, medians
+ * request) with every core. Whole processes, the deno binary itself with the
+ * installed command's grants (with and without `--allow-ffi`), medians
  * of the rounds. ferry's start (the same command on an empty file) is
  * measured too, so the ratio of the hashing itself can be read beside the
  * whole-process one.
@@ -41,6 +42,7 @@ const ferry = (ffi: boolean, ...args: string[]): string[] => [
   V8_FLAGS_ARG,
   "--allow-read",
   "--allow-write",
+  "--allow-sys=hostname,statfs",
   ...(ffi ? ["--allow-ffi"] : []),
   join(ROOT, "cli.ts"),
   "hash",
