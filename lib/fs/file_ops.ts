@@ -151,3 +151,32 @@ export async function isLocalFileSystem(path: string): Promise<boolean> {
     return false;
   }
 }
+
+/**
+ * {@linkcode isLocalFileSystem} asked once per folder: the answers of one
+ * batch or one hashing run, each folder's `statfs` made once however many
+ * files are in it.
+ *
+ * @example
+ * ```ts
+ * import { LocalFolders } from "./file_ops.ts";
+ *
+ * const folders = new LocalFolders();
+ * console.log(await folders.isLocal(Deno.cwd()) === await folders.isLocal(Deno.cwd())); // true
+ * ```
+ */
+export class LocalFolders {
+  #known = new Map<string, Promise<boolean>>();
+
+  /**
+   * Whether a folder is on a local file system (see {@linkcode isLocalFileSystem}).
+   *
+   * @param dir An existing folder.
+   * @returns The answer, asked of the file system the first time only.
+   */
+  isLocal(dir: string): Promise<boolean> {
+    let local = this.#known.get(dir);
+    if (local === undefined) this.#known.set(dir, local = isLocalFileSystem(dir));
+    return local;
+  }
+}

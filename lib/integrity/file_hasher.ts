@@ -21,7 +21,7 @@ import { type ChunkJob, WorkerPool } from "../workers/pool.ts";
 import { errorFromWorker } from "../workers/messages.ts";
 import { ConcurrencyTuner, FILE_WORK_BYTES } from "../transfer/concurrency_tuner.ts";
 import { TuningLoop } from "../transfer/tuning_loop.ts";
-import { isLocalFileSystem } from "../fs/file_ops.ts";
+import { LocalFolders } from "../fs/file_ops.ts";
 import { dirname } from "node:path";
 
 /**
@@ -109,7 +109,7 @@ export class FileHasher implements AsyncDisposable {
   #filesHashed = 0;
   #fixed: boolean;
   #loop: TuningLoop | undefined;
-  #local = new Map<string, Promise<boolean>>();
+  #folders = new LocalFolders();
 
   /** Bytes hashed so far, over every file (large files count range by range, 8 MiB at a time). */
   get bytesHashed(): number {
@@ -143,18 +143,6 @@ export class FileHasher implements AsyncDisposable {
     return pool;
   }
 
-  /** Whether a folder is on a local file system, asked once per folder. */
-  #isLocal(dir: string): Promise<boolean> {
-    let local = this.#local.get(dir);
-    if (local === undefined) this.#local.set(dir, local = isLocalFileSystem(dir));
-    return local;
-  }
-
-  /** Workers reading at once now (adaptive unless a worker count was given). */
-  get streams(): number {
-    return this.#pool?.streams ?? 0;
-  }
-
   /**
    * Hashes one file by reading it.
    *
@@ -177,7 +165,7 @@ export class FileHasher implements AsyncDisposable {
     // On a local file system one worker reads the file in order, hashing as
     // it reads (as xxhsum does; the kernel reads ahead); on a share its
     // ranges are read side by side, each request's latency hidden by the others.
-    const local = await this.#isLocal(dirname(path));
+    const local = await this.#folders.isLocal(dirname(path));
     const chunks = local ? [{ offset: 0, length: size }] : splitRanges(size, HASH_CHUNK_BYTES);
     const run = await this.#pool.runRanges(
       this.#nextTag++,

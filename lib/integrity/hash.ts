@@ -2,8 +2,8 @@
  * Checksums for media deliveries: xxHash (xxh64, xxh3, xxh128), MD5, SHA-1
  * and C4 (SHA-512 in base 58, SMPTE ST 2114), computed with the `hash-wasm`
  * library, or for xxHash with the reference C library where FFI is granted
- * (`libxxhash.ts`). Digests print exactly as `xxhsum`, `md5sum` and `sha1sum` print
- * them: lowercase hex, xxHash values big-endian with seed 0.
+ * (`libxxhash.ts`). Digests print exactly as `xxhsum`, `md5sum` and `sha1sum`
+ * print them: lowercase hex, xxHash values big-endian with seed 0.
  *
  * The package is imported by its full `npm:` specifier so that scripts that
  * import ferry's mod.ts from another project (without ferry's deno.json)
@@ -135,26 +135,6 @@ export interface CreateHasherOptions {
 }
 
 const XXHASH_ALGORITHMS: ReadonlySet<HashAlgorithm> = new Set(["xxh64", "xxh3", "xxh128"]);
-
-/**
- * Which implementation {@linkcode createHasher} uses for an algorithm in this
- * thread by default.
- *
- * @param algorithm The algorithm.
- * @returns `"libxxhash"` or `"hash-wasm"`.
- *
- * @example
- * ```ts
- * import { hashImplementation } from "./hash.ts";
- *
- * console.log(hashImplementation("md5")); // "hash-wasm"
- * ```
- */
-export async function hashImplementation(algorithm: HashAlgorithm): Promise<HashImplementation> {
-  if (!XXHASH_ALGORITHMS.has(algorithm)) return "hash-wasm";
-  const { libxxhashVersion } = await import("./libxxhash.ts");
-  return libxxhashVersion() === null ? "hash-wasm" : "libxxhash";
-}
 
 /**
  * Creates a hasher.

@@ -51,14 +51,16 @@ export class HashChain {
   }
 
   /**
-   * The state range `index` ended with, if it has ended and the range after
-   * it has not.
+   * The state to continue for range `index` where it is known now, without
+   * waiting: the chain's first state for the first range, or the state range
+   * `index - 1` ended with once it has.
    *
-   * @param index The range.
-   * @returns The state, or `undefined`.
+   * @param index The range's position in the file.
+   * @returns The state, or `undefined` while it is not known (or the chain broke).
    */
-  stateAfter(index: number): Uint8Array | undefined {
-    return this.#broken ? undefined : this.#states.get(index);
+  knownBefore(index: number): Uint8Array | null | undefined {
+    if (this.#broken) return undefined;
+    return index === 0 ? this.#first : this.#states.get(index - 1);
   }
 
   /**

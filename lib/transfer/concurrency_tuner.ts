@@ -12,7 +12,8 @@
  * - **Climbing**: the level doubles after each window while the rate rises
  *   by at least {@linkcode TunerOptions.gain} over the level before it; the
  *   first step that does not goes back to the level before it, and the
- *   tuner holds there. A window in which CPU was the limit ends the climb. The top is the batch's ceiling (`maxWorkers`).
+ *   tuner holds there. A window in which CPU was the limit ends the climb.
+ *   The top is the batch's ceiling (`maxWorkers`).
  * - **Holding**: every {@linkcode TunerOptions.probeEvery} windows it tries
  *   one level up (or, at the top, one down) for one window and keeps it only
  *   for the same gain (one down is kept when it is no slower), so that a

@@ -12,6 +12,7 @@ import {
   ASYNC_FILE_OPS,
   type FileOps,
   isLocalFileSystem,
+  LocalFolders,
   SYNC_FILE_OPS,
   turn,
 } from "../fs/file_ops.ts";
@@ -95,7 +96,7 @@ export class Run {
   #local: LocalCopier | null | undefined;
   #devs = new Map<string, Promise<number>>();
   #localSources = new Map<number, Promise<boolean>>();
-  #localDestinations = new Map<string, Promise<boolean>>();
+  #destinationFolders = new LocalFolders();
 
   /**
    * Sets a run up; no worker starts until a range is queued.
@@ -195,7 +196,7 @@ export class Run {
    * @returns `true` for tmpfs, ext4, XFS, Btrfs… (see `file_ops.ts`).
    */
   isLocalFolder(dir: string): Promise<boolean> {
-    return once(this.#localDestinations, dir, () => isLocalFileSystem(dir));
+    return this.#destinationFolders.isLocal(dir);
   }
 
   /**

@@ -195,11 +195,10 @@ export class WorkerPool {
       startState?: Uint8Array;
     },
   ): Promise<RangesOutcome> {
-    const chain = new HashChain();
+    const chain = new HashChain(options.startState ?? null);
     let failure: ErrorMessage | undefined;
     let digest: string | undefined;
     let done = 0;
-    const first = options.startState ?? null;
     await Promise.all(chunks.map(async (chunk, index) => {
       const outcome = await this.run(
         () => {
@@ -207,7 +206,7 @@ export class WorkerPool {
           // Where the state before the range is known as it is handed out (the
           // first range; a range whose predecessor is hashed), its worker
           // hashes as it reads.
-          const state = index === 0 ? first : chain.stateAfter(index - 1);
+          const state = chain.knownBefore(index);
           if (made.hash === undefined || state === undefined) return made;
           return { ...made, hash: { ...made.hash, start: { state } } };
         },
