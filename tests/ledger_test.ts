@@ -1,10 +1,18 @@
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { applyMappings, batchStatus, listBatches, pruneLedger, resumeBatch } from "../mod.ts";
+import {
+  applyMappings,
+  batchStatus,
+  listBatches,
+  planToFile,
+  pruneLedger,
+  resumeBatch,
+} from "../mod.ts";
 import { MIB } from "../lib/size.ts";
 import { SCHEMA_VERSION } from "../lib/ledger/schema.ts";
 import { hashFile } from "../lib/integrity/hash.ts";
 import { batchDir, journalsIn } from "../lib/ledger/ledger_dir.ts";
+import { holdLedger } from "../lib/ledger/ledger_lock.ts";
 import { InputError } from "../lib/errors.ts";
 import {
   assert,
@@ -262,6 +270,53 @@ Deno.test("batches past the retention leave the ledger when a new one is journal
     assertEquals(pruneLedger(ledger, 60), []);
     await applyMappings([{ src, dst: `${src}.c` }], { ledger, batchId: "new", ledgerDays: 30 });
     assertEquals(listBatches(ledger).map((b) => b.batchId).sort(), ["new", "recent"]);
+  });
+});
+
+Deno.test("a prune leaves the ledger alone while a run is starting: a batch folder with no journal yet is that run's", async () => {
+  await withTempDir(async (dir) => {
+    const ledger = join(dir, "ledger");
+    const src = await Deno.makeTempFile({ dir });
+    await applyMappings([{ src, dst: `${src}.a` }], { ledger, batchId: "old" });
+    const long = new Date(Date.now() - 40 * 86_400_000);
+    for (const journal of journalsIn(await batchDir(ledger, "old"))) {
+      await Deno.utime(journal, long, long);
+    }
+    // What a starting run has made when another run's prune looks: its folder, no journal.
+    const starting = await batchDir(ledger, "starting");
+    await Deno.mkdir(starting, { recursive: true });
+    const held = holdLedger(ledger, "start");
+    assert(held !== null);
+    assertEquals(pruneLedger(ledger, 30), []);
+    held.close();
+    // Once it has started, the prune goes on: the old batch goes, and so does a
+    // folder that a run killed while starting left without a journal.
+    assertEquals(pruneLedger(ledger, 30).sort(), [await batchDir(ledger, "old"), starting].sort());
+  });
+});
+
+Deno.test("eight runs of one plan started at once all end well: none prunes another's new batch folder", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "shot");
+    await Deno.mkdir(src);
+    await writeRandomFile(join(src, "sh010.mov"), 24 * MIB);
+    for (let f = 1001; f <= 1008; f++) await writeRandomFile(join(src, `sh010.${f}.exr`), 60_000);
+    const plan = join(dir, "p.plan");
+    await planToFile([{ src, dst: join(dir, "dst") }], plan, {
+      batchId: "eight",
+      chunkBytes: 4 * MIB,
+      offload: "never",
+    });
+    const ledger = join(dir, "ledger");
+    const runs = await Promise.all(
+      Array.from(
+        { length: 8 },
+        () => runCli(["apply", "--ledger", ledger, "--workers", "2", plan]),
+      ),
+    );
+    for (const run of runs) assertEquals(run.code, 0, run.stderr);
+    await assertSameTree(join(dir, "dst"), src);
+    assertEquals(journalsIn(await batchDir(ledger, "eight")).length, 8);
   });
 });
 

@@ -21,6 +21,7 @@ import type { Progress } from "../transfer/progress.ts";
 import type { FileResult, TransferTotals } from "../transfer/result.ts";
 import { batchDir, bootId, openMarker, runFiles } from "./ledger_dir.ts";
 import { batchFingerprint } from "./unfinished.ts";
+import { holdLedger } from "./ledger_lock.ts";
 import { BUSY_TIMEOUT_MS, migrate } from "./schema.ts";
 import { pruneLedger } from "./status.ts";
 
@@ -129,8 +130,10 @@ export class Journal {
   static async open(ledger: string, header: PlanHeader, shard?: string): Promise<Journal> {
     const { settings, mappings } = header;
     const dir = await batchDir(ledger, settings.batchId);
-    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
     Deno.mkdirSync(join(ledger, "open"), { recursive: true, mode: 0o700 });
+    // No prune between the batch's folder being made and the journal in it being live.
+    using _starting = holdLedger(ledger, "start");
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const startedMs = Date.now();
     const files = runFiles(dir, startedMs, RUN_ID);
     const lock = Deno.openSync(files.lock, { read: true, write: true, create: true, mode: 0o600 });

@@ -16,6 +16,7 @@ import { batchOutcomes, type FailedFile } from "./outcomes.ts";
 
 export type { FailedFile } from "./outcomes.ts";
 import { readJournal } from "./schema.ts";
+import { holdLedger } from "./ledger_lock.ts";
 import { latestUndo, type UndoRecord } from "./undo_record.ts";
 import { type FinalizeRecord, lastFinalize } from "../farm/finalize_lock.ts";
 
@@ -370,7 +371,8 @@ function batchFolders(ledger: string): string[] {
 
 /**
  * Removes the batches whose latest journal was last written more than
- * `days` ago and none of whose runs is going.
+ * `days` ago and none of whose runs is going; nothing while a run is
+ * starting (its batch's folder may hold no journal yet).
  *
  * @param ledger The ledger folder.
  * @param days The retention in days.
@@ -379,6 +381,9 @@ function batchFolders(ledger: string): string[] {
 export function pruneLedger(ledger: string, days: number): string[] {
   const before = Date.now() - days * 86_400_000;
   const removed: string[] = [];
+  // Not while a run is starting: its batch's folder may have no journal yet.
+  using pruning = holdLedger(ledger, "prune");
+  if (pruning === null) return removed;
   for (const folder of batchFolders(ledger)) {
     const journals = journalsIn(folder);
     const newest = journals.map((j) => {
