@@ -163,16 +163,24 @@ export class Leases {
 /** Creates and locks this run's lease file in a folder (`null`: the folder takes none). */
 async function takeLease(dir: string): Promise<Deno.FsFile | null> {
   const path = join(dir, leaseName(RUN_ID));
+  // Locked under another name, then renamed: another run never sees this
+  // lease unlocked (it would take it for a dead run's and remove it).
+  const unlocked = `${path}.new`;
   let file: Deno.FsFile;
   try {
-    file = await Deno.open(path, { read: true, write: true, createNew: true, mode: 0o600 });
+    file = await Deno.open(unlocked, { read: true, write: true, createNew: true, mode: 0o600 });
   } catch {
     return null; // a folder that takes no lease file: temporaries there stay anonymous
   }
-  if (await file.tryLock(true).catch(() => false)) return file;
+  try {
+    if (await file.tryLock(true).catch(() => false)) {
+      await Deno.rename(unlocked, path);
+      return file;
+    }
+  } catch { /* not renamed: no lease */ }
   // No lock on this file system: an unlocked lease would read as a dead run's.
   file.close();
-  await Deno.remove(path).catch(() => {});
+  await Deno.remove(unlocked).catch(() => {});
   return null;
 }
 
