@@ -41,11 +41,14 @@ Deno.test("ConcurrencyTuner climbs by doubling while each step is 10 % faster, a
   assertEquals(levels(tuner, [at(200), at(380), at(300), at(380), at(385)]), [4, 8, 4, 4, 4]);
   const decision = new ConcurrencyTuner({ max: 8, start: 4 });
   decision.observe(at(100));
+  // Still climbing (its windows are shorter then) until a step does not pay.
+  assertEquals(decision.climbing, true);
   assertEquals(decision.observe(at(105)), {
     streams: 4,
     from: 8,
     reason: "8 streams were not 10 % faster than 4",
   });
+  assertEquals(decision.climbing, false);
 });
 
 Deno.test("ConcurrencyTuner stops at its ceiling and starts where it is told, within 1 and the ceiling", () => {

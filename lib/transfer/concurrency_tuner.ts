@@ -6,9 +6,10 @@
  * cores, one disk); no fixed number is right everywhere (bench/RESULTS.md,
  * the realnet sweep). So a batch starts small and climbs:
  *
- * - Each window (about 300 ms of copying) gives the work done at the level
- *   in use: bytes, plus {@linkcode FILE_WORK_BYTES} per file that ended, so
- *   that a batch of small files, whose cost is per file, is measured too.
+ * - Each window (about 150 ms of copying while climbing, 300 ms after) gives
+ *   the work done at the level in use: bytes, plus {@linkcode FILE_WORK_BYTES}
+ *   per file that ended, so that a batch of small files, whose cost is per
+ *   file, is measured too.
  * - **Climbing**: the level doubles after each window while the rate rises
  *   by at least {@linkcode TunerOptions.gain} over the level before it; the
  *   first step that does not goes back to the level before it, and the
@@ -120,6 +121,11 @@ export class ConcurrencyTuner {
   /** The streams in use. */
   get streams(): number {
     return this.#level;
+  }
+
+  /** Whether it is still climbing (doubling after each window that paid off). */
+  get climbing(): boolean {
+    return this.#climbing;
   }
 
   /**

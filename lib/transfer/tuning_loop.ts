@@ -1,6 +1,6 @@
 /**
- * The measuring side of adaptive concurrency: every {@linkcode WINDOW_MS} it
- * reads how much work was done and how busy the machine's CPUs and this
+ * The measuring side of adaptive concurrency: every {@linkcode WINDOW_MS}
+ * ({@linkcode CLIMB_WINDOW_MS} while the tuner climbs) it reads how much work was done and how busy the machine's CPUs and this
  * process were, gives the window to a {@linkcode ConcurrencyTuner} and passes
  * on its decisions.
  * A copy batch (`batch_concurrency.ts`) and the hashing of `ferry hash` and
@@ -12,8 +12,14 @@
 import process from "node:process";
 import type { ConcurrencyTuner, TunerDecision } from "./concurrency_tuner.ts";
 
-/** How long one measured window lasts. */
+/** How long one measured window lasts once the climb is over. */
 export const WINDOW_MS = 300;
+/**
+ * How long one measured window lasts while the tuner climbs: a copy of one
+ * large file from a share takes about a second, and with 300 ms windows half
+ * of it went by before the climb from 2 streams reached 8.
+ */
+export const CLIMB_WINDOW_MS = 150;
 
 /**
  * Feeds a tuner measured windows while started.
@@ -35,7 +41,7 @@ export class TuningLoop {
   #tuner: ConcurrencyTuner;
   #work: () => number;
   #onDecision: (decision: TunerDecision) => void;
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
   #last: Sample | undefined;
 
   /**
@@ -59,13 +65,21 @@ export class TuningLoop {
   start(): void {
     if (this.#timer !== undefined) return;
     this.#last = this.#sample();
-    this.#timer = setInterval(() => this.#tick(), WINDOW_MS);
+    this.#next();
   }
 
   /** Stops measuring (the timer no longer keeps the process alive). */
   stop(): void {
-    clearInterval(this.#timer);
+    clearTimeout(this.#timer);
     this.#timer = undefined;
+  }
+
+  /** Ends the next window after its length: shorter while the tuner climbs. */
+  #next(): void {
+    this.#timer = setTimeout(() => {
+      this.#tick();
+      if (this.#timer !== undefined) this.#next();
+    }, this.#tuner.climbing ? CLIMB_WINDOW_MS : WINDOW_MS);
   }
 
   #sample(): Sample {
