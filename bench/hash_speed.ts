@@ -70,7 +70,7 @@ const empty = join(local, "empty");
 await Deno.writeFile(empty, new Uint8Array());
 
 const bed = await share();
-const shared = bed === null ? [] : frames.map((frame, i) => join(bed.net, `bench-hash.${i}.exr`));
+const shared = bed === null ? [] : frames.map((_frame, i) => join(bed.net, `bench-hash.${i}.exr`));
 if (bed !== null) {
   for (const [i, frame] of frames.entries()) {
     await Deno.copyFile(frame, join(bed.store, `bench-hash.${i}.exr`));
