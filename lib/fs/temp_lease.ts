@@ -164,23 +164,37 @@ export class Leases {
 async function takeLease(dir: string): Promise<Deno.FsFile | null> {
   const path = join(dir, leaseName(RUN_ID));
   // Locked under another name, then renamed: another run never sees this
-  // lease unlocked (it would take it for a dead run's and remove it).
+  // lease unlocked (it would take it for a dead run's and remove it). SMB
+  // refuses to rename an open file (EBUSY): there the lease is made under
+  // its name and locked at once, as close as it gets.
   const unlocked = `${path}.new`;
+  const locked = await lockedFile(unlocked);
+  if (locked !== null) {
+    try {
+      await Deno.rename(unlocked, path);
+      return locked;
+    } catch {
+      locked.close();
+      await Deno.remove(unlocked).catch(() => {});
+    }
+  }
+  return await lockedFile(path);
+}
+
+/**
+ * Creates a file and locks it; `null` when it cannot be made or locked (no
+ * lock on this file system: an unlocked lease would read as a dead run's).
+ */
+async function lockedFile(path: string): Promise<Deno.FsFile | null> {
   let file: Deno.FsFile;
   try {
-    file = await Deno.open(unlocked, { read: true, write: true, createNew: true, mode: 0o600 });
+    file = await Deno.open(path, { read: true, write: true, createNew: true, mode: 0o600 });
   } catch {
     return null; // a folder that takes no lease file: temporaries there stay anonymous
   }
-  try {
-    if (await file.tryLock(true).catch(() => false)) {
-      await Deno.rename(unlocked, path);
-      return file;
-    }
-  } catch { /* not renamed: no lease */ }
-  // No lock on this file system: an unlocked lease would read as a dead run's.
+  if (await file.tryLock(true).catch(() => false)) return file;
   file.close();
-  await Deno.remove(unlocked).catch(() => {});
+  await Deno.remove(path).catch(() => {});
   return null;
 }
 
