@@ -317,6 +317,21 @@ Deno.test("temporaries of a killed run are removed by the next run; those of a r
   });
 });
 
+Deno.test("a lease a run killed while taking it left half-made (`.lease.new`) is removed by the next run into the folder", async () => {
+  await withTempDir(async (dir) => {
+    await writeRandomFile(join(dir, "other.mov"), 1000);
+    const out = join(dir, "out");
+    await Deno.mkdir(out);
+    // Made, not yet locked and renamed to its own name, when its run was killed.
+    await Deno.writeFile(join(out, ".ferry-run.0123456789abcdef.lease.new"), new Uint8Array());
+    const run = await runCli(["copy", join(dir, "other.mov"), join(out, "other.mov")], {
+      flags: OWNED,
+    });
+    assertEquals(run.code, 0, run.stderr);
+    assertEquals(await listTree(out), ["other.mov"]);
+  });
+});
+
 /** `makeReadOnly` for a synchronous callback: chattr +i as root, else mode 0555. */
 function makeReadOnlySync(dir: string): () => Promise<void> {
   if (Deno.uid() !== 0) {

@@ -17,7 +17,9 @@ export const RUN_ID: string = Array.from(
   (b) => b.toString(16).padStart(2, "0"),
 ).join("");
 
-const LEASE = /^\.ferry-run\.([0-9a-f]{16})\.lease$/;
+/** A lease being taken: locked under this name, then renamed to its own. */
+const UNLOCKED_SUFFIX = ".new";
+const LEASE = /^\.ferry-run\.([0-9a-f]{16})\.lease(?:\.new)?$/;
 
 /**
  * The lease file name of a run.
@@ -30,7 +32,8 @@ export function leaseName(runId: string): string {
 }
 
 /**
- * The run id in a lease file's name.
+ * The run id in a lease file's name, or in that of a lease being taken
+ * (`<lease>.new`, which a run killed at that moment leaves behind).
  *
  * @param name A file name.
  * @returns The run id, or `null` when it is no lease file.
@@ -167,7 +170,7 @@ async function takeLease(dir: string): Promise<Deno.FsFile | null> {
   // lease unlocked (it would take it for a dead run's and remove it). SMB
   // refuses to rename an open file (EBUSY): there the lease is made under
   // its name and locked at once, as close as it gets.
-  const unlocked = `${path}.new`;
+  const unlocked = `${path}${UNLOCKED_SUFFIX}`;
   const locked = await lockedFile(unlocked);
   if (locked !== null) {
     try {
