@@ -1,8 +1,8 @@
 /**
  * The measuring side of adaptive concurrency: every {@linkcode WINDOW_MS}
- * ({@linkcode CLIMB_WINDOW_MS} while the tuner climbs) it reads how much work was done and how busy the machine's CPUs and this
- * process were, gives the window to a {@linkcode ConcurrencyTuner} and passes
- * on its decisions.
+ * ({@linkcode CLIMB_WINDOW_MS} while the tuner climbs) it reads how much work
+ * was done and how busy the machine's CPUs and this process were, gives the
+ * window to a {@linkcode ConcurrencyTuner} and passes on its decisions.
  * A copy batch (`batch_concurrency.ts`) and the hashing of `ferry hash` and
  * `ferry verify` (`file_hasher.ts`) tune their streams with it.
  *
