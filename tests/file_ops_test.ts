@@ -1,6 +1,7 @@
 // Small local files take synchronous calls; shares keep Deno's asynchronous ones.
 import { join } from "node:path";
 import { isLocalFileSystem, SYNC_FILE_OPS, turn, TURN_EVERY_MS } from "../lib/fs/file_ops.ts";
+import { type FileSystemStats, statFileSystem } from "../lib/fs/statfs.ts";
 import { copyAll } from "./_outcomes.ts";
 import {
   assert,
@@ -12,6 +13,7 @@ import {
   withTempDir,
 } from "./_helpers.ts";
 
+const STATFS_MODULE = new URL("../lib/fs/statfs.ts", import.meta.url).href;
 const bed = await testbed();
 if (typeof bed === "string") console.warn(`SKIPPED local/share detection: ${bed}`);
 
@@ -24,6 +26,47 @@ Deno.test({
     assertEquals(await isLocalFileSystem(bed.reflink), true);
     assertEquals(await isLocalFileSystem(bed.net), false);
     assertEquals(await isLocalFileSystem(join(bed.local, "no such folder")), false);
+  },
+});
+
+Deno.test({
+  name: "statfs through libc says what Node's statfs says, on every bed volume",
+  ignore: typeof bed === "string",
+  fn: async () => {
+    if (typeof bed === "string") return;
+    const paths = [bed.local, bed.reflink, bed.net, join(bed.local, "no such folder")];
+    // The same module without --allow-ffi takes Node's fs.statfs.
+    const script = `import { statFileSystem } from ${JSON.stringify(STATFS_MODULE)};
+      console.log(JSON.stringify(await Promise.all(Deno.args.map(statFileSystem))));`;
+    const viaNode = async (flags: string[]) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          ...flags,
+          `data:application/typescript,${encodeURIComponent(script)}`,
+          ...paths,
+        ],
+        stdout: "piped",
+      }).output();
+      assert(out.success, `deno run ${flags.join(" ")} failed`);
+      return JSON.parse(new TextDecoder().decode(out.stdout)) as (FileSystemStats | null)[];
+    };
+    const node = await viaNode(["--allow-read", "--allow-sys=statfs"]);
+    const none = await viaNode(["--allow-read", "--allow-ffi"]);
+    const libc = await Promise.all(paths.map(statFileSystem));
+    assertEquals(none, [null, null, null, null], "without --allow-sys=statfs nothing is asked");
+    assertEquals(libc[3], null);
+    assertEquals(node[3], null);
+    for (const [i, path] of paths.slice(0, 3).entries()) {
+      const [a, b] = [libc[i]!, node[i]!];
+      assert(a !== null && b !== null, path);
+      assertEquals([a.type, a.blockBytes], [b.type, b.blockBytes], path);
+      // Free space moves as other tests write; a few MiB either way.
+      const apart = Math.abs(a.availableBlocks - b.availableBlocks) * a.blockBytes;
+      assert(apart < 256 * 1024 * 1024, `${path}: ${apart} bytes apart`);
+    }
+    assertEquals(libc[0]!.type, 0x01021994, "tmpfs");
+    assertEquals(libc[1]!.type, 0x58465342, "XFS");
   },
 });
 

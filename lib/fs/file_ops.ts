@@ -9,8 +9,7 @@
  * @module
  */
 
-import { statfs } from "node:fs/promises";
-import { canAskFreeSpace } from "./free_space.ts";
+import { statFileSystem } from "./statfs.ts";
 
 /** The operations a small file's copy, check and publish make. */
 export interface FileOps {
@@ -144,12 +143,9 @@ const LOCAL_TYPES = new Set([
  * ```
  */
 export async function isLocalFileSystem(path: string): Promise<boolean> {
-  if (Deno.build.os !== "linux" || !canAskFreeSpace()) return false;
-  try {
-    return LOCAL_TYPES.has(Number((await statfs(path)).type));
-  } catch {
-    return false;
-  }
+  if (Deno.build.os !== "linux") return false;
+  const stats = await statFileSystem(path);
+  return stats !== null && LOCAL_TYPES.has(stats.type);
 }
 
 /**

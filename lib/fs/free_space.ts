@@ -9,6 +9,7 @@
 import { dirname } from "node:path";
 import { InputError } from "../errors.ts";
 import { formatBytes } from "../size.ts";
+import { canStatFileSystems, statFileSystem } from "./statfs.ts";
 
 /** What one destination file system has and gets. */
 export interface SpaceNeed {
@@ -23,16 +24,6 @@ export interface SpaceNeed {
 }
 
 const BLOCK = 4096;
-
-/**
- * Whether the free space of a file system can be asked: `statfs` needs
- * Deno's `--allow-sys=statfs`.
- *
- * @returns `true` when it can.
- */
-export function canAskFreeSpace(): boolean {
-  return Deno.permissions.querySync({ name: "sys", kind: "statfs" }).state === "granted";
-}
 
 /** The nearest existing folder of a path and its device, each path looked at once. */
 function nearestExisting(
@@ -80,7 +71,7 @@ export async function spaceNeeds(
 ): Promise<SpaceNeed[]> {
   const { mayClone = false } = options;
   // Without statfs nothing can be compared: do not even look (a stat per folder on a share).
-  if (!canAskFreeSpace()) return [];
+  if (!canStatFileSystems()) return [];
   const seen = new Map<string, Promise<{ path: string; dev: number } | null>>();
   const byDev = new Map<number, SpaceNeed>();
   const files = [...planned].filter((f) => f.action === "copy" && f.size > 0);
@@ -149,13 +140,6 @@ export function tightDevices(needs: readonly SpaceNeed[]): Set<number> {
  * @returns The bytes, or `null` when it cannot be asked.
  */
 export async function freeBytesAt(path: string): Promise<number | null> {
-  if (!canAskFreeSpace()) return null;
-  try {
-    // Loaded on first use: Node's fs layer costs start-up a copy without the check should not pay.
-    const { statfs } = await import("node:fs/promises");
-    const fs = await statfs(path);
-    return Number(fs.bavail) * Number(fs.bsize);
-  } catch {
-    return null;
-  }
+  const stats = await statFileSystem(path);
+  return stats === null ? null : stats.availableBlocks * stats.blockBytes;
 }
