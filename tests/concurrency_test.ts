@@ -282,3 +282,34 @@ Deno.test("a run of a journaled batch starts at the streams its last run recorde
     await assertSameFile(join(dir, "b.mov"), src);
   });
 });
+
+Deno.test("the process's CPU time reads the same through libc as through Node, and counts busy work", async () => {
+  // Busy for 300 ms of wall time on this thread, measured both ways.
+  const script = `import { processCpuMs } from ${
+    JSON.stringify(new URL("../lib/transfer/process_cpu.ts", import.meta.url).href)
+  };
+    const first = processCpuMs();
+    let before = first;
+    while (before === undefined) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      before = processCpuMs();
+    }
+    const end = performance.now() + 300;
+    while (performance.now() < end) Math.sqrt(Math.random());
+    console.log(JSON.stringify({ first: first ?? null, spent: processCpuMs() - before }));`;
+  for (const ffi of [true, false]) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        ...(ffi ? ["--allow-ffi"] : []),
+        `data:application/typescript,${encodeURIComponent(script)}`,
+      ],
+      stdout: "piped",
+    }).output();
+    assert(out.success, `ffi ${ffi}`);
+    const { first, spent } = JSON.parse(new TextDecoder().decode(out.stdout));
+    // Without FFI the first call only starts loading Node's process module.
+    assertEquals(first === null, !ffi, `ffi ${ffi}: first reading ${first}`);
+    assert(spent >= 250 && spent < 1000, `ffi ${ffi}: ${spent} ms of CPU for 300 ms busy`);
+  }
+});

@@ -9,7 +9,7 @@
  * @module
  */
 
-import process from "node:process";
+import { processCpuMs } from "./process_cpu.ts";
 import type { ConcurrencyTuner, TunerDecision } from "./concurrency_tuner.ts";
 
 /** How long one measured window lasts once the climb is over. */
@@ -83,12 +83,11 @@ export class TuningLoop {
   }
 
   #sample(): Sample {
-    const own = process.cpuUsage();
     return {
       atMs: performance.now(),
       work: this.#work(),
       cpu: cpuTimes(),
-      ownMs: (own.user + own.system) / 1000,
+      ownMs: processCpuMs(),
     };
   }
 
@@ -99,7 +98,9 @@ export class TuningLoop {
     const ms = now.atMs - last.atMs;
     // This process's CPU time against the cores it may run on (a `taskset`
     // or a cgroup's cpuset leaves fewer than the machine has).
-    const own = (now.ownMs - last.ownMs) / (ms * Math.max(1, navigator.hardwareConcurrency));
+    const own = now.ownMs === undefined || last.ownMs === undefined
+      ? 0
+      : (now.ownMs - last.ownMs) / (ms * Math.max(1, navigator.hardwareConcurrency));
     const decision = this.#tuner.observe({
       work: now.work - last.work,
       ms,
@@ -109,12 +110,15 @@ export class TuningLoop {
   }
 }
 
-/** One reading: the time, the work done so far, the machine's and this process's CPU time. */
+/**
+ * One reading: the time, the work done so far, the machine's and this
+ * process's CPU time (`undefined` for the first readings without FFI).
+ */
 interface Sample {
   atMs: number;
   work: number;
   cpu: CpuTimes | null;
-  ownMs: number;
+  ownMs: number | undefined;
 }
 
 /** The machine's CPU time, busy and all, in clock ticks (`/proc/stat`). */
