@@ -296,7 +296,7 @@ async function finalizeLocked(
         continue;
       }
       const before = journaled.outcomes.get(item.dst);
-      const tmp = sharedTempPath(item.dst, batchId, item.id);
+      const tmp = await sharedTempPath(item.dst, batchId, item.id);
       const published = before?.status === "copied" || before?.status === "moved";
       if (journaled.shared.has(tmp) && !published && item.copier !== "none") {
         const missing = item.chunks.filter((range) => !isCovered(written.get(tmp), range));

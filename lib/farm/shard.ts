@@ -15,7 +15,6 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import type { DatabaseSync } from "node:sqlite";
 import { OptionError } from "../options.ts";
 import type { Chunk } from "../plan/plan_item.ts";
@@ -295,10 +294,14 @@ export function splitPlan(db: DatabaseSync, count: number): ShardSplit {
  * ```ts
  * import { sharedTempPath } from "./shard.ts";
  *
- * console.log(sharedTempPath("/out/clip.mov", "b1", 7).endsWith(".shared.ferry-partial")); // true
+ * const tmp = await sharedTempPath("/out/clip.mov", "b1", 7);
+ * console.log(tmp.endsWith(".shared.ferry-partial")); // true
  * ```
  */
-export function sharedTempPath(dst: string, batchId: string, id: number): string {
+export async function sharedTempPath(dst: string, batchId: string, id: number): Promise<string> {
+  // Loaded on first use: Node's crypto layer costs every start ~30 ms, and
+  // only a batch split across shards needs it.
+  const { createHash } = await import("node:crypto");
   const tag = createHash("sha256").update(`${batchId}\0${id}`).digest("hex").slice(0, 16);
   const cut = dst.lastIndexOf("/");
   const name = dst.slice(cut + 1);

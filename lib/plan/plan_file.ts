@@ -527,7 +527,7 @@ async function* shardItems(
         if (mine.length === 0) continue;
         const chunks = ranges.map(range);
         const part = Object.freeze({
-          tmp: sharedTempPath(item.dst, batchId, item.id),
+          tmp: await sharedTempPath(item.dst, batchId, item.id),
           ranges: Object.freeze(mine),
           // Ranges copied in parallel keep their size; one kernel range goes in large pieces.
           step: item.copier === "ranges"
