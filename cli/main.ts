@@ -11,17 +11,7 @@ import { describeError, InputError } from "../lib/errors.ts";
 import { MhlError } from "../lib/integrity/mhl/mhl_error.ts";
 import { VERSION } from "../lib/version.ts";
 import { parse, UsageError } from "./args.ts";
-import { demo } from "./commands/demo.ts";
-import { hashCommand } from "./commands/hash.ts";
-import { type Context, runBatch } from "./commands/transfer.ts";
-import { copyToCommand, offloadCommand } from "./commands/offload.ts";
-import { verifyCommand } from "./commands/verify.ts";
-import { batchesCommand, resumeCommand, statusCommand } from "./commands/ledger.ts";
-import { applyCommand, planCommand } from "./commands/plan.ts";
-import { undoCommand } from "./commands/undo.ts";
-import { farmCommand, finalizeCommand } from "./commands/farm.ts";
-import { lsCommand } from "./commands/ls.ts";
-import { sequenceAwareMappings } from "./sequence_tally.ts";
+import type { Context } from "./commands/transfer.ts";
 import { EXIT } from "./exit.ts";
 import { COMMAND_HELP, HELP, USAGE } from "./help.ts";
 import { Reporter } from "./reporter.ts";
@@ -91,38 +81,46 @@ export async function main(args: string[], interrupts?: Interrupts): Promise<num
       }
     }
     const context: Context = { parsed, reporter, interrupts };
+    // Each command's modules are loaded when it runs: `ferry hash` or
+    // `ferry status` does not pay for the copy engine's start.
     switch (parsed.command) {
       case "demo":
-        return await demo(context);
+        return await (await import("./commands/demo.ts")).demo(context);
       case "hash":
-        return await hashCommand(context);
+        return await (await import("./commands/hash.ts")).hashCommand(context);
       case "verify":
-        return await verifyCommand(context);
+        return await (await import("./commands/verify.ts")).verifyCommand(context);
       case "status":
-        return await statusCommand(context);
+        return await (await import("./commands/ledger.ts")).statusCommand(context);
       case "batches":
-        return batchesCommand(context);
+        return (await import("./commands/ledger.ts")).batchesCommand(context);
       case "resume":
-        return await resumeCommand(context);
+        return await (await import("./commands/ledger.ts")).resumeCommand(context);
       case "undo":
-        return await undoCommand(context);
+        return await (await import("./commands/undo.ts")).undoCommand(context);
       case "apply":
-        return await applyCommand(context);
+        return await (await import("./commands/plan.ts")).applyCommand(context);
       case "plan":
-        return await planCommand(context);
+        return await (await import("./commands/plan.ts")).planCommand(context);
       case "ls":
-        return await lsCommand(context);
+        return await (await import("./commands/ls.ts")).lsCommand(context);
       case "finalize":
-        return await finalizeCommand(context);
+        return await (await import("./commands/farm.ts")).finalizeCommand(context);
       case "farm":
-        return await farmCommand(context);
+        return await (await import("./commands/farm.ts")).farmCommand(context);
       case "offload":
-        return await offloadCommand(context);
+        return await (await import("./commands/offload.ts")).offloadCommand(context);
       default: {
-        if (parsed.to.length > 0) return await copyToCommand(context);
+        if (parsed.to.length > 0) {
+          return await (await import("./commands/offload.ts")).copyToCommand(context);
+        }
         if (parsed.cascade || parsed.lagBytes !== undefined) {
           throw new UsageError("--cascade and --lag-buffer go with several destinations (--to)");
         }
+        const [{ runBatch }, { sequenceAwareMappings }] = await Promise.all([
+          import("./commands/transfer.ts"),
+          import("./sequence_tally.ts"),
+        ]);
         const operation = parsed.command === "move" ? "move" : "copy";
         const mappings = await sequenceAwareMappings(parsed.operands, parsed, reporter);
         // Once the copy exists, the same command would copy into it (cp's rule): -T says the path.

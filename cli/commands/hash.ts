@@ -26,7 +26,7 @@ export async function hashCommand({ parsed, reporter }: Context): Promise<number
     "../../lib/integrity/file_hasher.ts"
   );
   const { forEachLimit } = await import("../../lib/concurrency.ts");
-  const { listFiles } = await import("../../lib/integrity/verify.ts");
+  const { listFiles } = await import("../../lib/integrity/list_files.ts");
   if (parsed.operands.length === 0) {
     throw new UsageError("hash needs at least one file or directory");
   }

@@ -11,6 +11,7 @@ import { forEachLimit } from "../concurrency.ts";
 import { describeError } from "../errors.ts";
 import { DEFAULT_HASH, type HashAlgorithm } from "./hash.ts";
 import { DEFAULT_HASH_CONCURRENCY, FileHasher } from "./file_hasher.ts";
+import { listFiles } from "./list_files.ts";
 import { MHL_DIR } from "./mhl/chain.ts";
 import { type GenerationFile, writeGeneration } from "./mhl/generation_writer.ts";
 import { loadHistory, ownerOf, recordedPaths, recordOf } from "./mhl/history.ts";
@@ -86,42 +87,6 @@ export interface VerifyReport {
   recordError?: string;
   /** `true` when every recorded file is present and matches, and nothing is new or unreadable. */
   ok: boolean;
-}
-
-/**
- * Lists the regular files under `root` (relative, with `/`), leaving out
- * `ascmhl/`, `.DS_Store` and ferry's temporary files. Devices, FIFOs and
- * sockets are not listed.
- *
- * @param root A directory.
- * @param onUnreadable Called for a folder below `root` that cannot be listed
- * (the rest is still listed); without it, such a folder throws.
- * @returns The paths, sorted.
- */
-export async function listFiles(
-  root: string,
-  onUnreadable?: (dir: string, error: unknown) => void,
-): Promise<string[]> {
-  const out: string[] = [];
-  async function walk(dir: string, prefix: string): Promise<void> {
-    let entries: Deno.DirEntry[];
-    try {
-      entries = await Array.fromAsync(Deno.readDir(dir));
-    } catch (error) {
-      if (onUnreadable === undefined || prefix === "") throw error;
-      onUnreadable(dir, error);
-      return;
-    }
-    for (const entry of entries) {
-      if (entry.name === ".DS_Store" || isTempName(entry.name) || leaseRunOf(entry.name)) continue;
-      if (prefix === "" && entry.name === MHL_DIR) continue;
-      const rel = prefix === "" ? entry.name : `${prefix}/${entry.name}`;
-      if (entry.isDirectory) await walk(join(dir, entry.name), rel);
-      else if (entry.isFile) out.push(rel);
-    }
-  }
-  await walk(root, "");
-  return out.sort();
 }
 
 /** What is on disk under a delivery's root. */

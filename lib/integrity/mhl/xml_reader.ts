@@ -8,7 +8,6 @@
  * @module
  */
 
-import { SaxesParser } from "npm:saxes@6.0.0"; // the same pin as "imports" in deno.json
 import { MhlError } from "./mhl_error.ts";
 import { describeError } from "../../errors.ts";
 
@@ -67,6 +66,9 @@ function sniffEncoding(head: Uint8Array): string {
  * ```
  */
 export async function readXml(path: string, handler: XmlHandler): Promise<void> {
+  // Loaded on first use: an npm package brings Node's module layer, which
+  // costs every start of a process that imports it ~30 ms.
+  const { SaxesParser } = await import("npm:saxes@6.0.0"); // the same pin as "imports" in deno.json
   let file: Deno.FsFile;
   try {
     file = await Deno.open(path, { read: true });
