@@ -2,10 +2,12 @@ import { join } from "node:path";
 import { createHasher, type Hasher } from "../lib/integrity/hash.ts";
 import { libxxhashVersion } from "../lib/integrity/libxxhash.ts";
 import { MIB } from "../lib/size.ts";
+import { isLocalFileSystem } from "../lib/fs/file_ops.ts";
 import {
   assert,
   assertEquals,
   assertThrows,
+  ROOT,
   runCli,
   withTempDir,
   writeRandomFile,
@@ -128,6 +130,33 @@ Deno.test({
         for (const [i, path] of paths.entries()) {
           const digest = await xxhsum(algorithm, path);
           assert(digest !== null && lines[i]!.includes(digest), `${algorithm}: ${lines[i]}`);
+        }
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "ferry hash on one core reads local files on its main thread, with xxhsum's lines",
+  ignore: xxhsumMissing,
+  async fn(): Promise<void> {
+    await withTempDir(async (dir) => {
+      assert(await isLocalFileSystem(dir), `${dir} is not on a local file system`);
+      // Sizes around the 1 MiB read: one read, a short last read, many reads.
+      const sizes = [MIB + 1, 2 * MIB, 7 * MIB + 3, 12 * MIB];
+      const paths = sizes.map((_, i) => join(dir, `frame.${1001 + i}.exr`));
+      for (const [i, size] of sizes.entries()) await writeRandomFile(paths[i]!, size);
+      const oneCore = ["taskset", "-c", "0", Deno.execPath(), ROOT];
+      for (const ffi of [true, false]) {
+        const run = await runCli(["hash", "--hash", "xxh128", dir], {
+          flags: ["--allow-read", "--allow-sys=statfs", ...(ffi ? ["--allow-ffi"] : [])],
+          prefix: oneCore,
+        });
+        assertEquals(run.code, 0, run.stderr);
+        const lines = run.stdout.trim().split("\n");
+        assertEquals(lines.length, paths.length);
+        for (const [i, path] of paths.entries()) {
+          assertEquals(lines[i], `${await xxhsum("xxh128", path)}  ${path}`, `ffi ${ffi}`);
         }
       }
     });

@@ -12,7 +12,7 @@
  */
 
 import { ControlBlock } from "../workers/control.ts";
-import { type HashAlgorithm, hashBytes } from "./hash.ts";
+import { type HashAlgorithm, hashBytes, hashFile } from "./hash.ts";
 import { DEFAULTS } from "../options.ts";
 import { HASH_CHUNK_BYTES, splitRanges } from "../plan/chunks.ts";
 import type { Chunk } from "../plan/plan_item.ts";
@@ -110,6 +110,9 @@ export class FileHasher implements AsyncDisposable {
   #fixed: boolean;
   #loop: TuningLoop | undefined;
   #folders = new LocalFolders();
+  /** The last of the files hashed on this thread, one after another (one core). */
+  #here: Promise<unknown> = Promise.resolve();
+  #hereBuffer: Uint8Array | undefined;
 
   /** Bytes hashed so far, over every file (large files count range by range, 8 MiB at a time). */
   get bytesHashed(): number {
@@ -131,7 +134,9 @@ export class FileHasher implements AsyncDisposable {
   #startPool(): WorkerPool {
     const pool = new WorkerPool(this.#control, { bufferBytes: this.#bufferBytes });
     if (!this.#fixed) {
-      const tuner = new ConcurrencyTuner({ max: this.#control.workers });
+      // One core cannot hash in two workers at once: the second only costs its start.
+      const start = Math.min(2, navigator.hardwareConcurrency);
+      const tuner = new ConcurrencyTuner({ max: this.#control.workers, start });
       pool.streams = tuner.streams;
       this.#loop = new TuningLoop(
         tuner,
@@ -161,11 +166,26 @@ export class FileHasher implements AsyncDisposable {
       this.#filesHashed++;
       return digest;
     }
-    this.#pool ??= this.#startPool();
     // On a local file system one worker reads the file in order, hashing as
     // it reads (as xxhsum does; the kernel reads ahead); on a share its
     // ranges are read side by side, each request's latency hidden by the others.
     const local = await this.#folders.isLocal(dirname(path));
+    // With one core a worker has nothing to overlap with and only costs its
+    // start (~0.1 s): local files are read here, one at a time, as xxhsum does.
+    if (local && !this.#fixed && navigator.hardwareConcurrency === 1) {
+      const onRead = (bytes: number) => void (this.#bytesHashed += bytes);
+      const digest = this.#here.then(() =>
+        hashFile(path, algorithm, {
+          buffer: this.#hereBuffer ??= new Uint8Array(this.#bufferBytes),
+          onRead,
+        })
+      );
+      this.#here = digest.catch(() => {});
+      const done = await digest;
+      this.#filesHashed++;
+      return done;
+    }
+    this.#pool ??= this.#startPool();
     const chunks = local ? [{ offset: 0, length: size }] : splitRanges(size, HASH_CHUNK_BYTES);
     const run = await this.#pool.runRanges(
       this.#nextTag++,

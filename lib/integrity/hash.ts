@@ -224,7 +224,9 @@ export async function hashBytes(algorithm: HashAlgorithm, bytes: Uint8Array): Pr
  *
  * @param path The file.
  * @param algorithm The algorithm.
- * @param options The read size, and a signal that stops the read.
+ * @param options The read size (or a buffer to read into, reused between
+ *   calls that do not overlap), a signal that stops the read, and a callback
+ *   told the bytes of each read.
  * @returns The digest.
  *
  * @example
@@ -240,16 +242,22 @@ export async function hashBytes(algorithm: HashAlgorithm, bytes: Uint8Array): Pr
 export async function hashFile(
   path: string,
   algorithm: HashAlgorithm,
-  options: { bufferBytes?: number; signal?: AbortSignal } = {},
+  options: {
+    bufferBytes?: number;
+    buffer?: Uint8Array;
+    signal?: AbortSignal;
+    onRead?: (bytes: number) => void;
+  } = {},
 ): Promise<string> {
   const hasher = await createHasher(algorithm);
   using file = await Deno.open(path, { read: true });
-  const buffer = new Uint8Array(options.bufferBytes ?? 1024 * 1024);
+  const buffer = options.buffer ?? new Uint8Array(options.bufferBytes ?? 1024 * 1024);
   for (;;) {
     options.signal?.throwIfAborted();
     const got = await file.read(buffer);
     if (got === null) break;
     hasher.update(buffer.subarray(0, got));
+    options.onRead?.(got);
   }
   return hasher.digest();
 }
