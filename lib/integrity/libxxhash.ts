@@ -40,6 +40,19 @@ const SYMBOLS = {
   XXH3_128bits_reset: { parameters: ["pointer"], result: "i32" },
   XXH3_128bits_update: { parameters: ["pointer", "buffer", "usize"], result: "i32" },
   XXH3_128bits_digest: { parameters: ["pointer"], result: { struct: ["u64", "u64"] } },
+  // The x86 builds (Debian's among them) also export XXH3 updates that pick
+  // AVX2 or AVX-512 code at run time, as xxhsum does; the plain ones are
+  // built for the baseline SSE2 and run XXH3 at about half that speed.
+  XXH3_64bits_update_dispatch: {
+    parameters: ["pointer", "buffer", "usize"],
+    result: "i32",
+    optional: true,
+  },
+  XXH3_128bits_update_dispatch: {
+    parameters: ["pointer", "buffer", "usize"],
+    result: "i32",
+    optional: true,
+  },
 } as const;
 
 type Library = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
@@ -137,12 +150,22 @@ export function libxxhashHasher(algorithm: XxhashAlgorithm): Hasher | null {
     },
     xxh3: {
       reset: () => lib.XXH3_64bits_reset(pointer),
-      update: (bytes: Uint8Array) => lib.XXH3_64bits_update(pointer, bytes, BigInt(bytes.length)),
+      update: (bytes: Uint8Array) =>
+        (lib.XXH3_64bits_update_dispatch ?? lib.XXH3_64bits_update)(
+          pointer,
+          bytes,
+          BigInt(bytes.length),
+        ),
       digest: () => hex64(lib.XXH3_64bits_digest(pointer)),
     },
     xxh128: {
       reset: () => lib.XXH3_128bits_reset(pointer),
-      update: (bytes: Uint8Array) => lib.XXH3_128bits_update(pointer, bytes, BigInt(bytes.length)),
+      update: (bytes: Uint8Array) =>
+        (lib.XXH3_128bits_update_dispatch ?? lib.XXH3_128bits_update)(
+          pointer,
+          bytes,
+          BigInt(bytes.length),
+        ),
       digest: () => {
         // XXH128_hash_t is { low64, high64 }; xxhsum prints the high half first.
         const halves = new BigUint64Array(lib.XXH3_128bits_digest(pointer).buffer);
