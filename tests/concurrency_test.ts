@@ -4,6 +4,7 @@
 import { join } from "node:path";
 import { ConcurrencyTuner, lanesFor, type TunerWindow } from "../lib/transfer/concurrency_tuner.ts";
 import { Lane } from "../lib/transfer/lane.ts";
+import { CLIMB_WINDOW_MS, TuningLoop } from "../lib/transfer/tuning_loop.ts";
 import { ControlBlock } from "../lib/workers/control.ts";
 import { WorkerPool } from "../lib/workers/pool.ts";
 import { rerunOptions, resolveOptions } from "../lib/options.ts";
@@ -17,6 +18,7 @@ import {
   assertMatch,
   assertSameFile,
   runCli,
+  waitFor,
   withTempDir,
   writeRandomFile,
 } from "./_helpers.ts";
@@ -312,4 +314,25 @@ Deno.test("the process's CPU time reads the same through libc as through Node, a
     assertEquals(first === null, !ffi, `ffi ${ffi}: first reading ${first}`);
     assert(spent >= 250 && spent < 1000, `ffi ${ffi}: ${spent} ms of CPU for 300 ms busy`);
   }
+});
+
+Deno.test("the tuning loop does not judge the first window with work in it: workers were still starting", async () => {
+  let work = 0;
+  const decided: number[] = [];
+  const started = performance.now();
+  const loop = new TuningLoop(
+    new ConcurrencyTuner({ max: 8 }),
+    // Work grows between any two readings, as in a copy under way.
+    () => work += MIB,
+    () => decided.push(performance.now() - started),
+  );
+  loop.start();
+  try {
+    assert(await waitFor(() => Promise.resolve(decided.length > 0)), "no decision");
+  } finally {
+    loop.stop();
+  }
+  // The first window only sets the baseline: the first step comes at the end
+  // of the second, not of the first.
+  assert(decided[0]! >= 2 * CLIMB_WINDOW_MS, `first decision after ${decided[0]} ms`);
 });
