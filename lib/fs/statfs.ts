@@ -71,7 +71,7 @@ export function canStatFileSystems(): boolean {
  */
 export async function statFileSystem(path: string): Promise<FileSystemStats | null> {
   if (!canStatFileSystems()) return null;
-  libc ??= loadLibc(SYMBOLS);
+  if (libc === undefined) libc = loadLibc(SYMBOLS); // `null` stays: no FFI here
   try {
     if (libc !== null) {
       const words = new BigInt64Array(STRUCT_BYTES / 8);

@@ -38,7 +38,7 @@ let loading: Promise<void> | undefined;
  * ```
  */
 export function processCpuMs(): number | undefined {
-  libc ??= loadLibc(SYMBOLS);
+  if (libc === undefined) libc = loadLibc(SYMBOLS); // `null` stays: no FFI here
   if (libc !== null) {
     // struct timespec: seconds and nanoseconds, 8 bytes each on 64-bit Linux.
     const time = new BigInt64Array(2);
