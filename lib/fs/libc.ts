@@ -111,6 +111,29 @@ export function loadLibc<S extends Deno.ForeignLibraryInterface>(
   }
 }
 
+/**
+ * {@linkcode loadLibc} made at the first call and kept for the process, for
+ * modules that call libc now and then and never close it. Where libc cannot
+ * be loaded, that too is found once (`null` every call after).
+ *
+ * @param symbols The functions to bind.
+ * @returns A function giving the library, or `null`.
+ *
+ * @example
+ * ```ts
+ * import { libcOnce } from "./libc.ts";
+ *
+ * const libc = libcOnce({ getpid: { parameters: [], result: "i32" } });
+ * console.log(libc() === null || libc()!.symbols.getpid() === Deno.pid); // true
+ * ```
+ */
+export function libcOnce<S extends Deno.ForeignLibraryInterface>(
+  symbols: S,
+): () => Deno.DynamicLibrary<S> | null {
+  let loaded: Deno.DynamicLibrary<S> | null | undefined;
+  return () => loaded === undefined ? loaded = loadLibc(symbols) : loaded;
+}
+
 /** `open` flags (Linux). */
 export const O_RDONLY = 0;
 /** `open` flags (Linux). */

@@ -15,7 +15,7 @@
  * @module
  */
 
-import { loadLibc, openArgs } from "./libc.ts";
+import { libcOnce, openArgs } from "./libc.ts";
 
 const POSIX_FADV_DONTNEED = 4;
 
@@ -26,7 +26,7 @@ const SYMBOLS = {
   close: { parameters: ["i32"], result: "i32" },
 } as const;
 
-let libc: Deno.DynamicLibrary<typeof SYMBOLS> | null | undefined;
+const libc = libcOnce(SYMBOLS);
 
 /** How a copy was readied for its read-back. */
 export type ReadBack =
@@ -56,18 +56,18 @@ export type ReadBack =
  * ```
  */
 export async function dropFromCache(path: string): Promise<ReadBack> {
-  libc ??= loadLibc(SYMBOLS);
-  const fd = libc === null ? -1 : await libc.symbols.open(...openArgs(path, false));
+  const lib = libc();
+  const fd = lib === null ? -1 : await lib.symbols.open(...openArgs(path, false));
   // No FFI, or an open that failed (its errno belongs to the blocking thread
   // that made the call): Deno's flush, whose error says why.
-  if (libc === null || fd < 0) return await flush(path);
+  if (lib === null || fd < 0) return await flush(path);
   try {
-    if ((await libc.symbols.fdatasync(fd)) !== 0) await flush(path);
+    if ((await lib.symbols.fdatasync(fd)) !== 0) await flush(path);
     // Only clean pages are dropped: after the flush, all of them.
-    const advice = libc.symbols.posix_fadvise(fd, 0n, 0n, POSIX_FADV_DONTNEED);
+    const advice = lib.symbols.posix_fadvise(fd, 0n, 0n, POSIX_FADV_DONTNEED);
     return advice === 0 ? "storage" : "flushed";
   } finally {
-    libc.symbols.close(fd);
+    lib.symbols.close(fd);
   }
 }
 

@@ -11,7 +11,7 @@ import { basename, sep as SEP } from "node:path";
 import type { ExistingPolicy } from "../options.ts";
 import { ASYNC_FILE_OPS, type FileOps } from "./file_ops.ts";
 import { RUN_ID } from "./temp_lease.ts";
-import { AT_FDCWD, cString, loadLibc, RENAME_NOREPLACE } from "./libc.ts";
+import { AT_FDCWD, cString, libcOnce, RENAME_NOREPLACE } from "./libc.ts";
 
 /** Every temporary file ferry writes ends with this. */
 export const TEMP_SUFFIX = ".ferry-partial";
@@ -160,7 +160,7 @@ const RENAME_SYMBOLS = {
     nonblocking: true,
   },
 } as const;
-let renameLib: Deno.DynamicLibrary<typeof RENAME_SYMBOLS> | null | undefined;
+const renameLib = libcOnce(RENAME_SYMBOLS);
 
 /**
  * `renameat2(RENAME_NOREPLACE)`, with FFI: the kernel refuses to replace
@@ -175,9 +175,9 @@ async function renameNoReplace(
   tmp: string,
   dst: string,
 ): Promise<"published" | "exists" | "unsupported"> {
-  renameLib ??= loadLibc(RENAME_SYMBOLS);
-  if (renameLib === null) return "unsupported";
-  const result = await renameLib.symbols.renameat2(
+  const lib = renameLib();
+  if (lib === null) return "unsupported";
+  const result = await lib.symbols.renameat2(
     AT_FDCWD,
     cString(tmp),
     AT_FDCWD,

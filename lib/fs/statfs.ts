@@ -10,7 +10,7 @@
  * @module
  */
 
-import { cString, loadLibc } from "./libc.ts";
+import { cString, libcOnce } from "./libc.ts";
 
 /** What `statfs` says of one file system. */
 export interface FileSystemStats {
@@ -34,7 +34,7 @@ const SYMBOLS = {
 const STRUCT_BYTES = 120;
 const WORD = { type: 0, blockBytes: 1, availableBlocks: 4 } as const;
 
-let libc: ReturnType<typeof loadLibc<typeof SYMBOLS>> | undefined;
+const libc = libcOnce(SYMBOLS);
 
 /**
  * Whether `statfs` may be asked: Deno's `--allow-sys=statfs`.
@@ -71,12 +71,12 @@ export function canStatFileSystems(): boolean {
  */
 export async function statFileSystem(path: string): Promise<FileSystemStats | null> {
   if (!canStatFileSystems()) return null;
-  if (libc === undefined) libc = loadLibc(SYMBOLS); // `null` stays: no FFI here
+  const lib = libc();
   try {
-    if (libc !== null) {
+    if (lib !== null) {
       const words = new BigInt64Array(STRUCT_BYTES / 8);
       const pathBytes = cString(path);
-      if ((await libc.symbols.statfs(pathBytes, words)) !== 0) return null;
+      if ((await lib.symbols.statfs(pathBytes, words)) !== 0) return null;
       return {
         type: Number(BigInt.asUintN(32, words[WORD.type]!)),
         blockBytes: Number(words[WORD.blockBytes]),

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { loadLibc } from "../fs/libc.ts";
+import { libcOnce } from "../fs/libc.ts";
 
 const SYMBOLS = {
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
@@ -18,7 +18,7 @@ const SYMBOLS = {
 /** `CLOCK_PROCESS_CPUTIME_ID` (Linux). */
 const CLOCK_PROCESS_CPUTIME_ID = 2;
 
-let libc: ReturnType<typeof loadLibc<typeof SYMBOLS>> | undefined;
+const libc = libcOnce(SYMBOLS);
 let cpuUsage: (() => { user: number; system: number }) | undefined;
 let loading: Promise<void> | undefined;
 
@@ -38,11 +38,11 @@ let loading: Promise<void> | undefined;
  * ```
  */
 export function processCpuMs(): number | undefined {
-  if (libc === undefined) libc = loadLibc(SYMBOLS); // `null` stays: no FFI here
-  if (libc !== null) {
+  const lib = libc();
+  if (lib !== null) {
     // struct timespec: seconds and nanoseconds, 8 bytes each on 64-bit Linux.
     const time = new BigInt64Array(2);
-    if (libc.symbols.clock_gettime(CLOCK_PROCESS_CPUTIME_ID, time) === 0) {
+    if (lib.symbols.clock_gettime(CLOCK_PROCESS_CPUTIME_ID, time) === 0) {
       return Number(time[0]) * 1000 + Number(time[1]) / 1e6;
     }
   }
