@@ -134,9 +134,7 @@ export class FileHasher implements AsyncDisposable {
   #startPool(): WorkerPool {
     const pool = new WorkerPool(this.#control, { bufferBytes: this.#bufferBytes });
     if (!this.#fixed) {
-      // One core cannot hash in two workers at once: the second only costs its start.
-      const start = Math.min(2, navigator.hardwareConcurrency);
-      const tuner = new ConcurrencyTuner({ max: this.#control.workers, start });
+      const tuner = new ConcurrencyTuner({ max: this.#control.workers });
       pool.streams = tuner.streams;
       this.#loop = new TuningLoop(
         tuner,
