@@ -187,6 +187,52 @@ Deno.test("the worker pool starts only as many workers as its streams allow and 
   });
 });
 
+Deno.test("the worker pool copies fewer ranges at once as soon as its streams are lowered, also while ranges are queued", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "src.bin");
+    const dst = join(dir, "dst.bin");
+    const ranges = 24;
+    await writeRandomFile(src, ranges * 2 * MIB);
+    await Deno.writeFile(dst, new Uint8Array());
+    await Deno.truncate(dst, ranges * 2 * MIB);
+    const pool = new WorkerPool(new ControlBlock(4), { bufferBytes: 64 * 1024 });
+    let inFlight = 0;
+    let lowered = false;
+    /** Ranges already running when each range after the lowering started. */
+    const alongside: number[] = [];
+    const outcomes = await Promise.all(Array.from({ length: ranges }, (_, i) =>
+      pool.run(
+        () => {
+          if (lowered) alongside.push(inFlight);
+          inFlight++;
+          return {
+            src,
+            dst,
+            offset: i * 2 * MIB,
+            length: 2 * MIB,
+            offload: false,
+            offloadRequired: false,
+            offloadStepBytes: MIB,
+          };
+        },
+        i,
+        undefined,
+        () => {
+          inFlight--;
+          if (!lowered && i >= 4) {
+            lowered = true;
+            pool.streams = 1;
+          }
+        },
+      )));
+    await pool.close();
+    assertEquals(outcomes.map((o) => o.type), Array(ranges).fill("done"));
+    await assertSameFile(dst, src);
+    assert(alongside.length > 0, "ranges started after the lowering");
+    assertEquals(alongside.filter((n) => n > 0), [], "each started alone");
+  });
+});
+
 Deno.test("concurrency is adaptive by default, fixed when a worker count is given, and a worker count given again for a rerun fixes it", () => {
   assertEquals(resolveOptions({}).concurrency, "adaptive");
   assertEquals(resolveOptions({ maxWorkers: 4 }).concurrency, "fixed");

@@ -13,7 +13,9 @@ import {
   assertSameFile,
   assertSameTree,
   listTree,
+  ROOT,
   runCli,
+  straceWorks,
   testbed,
   writeRandomFile,
 } from "./_helpers.ts";
@@ -248,5 +250,76 @@ Deno.test({
         }
       });
     }
+  },
+});
+
+const straceMissing = !(await straceWorks());
+if (straceMissing) {
+  console.warn("SKIPPED the descriptor count on the share: strace cannot trace here");
+}
+
+Deno.test({
+  name:
+    "testbed: a worker writes a file's ranges on the share through one descriptor, and every descriptor is closed before the file is published (strace)",
+  ignore: ignore || straceMissing,
+  async fn(): Promise<void> {
+    await inBed(paths!.local, async (local) => {
+      const src = join(local, "clip.mov");
+      // Above the 64 MiB below which a file is one copyFile call: 10 ranges of 8 MiB.
+      await writeRandomFile(src, 72 * MIB + 5);
+      await inBed(paths!.net, async (dir) => {
+        for (const extra of [[], ["--fsync"]]) {
+          const dst = join(dir, `clip${extra.length}.mov`);
+          const trace = "/tmp/trace-debug";
+          const run = await runCli(
+            ["copy", "--quiet", "-w", "1", "-j", "1", "--chunk-size", "8MiB", ...extra, src, dst],
+            {
+              flags: ["-A"],
+              prefix: [
+                "strace",
+                "-f",
+                "-y",
+                "-o",
+                trace,
+                "-e",
+                "trace=%file,%desc",
+                Deno.execPath(),
+                ROOT,
+              ],
+            },
+          );
+          assertEquals(run.code, 0, run.stderr);
+          await assertSameFile(dst, src);
+          const lines = (await Deno.readTextFile(trace)).split("\n");
+          const partial = /ferry-partial/;
+          // Opens of the existing temporary for writing (its creation has O_CREAT).
+          const opens = lines.filter((l) =>
+            /openat\(/.test(l) && partial.test(l) && /O_WRONLY/.test(l) && !/O_CREAT/.test(l)
+          );
+          assertEquals(opens.length, 1, `10 ranges, one worker: one open\n${opens.join("\n")}`);
+          // The one that names the temporary as its source publishes it.
+          const publish = lines.findIndex((l) =>
+            /(renameat2|linkat)\(AT_FDCWD[^,]*, "[^"]*ferry-partial"/.test(l)
+          );
+          assert(publish > 0, "published");
+          // A close split by another thread ends in its "resumed" line.
+          const lastClose = lines.findLastIndex((l, i) =>
+            /close\(\d+<[^>]*ferry-partial>\)/.test(l) &&
+            (!/unfinished/.test(l) || lines.slice(i + 1).some((r) => /close resumed/.test(r)))
+          );
+          assert(
+            lastClose > 0 && lastClose < publish,
+            `closed at ${lastClose}, published at ${publish}`,
+          );
+          if (extra.length > 0) {
+            const syncs = lines.filter((l) => /fdatasync\(\d+<[^>]*ferry-partial>/.test(l));
+            assert(
+              syncs.length >= 7,
+              `each range flushed through that descriptor: ${syncs.length}`,
+            );
+          }
+        }
+      });
+    });
   },
 });

@@ -75,6 +75,7 @@ const SYMBOLS = {
   posix_fadvise: { parameters: ["i32", "i64", "i64", "i32"], result: "i32" },
   fallocate: { parameters: ["i32", "i32", "i64", "i64"], result: "i32" },
   lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
+  fdatasync: { parameters: ["i32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -266,6 +267,29 @@ export class KernelCopy {
    */
   closeFile(fd: number): void {
     this.#lib.symbols.close(fd);
+  }
+
+  /**
+   * Closes a file descriptor written to, and says whether that worked: on a
+   * network share (NFS, SMB, a FUSE client with a write-back cache) `close`
+   * is where the client sends what it still holds, so a full or failing
+   * server may first answer there.
+   *
+   * @param fd The descriptor from {@linkcode KernelCopy.openFile}.
+   * @throws {ErrnoError} When `close` fails (the descriptor is closed all the same).
+   */
+  closeWritten(fd: number): void {
+    if (this.#lib.symbols.close(fd) < 0) throw new ErrnoError("close", this.#errno());
+  }
+
+  /**
+   * Flushes a file's data to its storage (`fdatasync`).
+   *
+   * @param fd A descriptor open for writing.
+   * @throws {ErrnoError} When `fdatasync` fails.
+   */
+  syncData(fd: number): void {
+    if (this.#lib.symbols.fdatasync(fd) < 0) throw new ErrnoError("fdatasync", this.#errno());
   }
 
   /**

@@ -15,7 +15,14 @@
 
 import { ControlBlock } from "./control.ts";
 import type { HashAlgorithm, Hasher } from "../integrity/hash.ts";
-import type { CopyMessage, FromWorker, StateMessage, ToWorker } from "./messages.ts";
+import type {
+  CopyMessage,
+  FromWorker,
+  ReleasedMessage,
+  StateMessage,
+  ToWorker,
+  WorkerFailure,
+} from "./messages.ts";
 import { FALLBACK_CODES, KernelCopy } from "../fs/offload.ts";
 import { Slab, SLAB_STATE } from "./slab.ts";
 import { RateLimit } from "./rate_limit.ts";
@@ -34,6 +41,8 @@ const hashers = new Map<HashAlgorithm, Hasher>();
 const stateWaiters = new Map<number, (message: StateMessage) => void>();
 /** The source kept open for the next range of the same file (see `CopyMessage.keepSource`). */
 let kept: { path: string; file: RangeFile } | undefined;
+/** The destination kept open for the next range of the same file (see `CopyMessage.keepDestination`). */
+let keptDst: { path: string; file: RangeFile } | undefined;
 
 /**
  * An open file read or written at given offsets. With FFI (the CLI's
@@ -41,6 +50,8 @@ let kept: { path: string; file: RangeFile } | undefined;
  * sequential read-ahead hint; without FFI it is a `Deno.FsFile`.
  */
 interface RangeFile {
+  /** The libc descriptor (with FFI). */
+  fd?: number;
   /** Reads into `into` from `position`; 0 at the end of the file. */
   read(into: Uint8Array, position: number): number;
   /**
@@ -50,6 +61,9 @@ interface RangeFile {
   dataAt?(position: number): { start: number; end: number } | null;
   /** Writes (part of) `from` at `position`; returns the bytes written. */
   write(from: Uint8Array, position: number): number;
+  /** Flushes the file's data to its storage (`fdatasync`). */
+  syncData(): void;
+  /** Closes the file; a file opened for writing throws where the close failed. */
   close(): void;
 }
 
@@ -60,10 +74,12 @@ function openRangeFile(path: string, write: boolean): RangeFile {
     const fd = k.openFile(path, write);
     if (!write) k.adviseSequential(fd);
     return {
+      fd,
       read: (into, position) => k.readAt(fd, into, position),
       dataAt: (position) => k.dataAt(fd, position),
       write: (from, position) => k.writeAt(fd, from, position),
-      close: () => k.closeFile(fd),
+      syncData: () => k.syncData(fd),
+      close: write ? () => k.closeWritten(fd) : () => k.closeFile(fd),
     };
   }
   const file = Deno.openSync(path, write ? { write: true } : { read: true });
@@ -84,6 +100,7 @@ function openRangeFile(path: string, write: boolean): RangeFile {
       at += put;
       return put;
     },
+    syncData: () => file.syncDataSync(),
     close: () => file.close(),
   };
 }
@@ -101,6 +118,58 @@ function pace(bytes: number): void {
 function release(): void {
   kept?.file.close();
   kept = undefined;
+}
+
+/**
+ * Closes the kept destination, if any.
+ *
+ * @throws {SideError} Where its close failed: the range written before it
+ * is not on the storage (a share answers a full disk at the close).
+ */
+function releaseDestination(): void {
+  const held = keptDst;
+  keptDst = undefined;
+  if (held !== undefined) closeDestination(held.file, true);
+}
+
+/** Closes a destination; after a complete range a failed close fails it, otherwise the first error stands. */
+function closeDestination(dst: RangeFile, complete: boolean): void {
+  try {
+    dst.close();
+  } catch (error) {
+    if (complete) throw new SideError("destination", error);
+  }
+}
+
+/**
+ * Opens `path` for writing, or takes the kept handle when it is that file.
+ * Every close of a file on a share with a write-back cache waits until the
+ * server has all of it, so a worker writing a file's ranges one after another
+ * keeps it open and closes it once, as cp does.
+ */
+function openDestination(path: string): RangeFile {
+  if (keptDst?.path === path) {
+    const file = keptDst.file;
+    keptDst = undefined;
+    return file;
+  }
+  releaseDestination();
+  try {
+    return openRangeFile(path, true);
+  } catch (error) {
+    throw new SideError("destination", error);
+  }
+}
+
+/** Holds a completely written `dst` for {@linkcode finishRange}; closes it after a failure. */
+function settleDestination(job: CopyMessage, dst: RangeFile, complete: boolean): void {
+  if (complete) keptDst = { path: job.dst, file: dst };
+  else closeDestination(dst, false);
+}
+
+/** The part of a done message that says the destination stays open. */
+function keptPart(): { keptDestination?: true } {
+  return keptDst === undefined ? {} : { keptDestination: true };
 }
 
 /** Opens `path` for reading, or takes the kept handle when it is that file. */
@@ -152,45 +221,62 @@ function earlyEnd(job: CopyMessage, done: number): SideError {
 function offloadRange(job: CopyMessage, at: Progress): string | undefined {
   kernel ??= KernelCopy.open();
   if (kernel === null) return "FFI unavailable";
-  let fdIn = -1;
-  let fdOut = -1;
+  let src: RangeFile | undefined;
+  let dst: RangeFile | undefined;
+  let stopped = true;
   try {
     try {
-      fdIn = kernel.openFile(job.src, false);
+      src = openSource(job.src);
     } catch (error) {
       throw new SideError("source", error);
     }
-    try {
-      fdOut = kernel.openFile(job.dst, true);
-    } catch (error) {
-      throw new SideError("destination", error);
-    }
-    while (at.done < job.length) {
-      if (control!.cancelled) throw new Stopped();
-      const step = Math.min(job.offloadStepBytes, job.length - at.done);
-      const offset = job.offset + at.done;
-      pace(step);
-      let copied: number;
-      try {
-        copied = kernel.copyRange(fdIn, offset, fdOut, offset, step);
-      } catch (error) {
-        const code = (error as { code?: string }).code ?? "";
-        if (FALLBACK_CODES.has(code)) return code;
-        throw new SideError(
-          code === "ENOSPC" || code === "EDQUOT" ? "destination" : "source",
-          error,
-        );
-      }
-      if (copied === 0) return "short copy";
-      at.done += copied;
-      at.offloaded += copied;
-      control!.addBytes(slot, copied);
-    }
-    return undefined;
+    dst = openDestination(job.dst);
+    const fallback = offloadSteps(kernel, job, at, src.fd!, dst.fd!);
+    stopped = false;
+    return fallback;
   } finally {
-    if (fdIn >= 0) kernel.closeFile(fdIn);
-    if (fdOut >= 0) kernel.closeFile(fdOut);
+    // Both stay open for the rest of the range (read and written below, or
+    // settled by copyRange); a failure closes them.
+    if (stopped) {
+      src?.close();
+      if (dst !== undefined) closeDestination(dst, false);
+    } else {
+      kept = { path: job.src, file: src! };
+      keptDst = { path: job.dst, file: dst! };
+    }
   }
+}
+
+/** The copy_file_range calls of {@linkcode offloadRange}. */
+function offloadSteps(
+  kernel: KernelCopy,
+  job: CopyMessage,
+  at: Progress,
+  fdIn: number,
+  fdOut: number,
+): string | undefined {
+  while (at.done < job.length) {
+    if (control!.cancelled) throw new Stopped();
+    const step = Math.min(job.offloadStepBytes, job.length - at.done);
+    const offset = job.offset + at.done;
+    pace(step);
+    let copied: number;
+    try {
+      copied = kernel.copyRange(fdIn, offset, fdOut, offset, step);
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? "";
+      if (FALLBACK_CODES.has(code)) return code;
+      throw new SideError(
+        code === "ENOSPC" || code === "EDQUOT" ? "destination" : "source",
+        error,
+      );
+    }
+    if (copied === 0) return "short copy";
+    at.done += copied;
+    at.offloaded += copied;
+    control!.addBytes(slot, copied);
+  }
+  return undefined;
 }
 
 function copyRange(job: CopyMessage): void {
@@ -209,52 +295,71 @@ function copyRange(job: CopyMessage): void {
     }
     if (at.done < job.length) {
       streamRange(job, at, true, (_done, want) => buffer.subarray(0, want));
+    } else if (job.offload && job.keepSource !== true) {
+      release(); // offloaded whole: offloadRange left the source open
     }
     if (at.done !== job.length) {
       throw new SideError("destination", new Error(`wrote ${at.done} of ${job.length} bytes`));
     }
-    flushRange(job);
+    finishRange(job);
     post({
       type: "done",
       id: job.id,
       bytes: at.done,
       offloadedBytes: at.offloaded,
       ...(fallback === undefined ? {} : { fallback }),
+      ...keptPart(),
     });
   } catch (error) {
     reportFailure(job, at, error);
   }
 }
 
-/** With `fsync`: the written range's data reaches storage before it is reported done. */
-function flushRange(job: CopyMessage): void {
-  if (job.fsync !== true) return;
-  try {
-    using file = Deno.openSync(job.dst, { write: true });
-    file.syncDataSync();
-  } catch (error) {
-    throw new SideError("destination", error);
+/**
+ * Ends a written range. With `fsync` its data reaches storage before it is
+ * reported done, flushed through the descriptor that wrote it (a second open
+ * of a file with unwritten pages on a FUSE share waits for all of them, then
+ * drops its cache). The destination then stays open only where the job asks.
+ */
+function finishRange(job: CopyMessage): void {
+  if (job.fsync === true) {
+    try {
+      if (keptDst?.path === job.dst) keptDst.file.syncData();
+      else {
+        using file = Deno.openSync(job.dst, { write: true });
+        file.syncDataSync();
+      }
+    } catch (error) {
+      throw new SideError("destination", error);
+    }
   }
+  if (job.keepDestination !== true) releaseDestination();
 }
 
 /** Tells the main thread how a range ended when it did not complete. */
 function reportFailure(job: CopyMessage, at: Progress, error: unknown): void {
+  // The file failed or stops: nothing of it stays open (its temporary is removed next).
+  if (keptDst?.path === job.dst) {
+    closeDestination(keptDst.file, false);
+    keptDst = undefined;
+  }
   if (error instanceof Stopped) {
     post({ type: "cancelled", id: job.id, bytes: at.done });
     return;
   }
   const side = error instanceof SideError ? error.side : "destination";
   const inner = error instanceof SideError ? error.inner : error;
-  const code = (inner as { code?: unknown })?.code;
-  post({
-    type: "error",
-    id: job.id,
-    bytes: at.done,
-    name: inner instanceof Error ? inner.name : "Error",
+  post({ type: "error", id: job.id, bytes: at.done, ...errorPart(inner), side });
+}
+
+/** An error's name, errno code and message, as a message carries them. */
+function errorPart(error: unknown): WorkerFailure {
+  const code = (error as { code?: unknown })?.code;
+  return {
+    name: error instanceof Error ? error.name : "Error",
     ...(typeof code === "string" ? { code } : {}),
-    message: inner instanceof Error ? inner.message : String(inner),
-    side,
-  });
+    message: error instanceof Error ? error.message : String(error),
+  };
 }
 
 /**
@@ -272,22 +377,20 @@ function slabRange(job: CopyMessage): void {
   const at: Progress = { done: 0, offloaded: 0 };
   const filler = job.slab!.fill ? new SlabFiller(job, slab) : undefined;
   try {
-    let dst: RangeFile;
-    try {
-      dst = openRangeFile(job.dst, true);
-    } catch (error) {
-      throw new SideError("destination", error);
-    }
+    const dst = openDestination(job.dst);
+    let written = false;
     try {
       writeFromSlab(job, slab, dst, at, filler);
+      written = true;
     } finally {
-      dst.close();
+      // Where the filler stopped, streamRange below takes the file and writes the rest.
+      settleDestination(job, dst, written);
     }
     if (at.done < job.length) {
       streamRange(job, at, true, (_done, want) => buffer.subarray(0, want));
     }
-    flushRange(job);
-    post({ type: "done", id: job.id, bytes: at.done, offloadedBytes: 0 });
+    finishRange(job);
+    post({ type: "done", id: job.id, bytes: at.done, offloadedBytes: 0, ...keptPart() });
   } catch (error) {
     reportFailure(job, at, error);
   } finally {
@@ -405,7 +508,7 @@ async function hashedRange(job: CopyMessage): Promise<void> {
         (_done, want) => buffer.subarray(0, want),
         (piece) => hasher.update(piece),
       );
-      if (hash.mode === "copy") flushRange(job);
+      if (hash.mode === "copy") finishRange(job);
       return postHashed(job, at, hasher);
     }
     if (rangeBuffer.length < job.length) rangeBuffer = new Uint8Array(job.length);
@@ -424,7 +527,7 @@ async function hashedRange(job: CopyMessage): Promise<void> {
       hasherFor(hash.algorithm),
     ]);
     if (reply.abort) throw new Stopped();
-    if (hash.mode === "copy") flushRange(job);
+    if (hash.mode === "copy") finishRange(job);
     if (reply.state === null) hasher.reset();
     else hasher.load(reply.state);
     hasher.update(rangeBuffer.subarray(0, job.length));
@@ -443,6 +546,7 @@ function postHashed(job: CopyMessage, at: Progress, hasher: Hasher): void {
     offloadedBytes: 0,
     state: hasher.save(),
     ...(job.hash!.last ? { digest: hasher.digest() } : {}),
+    ...keptPart(),
   });
 }
 
@@ -469,13 +573,7 @@ function streamRange(
     } catch (error) {
       throw new SideError("source", error);
     }
-    if (write) {
-      try {
-        dst = openRangeFile(job.dst, true);
-      } catch (error) {
-        throw new SideError("destination", error);
-      }
-    }
+    if (write) dst = openDestination(job.dst);
     // A file with holes: only its data is read and written; the holes of the
     // pre-sized destination stay holes. `data` is the stretch of data the
     // position is in or before (`null`: only a hole is left).
@@ -525,7 +623,7 @@ function streamRange(
   } finally {
     if (completed && job.keepSource && src !== undefined) kept = { path: job.src, file: src };
     else src?.close();
-    dst?.close();
+    if (dst !== undefined) settleDestination(job, dst, completed);
   }
 }
 
@@ -544,10 +642,17 @@ self.onmessage = (event: MessageEvent<ToWorker>): void => {
       else if (message.slab) slabRange(message);
       else copyRange(message);
       break;
-    case "release":
+    case "release": {
       release();
-      if (message.ack) post({ type: "released" });
+      let failure: ReleasedMessage["failure"];
+      try {
+        releaseDestination();
+      } catch (error) {
+        failure = errorPart((error as SideError).inner);
+      }
+      if (message.ack) post({ type: "released", ...(failure === undefined ? {} : { failure }) });
       break;
+    }
     case "state":
       stateWaiters.get(message.id)?.(message);
       stateWaiters.delete(message.id);

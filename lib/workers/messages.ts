@@ -55,6 +55,16 @@ export interface CopyMessage {
    */
   keepSource?: boolean;
   /**
+   * More ranges of this destination are queued: keep it open after the range
+   * (the done message then says {@linkcode DoneMessage.keptDestination}).
+   * On a share with a write-back cache every close waits until the server
+   * holds the whole file, so closing after every range stops the writes each
+   * time. The pool gives this worker the file's next range, or has it close
+   * the file ({@linkcode ReleaseMessage} with `ack`) before it reports the
+   * range done.
+   */
+  keepDestination?: boolean;
+  /**
    * The source has holes: read only its data (`SEEK_DATA`/`SEEK_HOLE`, with
    * FFI) and leave the holes of the pre-sized destination unwritten.
    */
@@ -82,10 +92,10 @@ export interface SlabJob {
   fill: boolean;
 }
 
-/** Main → worker: close the source kept open for queued ranges (the worker is idle). */
+/** Main → worker: close the files kept open for queued ranges. */
 export interface ReleaseMessage {
   type: "release";
-  /** Answer with {@linkcode ReleasedMessage} (the pool is shutting down). */
+  /** Answer with {@linkcode ReleasedMessage} (a kept destination, or the pool shutting down). */
   ack?: boolean;
 }
 
@@ -139,6 +149,8 @@ export interface DoneMessage {
   state?: Uint8Array;
   /** For the last hashed range: the file's digest. */
   digest?: string;
+  /** The worker keeps the destination open (the job said `keepDestination`). */
+  keptDestination?: true;
 }
 
 /** Worker → main: the range is copied and waits for the hash state of the range before it. */
@@ -155,18 +167,22 @@ export interface CancelledMessage {
   bytes: number;
 }
 
-/** Worker → main: the range failed. */
-export interface ErrorMessage {
-  type: "error";
-  id: number;
-  /** Bytes written before the failure. */
-  bytes: number;
+/** An error as a worker reports it. */
+export interface WorkerFailure {
   /** The Deno error class name, e.g. `"PermissionDenied"`. */
   name: string;
   /** The errno code, e.g. `"ENOSPC"`, when there is one. */
   code?: string;
   /** The error message. */
   message: string;
+}
+
+/** Worker → main: the range failed. */
+export interface ErrorMessage extends WorkerFailure {
+  type: "error";
+  id: number;
+  /** Bytes written before the failure. */
+  bytes: number;
   /** Which side failed. */
   side: "source" | "destination";
 }
@@ -196,6 +212,8 @@ export function errorFromWorker(failure: ErrorMessage): Error {
 /** Worker → main: every file the worker had open is closed (answer to a release with `ack`). */
 export interface ReleasedMessage {
   type: "released";
+  /** The kept destination's close failed: its last range is not on the storage. */
+  failure?: WorkerFailure;
 }
 
 /** Everything a worker sends. */

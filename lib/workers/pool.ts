@@ -16,6 +16,7 @@ import type {
   DoneMessage,
   ErrorMessage,
   FromWorker,
+  ReleasedMessage,
   ToWorker,
 } from "./messages.ts";
 
@@ -55,7 +56,7 @@ interface Slot {
   ready: boolean;
   current: (Queued & { id: number }) | undefined;
   /** Called when the worker confirms it closed its files (see {@linkcode WorkerPool.close}). */
-  onReleased: (() => void) | undefined;
+  onReleased: ((message: ReleasedMessage) => void) | undefined;
   /** The worker keeps the current range's source open for the next range of the same file. */
   keepsSource: boolean;
 }
@@ -261,7 +262,7 @@ export class WorkerPool {
   async close(timeoutMs = 1000): Promise<void> {
     const answers = this.#slots.filter((slot) => slot.ready).map((slot) =>
       new Promise<void>((resolve) => {
-        slot.onReleased = resolve;
+        slot.onReleased = () => resolve();
         slot.worker.postMessage({ type: "release", ack: true } satisfies ToWorker);
       })
     );
@@ -330,8 +331,9 @@ export class WorkerPool {
     return free;
   }
 
-  #dispatch(slot: Slot): void {
-    const item = this.#queue.shift()!;
+  /** Hands the slot the queued range at `index` (the head by default). */
+  #dispatch(slot: Slot, index = 0): void {
+    const [item] = this.#queue.splice(index, 1) as [Queued];
     const id = this.#nextId++;
     slot.current = { ...item, id };
     slot.keepsSource = this.#queue.some((next) => next.tag === item.tag);
@@ -339,9 +341,14 @@ export class WorkerPool {
       type: "copy",
       id,
       ...(typeof item.job === "function" ? item.job() : item.job),
-      ...(slot.keepsSource ? { keepSource: true } : {}),
+      ...(slot.keepsSource ? { keepSource: true, keepDestination: true } : {}),
     };
     slot.worker.postMessage(message);
+  }
+
+  /** Ranges being copied. */
+  #busy(): number {
+    return this.#slots.filter((s) => s.current !== undefined).length;
   }
 
   #spawn(index: number): void {
@@ -393,21 +400,62 @@ export class WorkerPool {
       return;
     }
     if (message.type === "released") {
-      slot.onReleased?.();
+      const onReleased = slot.onReleased;
       slot.onReleased = undefined;
+      onReleased?.(message);
       return;
     }
     if (message.type === "ready") {
       slot.ready = true;
     } else {
       const current = slot.current;
+      if (current === undefined) return;
+      current.ended?.(message);
+      if (message.type === "done" && message.keptDestination === true) {
+        this.#settleKept(slot, current, message);
+        return;
+      }
       slot.current = undefined;
-      current?.ended?.(message);
-      current?.resolve(message);
+      current.resolve(message);
     }
-    if (slot.current !== undefined) return;
+    this.#next(slot);
+  }
+
+  /**
+   * A range ended with its destination still open on the worker: the worker
+   * writes on with it where the file's next range is queued, else closes it
+   * before the range counts as done (a file is published only once every
+   * descriptor written through is closed, and a failed close fails the range).
+   */
+  #settleKept(slot: Slot, current: Queued & { id: number }, done: DoneMessage): void {
+    const next = this.#queue.findIndex((item) => item.tag === current.tag);
+    if (next >= 0 && !this.#control.cancelled && this.#busy() <= this.#streams) {
+      slot.current = undefined;
+      current.resolve(done);
+      this.#dispatch(slot, next);
+      return;
+    }
+    slot.onReleased = (released) => {
+      slot.current = undefined;
+      current.resolve(
+        released.failure === undefined ? done : {
+          type: "error",
+          id: done.id,
+          bytes: done.bytes,
+          ...released.failure,
+          side: "destination",
+        },
+      );
+      this.#next(slot);
+    };
+    slot.keepsSource = false;
+    slot.worker.postMessage({ type: "release", ack: true } satisfies ToWorker);
+  }
+
+  /** The slot is free: give it the next range while the streams allow, else let its files go. */
+  #next(slot: Slot): void {
     this.#dropIfCancelled();
-    if (this.#queue.length > 0) {
+    if (this.#queue.length > 0 && this.#busy() < this.#streams) {
       this.#dispatch(slot);
     } else if (slot.keepsSource) {
       // Idle: no source stays open behind the engine's back (a move removes
