@@ -24,6 +24,7 @@ import {
   assertSameTree,
   runCli,
   TEST_STATE_HOME,
+  testbed,
   waitFor,
   withTempDir,
   writeRandomFile,
@@ -665,6 +666,47 @@ Deno.test("a copy the kernel makes on one file system, killed mid-file, is conti
     await assertSameFile(join(dir, "copy.mov"), src);
     assertOnlyCopyLeft(dir);
   });
+});
+
+const bed = await testbed();
+if (typeof bed === "string") console.warn(`SKIPPED the resume of a copy on the share: ${bed}`);
+
+Deno.test({
+  name:
+    "a copy the share's server makes (one file system on the testbed's share), killed mid-file, is continued from the pieces its journal shows",
+  ignore: typeof bed === "string",
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      const ledger = join(dir, "ledger");
+      const src = join(dir, "movie.mov");
+      await writeRandomFile(src, 128 * MIB);
+      // Server-side steps from the main thread, journaled in 16 MiB pieces; the limit makes it last 4 s.
+      const args = [
+        "copy",
+        "--ledger",
+        ledger,
+        "--chunk-size",
+        "16MiB",
+        "--bwlimit",
+        "32M",
+        src,
+        join(dir, "copy.mov"),
+      ];
+      const planned = await runCli(["copy", "--dry-run", "--json", ...args.slice(1)], {
+        flags: ["-A"],
+      });
+      assertEquals(JSON.parse(planned.stdout.trim().split("\n")[0]!).copier, "kernel");
+      await killWhenJournaled(args, ledger, 1, 2);
+      const kept = newestChunks(ledger).bytes;
+      const last = await runCli([...args, "--json"], { flags: ["-A"] });
+      assertEquals(last.code, 0, last.stderr);
+      const file = fileEvent(last.stdout);
+      assert(Number(file.resumed_bytes) > 0, JSON.stringify(file));
+      assertEquals(file.resumed_bytes, kept);
+      await assertSameFile(join(dir, "copy.mov"), src);
+      assertOnlyCopyLeft(dir);
+    }, typeof bed === "string" ? {} : { dir: bed.net });
+  },
 });
 
 Deno.test("a tree copy killed with SIGKILL at three random moments is finished by the same command, byte for byte, with no temporary left", async () => {
