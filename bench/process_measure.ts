@@ -78,7 +78,18 @@ export async function headCommit(): Promise<string> {
  * @returns The program and its arguments.
  */
 export function ferryCommand(...args: string[]): string[] {
-  return [Deno.execPath(), "run", V8_FLAGS_ARG, "--allow-all", join(ROOT, "cli.ts"), ...args];
+  return ferryCommandAt(ROOT, ...args);
+}
+
+/**
+ * The same for the ferry of another checkout (a baseline for a before/after).
+ *
+ * @param root The checkout's folder.
+ * @param args ferry's arguments.
+ * @returns The program and its arguments.
+ */
+export function ferryCommandAt(root: string, ...args: string[]): string[] {
+  return [Deno.execPath(), "run", V8_FLAGS_ARG, "--allow-all", join(root, "cli.ts"), ...args];
 }
 
 /**

@@ -10,8 +10,12 @@
  * `../shared/testbed` (its latency share, tmpfs, XFS).
  *
  * ```sh
- * deno task bench:realnet -- [--rounds 3] [--big-mib 512] [--frames 30] [--small 300] [--testbed]
+ * deno task bench:realnet -- [--rounds 3] [--big-mib 512] [--frames 30] [--small 300] [--testbed] [--cases big,SMB]
  * ```
+ *
+ * `--cases` keeps the cases whose label contains one of the words. With
+ * `FERRY_BASELINE=<another checkout of ferry>` in the environment, that
+ * checkout runs too, as "ferry (baseline)": a before/after in one run.
  *
  * @module
  */
@@ -21,6 +25,7 @@ import { parseArgs } from "node:util";
 import { median } from "./empty_tree.ts";
 import {
   ferryCommand,
+  ferryCommandAt,
   headCommit,
   share,
   together,
@@ -36,6 +41,7 @@ const { values } = parseArgs({
     frames: { type: "string", default: "30" },
     small: { type: "string", default: "300" },
     testbed: { type: "boolean", default: false },
+    cases: { type: "string" },
   },
 });
 const rounds = Number(values.rounds);
@@ -103,8 +109,17 @@ const contenders: [string, (src: string, dst: string) => string[]][] = [
       ferryCommand("copy", "--quiet", "--no-ledger", "-w", `${w}`, "-j", `${w}`, "-T", src, dst),
   ]),
 ];
+/** The columns of the fixed settings (the sweep the adaptive ferry is held against). */
+const FIXED = [4, 8] as const;
+const baseline = Deno.env.get("FERRY_BASELINE");
+if (baseline !== undefined) {
+  contenders.push([
+    "ferry (baseline)",
+    (src, dst) => ferryCommandAt(baseline, "copy", "--quiet", "--no-ledger", "-T", src, dst),
+  ]);
+}
 
-const cases: [string, string, string][] = [
+const allCases: [string, string, string][] = [
   ["big file, NFS → local", join(nfs, "bench-seed", "big.mov"), join(local, "out.mov")],
   ["big file, SMB → local", join(smb, "bench-seed", "big.mov"), join(local, "out.mov")],
   ["big file, local → NFS", join(seedLocal, "big.mov"), join(nfs, "bench-out.mov")],
@@ -129,6 +144,9 @@ const cases: [string, string, string][] = [
   ] as [string, string, string][]),
 ];
 
+const wanted = values.cases?.split(",");
+const cases = allCases.filter(([label]) => !wanted || wanted.some((w) => label.includes(w)));
+
 const lines = [
   `Machine: ${Deno.build.os} ${Deno.osRelease()}, ${navigator.hardwareConcurrency} cores; ` +
   `Deno ${Deno.version.deno}; ferry git ${await headCommit()}. ../shared/realnet (250 µs each ` +
@@ -136,8 +154,10 @@ const lines = [
   "",
   `| case | ${
     contenders.map(([name]) => name).join(" | ")
-  } | ferry vs cp | ferry vs best fixed ferry |`,
-  `|---|${contenders.map(() => "---").join("|")}|---|---|`,
+  } | ferry vs cp | ferry vs best fixed ferry |${
+    baseline === undefined ? "" : " ferry vs baseline |"
+  }`,
+  `|---|${contenders.map(() => "---").join("|")}|---|---|${baseline === undefined ? "" : "---|"}`,
 ];
 for (const [label, src, dst] of cases) {
   const times: number[] = [];
@@ -168,11 +188,12 @@ for (const [label, src, dst] of cases) {
   await Deno.remove(join(dst, "..", "big.mov")).catch(() => {});
   const cp = times[0]!;
   const ferry = times[3]!;
-  const bestFixed = Math.min(...times.slice(4));
+  const bestFixed = Math.min(...times.slice(...FIXED));
+  const versus = baseline === undefined ? "" : ` ${(times.at(-1)! / ferry).toFixed(2)}× |`;
   lines.push(
     `| ${label} | ${times.map((t) => t.toFixed(2)).join(" | ")} | ${(cp / ferry).toFixed(2)}× | ${
       (bestFixed / ferry).toFixed(2)
-    }× |`,
+    }× |${versus}`,
   );
 }
 
