@@ -4,6 +4,8 @@
 import { join } from "node:path";
 import { ConcurrencyTuner, lanesFor, type TunerWindow } from "../lib/transfer/concurrency_tuner.ts";
 import { Lane } from "../lib/transfer/lane.ts";
+import { Accounting } from "../lib/transfer/accounting.ts";
+import { BatchConcurrency } from "../lib/transfer/batch_concurrency.ts";
 import { CLIMB_WINDOW_MS, TuningLoop } from "../lib/transfer/tuning_loop.ts";
 import { ControlBlock } from "../lib/workers/control.ts";
 import { WorkerPool } from "../lib/workers/pool.ts";
@@ -233,6 +235,27 @@ Deno.test("the worker pool copies fewer ranges at once as soon as its streams ar
   });
 });
 
+Deno.test("the adaptive level counts the bytes a verification reads back: storage that reads back faster with more streams gets them", async () => {
+  const control = new ControlBlock(8);
+  const pool = new WorkerPool(control, { bufferBytes: 64 * 1024 });
+  const accounting = new Accounting(control, performance.now());
+  const targets = { pool, large: new Lane(4, 16), small: new Lane(16, 64), accounting };
+  const levels: number[] = [];
+  const concurrency = new BatchConcurrency(resolveOptions({}), targets, {
+    onChange: (change) => levels.push(change.streams),
+  });
+  concurrency.start();
+  // Only read-backs run (the copies are done): each stream reads 100 MiB/s.
+  const reading = setInterval(() => accounting.addChecked(pool.streams * MIB), 10);
+  try {
+    assert(await waitFor(() => Promise.resolve(levels.includes(4)), 5_000), `levels ${levels}`);
+  } finally {
+    clearInterval(reading);
+    concurrency.stop();
+    await pool.close();
+  }
+});
+
 Deno.test("concurrency is adaptive by default, fixed when a worker count is given, and a worker count given again for a rerun fixes it", () => {
   assertEquals(resolveOptions({}).concurrency, "adaptive");
   assertEquals(resolveOptions({ maxWorkers: 4 }).concurrency, "fixed");
@@ -381,4 +404,39 @@ Deno.test("the tuning loop does not judge the first window with work in it: work
   // The first window only sets the baseline: the first step comes at the end
   // of the second, not of the first.
   assert(decided[0]! >= 2 * CLIMB_WINDOW_MS, `first decision after ${decided[0]} ms`);
+});
+
+Deno.test("TuningLoop measures a raised level from when it is in effect: workers that take 250 ms to start do not make it look slower", async () => {
+  // Storage that serves 100 MiB/s per stream, where a new stream starts copying 250 ms
+  // after its level is set (a worker's start, on a slow machine).
+  const tuner = new ConcurrencyTuner({ max: 8 });
+  let level = tuner.streams;
+  let since = performance.now();
+  let work = 0;
+  let ticked = performance.now();
+  const effective = (): number => (performance.now() - since < 250 ? 2 : level);
+  const flowing = setInterval(() => {
+    const now = performance.now();
+    work += effective() * 100 * MIB * (now - ticked) / 1000;
+    ticked = now;
+  }, 5);
+  const reasons: string[] = [];
+  const loop = new TuningLoop(tuner, () => work, (decision) => {
+    level = decision.streams;
+    since = performance.now();
+    reasons.push(decision.reason);
+  }, () => effective() === level);
+  loop.start();
+  try {
+    assert(
+      await waitFor(() => Promise.resolve(reasons.length >= 2), 10_000),
+      `decisions: ${reasons}`,
+    );
+  } finally {
+    loop.stop();
+    clearInterval(flowing);
+  }
+  // 4 streams copy twice as fast as 2 once they run: the climb goes on to 8.
+  assertEquals(reasons.slice(0, 2), ["starting to climb", "the last step up paid off"]);
+  assert(tuner.streams >= 4, `${tuner.streams} streams`);
 });

@@ -140,6 +140,7 @@ export class FileHasher implements AsyncDisposable {
         tuner,
         () => this.#bytesHashed + this.#filesHashed * FILE_WORK_BYTES,
         (decision) => pool.streams = decision.streams,
+        () => pool.settled,
       );
       this.#loop.start();
     }

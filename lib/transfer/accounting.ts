@@ -28,6 +28,7 @@ export class Accounting {
   #bytesTotal = 0;
   /** Bytes finished outside the workers' counters (whole files, renames), minus failed partials. */
   #extraBytes = 0;
+  #bytesChecked = 0;
   #inFlight = new Set<string>();
 
   /**
@@ -57,6 +58,19 @@ export class Accounting {
   /** Bytes copied or moved outside the workers. */
   addBytes(bytes: number): void {
     this.#extraBytes += bytes;
+  }
+
+  /**
+   * Bytes read to check a copy (a read-back, a source hashed apart from its
+   * copy): work the concurrency tuner counts, not progress.
+   */
+  get bytesChecked(): number {
+    return this.#bytesChecked;
+  }
+
+  /** Adds to {@linkcode Accounting.bytesChecked}. */
+  addChecked(bytes: number): void {
+    this.#bytesChecked += bytes;
   }
 
   /** A file that will not be published: its bytes leave the totals. */

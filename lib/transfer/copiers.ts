@@ -401,7 +401,7 @@ export async function hashRanges(
     file.id,
     whole ? [{ offset: 0, length: file.size }] : file.chunks,
     (chunk, last) => hashedReadJob(path, algorithm, chunk, last),
-    { hashed: true },
+    { hashed: true, onOutcome: (_chunk, outcome) => run.accounting.addChecked(outcome.bytes) },
   );
   if (read.failure !== undefined) throw new Error(`${what}: ${read.failure.message}`);
   return read.complete ? read.digest : undefined;

@@ -283,9 +283,11 @@ async function verifyContent(job: FileJob, tmp: string): Promise<boolean> {
       });
     });
   }
-  const written = file.copier === "whole"
-    ? await hashBytes(algorithm, await Deno.readFile(tmp))
-    : await hashRanges(job, tmp, "cannot read the copy back");
+  let written: string | undefined;
+  if (file.copier === "whole") {
+    written = await hashBytes(algorithm, await Deno.readFile(tmp));
+    run.accounting.addChecked(file.size);
+  } else written = await hashRanges(job, tmp, "cannot read the copy back");
   if (written === undefined) return false; // cancelled
   if (written !== job.sourceDigest) {
     job.fail(

@@ -129,6 +129,15 @@ export class WorkerPool {
   }
 
   /**
+   * Whether the streams are in effect: as many workers are ready as the
+   * streams allow, or no queued range waits for one.
+   */
+  get settled(): boolean {
+    if (this.#queue.length === 0 || this.#broken !== undefined) return true;
+    return this.#slots.filter((s) => s.ready).length >= this.#streams;
+  }
+
+  /**
    * Queues a range and resolves with its outcome. Rejects only when the
    * worker itself crashed or could not start.
    *
