@@ -6,7 +6,7 @@
  */
 
 import nodeAssert from "node:assert/strict";
-import { join, relative } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { writeSampleFile } from "../cli/sample_shot.ts";
 
 /**
@@ -552,6 +552,8 @@ export interface Realnet {
   nfs: string;
   /** Samba (SMB3) through libsmbclient. */
   smb: string;
+  /** The tmpfs behind both servers' exports (4 GiB), for a test that fills it. */
+  store: string;
 }
 
 /**
@@ -564,6 +566,8 @@ export interface Realnet {
 export async function realnet(): Promise<Realnet | string> {
   const env = await bringUp("realnet/realnet-up.sh", "the real NFS and SMB bed");
   if (typeof env === "string") return env;
-  const { REALNET_NFS: nfs, REALNET_SMB: smb } = env;
-  return nfs === undefined || smb === undefined ? "realnet-up.sh gave no mounts" : { nfs, smb };
+  const { REALNET_NFS: nfs, REALNET_SMB: smb, REALNET_NFS_STORE: nfsStore } = env;
+  return nfs === undefined || smb === undefined || nfsStore === undefined
+    ? "realnet-up.sh gave no mounts"
+    : { nfs, smb, store: dirname(nfsStore) };
 }

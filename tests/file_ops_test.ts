@@ -1,6 +1,12 @@
 // Small local files take synchronous calls; shares keep Deno's asynchronous ones.
 import { join } from "node:path";
-import { isLocalFileSystem, SYNC_FILE_OPS, turn, TURN_EVERY_MS } from "../lib/fs/file_ops.ts";
+import {
+  fileSystemKind,
+  isLocalFileSystem,
+  SYNC_FILE_OPS,
+  turn,
+  TURN_EVERY_MS,
+} from "../lib/fs/file_ops.ts";
 import { type FileSystemStats, statFileSystem } from "../lib/fs/statfs.ts";
 import { copyAll } from "./_outcomes.ts";
 import {
@@ -18,7 +24,8 @@ const bed = await testbed();
 if (typeof bed === "string") console.warn(`SKIPPED local/share detection: ${bed}`);
 
 Deno.test({
-  name: "the bed's tmpfs and XFS volumes are local, its FUSE share is not",
+  name:
+    "the bed's tmpfs and XFS volumes are local, its FUSE share is a share, a missing folder cannot be told",
   ignore: typeof bed === "string",
   fn: async () => {
     if (typeof bed === "string") return;
@@ -26,6 +33,11 @@ Deno.test({
     assertEquals(await isLocalFileSystem(bed.reflink), true);
     assertEquals(await isLocalFileSystem(bed.net), false);
     assertEquals(await isLocalFileSystem(join(bed.local, "no such folder")), false);
+    assertEquals(
+      await Promise.all([bed.local, bed.reflink, bed.net].map(fileSystemKind)),
+      ["local", "local", "share"],
+    );
+    assertEquals(await fileSystemKind(join(bed.local, "no such folder")), "unknown");
   },
 });
 

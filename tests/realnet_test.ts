@@ -25,7 +25,7 @@ const bed = await realnet();
 if (typeof bed === "string") console.warn(`SKIPPED real NFS/SMB tests: ${bed}`);
 const ignore = typeof bed === "string";
 /** The mounts ("" where the bed is not up: the tests are then ignored). */
-const real = typeof bed === "string" ? { nfs: "", smb: "" } : bed;
+const real = typeof bed === "string" ? { nfs: "", smb: "", store: "" } : bed;
 
 /** A shot: frames, a clip split into ranges, a sidecar, an empty file, a subfolder. */
 async function makeShot(root: string): Promise<string> {
@@ -257,6 +257,57 @@ Deno.test({
             assertEquals(verify.code, 0, verify.stdout + verify.stderr);
           }
         }, { dir: real.smb });
+      }, { dir: real.nfs });
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "NFS: a server that fills up while its client still holds the frames fails them, never publishes them (the close is checked)",
+  ignore,
+  fn: async () => {
+    await withTempDir(async (local) => {
+      const frames = join(local, "sh010");
+      await Deno.mkdir(frames);
+      for (let i = 1; i <= 4; i++) {
+        await writeRandomFile(join(frames, `sh010.100${i}.exr`), 12 * MIB);
+      }
+      // Below the 64 MiB cutoff: each frame is copied whole. 20 MiB are left on the servers'
+      // volume; the client takes all four frames into its write-back cache and sends them
+      // at the close, where the server answers that it is full.
+      const filler = join(real.store, "filler.bin");
+      // (The SMB client shows less free space: ferry's own check refuses the frames there first.)
+      await withTempDir(async (remote) => {
+        const free = Number(
+          new TextDecoder().decode(
+            (await new Deno.Command("df", {
+              args: ["-B1", "--output=avail", real.store],
+              stdout: "piped",
+            }).output()).stdout,
+          ).trim().split("\n")[1],
+        );
+        const fill = await new Deno.Command("fallocate", {
+          args: ["-l", String(free - 20 * MIB), filler],
+        }).output();
+        assert(fill.success, new TextDecoder().decode(fill.stderr));
+        try {
+          const run = await runCli(
+            ["copy", "--no-ledger", "--no-space-check", frames, join(remote, "sh010")],
+            { flags: ["-A"] },
+          );
+          assertEquals(run.code, 1, run.stderr);
+          assertMatch(run.stderr, /failed: .*cannot write the destination/);
+          const published = await listTree(join(remote, "sh010")).catch(() => []);
+          assert(published.length < 4, `published: ${published}`);
+          // What was published is whole; nothing else is left.
+          for (const name of published) {
+            await assertSameFile(join(remote, "sh010", name), join(frames, name));
+          }
+        } finally {
+          await Deno.remove(filler);
+        }
+        await assertNoTemps(remote);
       }, { dir: real.nfs });
     });
   },

@@ -143,9 +143,29 @@ const LOCAL_TYPES = new Set([
  * ```
  */
 export async function isLocalFileSystem(path: string): Promise<boolean> {
-  if (Deno.build.os !== "linux") return false;
+  return (await fileSystemKind(path)) === "local";
+}
+
+/**
+ * What a folder's file system is: `"local"` (see above), `"share"` (any
+ * other type `statfs` names: NFS, SMB, FUSE…) or `"unknown"` (no
+ * `--allow-sys=statfs`, not Linux, or `statfs` fails).
+ *
+ * @param path An existing folder.
+ * @returns The kind.
+ *
+ * @example
+ * ```ts
+ * import { fileSystemKind } from "./file_ops.ts";
+ *
+ * console.log(["local", "share", "unknown"].includes(await fileSystemKind(Deno.cwd()))); // true
+ * ```
+ */
+export async function fileSystemKind(path: string): Promise<"local" | "share" | "unknown"> {
+  if (Deno.build.os !== "linux") return "unknown";
   const stats = await statFileSystem(path);
-  return stats !== null && LOCAL_TYPES.has(stats.type);
+  if (stats === null) return "unknown";
+  return LOCAL_TYPES.has(stats.type) ? "local" : "share";
 }
 
 /**
@@ -162,7 +182,7 @@ export async function isLocalFileSystem(path: string): Promise<boolean> {
  * ```
  */
 export class LocalFolders {
-  #known = new Map<string, Promise<boolean>>();
+  #known = new Map<string, Promise<"local" | "share" | "unknown">>();
 
   /**
    * Whether a folder is on a local file system (see {@linkcode isLocalFileSystem}).
@@ -170,9 +190,23 @@ export class LocalFolders {
    * @param dir An existing folder.
    * @returns The answer, asked of the file system the first time only.
    */
-  isLocal(dir: string): Promise<boolean> {
-    let local = this.#known.get(dir);
-    if (local === undefined) this.#known.set(dir, local = isLocalFileSystem(dir));
-    return local;
+  async isLocal(dir: string): Promise<boolean> {
+    return (await this.#kind(dir)) === "local";
+  }
+
+  /**
+   * Whether a folder is known to be on a share (see {@linkcode fileSystemKind}).
+   *
+   * @param dir An existing folder.
+   * @returns The answer, asked of the file system the first time only.
+   */
+  async isShare(dir: string): Promise<boolean> {
+    return (await this.#kind(dir)) === "share";
+  }
+
+  #kind(dir: string): Promise<"local" | "share" | "unknown"> {
+    let kind = this.#known.get(dir);
+    if (kind === undefined) this.#known.set(dir, kind = fileSystemKind(dir));
+    return kind;
   }
 }

@@ -43,11 +43,17 @@ export type CopyOutcome = "copied" | "copied-with-mode" | "stopped";
  * @param tmp Its temporary (not created yet).
  * @returns How it ended.
  */
-export function copyBytes(job: FileJob, tmp: string): Promise<CopyOutcome> {
+export async function copyBytes(job: FileJob, tmp: string): Promise<CopyOutcome> {
   switch (job.file.copier) {
     case "whole":
-      // An offload to several destinations: as one shared range on the workers (`lib/fanout/`).
-      if (job.run.share !== undefined && job.file.size > 0) return copyRanges(job, tmp);
+      // An offload to several destinations: as one shared range on the workers
+      // (`lib/fanout/`). A share: on the workers too, whose close of the copy
+      // is checked (a write-back client sends the data there, and a full or
+      // failing server answers there; `Deno.copyFile` does not report it).
+      if (
+        job.file.size > 0 &&
+        (job.run.share !== undefined || await job.run.isShareFolder(dirname(tmp)))
+      ) return copyRanges(job, tmp);
       return copyWhole(job, tmp);
     case "ranges":
       return copyRanges(job, tmp);

@@ -200,6 +200,16 @@ export class Run {
   }
 
   /**
+   * Whether a folder is known to be on a share (NFS, SMB, FUSE…; `statfs`, once per folder).
+   *
+   * @param dir The folder.
+   * @returns `false` for a local file system and where it cannot be told.
+   */
+  isShareFolder(dir: string): Promise<boolean> {
+    return this.#destinationFolders.isShare(dir);
+  }
+
+  /**
    * libc's calls for a whole small file (see `local_copy.ts`, and
    * `local_copier.ts` for the worker that makes them once many files come),
    * for a file that {@linkcode Run.opsFor} gave synchronous calls, that the
