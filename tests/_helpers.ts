@@ -469,6 +469,20 @@ export interface Testbed {
 }
 
 /**
+ * The bytes free for an ordinary user on a path's file system, as `df` says.
+ *
+ * @param path A path on it.
+ * @returns The bytes.
+ */
+export async function freeBytes(path: string): Promise<number> {
+  const out = await new Deno.Command("df", {
+    args: ["-B1", "--output=avail", path],
+    stdout: "piped",
+  }).output();
+  return Number(new TextDecoder().decode(out.stdout).trim().split("\n")[1]);
+}
+
+/**
  * Whether strace can trace here (installed, and allowed to ptrace).
  *
  * @returns `true` when it can.

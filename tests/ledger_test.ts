@@ -640,6 +640,29 @@ Deno.test("the library's resumeBatch finishes a copy the CLI was killed in, from
   });
 });
 
+/**
+ * Kills a journaled copy of `src` into `dir/copy.mov` once its journal shows
+ * `atLeast` pieces; the next run keeps what the killed one wrote without a
+ * gap from the start, copies only the rest, and leaves only the copy.
+ */
+async function killAndContinue(
+  dir: string,
+  args: string[],
+  ledger: string,
+  src: string,
+  atLeast: number,
+): Promise<void> {
+  await killWhenJournaled(args, ledger, 1, atLeast);
+  const kept = newestChunks(ledger).bytes;
+  const last = await runCli([...args, "--json"], { flags: ["-A"] });
+  assertEquals(last.code, 0, last.stderr);
+  const file = fileEvent(last.stdout);
+  assert(Number(file.resumed_bytes) > 0, JSON.stringify(file));
+  assertEquals(file.resumed_bytes, kept);
+  await assertSameFile(join(dir, "copy.mov"), src);
+  assertOnlyCopyLeft(dir);
+}
+
 Deno.test("a copy the kernel makes on one file system, killed mid-file, is continued from the pieces its journal shows", async () => {
   await withTempDir(async (dir) => {
     const ledger = join(dir, "ledger");
@@ -655,16 +678,7 @@ Deno.test("a copy the kernel makes on one file system, killed mid-file, is conti
       console.warn(`SKIPPED the kernel copy's resume: the plan copies with '${copier}' here`);
       return;
     }
-    await killWhenJournaled(args, ledger, 1, 3);
-    const kept = newestChunks(ledger).bytes;
-    const last = await runCli([...args, "--json"], { flags: ["-A"] });
-    assertEquals(last.code, 0, last.stderr);
-    const file = fileEvent(last.stdout);
-    // What the killed run wrote without a gap from the start is kept; only the rest is copied.
-    assert(Number(file.resumed_bytes) > 0, JSON.stringify(file));
-    assertEquals(file.resumed_bytes, kept);
-    await assertSameFile(join(dir, "copy.mov"), src);
-    assertOnlyCopyLeft(dir);
+    await killAndContinue(dir, args, ledger, src, 3);
   });
 });
 
@@ -696,15 +710,7 @@ Deno.test({
         flags: ["-A"],
       });
       assertEquals(JSON.parse(planned.stdout.trim().split("\n")[0]!).copier, "kernel");
-      await killWhenJournaled(args, ledger, 1, 2);
-      const kept = newestChunks(ledger).bytes;
-      const last = await runCli([...args, "--json"], { flags: ["-A"] });
-      assertEquals(last.code, 0, last.stderr);
-      const file = fileEvent(last.stdout);
-      assert(Number(file.resumed_bytes) > 0, JSON.stringify(file));
-      assertEquals(file.resumed_bytes, kept);
-      await assertSameFile(join(dir, "copy.mov"), src);
-      assertOnlyCopyLeft(dir);
+      await killAndContinue(dir, args, ledger, src, 2);
     }, typeof bed === "string" ? {} : { dir: bed.net });
   },
 });

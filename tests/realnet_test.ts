@@ -11,6 +11,7 @@ import {
   assertNoTemps,
   assertSameFile,
   assertSameTree,
+  freeBytes,
   listTree,
   realnet,
   runCli,
@@ -279,16 +280,8 @@ Deno.test({
       const filler = join(real.store, "filler.bin");
       // (The SMB client shows less free space: ferry's own check refuses the frames there first.)
       await withTempDir(async (remote) => {
-        const free = Number(
-          new TextDecoder().decode(
-            (await new Deno.Command("df", {
-              args: ["-B1", "--output=avail", real.store],
-              stdout: "piped",
-            }).output()).stdout,
-          ).trim().split("\n")[1],
-        );
         const fill = await new Deno.Command("fallocate", {
-          args: ["-l", String(free - 20 * MIB), filler],
+          args: ["-l", String(await freeBytes(real.store) - 20 * MIB), filler],
         }).output();
         assert(fill.success, new TextDecoder().decode(fill.stderr));
         try {

@@ -12,6 +12,7 @@ import {
   assertNoTemps,
   assertSameFile,
   assertSameTree,
+  freeBytes,
   listTree,
   ROOT,
   runCli,
@@ -33,15 +34,6 @@ async function inBed(root: string, fn: (dir: string) => Promise<void>): Promise<
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
-}
-
-async function freeBytes(path: string): Promise<number> {
-  const out = await new Deno.Command("df", {
-    args: ["-B1", "--output=avail", path],
-    stdout: "piped",
-  })
-    .output();
-  return Number(new TextDecoder().decode(out.stdout).trim().split("\n")[1]);
 }
 
 Deno.test({
