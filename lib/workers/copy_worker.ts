@@ -39,10 +39,49 @@ let kernel: KernelCopy | null | undefined;
 let rangeBuffer = new Uint8Array(0);
 const hashers = new Map<HashAlgorithm, Hasher>();
 const stateWaiters = new Map<number, (message: StateMessage) => void>();
+
+/**
+ * One file a worker keeps open between two ranges of it: every open on a
+ * share is a round trip, and on a write-back share also waits for what the
+ * client has not sent yet.
+ */
+class KeptFile {
+  #held: { path: string; file: RangeFile } | undefined;
+
+  /** Whether a file is kept. */
+  get holding(): boolean {
+    return this.#held !== undefined;
+  }
+
+  /** The kept handle of `path`, still kept (`undefined` where another file or none is). */
+  get(path: string): RangeFile | undefined {
+    return this.#held?.path === path ? this.#held.file : undefined;
+  }
+
+  /** Hands over the kept handle of `path`; another file's stays kept. */
+  take(path: string): RangeFile | undefined {
+    const file = this.get(path);
+    if (file !== undefined) this.#held = undefined;
+    return file;
+  }
+
+  /** Hands over whatever is kept (to close it). */
+  takeAny(): RangeFile | undefined {
+    const file = this.#held?.file;
+    this.#held = undefined;
+    return file;
+  }
+
+  /** Keeps `file` open as `path`'s. */
+  hold(path: string, file: RangeFile): void {
+    this.#held = { path, file };
+  }
+}
+
 /** The source kept open for the next range of the same file (see `CopyMessage.keepSource`). */
-let kept: { path: string; file: RangeFile } | undefined;
+const keptSource = new KeptFile();
 /** The destination kept open for the next range of the same file (see `CopyMessage.keepDestination`). */
-let keptDst: { path: string; file: RangeFile } | undefined;
+const keptDestination = new KeptFile();
 
 /**
  * An open file read or written at given offsets. With FFI (the CLI's
@@ -116,8 +155,7 @@ function pace(bytes: number): void {
 
 /** Closes the kept source, if any. */
 function release(): void {
-  kept?.file.close();
-  kept = undefined;
+  keptSource.takeAny()?.close();
 }
 
 /**
@@ -127,9 +165,8 @@ function release(): void {
  * is not on the storage (a share answers a full disk at the close).
  */
 function releaseDestination(): void {
-  const held = keptDst;
-  keptDst = undefined;
-  if (held !== undefined) closeDestination(held.file, true);
+  const held = keptDestination.takeAny();
+  if (held !== undefined) closeDestination(held, true);
 }
 
 /** Closes a destination; after a complete range a failed close fails it, otherwise the first error stands. */
@@ -148,11 +185,8 @@ function closeDestination(dst: RangeFile, complete: boolean): void {
  * keeps it open and closes it once, as cp does.
  */
 function openDestination(path: string): RangeFile {
-  if (keptDst?.path === path) {
-    const file = keptDst.file;
-    keptDst = undefined;
-    return file;
-  }
+  const held = keptDestination.take(path);
+  if (held !== undefined) return held;
   releaseDestination();
   try {
     return openRangeFile(path, true);
@@ -163,22 +197,19 @@ function openDestination(path: string): RangeFile {
 
 /** Holds a completely written `dst` for {@linkcode finishRange}; closes it after a failure. */
 function settleDestination(job: CopyMessage, dst: RangeFile, complete: boolean): void {
-  if (complete) keptDst = { path: job.dst, file: dst };
+  if (complete) keptDestination.hold(job.dst, dst);
   else closeDestination(dst, false);
 }
 
 /** The part of a done message that says the destination stays open. */
 function keptPart(): { keptDestination?: true } {
-  return keptDst === undefined ? {} : { keptDestination: true };
+  return keptDestination.holding ? { keptDestination: true } : {};
 }
 
 /** Opens `path` for reading, or takes the kept handle when it is that file. */
 function openSource(path: string): RangeFile {
-  if (kept?.path === path) {
-    const file = kept.file;
-    kept = undefined;
-    return file;
-  }
+  const held = keptSource.take(path);
+  if (held !== undefined) return held;
   release();
   return openRangeFile(path, false);
 }
@@ -241,8 +272,8 @@ function offloadRange(job: CopyMessage, at: Progress): string | undefined {
       src?.close();
       if (dst !== undefined) closeDestination(dst, false);
     } else {
-      kept = { path: job.src, file: src! };
-      keptDst = { path: job.dst, file: dst! };
+      keptSource.hold(job.src, src!);
+      keptDestination.hold(job.dst, dst!);
     }
   }
 }
@@ -280,7 +311,7 @@ function offloadSteps(
 }
 
 function copyRange(job: CopyMessage): void {
-  if (kept !== undefined && kept.path !== job.src) release();
+  if (keptSource.get(job.src) === undefined) release();
   const at: Progress = { done: 0, offloaded: 0 };
   let fallback: string | undefined;
   try {
@@ -324,7 +355,8 @@ function copyRange(job: CopyMessage): void {
 function finishRange(job: CopyMessage): void {
   if (job.fsync === true) {
     try {
-      if (keptDst?.path === job.dst) keptDst.file.syncData();
+      const held = keptDestination.get(job.dst);
+      if (held !== undefined) held.syncData();
       else {
         using file = Deno.openSync(job.dst, { write: true });
         file.syncDataSync();
@@ -339,10 +371,8 @@ function finishRange(job: CopyMessage): void {
 /** Tells the main thread how a range ended when it did not complete. */
 function reportFailure(job: CopyMessage, at: Progress, error: unknown): void {
   // The file failed or stops: nothing of it stays open (its temporary is removed next).
-  if (keptDst?.path === job.dst) {
-    closeDestination(keptDst.file, false);
-    keptDst = undefined;
-  }
+  const held = keptDestination.take(job.dst);
+  if (held !== undefined) closeDestination(held, false);
   if (error instanceof Stopped) {
     post({ type: "cancelled", id: job.id, bytes: at.done });
     return;
@@ -372,7 +402,7 @@ function errorPart(error: unknown): WorkerFailure {
  * reads the rest from the source itself.
  */
 function slabRange(job: CopyMessage): void {
-  if (kept !== undefined && kept.path !== job.src) release();
+  if (keptSource.get(job.src) === undefined) release();
   const slab = new Slab(job.slab!.buffer);
   const at: Progress = { done: 0, offloaded: 0 };
   const filler = job.slab!.fill ? new SlabFiller(job, slab) : undefined;
@@ -435,7 +465,7 @@ class SlabFiller {
     const complete = this.#filled === this.job.length;
     if (!complete) this.slab.abandon();
     if (complete && this.job.keepSource && this.#src !== undefined) {
-      kept = { path: this.job.src, file: this.#src };
+      keptSource.hold(this.job.src, this.#src);
     } else this.#src?.close();
   }
 }
@@ -621,7 +651,7 @@ function streamRange(
     }
     completed = true;
   } finally {
-    if (completed && job.keepSource && src !== undefined) kept = { path: job.src, file: src };
+    if (completed && job.keepSource && src !== undefined) keptSource.hold(job.src, src);
     else src?.close();
     if (dst !== undefined) settleDestination(job, dst, completed);
   }

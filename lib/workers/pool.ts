@@ -300,7 +300,7 @@ export class WorkerPool {
 
   #pump(): void {
     if (this.#dropIfCancelled()) return;
-    let busy = this.#slots.filter((s) => s.current !== undefined).length;
+    let busy = this.#busy();
     for (const slot of this.#slots) {
       if (this.#queue.length === 0 || busy >= this.#streams) return;
       if (slot.ready && slot.current === undefined) {
