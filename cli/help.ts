@@ -373,7 +373,7 @@ Examples:
 
   One line each: id, copy or move, state, when it last ran, files done of
   the total, bytes, host, number of runs. Batches leave the ledger after
-  --ledger-days (default ${DEFAULTS.ledgerDays}) days.`,
+  --ledger-days (default ${DEFAULTS.ledgerDays}) days (looked for at most once an hour).`,
   resume: `ferry resume [OPTIONS] [BATCH_ID|PLAN] — finish an unfinished batch
 
   Runs the batch again with the mappings and settings it was journaled with

@@ -13,6 +13,7 @@ import { SCHEMA_VERSION } from "../lib/ledger/schema.ts";
 import { hashFile } from "../lib/integrity/hash.ts";
 import { batchDir, journalsIn } from "../lib/ledger/ledger_dir.ts";
 import { holdLedger } from "../lib/ledger/ledger_lock.ts";
+import { PRUNE_EVERY_MS, prunedMark, pruneWhenDue } from "../lib/ledger/prune_due.ts";
 import { InputError } from "../lib/errors.ts";
 import {
   assert,
@@ -258,7 +259,7 @@ Deno.test("a cancelled copy says 'ferry resume ID'; ferry resume finishes it byt
   });
 });
 
-Deno.test("batches past the retention leave the ledger when a new one is journaled", async () => {
+Deno.test("batches past the retention leave the ledger when a new one is journaled, at most once an hour", async () => {
   await withTempDir(async (dir) => {
     const ledger = join(dir, "ledger");
     const src = await Deno.makeTempFile({ dir });
@@ -269,8 +270,30 @@ Deno.test("batches past the retention leave the ledger when a new one is journal
       await Deno.utime(journal, long, long);
     }
     assertEquals(pruneLedger(ledger, 60), []);
+    // Pruned a moment ago: the next run does not look through the ledger again.
     await applyMappings([{ src, dst: `${src}.c` }], { ledger, batchId: "new", ledgerDays: 30 });
-    assertEquals(listBatches(ledger).map((b) => b.batchId).sort(), ["new", "recent"]);
+    assertEquals(listBatches(ledger).map((b) => b.batchId).sort(), ["new", "old", "recent"]);
+    // An hour later it does.
+    const hourAgo = new Date(Date.now() - PRUNE_EVERY_MS - 1000);
+    await Deno.utime(prunedMark(ledger), hourAgo, hourAgo);
+    await applyMappings([{ src, dst: `${src}.d` }], { ledger, batchId: "newer", ledgerDays: 30 });
+    assertEquals(listBatches(ledger).map((b) => b.batchId).sort(), ["new", "newer", "recent"]);
+    assert(Deno.statSync(prunedMark(ledger)).mtime!.getTime() > hourAgo.getTime());
+  });
+});
+
+Deno.test("a prune is due when the ledger's mark is missing, an hour old or dated in the future", async () => {
+  await withTempDir(async (dir) => {
+    const ledger = join(dir, "ledger");
+    await Deno.mkdir(join(ledger, "batches"), { recursive: true });
+    const now = Date.now();
+    assertEquals(pruneWhenDue(ledger, 30, now), []);
+    assertEquals(pruneWhenDue(ledger, 30, now), null);
+    assertEquals(pruneWhenDue(ledger, 30, now + PRUNE_EVERY_MS + 1000), []);
+    const ahead = new Date(now + 86_400_000);
+    await Deno.utime(prunedMark(ledger), ahead, ahead);
+    assertEquals(pruneWhenDue(ledger, 30, now), []);
+    assertEquals(pruneWhenDue(ledger, 30), null);
   });
 });
 

@@ -23,7 +23,7 @@ import { batchDir, bootId, openMarker, runFiles } from "./ledger_dir.ts";
 import { batchFingerprint } from "./unfinished.ts";
 import { holdLedger } from "./ledger_lock.ts";
 import { BUSY_TIMEOUT_MS, migrate } from "./schema.ts";
-import { pruneLedger } from "./status.ts";
+import { pruneWhenDue } from "./prune_due.ts";
 
 /** A range written into a temporary, with the hasher's state after it for a hashed copy. */
 export interface JournaledChunk extends Chunk {
@@ -351,7 +351,8 @@ export class Journal {
 }
 
 /**
- * Prunes the ledger of batches past the retention and opens a new run's
+ * Prunes the ledger of batches past the retention (when due: at most once
+ * an hour, `prune_due.ts`) and opens a new run's
  * journal: before anything is written, so that a ledger that cannot be
  * written refuses the batch untouched.
  *
@@ -371,7 +372,7 @@ export async function startJournal(
   shard?: string,
 ): Promise<Journal> {
   try {
-    pruneLedger(ledger, days);
+    pruneWhenDue(ledger, days);
     return await Journal.open(ledger, header, shard);
   } catch (error) {
     throw new InputError(`Cannot keep the ledger in '${ledger}': ${describeError(error)}`, {

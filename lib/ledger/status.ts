@@ -372,7 +372,8 @@ function batchFolders(ledger: string): string[] {
 /**
  * Removes the batches whose latest journal was last written more than
  * `days` ago and none of whose runs is going; nothing while a run is
- * starting (its batch's folder may hold no journal yet).
+ * starting (its batch's folder may hold no journal yet). Dates the ledger's
+ * `pruned` mark (see `prune_due.ts`, which starting runs go through).
  *
  * @param ledger The ledger folder.
  * @param days The retention in days.
@@ -384,6 +385,10 @@ export function pruneLedger(ledger: string, days: number): string[] {
   // Not while a run is starting: its batch's folder may have no journal yet.
   using pruning = holdLedger(ledger, "prune");
   if (pruning === null) return removed;
+  // Dated first: a run starting meanwhile finds the ledger being pruned and does not prune it again.
+  try {
+    Deno.writeTextFileSync(join(ledger, "pruned"), `${new Date().toISOString()}\n`);
+  } catch { /* the next run prunes again */ }
   for (const folder of batchFolders(ledger)) {
     const journals = journalsIn(folder);
     const newest = journals.map((j) => {
