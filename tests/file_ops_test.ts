@@ -8,6 +8,8 @@ import {
   TURN_EVERY_MS,
 } from "../lib/fs/file_ops.ts";
 import { type FileSystemStats, statFileSystem } from "../lib/fs/statfs.ts";
+import { ALIGN_BYTES, alignedBytes } from "../lib/fs/aligned_bytes.ts";
+import { Slab } from "../lib/workers/slab.ts";
 import { copyAll } from "./_outcomes.ts";
 import {
   assert,
@@ -173,5 +175,38 @@ Deno.test("Ctrl-C during a long run of small local files stops it there: the eve
     const published = (await Array.fromAsync(Deno.readDir(out))).map((e) => e.name);
     assert(published.length < count, `stopped before the end: ${published.length} of ${count}`);
     assert(!published.some((name) => name.endsWith(".ferry-partial")), "no temporary left");
+  });
+});
+
+Deno.test("copy and hash buffers start on a page where FFI is granted, and are plain buffers where it is not", async () => {
+  for (const length of [ALIGN_BYTES, 1024 * 1024, 3 * 1024 * 1024 + 5]) {
+    const buffer = alignedBytes(length);
+    assertEquals(buffer.length, length);
+    const address = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer)));
+    assertEquals(address % BigInt(ALIGN_BYTES), 0n);
+    assert(buffer.every((b) => b === 0));
+  }
+  // A slab's data (shared memory read once for several destinations) too, as workers see it.
+  const slab = Slab.create(1024 * 1024);
+  const shared = new Slab(slab.buffer);
+  assertEquals([shared.data.length, shared.data.byteOffset], [1024 * 1024, slab.data.byteOffset]);
+  const at = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(shared.data)));
+  assertEquals(at % BigInt(ALIGN_BYTES), 0n);
+  // Without --allow-ffi the address cannot be known: a plain buffer of the length asked.
+  await withTempDir(async (dir) => {
+    const script = join(dir, "plain.ts");
+    const url = new URL("../lib/fs/aligned_bytes.ts", import.meta.url).href;
+    await Deno.writeTextFile(
+      script,
+      `const { alignedBytes } = await import("${url}");\n` +
+        `console.log(Deno.permissions.querySync({ name: "ffi" }).state, alignedBytes(1048576).length);\n`,
+    );
+    const { code, stdout } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-prompt", "--allow-read", script],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    assertEquals(code, 0);
+    assertEquals(new TextDecoder().decode(stdout).trim(), "prompt 1048576");
   });
 });

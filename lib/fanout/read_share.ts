@@ -16,7 +16,7 @@
 
 import { createHasher, type HashAlgorithm, type Hasher } from "../integrity/hash.ts";
 import type { Chunk, PlannedFile } from "../plan/plan_item.ts";
-import { Slab, SLAB_HEADER_BYTES, SLAB_STATE } from "../workers/slab.ts";
+import { Slab, SLAB_STATE } from "../workers/slab.ts";
 import type { SlabJob } from "../workers/messages.ts";
 import type { SpaceNeed } from "../fs/free_space.ts";
 
@@ -289,7 +289,7 @@ export class ReadShare {
 
   /** A slab for a range of `length` bytes, in reused memory where some is spare. */
   #newSlab(length: number): Slab {
-    const spare = this.#take(SLAB_HEADER_BYTES + length);
+    const spare = this.#take(Slab.bytesFor(length));
     if (spare === undefined) return Slab.create(length);
     const slab = new Slab(spare);
     slab.reset();

@@ -26,6 +26,7 @@ import {
   RENAME_NOREPLACE,
 } from "./libc.ts";
 import { FALLBACK_CODES } from "./offload.ts";
+import { alignedBytes } from "./aligned_bytes.ts";
 
 const SYMBOLS = {
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
@@ -235,7 +236,7 @@ export class LocalCopy {
     src: string,
     tmp: string,
   ): number {
-    const buffer = this.#buffer ??= new Uint8Array(BUFFER_BYTES);
+    const buffer = this.#buffer ??= alignedBytes(BUFFER_BYTES);
     const symbols = this.#lib.symbols;
     let at = from;
     while (at < size) {

@@ -22,6 +22,7 @@ import { errorFromWorker } from "../workers/messages.ts";
 import { ConcurrencyTuner, FILE_WORK_BYTES } from "../transfer/concurrency_tuner.ts";
 import { TuningLoop } from "../transfer/tuning_loop.ts";
 import { LocalFolders } from "../fs/file_ops.ts";
+import { alignedBytes } from "../fs/aligned_bytes.ts";
 import { dirname } from "node:path";
 
 /**
@@ -175,7 +176,7 @@ export class FileHasher implements AsyncDisposable {
       const onRead = (bytes: number) => void (this.#bytesHashed += bytes);
       const digest = this.#here.then(() =>
         hashFile(path, algorithm, {
-          buffer: this.#hereBuffer ??= new Uint8Array(this.#bufferBytes),
+          buffer: this.#hereBuffer ??= alignedBytes(this.#bufferBytes),
           onRead,
         })
       );

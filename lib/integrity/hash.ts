@@ -14,6 +14,7 @@
 
 import type { IHasher } from "npm:hash-wasm@4.13.0"; // the same pin as "imports" in deno.json (a test checks)
 import type { XxhashAlgorithm } from "./libxxhash.ts";
+import { alignedBytes } from "../fs/aligned_bytes.ts";
 
 /**
  * The library, loaded on the first hash: loading it costs ~27 ms of start-up,
@@ -251,7 +252,7 @@ export async function hashFile(
 ): Promise<string> {
   const hasher = await createHasher(algorithm);
   using file = await Deno.open(path, { read: true });
-  const buffer = options.buffer ?? new Uint8Array(options.bufferBytes ?? 1024 * 1024);
+  const buffer = options.buffer ?? alignedBytes(options.bufferBytes ?? 1024 * 1024);
   for (;;) {
     options.signal?.throwIfAborted();
     const got = await file.read(buffer);

@@ -18,6 +18,7 @@ import { errorFromWorker } from "../workers/messages.ts";
 import { type FileJob, Stopped } from "./file_job.ts";
 import type { Rest } from "./resume.ts";
 import { preallocate } from "./room.ts";
+import { alignedBytes } from "../fs/aligned_bytes.ts";
 
 /**
  * A copy_file_range step of 64 MiB that ends within this many milliseconds
@@ -184,7 +185,7 @@ async function readWriteWhole(job: FileJob, tmp: string): Promise<string | undef
   const hasher = algorithm === null ? undefined : await createHasher(algorithm);
   using src = await Deno.open(file.src, { read: true });
   using dst = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
-  const buffer = new Uint8Array(Math.max(1, Math.min(file.size, bufferBytes)));
+  const buffer = alignedBytes(Math.max(1, Math.min(file.size, bufferBytes)));
   for (;;) {
     if (run.cancelled) throw new Stopped();
     await run.pace(buffer.length);

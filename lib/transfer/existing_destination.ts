@@ -7,6 +7,7 @@
  */
 
 import { flushToStorage } from "../fs/publish.ts";
+import { alignedBytes } from "../fs/aligned_bytes.ts";
 import { hashFile } from "../integrity/hash.ts";
 import { MIB } from "../size.ts";
 import type { FileJob } from "./file_job.ts";
@@ -21,8 +22,8 @@ import type { FileJob } from "./file_job.ts";
 export async function sameBytes(a: string, b: string): Promise<boolean> {
   using left = await Deno.open(a, { read: true });
   using right = await Deno.open(b, { read: true });
-  const x = new Uint8Array(MIB);
-  const y = new Uint8Array(MIB);
+  const x = alignedBytes(MIB);
+  const y = alignedBytes(MIB);
   for (;;) {
     const [n, m] = await Promise.all([readFull(left, x), readFull(right, y)]);
     if (n !== m) return false;

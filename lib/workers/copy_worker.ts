@@ -25,6 +25,7 @@ import type {
 } from "./messages.ts";
 import { FALLBACK_CODES, KernelCopy } from "../fs/offload.ts";
 import { Slab, SLAB_STATE } from "./slab.ts";
+import { alignedBytes } from "../fs/aligned_bytes.ts";
 import { RateLimit } from "./rate_limit.ts";
 
 /** How long a slab's writer waits for its filler before it looks at the cancel flag again. */
@@ -541,7 +542,7 @@ async function hashedRange(job: CopyMessage): Promise<void> {
       if (hash.mode === "copy") finishRange(job);
       return postHashed(job, at, hasher);
     }
-    if (rangeBuffer.length < job.length) rangeBuffer = new Uint8Array(job.length);
+    if (rangeBuffer.length < job.length) rangeBuffer = alignedBytes(job.length);
     streamRange(
       job,
       at,
@@ -664,7 +665,7 @@ self.onmessage = (event: MessageEvent<ToWorker>): void => {
       control = new ControlBlock(message.control);
       limit = new RateLimit(message.limit);
       slot = message.slot;
-      buffer = new Uint8Array(message.bufferBytes);
+      buffer = alignedBytes(message.bufferBytes);
       post({ type: "ready" });
       break;
     case "copy":

@@ -1,16 +1,21 @@
 /**
  * A slab: one range of a source file read once into shared memory, for
- * several destinations to write (`lib/fanout/`). Its first 8 bytes are two
- * 32-bit counters — the bytes filled so far and the state — which the
+ * several destinations to write (`lib/fanout/`). Its first 16 bytes are
+ * four 32-bit counters — the bytes filled so far and the state, which the
  * worker that fills it raises after every buffer and the workers that
  * write from it wait on (`Atomics.wait`), so a range is written to every
- * destination as it is read, with no message per buffer.
+ * destination as it is read, with no message per buffer; then where the
+ * data starts and its length. The data starts on a page where FFI tells
+ * the address (see `lib/fs/aligned_bytes.ts`: reads into an address 16
+ * bytes into a page cost 4× on some machines).
  *
  * @module
  */
 
-/** Bytes before the data: the fill counter and the state. */
-export const SLAB_HEADER_BYTES = 8;
+/** The counters before the data: fill counter, state, where the data starts, its length. */
+export const SLAB_HEADER_BYTES = 16;
+
+import { ALIGN_BYTES, alignmentGap } from "../fs/aligned_bytes.ts";
 
 /** The slab's states. */
 export const SLAB_STATE = {
@@ -24,6 +29,8 @@ export const SLAB_STATE = {
 
 const FILLED = 0;
 const STATE = 1;
+const DATA_AT = 2;
+const LENGTH = 3;
 
 /**
  * Views on a slab's counters and data.
@@ -52,8 +59,19 @@ export class Slab {
    */
   constructor(buffer: SharedArrayBuffer) {
     this.buffer = buffer;
-    this.#header = new Int32Array(buffer, 0, 2);
-    this.data = new Uint8Array(buffer, SLAB_HEADER_BYTES);
+    this.#header = new Int32Array(buffer, 0, SLAB_HEADER_BYTES / 4);
+    this.data = new Uint8Array(buffer, this.#header[DATA_AT], this.#header[LENGTH]);
+  }
+
+  /**
+   * The shared memory a slab of `length` bytes takes (the header and room to
+   * start the data on a page): spare memory of this size can hold another.
+   *
+   * @param length The range's length.
+   * @returns Its bytes.
+   */
+  static bytesFor(length: number): number {
+    return SLAB_HEADER_BYTES + ALIGN_BYTES + length;
   }
 
   /**
@@ -63,7 +81,11 @@ export class Slab {
    * @returns The slab, in state `filling`.
    */
   static create(length: number): Slab {
-    return new Slab(new SharedArrayBuffer(SLAB_HEADER_BYTES + length));
+    const buffer = new SharedArrayBuffer(Slab.bytesFor(length));
+    const header = new Int32Array(buffer, 0, SLAB_HEADER_BYTES / 4);
+    header[DATA_AT] = SLAB_HEADER_BYTES + alignmentGap(buffer, SLAB_HEADER_BYTES);
+    header[LENGTH] = length;
+    return new Slab(buffer);
   }
 
   /** Makes it empty again, to hold another range of the same length. */
