@@ -1,6 +1,6 @@
 /**
  * What a read buffer's address costs: a file in the page cache read in
- * 1 MiB `pread` calls (libc, through FFI) into buffers that start at
+ * 1 MiB `pread` calls (libc through FFI, as the copy workers make them) into buffers that start at
  * different offsets from a page boundary — 16 bytes in is where `malloc`
  * puts a large `ArrayBuffer` (`lib/fs/aligned_bytes.ts`). Medians of the
  * rounds, milliseconds per pass over the file.
@@ -17,6 +17,7 @@ import { parseArgs } from "node:util";
 import { median } from "./empty_tree.ts";
 import { workDir, writeRandom } from "./process_measure.ts";
 import { ALIGN_BYTES, alignmentGap } from "../lib/fs/aligned_bytes.ts";
+import { KernelCopy } from "../lib/fs/offload.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -30,27 +31,25 @@ const MIB = 1024 * 1024;
 const path = join(await workDir(values.dir), "bench-aligned-read.bin");
 await writeRandom(path, Number(values.mib) * MIB);
 
-const libc = Deno.dlopen("libc.so.6", {
-  open: { parameters: ["buffer", "i32"], result: "i32" },
-  pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
-  close: { parameters: ["i32"], result: "i32" },
-});
-const cPath = new TextEncoder().encode(`${path}\0`);
+// The workers' own binding: the same pread calls a copy makes.
+const opened = KernelCopy.open();
+if (opened === null) throw new Error("bench:align needs FFI (libc) and --allow-ffi");
+const kernel: KernelCopy = opened;
 const memory = new ArrayBuffer(MIB + 2 * ALIGN_BYTES);
 const pageStart = alignmentGap(memory, 0);
 
 /** One pass over the file into the buffer `offset` bytes past a page boundary, in ms. */
 function pass(offset: number): number {
   const buffer = new Uint8Array(memory, pageStart + offset, MIB);
-  const fd = libc.symbols.open(cPath, 0);
+  const fd = kernel.openFile(path, false);
   const start = performance.now();
-  for (let at = 0n;;) {
-    const got = libc.symbols.pread(fd, buffer, BigInt(MIB), at);
+  for (let at = 0;;) {
+    const got = kernel.readAt(fd, buffer, at);
     if (got <= 0) break;
-    at += BigInt(got);
+    at += got;
   }
   const ms = performance.now() - start;
-  libc.symbols.close(fd);
+  kernel.closeFile(fd);
   return ms;
 }
 

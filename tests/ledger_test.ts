@@ -11,9 +11,9 @@ import {
 import { MIB } from "../lib/size.ts";
 import { SCHEMA_VERSION } from "../lib/ledger/schema.ts";
 import { hashFile } from "../lib/integrity/hash.ts";
-import { batchDir, journalsIn } from "../lib/ledger/ledger_dir.ts";
+import { batchDir, journalsIn, prunedMark } from "../lib/ledger/ledger_dir.ts";
 import { holdLedger } from "../lib/ledger/ledger_lock.ts";
-import { PRUNE_EVERY_MS, prunedMark, pruneWhenDue } from "../lib/ledger/prune_due.ts";
+import { PRUNE_EVERY_MS, pruneWhenDue } from "../lib/ledger/prune_due.ts";
 import { InputError } from "../lib/errors.ts";
 import {
   assert,

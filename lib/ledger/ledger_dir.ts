@@ -4,7 +4,7 @@
  * journal per run of the batch (a resume is another run), each beside a
  * `.lock` its run holds while it goes, and `<ledger>/open/<fingerprint>`
  * naming the unfinished batch of a set of mappings, so that the same command
- * run again continues it.
+ * run again continues it; `<ledger>/pruned`, dated by the last prune.
  *
  * @module
  */
@@ -221,4 +221,22 @@ export function planLedgerDir(plan: string): string {
  */
 export function openMarker(ledger: string, fingerprint: string): string {
   return join(ledger, "open", fingerprint);
+}
+
+/**
+ * The file whose modification time says when the ledger was last pruned
+ * (`prune_due.ts`).
+ *
+ * @param ledger The ledger folder.
+ * @returns `<ledger>/pruned`.
+ *
+ * @example
+ * ```ts
+ * import { prunedMark } from "./ledger_dir.ts";
+ *
+ * console.log(prunedMark("/home/ana/.local/state/ferry")); // "/home/ana/.local/state/ferry/pruned"
+ * ```
+ */
+export function prunedMark(ledger: string): string {
+  return join(ledger, "pruned");
 }

@@ -11,28 +11,11 @@
  * @module
  */
 
-import { join } from "node:path";
+import { prunedMark } from "./ledger_dir.ts";
 import { pruneLedger } from "./status.ts";
 
 /** A ledger is pruned at most this often (ms): batches past the retention may stay this much longer. */
 export const PRUNE_EVERY_MS = 3_600_000;
-
-/**
- * The file whose modification time says when the ledger was last pruned.
- *
- * @param ledger The ledger folder.
- * @returns Its path.
- *
- * @example
- * ```ts
- * import { prunedMark } from "./prune_due.ts";
- *
- * console.log(prunedMark("/home/ana/.local/state/ferry")); // "/home/ana/.local/state/ferry/pruned"
- * ```
- */
-export function prunedMark(ledger: string): string {
-  return join(ledger, "pruned");
-}
 
 /**
  * Prunes the ledger ({@linkcode pruneLedger}) unless it was pruned less than

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { Mapping } from "../plan/plan_item.ts";
 import type { ResolvedSettings } from "../options.ts";
 import type { RunState } from "./journal.ts";
-import { batchDir, journalLive, journalsIn, openMarker } from "./ledger_dir.ts";
+import { batchDir, journalLive, journalsIn, openMarker, prunedMark } from "./ledger_dir.ts";
 import { batchOutcomes, type FailedFile } from "./outcomes.ts";
 
 export type { FailedFile } from "./outcomes.ts";
@@ -373,7 +373,7 @@ function batchFolders(ledger: string): string[] {
  * Removes the batches whose latest journal was last written more than
  * `days` ago and none of whose runs is going; nothing while a run is
  * starting (its batch's folder may hold no journal yet). Dates the ledger's
- * `pruned` mark (see `prune_due.ts`, which starting runs go through).
+ * `pruned` mark ({@linkcode prunedMark}; `prune_due.ts` reads it for starting runs).
  *
  * @param ledger The ledger folder.
  * @param days The retention in days.
@@ -387,7 +387,7 @@ export function pruneLedger(ledger: string, days: number): string[] {
   if (pruning === null) return removed;
   // Dated first: a run starting meanwhile finds the ledger being pruned and does not prune it again.
   try {
-    Deno.writeTextFileSync(join(ledger, "pruned"), `${new Date().toISOString()}\n`);
+    Deno.writeTextFileSync(prunedMark(ledger), `${new Date().toISOString()}\n`);
   } catch { /* the next run prunes again */ }
   for (const folder of batchFolders(ledger)) {
     const journals = journalsIn(folder);

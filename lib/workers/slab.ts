@@ -12,10 +12,10 @@
  * @module
  */
 
+import { ALIGN_BYTES, alignmentGap } from "../fs/aligned_bytes.ts";
+
 /** The counters before the data: fill counter, state, where the data starts, its length. */
 export const SLAB_HEADER_BYTES = 16;
-
-import { ALIGN_BYTES, alignmentGap } from "../fs/aligned_bytes.ts";
 
 /** The slab's states. */
 export const SLAB_STATE = {
