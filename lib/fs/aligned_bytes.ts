@@ -3,7 +3,7 @@
  * `ArrayBuffer` from `malloc`, which serves it from its own `mmap` after a
  * 16-byte header: every 1 MiB copy buffer began 16 bytes into a page. The
  * kernel's copy out of the page cache (`read`, `pread`) into such an address
- * was 4× slower than into an aligned one on the AMD EPYC machines here
+ * was 3.5–4× slower than into an aligned one on the AMD EPYC machines here
  * (512 MiB from tmpfs in 1 MiB reads: 220–250 ms against 55–60 ms; 32-byte
  * aligned addresses were as fast as page-aligned ones), a cost every read
  * of every copy, hash and read-back paid.

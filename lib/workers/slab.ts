@@ -7,7 +7,7 @@
  * destination as it is read, with no message per buffer; then where the
  * data starts and its length. The data starts on a page where FFI tells
  * the address (see `lib/fs/aligned_bytes.ts`: reads into an address 16
- * bytes into a page cost 4× on some machines).
+ * bytes into a page cost 3.5× on some machines).
  *
  * @module
  */
