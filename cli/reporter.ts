@@ -135,7 +135,8 @@ export class Reporter {
   file(file: FileResult): void {
     this.sequences?.file(file);
     if (this.sequences === undefined && file.status !== "cancelled") this.#folders.add(file.dst);
-    this.#stdout(fileEvent(file));
+    // An event object per file only where it is written (100 000 files: 100 000 objects).
+    if (this.#json || this.#log !== undefined) this.#stdout(fileEvent(file));
     if (this.verbose) {
       const why = file.status === "failed" || file.reason === undefined ? "" : ` (${file.reason})`;
       const where = file.status === "skipped" || file.status === "cancelled"

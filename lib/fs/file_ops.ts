@@ -10,6 +10,7 @@
  */
 
 import { statFileSystem } from "./statfs.ts";
+import { OnceCache } from "../once_cache.ts";
 
 /** The operations a small file's copy, check and publish make. */
 export interface FileOps {
@@ -102,6 +103,17 @@ export function turn(): Promise<void> {
   return pendingTurn;
 }
 
+/**
+ * Whether {@linkcode turn} would wait: a turn is under way or due. A caller
+ * that goes on without a wait only when this is `false` never keeps the
+ * event loop (timers, Ctrl-C) from its turn longer than `turn` would.
+ *
+ * @returns `true` when the caller should `await turn()`.
+ */
+export function turnDue(): boolean {
+  return pendingTurn !== undefined || performance.now() - lastTurn >= TURN_EVERY_MS;
+}
+
 /** A synchronous call's value or error as a settled promise. */
 function settle<T>(call: () => T): Promise<T> {
   try {
@@ -182,7 +194,7 @@ export async function fileSystemKind(path: string): Promise<"local" | "share" | 
  * ```
  */
 export class LocalFolders {
-  #known = new Map<string, Promise<"local" | "share" | "unknown">>();
+  #known = new OnceCache<string, "local" | "share" | "unknown">();
 
   /**
    * Whether a folder is on a local file system (see {@linkcode isLocalFileSystem}).
@@ -204,9 +216,18 @@ export class LocalFolders {
     return (await this.#kind(dir)) === "share";
   }
 
+  /**
+   * {@linkcode LocalFolders.isLocal} without a wait, where the answer is there already.
+   *
+   * @param dir A folder.
+   * @returns The answer, or `undefined` while the folder has not been asked about.
+   */
+  isLocalNow(dir: string): boolean | undefined {
+    const kind = this.#known.now(dir);
+    return kind === undefined ? undefined : kind === "local";
+  }
+
   #kind(dir: string): Promise<"local" | "share" | "unknown"> {
-    let kind = this.#known.get(dir);
-    if (kind === undefined) this.#known.set(dir, kind = fileSystemKind(dir));
-    return kind;
+    return this.#known.get(dir, () => fileSystemKind(dir));
   }
 }

@@ -93,6 +93,8 @@ export const IDLE_LEASES = 64;
 interface Held {
   lease: Promise<Deno.FsFile | null>;
   users: number;
+  /** Whether the lease is held, once taking it has ended. */
+  taken?: boolean;
 }
 
 /**
@@ -129,10 +131,24 @@ export class Leases {
     if (held === undefined) {
       await this.#ending.get(dir); // the folder's previous lease file is being removed
       held = this.#held.get(dir);
-      if (held === undefined) this.#held.set(dir, held = { lease: takeLease(dir), users: 0 });
+      if (held === undefined) this.#held.set(dir, held = newHeld(dir));
     }
     held.users++;
     return (await held.lease) !== null;
+  }
+
+  /**
+   * {@linkcode Leases.hold} without a wait, where the folder's lease has
+   * been taken (or refused) already.
+   *
+   * @param dir An existing folder.
+   * @returns As `hold`, or `undefined` (and nothing held) where `hold` is to be asked.
+   */
+  holdNow(dir: string): boolean | undefined {
+    const held = this.#held.get(dir);
+    if (held?.taken === undefined) return undefined;
+    held.users++;
+    return held.taken;
   }
 
   /**
@@ -161,6 +177,13 @@ export class Leases {
     for (const [dir, held] of this.#held) await endLease(dir, held.lease);
     this.#held.clear();
   }
+}
+
+/** A folder's lease being taken, which says when it has been. */
+function newHeld(dir: string): Held {
+  const held: Held = { lease: takeLease(dir), users: 0 };
+  held.lease.then((lease) => held.taken = lease !== null, () => {});
+  return held;
 }
 
 /** Creates and locks this run's lease file in a folder (`null`: the folder takes none). */

@@ -29,7 +29,8 @@ export class Accounting {
   /** Bytes finished outside the workers' counters (whole files, renames), minus failed partials. */
   #extraBytes = 0;
   #bytesChecked = 0;
-  #inFlight = new Set<string>();
+  // The files themselves, not their paths: a set of objects needs no hash of a new string per file.
+  #inFlight = new Set<{ readonly src: string }>();
 
   /**
    * Starts counting.
@@ -79,14 +80,22 @@ export class Accounting {
     this.#extraBytes -= countedBytes;
   }
 
-  /** A file is being copied. */
-  begin(src: string): void {
-    this.#inFlight.add(src);
+  /**
+   * A file is being copied.
+   *
+   * @param file Its plan item (the progress shows its `src`).
+   */
+  begin(file: { readonly src: string }): void {
+    this.#inFlight.add(file);
   }
 
-  /** A file is no longer being copied. */
-  end(src: string): void {
-    this.#inFlight.delete(src);
+  /**
+   * A file is no longer being copied.
+   *
+   * @param file The plan item given to {@linkcode Accounting.begin}.
+   */
+  end(file: { readonly src: string }): void {
+    this.#inFlight.delete(file);
   }
 
   /** A file ended. */
@@ -121,7 +130,7 @@ export class Accounting {
       bytesPerSecond: this.#meter.bytesPerSecond,
       etaMs: this.planning ? null : this.#meter.etaMs(this.#bytesTotal),
       elapsedMs: now - this.#startMs,
-      inFlight: [...this.#inFlight],
+      inFlight: [...this.#inFlight].map((file) => file.src),
       planning: this.planning,
     };
   }

@@ -357,7 +357,12 @@ async function feedLanes(
     }
     if (item.kind === "dir") {
       deliveries?.dir(item);
-      if (!item.rename) return await run.dirs.make(item);
+      if (!item.rename) {
+        await run.dirs.make(item);
+        // Its file system's kind, asked once before its files (each would wait for it).
+        await run.isLocalFolder(item.dst);
+        return;
+      }
       const copyInstead = await moveTree(run, item, ids);
       if (copyInstead === null) return;
       for await (const inner of copyInstead) {
@@ -366,15 +371,24 @@ async function feedLanes(
       }
       return;
     }
-    const lane = item.size >= settings.cutoffBytes ? large : small;
-    await lane.push(() => transferFile(run, item));
+    await queue(item);
   };
-  for (let item = await reader.next(); item !== undefined; item = await reader.next()) {
+  // A file goes to its lane without a wait while the lane has room.
+  const queue = (file: PlannedFile): Promise<void> | undefined =>
+    (file.size >= settings.cutoffBytes ? large : small).offer(() => transferFile(run, file));
+  for (;;) {
+    // An item read already is taken without a wait; `next` waits for the plan.
+    const item = reader.take() ?? await reader.next();
+    if (item === undefined) break;
     if (run.cancelled) {
       if (item.kind === "file") new FileJob(run, item).finish("cancelled");
       break;
     }
-    await handle(item);
+    if (item.kind !== "file") await handle(item);
+    else {
+      const queued = queue(item);
+      if (queued !== undefined) await queued;
+    }
   }
   run.accounting.planning = false;
   await Promise.all([large.drain(), small.drain()]);

@@ -10,6 +10,7 @@
 import { dirname } from "node:path";
 import type { LocalPublishOutcome } from "../fs/local_copy.ts";
 import type { LocalCopier } from "./local_copier.ts";
+import type { LocalJob } from "../workers/local_worker.ts";
 import { DEFAULT_OFFLOAD_STEP_BYTES, SAME_FS_OFFLOAD_STEP_BYTES } from "../fs/offload.ts";
 import { createHasher, hashBytes } from "../integrity/hash.ts";
 import { hashedReadJob } from "../integrity/file_hasher.ts";
@@ -115,15 +116,14 @@ function rangesDone(job: FileJob): void {
  * @returns How the publish went (`"unsupported"`: the caller publishes).
  * @throws When a call fails (the error says which side) or the source changed.
  */
-export async function copyLocal(
+export function copyLocal(
   job: FileJob,
   tmp: string,
   local: LocalCopier,
 ): Promise<LocalPublishOutcome> {
   const { file, run } = job;
   const { uid, gid } = file;
-  await run.pace(file.size);
-  const outcome = await local.copyAndPublish({
+  const request: LocalJob = {
     request: {
       src: file.src,
       tmp,
@@ -136,10 +136,16 @@ export async function copyLocal(
     },
     dst: file.dst,
     overwrite: run.overwrites,
+  };
+  // Without a bandwidth limit, straight to the copier: no wait for a pace of nothing.
+  const copied = run.limit.rate === null
+    ? local.copyAndPublish(request)
+    : run.pace(file.size).then(() => local.copyAndPublish(request));
+  return copied.then((outcome) => {
+    job.countBytes(file.size);
+    rangesDone(job);
+    return outcome;
   });
-  job.countBytes(file.size);
-  rangesDone(job);
-  return outcome;
 }
 
 /**

@@ -11,6 +11,7 @@ import { dirname } from "node:path";
 import { describeError } from "../errors.ts";
 import { flushToStorage } from "../fs/publish.ts";
 import type { PlannedDir } from "../plan/plan_item.ts";
+import { OnceCache } from "../once_cache.ts";
 
 /** A destination folder that could not be made: names the folder that failed, not its child. */
 export class DirectoryError extends Error {
@@ -63,7 +64,7 @@ export class DestinationDirs {
   /** Told of every folder the batch creates, removes or moves (the journal). */
   record: ((change: DirectoryChange) => void) | undefined;
   #settings: DirectorySettings;
-  #made = new Map<string, Promise<void>>();
+  #made = new OnceCache<string, void>();
   #created: string[] = [];
   #failed = new Map<string, string>();
   /** The plan's folders, kept for {@linkcode DestinationDirs.finish} (folders only, never files). */
@@ -106,7 +107,7 @@ export class DestinationDirs {
    * @param path The folder.
    */
   adopt(path: string): void {
-    this.#made.set(path, Promise.resolve());
+    this.#made.set(path, undefined);
     this.#created.push(path);
   }
 
@@ -135,12 +136,18 @@ export class DestinationDirs {
    * @throws {DirectoryError} When it cannot be made.
    */
   ensure(path: string): Promise<void> {
-    let done = this.#made.get(path);
-    if (done === undefined) {
-      done = this.#makeOne(path);
-      this.#made.set(path, done);
-    }
-    return done;
+    return this.#made.get(path, () => this.#makeOne(path));
+  }
+
+  /**
+   * Whether a folder has been made or found already (no wait: a file whose
+   * folder is known to be there goes on without one).
+   *
+   * @param path The folder.
+   * @returns `true` once {@linkcode DestinationDirs.ensure} of it has succeeded.
+   */
+  isMade(path: string): boolean {
+    return this.#made.has(path);
   }
 
   async #makeOne(path: string): Promise<void> {

@@ -73,6 +73,18 @@ export class ReadAhead<T> {
   }
 
   /**
+   * The next item if one is read already (no wait, no promise).
+   *
+   * @returns The item, or `undefined` when none is buffered: then ask {@linkcode ReadAhead.next}.
+   */
+  take(): T | undefined {
+    if (this.#buffer.length === 0) return undefined;
+    const item = this.#buffer.shift()!;
+    this.#wakePump?.();
+    return item;
+  }
+
+  /**
    * The next item, or `undefined` at the end.
    *
    * @throws What the source threw.
@@ -80,11 +92,8 @@ export class ReadAhead<T> {
   async next(): Promise<T | undefined> {
     this.#pumping ??= this.#pump();
     for (;;) {
-      if (this.#buffer.length > 0) {
-        const item = this.#buffer.shift()!;
-        this.#wakePump?.();
-        return item;
-      }
+      const item = this.take();
+      if (item !== undefined) return item;
       if (this.#error !== undefined) throw this.#error.error;
       if (this.#done) return undefined;
       await new Promise<void>((resolve) => (this.#wakeReader = resolve));

@@ -16,11 +16,18 @@ import type { FileJob } from "./file_job.ts";
  * fails the file when it does not.
  *
  * @param job The file.
- * @returns `false` when the file failed for want of room.
+ * @returns `false` when the file failed for want of room; `true` at once (no
+ * promise) where no room needs checking.
  */
-export async function roomFor(job: FileJob): Promise<boolean> {
+export function roomFor(job: FileJob): true | Promise<boolean> {
   const { run, file } = job;
   if (run.tight.size === 0 || file.size === 0 || file.action === "symlink") return true;
+  return roomAtDestination(job);
+}
+
+/** {@linkcode roomFor} where the destination's file system is tight: its free space asked. */
+async function roomAtDestination(job: FileJob): Promise<boolean> {
+  const { run, file } = job;
   const dir = dirname(file.dst);
   if (!run.tight.has(await run.devOf(dir))) return true;
   const free = await freeBytesAt(dir);
@@ -34,7 +41,8 @@ export async function roomFor(job: FileJob): Promise<boolean> {
  *
  * @param job The file.
  * @param tmp Its temporary.
- * @returns `false` when the file failed for want of room.
+ * @returns `false` when the file failed for want of room; `true` at once (no
+ * promise) where no room needs checking.
  */
 export async function preallocate(job: FileJob, tmp: string): Promise<boolean> {
   const { run, file } = job;

@@ -14,8 +14,8 @@ import {
   isLocalFileSystem,
   LocalFolders,
   SYNC_FILE_OPS,
-  turn,
 } from "../fs/file_ops.ts";
+import { OnceCache } from "../once_cache.ts";
 import { LocalCopy } from "../fs/local_copy.ts";
 import { LocalCopier } from "./local_copier.ts";
 import { KernelCopyAsync } from "../fs/offload.ts";
@@ -94,8 +94,8 @@ export class Run {
   #cancelled = false;
   #kernel: KernelCopyAsync | null | undefined;
   #local: LocalCopier | null | undefined;
-  #devs = new Map<string, Promise<number>>();
-  #localSources = new Map<number, Promise<boolean>>();
+  #devs = new OnceCache<string, number>();
+  #localSources = new OnceCache<number, boolean>();
   #destinationFolders = new LocalFolders();
 
   /**
@@ -165,28 +165,41 @@ export class Run {
    * @returns Its device number.
    */
   devOf(dir: string): Promise<number> {
-    return once(this.#devs, dir, () => Deno.stat(dir).then((info) => info.dev));
+    return this.#devs.get(dir, () => Deno.stat(dir).then((info) => info.dev));
   }
 
   /**
    * The calls one file's copy, check and publish make: synchronous ones for a
    * file of at most {@linkcode SYNC_MAX_BYTES} whose source and destination
    * folders are on local file systems, Deno's asynchronous ones otherwise
-   * (`statfs` once per source device and per destination folder).
+   * (`statfs` once per source device and per destination folder). A caller
+   * that makes synchronous calls on this thread gives the event loop its
+   * turn first (`turn()` in `file_ops.ts`).
    *
    * @param file The plan item (its destination folder exists).
    * @returns The calls.
    */
   async opsFor(file: PlannedFile): Promise<FileOps> {
     if (file.size > SYNC_MAX_BYTES) return ASYNC_FILE_OPS;
-    const dstDir = dirname(file.dst);
     const [src, dst] = await Promise.all([
-      once(this.#localSources, file.dev, () => isLocalFileSystem(dirname(file.src))),
-      this.isLocalFolder(dstDir),
+      this.#localSources.get(file.dev, () => isLocalFileSystem(dirname(file.src))),
+      this.isLocalFolder(dirname(file.dst)),
     ]);
-    if (!src || !dst) return ASYNC_FILE_OPS;
-    await turn();
-    return SYNC_FILE_OPS;
+    return src && dst ? SYNC_FILE_OPS : ASYNC_FILE_OPS;
+  }
+
+  /**
+   * {@linkcode Run.opsFor} without a wait, where both answers are known already.
+   *
+   * @param file The plan item (its destination folder exists).
+   * @returns The calls, or `undefined` where `opsFor` is to be asked.
+   */
+  opsNow(file: PlannedFile): FileOps | undefined {
+    if (file.size > SYNC_MAX_BYTES) return ASYNC_FILE_OPS;
+    const src = this.#localSources.now(file.dev);
+    const dst = this.#destinationFolders.isLocalNow(dirname(file.dst));
+    if (src === undefined || dst === undefined) return undefined;
+    return src && dst ? SYNC_FILE_OPS : ASYNC_FILE_OPS;
   }
 
   /**
@@ -246,11 +259,4 @@ export class Run {
     this.#local?.close();
     this.#local = undefined;
   }
-}
-
-/** The value cached under `key`, made by `make` the first time. */
-function once<K, V>(cache: Map<K, V>, key: K, make: () => V): V {
-  let value = cache.get(key);
-  if (value === undefined) cache.set(key, value = make());
-  return value;
 }

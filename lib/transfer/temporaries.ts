@@ -43,6 +43,32 @@ export class Temporaries {
     return tmp;
   }
 
+  /**
+   * {@linkcode Temporaries.stage} without a wait, where the folder's lease
+   * is settled already.
+   *
+   * @param dst The destination path.
+   * @returns The temporary's path, or `undefined` where `stage` is to be asked.
+   */
+  stageNow(dst: string): string | undefined {
+    const dir = dirname(dst);
+    const leased = this.#leases.holdNow(dir);
+    if (leased === undefined) return undefined;
+    const tmp = tempPathFor(dst, leased);
+    this.#mine.add(tmp);
+    return tmp;
+  }
+
+  /**
+   * Whether a temporary is still this run's to remove (not published, not discarded).
+   *
+   * @param tmp The temporary.
+   * @returns `true` until {@linkcode Temporaries.published} or {@linkcode Temporaries.discard}.
+   */
+  holds(tmp: string): boolean {
+    return this.#mine.has(tmp);
+  }
+
   /** The temporary got its final name: no longer this run's to remove. */
   published(tmp: string): void {
     if (this.#mine.delete(tmp)) this.#leases.release(dirname(tmp));
