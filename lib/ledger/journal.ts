@@ -34,9 +34,9 @@ export interface JournaledChunk extends Chunk {
 /** How a run ended, as its journal says: `running` until it ends (or forever, if it was killed). */
 export type RunState = "running" | "done" | "failed" | "cancelled";
 
-/** Records written together, at most this far apart. */
+/** Records committed together, at most this far apart. */
 const FLUSH_MS = 100;
-/** Records written together, at most this many. */
+/** Records committed together, at most this many. */
 const FLUSH_RECORDS = 1000;
 
 /**
@@ -74,7 +74,13 @@ export class Journal {
   #insertPartial: StatementSync;
   #insertDir: StatementSync;
   #updateRun: StatementSync;
-  #queue: (() => void)[] = [];
+  /**
+   * Records written into the open transaction since the last commit. Each
+   * record is written when it comes (held in JavaScript until the commit,
+   * 1000 files' results outlived V8's young generation and cost a copy each).
+   */
+  #uncommitted = 0;
+  #inTransaction = false;
   #progress: Progress | undefined;
   #timer: ReturnType<typeof setInterval>;
   #closed = false;
@@ -260,17 +266,14 @@ export class Journal {
     this.#progress = progress;
   }
 
-  /** Writes what is queued, in one transaction. */
+  /** Commits what is written, with the latest counts, in one transaction. */
   flush(): void {
     if (this.#closed || this.error !== undefined) return;
-    const queue = this.#queue;
     const progress = this.#progress;
-    if (queue.length === 0 && progress === undefined) return;
-    this.#queue = [];
+    if (!this.#inTransaction && progress === undefined) return;
     this.#progress = undefined;
     try {
-      this.#db.exec("BEGIN");
-      for (const write of queue) write();
+      this.#begin();
       if (progress !== undefined) {
         this.#updateRun.run(
           Date.now(),
@@ -284,11 +287,10 @@ export class Journal {
         );
       }
       this.#db.exec("COMMIT");
+      this.#inTransaction = false;
+      this.#uncommitted = 0;
     } catch (error) {
-      this.error = (error as Error).message;
-      try {
-        this.#db.exec("ROLLBACK");
-      } catch { /* the transaction is gone already */ }
+      this.#fail(error);
     }
   }
 
@@ -343,10 +345,31 @@ export class Journal {
     }
   }
 
+  /** Writes a record into the open transaction (opened if none is), committed by {@linkcode flush}. */
   #push(write: () => void): void {
     if (this.#closed || this.error !== undefined) return;
-    this.#queue.push(write);
-    if (this.#queue.length >= FLUSH_RECORDS) this.flush();
+    try {
+      this.#begin();
+      write();
+    } catch (error) {
+      return this.#fail(error);
+    }
+    if (++this.#uncommitted >= FLUSH_RECORDS) this.flush();
+  }
+
+  #begin(): void {
+    if (this.#inTransaction) return;
+    this.#db.exec("BEGIN");
+    this.#inTransaction = true;
+  }
+
+  /** Stops recording: what was not committed is rolled back. */
+  #fail(error: unknown): void {
+    this.error = (error as Error).message;
+    this.#inTransaction = false;
+    try {
+      this.#db.exec("ROLLBACK");
+    } catch { /* the transaction is gone already */ }
   }
 }
 
