@@ -95,6 +95,32 @@ Deno.test("a journaled batch reads back file by file: done, failures with codes,
   });
 });
 
+Deno.test("every file's outcome is in the journal, in the order the files ended, however many files there are", async () => {
+  await withTempDir(async (dir) => {
+    const ledger = join(dir, "ledger");
+    await Deno.mkdir(join(dir, "src"));
+    // 70 files: two statements of 32 rows and 6 left for the commit at the end.
+    for (let i = 0; i < 70; i++) await Deno.writeTextFile(join(dir, "src", `f${i}`), `${i}`);
+    await Deno.mkdir(join(dir, "dst"));
+    await Deno.writeTextFile(join(dir, "dst", "f7"), "somebody else's");
+    const ended: string[] = [];
+    const result = await applyMappings([{ src: join(dir, "src"), dst: join(dir, "dst") }], {
+      ledger,
+      batchId: "b-70",
+      onFile: (file) => ended.push(`${file.dst} ${file.status}`),
+    });
+    assertEquals(result.totals.filesDone, 69);
+    const rows =
+      (await journalRows(ledger, "b-70", "SELECT dst, status, code FROM file ORDER BY seq"))
+        .map((r) => ({ ...(r as { dst: string; status: string; code: string | null }) }));
+    assertEquals(rows.map((r) => `${r.dst} ${r.status}`), ended);
+    assertEquals(rows.length, 70);
+    assertEquals(rows.filter((r) => r.code !== null), [
+      { dst: join(dir, "dst", "f7"), status: "failed", code: "differs" },
+    ]);
+  });
+});
+
 Deno.test("a ledger that cannot be made refuses the batch before anything is written", async () => {
   await withTempDir(async (dir) => {
     await Deno.writeTextFile(join(dir, "file"), "x");

@@ -199,12 +199,12 @@ async function copyAndPublish(job: FileJob): Promise<void> {
   // without a wait; on many small files each wait is a promise per file.
   const dir = dirname(file.dst);
   if (!run.dirs.isMade(dir)) await run.dirs.ensure(dir);
-  job.ops = run.opsNow(file) ?? await run.opsFor(file);
+  job.ops = run.opsNow(file, dir) ?? await run.opsFor(file);
   const local = run.localCopy(file, job.ops);
   // The event loop gets its turn now and then (timers, Ctrl-C, and V8's own
   // tasks: without them, 100 000 files to the small-file worker took 600 MiB).
   if (job.ops === SYNC_FILE_OPS && turnDue()) await turn();
-  const tmp = run.temporaries.stageNow(file.dst) ?? await run.temporaries.stage(file.dst);
+  const tmp = run.temporaries.stageNow(file.dst, dir) ?? await run.temporaries.stage(file.dst);
   try {
     const room = roomFor(job);
     if (room !== true && !(await room)) return;

@@ -192,12 +192,13 @@ export class Run {
    * {@linkcode Run.opsFor} without a wait, where both answers are known already.
    *
    * @param file The plan item (its destination folder exists).
+   * @param dstDir Its destination folder.
    * @returns The calls, or `undefined` where `opsFor` is to be asked.
    */
-  opsNow(file: PlannedFile): FileOps | undefined {
+  opsNow(file: PlannedFile, dstDir: string = dirname(file.dst)): FileOps | undefined {
     if (file.size > SYNC_MAX_BYTES) return ASYNC_FILE_OPS;
     const src = this.#localSources.now(file.dev);
-    const dst = this.#destinationFolders.isLocalNow(dirname(file.dst));
+    const dst = this.#destinationFolders.isLocalNow(dstDir);
     if (src === undefined || dst === undefined) return undefined;
     return src && dst ? SYNC_FILE_OPS : ASYNC_FILE_OPS;
   }

@@ -27,7 +27,8 @@ export class Temporaries {
    */
   endedRuns: ReadonlySet<string> | undefined;
   #leases = new Leases();
-  #mine = new Set<string>();
+  /** This run's temporaries not yet published or removed, each with its folder. */
+  #mine = new Map<string, string>();
   #runs = new Map<string, Promise<"gone" | "running">>();
 
   /**
@@ -38,8 +39,9 @@ export class Temporaries {
    * @returns The temporary's path; it is tracked until published or removed.
    */
   async stage(dst: string): Promise<string> {
-    const tmp = tempPathFor(dst, await this.#leases.hold(dirname(dst)));
-    this.#mine.add(tmp);
+    const dir = dirname(dst);
+    const tmp = tempPathFor(dst, await this.#leases.hold(dir));
+    this.#mine.set(tmp, dir);
     return tmp;
   }
 
@@ -48,14 +50,14 @@ export class Temporaries {
    * is settled already.
    *
    * @param dst The destination path.
+   * @param dir Its folder.
    * @returns The temporary's path, or `undefined` where `stage` is to be asked.
    */
-  stageNow(dst: string): string | undefined {
-    const dir = dirname(dst);
+  stageNow(dst: string, dir: string = dirname(dst)): string | undefined {
     const leased = this.#leases.holdNow(dir);
     if (leased === undefined) return undefined;
     const tmp = tempPathFor(dst, leased);
-    this.#mine.add(tmp);
+    this.#mine.set(tmp, dir);
     return tmp;
   }
 
@@ -71,23 +73,28 @@ export class Temporaries {
 
   /** The temporary got its final name: no longer this run's to remove. */
   published(tmp: string): void {
-    if (this.#mine.delete(tmp)) this.#leases.release(dirname(tmp));
+    const dir = this.#mine.get(tmp);
+    if (dir === undefined) return;
+    this.#mine.delete(tmp);
+    this.#leases.release(dir);
   }
 
   /** Removes a temporary of this run if it is still there. */
   async discard(tmp: string): Promise<void> {
-    if (!this.#mine.delete(tmp)) return;
+    const dir = this.#mine.get(tmp);
+    if (dir === undefined) return;
+    this.#mine.delete(tmp);
     try {
       await removeIfPresent(tmp);
     } catch (error) {
       this.report.notRemoved.push({ path: tmp, reason: describeError(error) });
     }
-    this.#leases.release(dirname(tmp));
+    this.#leases.release(dir);
   }
 
   /** Removes every temporary of this run that is left (after a cancel). */
   async discardAll(): Promise<void> {
-    for (const tmp of [...this.#mine]) await this.discard(tmp);
+    for (const tmp of [...this.#mine.keys()]) await this.discard(tmp);
   }
 
   /** Ends this run's leases; every temporary of it is gone by then. */
