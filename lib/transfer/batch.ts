@@ -371,11 +371,9 @@ async function feedLanes(
       }
       return;
     }
-    await queue(item);
+    const lane = item.size >= settings.cutoffBytes ? large : small;
+    await lane.push(() => transferFile(run, item));
   };
-  // A file goes to its lane without a wait while the lane has room.
-  const queue = (file: PlannedFile): Promise<void> | undefined =>
-    (file.size >= settings.cutoffBytes ? large : small).offer(() => transferFile(run, file));
   for (;;) {
     // An item read already is taken without a wait; `next` waits for the plan.
     const item = reader.take() ?? await reader.next();
@@ -384,11 +382,9 @@ async function feedLanes(
       if (item.kind === "file") new FileJob(run, item).finish("cancelled");
       break;
     }
-    if (item.kind !== "file") await handle(item);
-    else {
-      const queued = queue(item);
-      if (queued !== undefined) await queued;
-    }
+    // Each file waits for its lane's room: queued without a wait, 100 000
+    // files peaked 10–30 MiB higher, for no time gained.
+    await handle(item);
   }
   run.accounting.planning = false;
   await Promise.all([large.drain(), small.drain()]);

@@ -29,22 +29,6 @@ export class Lane {
   }
 
   /**
-   * Queues a task at once when the queue has room; {@linkcode Lane.push}
-   * otherwise. A feeder of many small files queues each without a promise.
-   *
-   * @param task The work.
-   * @returns `undefined` when the task is queued; else `push`'s promise.
-   * @throws The first error a task threw.
-   */
-  offer(task: () => Promise<void>): Promise<void> | undefined {
-    if (this.#error !== undefined) throw this.#error.error;
-    if (this.#queue.length >= this.#capacity) return this.push(task);
-    this.#queue.push(task);
-    this.#pump();
-    return undefined;
-  }
-
-  /**
    * Queues a task; waits while the queue is full.
    *
    * @param task The work.

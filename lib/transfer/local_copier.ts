@@ -147,7 +147,7 @@ export class LocalCopier {
 
 /** Resolves or rejects one file as the worker said, rebuilding its error. */
 function settle(pending: Pending, outcome: LocalJobOutcome): void {
-  if (outcome.ok !== false) return pending.resolve(outcome.ok);
+  if (typeof outcome === "string") return pending.resolve(outcome);
   const error = outcome.errno !== undefined
     ? new ErrnoError(outcome.errno.call, outcome.errno.errno, outcome.errno.path)
     : new Error(outcome.message);

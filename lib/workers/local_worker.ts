@@ -23,9 +23,13 @@ export interface LocalJob {
   overwrite: boolean;
 }
 
-/** How one file ended in the worker. */
+/**
+ * How one file ended in the worker: the publish's outcome itself when it
+ * went well (a string clones for less than an object, once per file), or
+ * what failed.
+ */
 export type LocalJobOutcome =
-  | { ok: LocalPublishOutcome }
+  | LocalPublishOutcome
   | {
     ok: false;
     /** The message of what was thrown. */
@@ -47,7 +51,7 @@ function run(job: LocalJob): LocalJobOutcome {
   if (local === null) return { ok: false, message: "libc cannot be loaded in the worker" };
   try {
     local.copy(job.request);
-    return { ok: local.publish(job.request.tmp, job.dst, job.overwrite) };
+    return local.publish(job.request.tmp, job.dst, job.overwrite);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     const failure = (error as { failure?: string }).failure;
