@@ -359,8 +359,6 @@ async function feedLanes(
       deliveries?.dir(item);
       if (!item.rename) {
         await run.dirs.make(item);
-        // Its file system's kind, asked once before its files (each would wait for it).
-        await run.isLocalFolder(item.dst);
         return;
       }
       const copyInstead = await moveTree(run, item, ids);
