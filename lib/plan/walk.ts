@@ -12,6 +12,7 @@ import { forEachLimit } from "../concurrency.ts";
 import type { Filter } from "./filters.ts";
 import { describeError, type FailureCode, failureCodeOf } from "../errors.ts";
 import { isLocalFileSystem, turn } from "../fs/file_ops.ts";
+import { OnceCache } from "../once_cache.ts";
 
 /** How many stat/readDir calls the walk keeps in flight (they are round trips on a share). */
 export const STAT_CONCURRENCY = 16;
@@ -92,12 +93,10 @@ export async function* walkTree(
     { src, dst, info, rel: "" },
   ];
   // Per device: on a local file system each look is made synchronously (see file_ops.ts).
-  const local = new Map<number, Promise<boolean>>();
+  const local = new OnceCache<number, boolean>();
   for (let next = pending.shift(); next !== undefined; next = pending.shift()) {
     const dir = next;
-    let isLocal = local.get(dir.info.dev);
-    if (isLocal === undefined) local.set(dir.info.dev, isLocal = isLocalFileSystem(dir.src));
-    const here = await isLocal;
+    const here = await local.get(dir.info.dev, () => isLocalFileSystem(dir.src));
     let names: Deno.DirEntry[];
     try {
       names = here ? [...Deno.readDirSync(dir.src)] : await Array.fromAsync(Deno.readDir(dir.src));

@@ -41,8 +41,7 @@ async function roomAtDestination(job: FileJob): Promise<boolean> {
  *
  * @param job The file.
  * @param tmp Its temporary.
- * @returns `false` when the file failed for want of room; `true` at once (no
- * promise) where no room needs checking.
+ * @returns `false` when the file failed for want of room.
  */
 export async function preallocate(job: FileJob, tmp: string): Promise<boolean> {
   const { run, file } = job;

@@ -11,6 +11,7 @@ import { describeError } from "../errors.ts";
 import { isTempName, removeIfPresent, tempPathFor, tempRunOf } from "../fs/publish.ts";
 import { leaseRunOf, Leases, leaseState } from "../fs/temp_lease.ts";
 import type { TemporaryReport } from "./result.ts";
+import { OnceCache } from "../once_cache.ts";
 
 /** This run's temporaries and leases, and what it found of other runs'. */
 export class Temporaries {
@@ -29,7 +30,7 @@ export class Temporaries {
   #leases = new Leases();
   /** This run's temporaries not yet published or removed, each with its folder. */
   #mine = new Map<string, string>();
-  #runs = new Map<string, Promise<"gone" | "running">>();
+  #runs = new OnceCache<string, "gone" | "running">();
 
   /**
    * A new temporary name next to a destination, under this run's lease of
@@ -117,13 +118,13 @@ export class Temporaries {
       return;
     }
     const key = `${dirname(path)}\0${run}`;
-    let state = this.#runs.get(key);
-    if (state === undefined) {
-      state = this.endedRuns === undefined
-        ? leaseState(dirname(path), run)
-        : Promise.resolve(this.endedRuns.has(run) ? "gone" : "running");
-      this.#runs.set(key, state);
-    }
+    const state = this.#runs.get(
+      key,
+      () =>
+        this.endedRuns === undefined
+          ? leaseState(dirname(path), run)
+          : Promise.resolve(this.endedRuns.has(run) ? "gone" : "running"),
+    );
     if ((await state) === "running") {
       if (temp && !this.quietLive) this.report.leftAlone.push(path);
       return;
