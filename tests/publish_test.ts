@@ -1,5 +1,6 @@
 import { basename, join } from "node:path";
 import { isTempName, publish, tempPathFor, tempRunOf } from "../lib/fs/publish.ts";
+import { ASYNC_FILE_OPS, type FileOps } from "../lib/fs/file_ops.ts";
 import { RUN_ID } from "../lib/fs/temp_lease.ts";
 import { assert, assertEquals, listTree, withTempDir } from "./_helpers.ts";
 
@@ -35,5 +36,39 @@ Deno.test("publish() never clobbers an existing file unless overwriting", async 
     assertEquals(await publish(tmp, dst, "overwrite"), "published");
     assertEquals(await Deno.readTextFile(dst), "new");
     assertEquals(await listTree(dir), ["a.exr"]);
+  });
+});
+
+Deno.test("publish() remembers a folder whose link is refused, and still never clobbers there", async () => {
+  await withTempDir(async (dir) => {
+    // A file system that refuses hard links, as the SMB and NFS clients of the realnet bed do:
+    // the calls are Deno's own, on real files, but `link` fails with EPERM.
+    const links: string[] = [];
+    const ops: FileOps = {
+      ...ASYNC_FILE_OPS,
+      link: (_from, to) => {
+        links.push(to);
+        return Promise.reject(Object.assign(new Error("link refused"), { code: "EPERM" }));
+      },
+    };
+    const linkless = new Set<string>();
+    const names = ["a.exr", "b.exr", "c.exr"];
+    for (const name of names) {
+      const tmp = tempPathFor(join(dir, name));
+      await Deno.writeTextFile(tmp, `frame ${name}`);
+      assertEquals(await publish(tmp, join(dir, name), "error", ops, linkless), "published");
+    }
+    assertEquals(links, [join(dir, "a.exr")], "asked once for the folder");
+    assertEquals([...linkless], [dir]);
+    // Remembered, the folder still refuses to replace a name that exists.
+    const tmp = tempPathFor(join(dir, "a.exr"));
+    await Deno.writeTextFile(tmp, "newer");
+    assertEquals(await publish(tmp, join(dir, "a.exr"), "error", ops, linkless), "exists");
+    assertEquals(await Deno.readTextFile(join(dir, "a.exr")), "frame a.exr");
+    await Deno.remove(tmp);
+    assertEquals(await listTree(dir), names);
+    for (const name of names) {
+      assertEquals(await Deno.readTextFile(join(dir, name)), `frame ${name}`);
+    }
   });
 });

@@ -14,9 +14,11 @@ import {
   freeBytes,
   listTree,
   realnet,
+  ROOT,
   runCli,
   sha256,
   spawnCli,
+  straceWorks,
   waitFor,
   withTempDir,
   writeRandomFile,
@@ -302,6 +304,45 @@ Deno.test({
         }
         await assertNoTemps(remote);
       }, { dir: real.nfs });
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "SMB: a folder that refuses hard links is asked once a run, and a file copied in one piece is not sized first (strace)",
+  ignore: ignore || !(await straceWorks()),
+  fn: async () => {
+    await withTempDir(async (local) => {
+      const frames = join(local, "sh020");
+      await Deno.mkdir(frames);
+      const count = 12;
+      for (let i = 0; i < count; i++) {
+        await writeRandomFile(join(frames, `sh020.${1001 + i}.exr`), 256 * 1024 + i);
+      }
+      await withTempDir(async (remote) => {
+        const out = join(remote, "sh020");
+        const trace = join(local, "trace");
+        const run = await runCli(["copy", "--quiet", "--no-ledger", frames, out], {
+          flags: ["-A"],
+          prefix: ["strace", "-f", "-y", "-o", trace, Deno.execPath(), ROOT],
+        });
+        assertEquals(run.code, 0, run.stderr);
+        await assertSameTree(out, frames);
+        await assertNoTemps(remote);
+        // The calls on the share's copies and their temporaries, by name.
+        const calls = (await Deno.readTextFile(trace)).split("\n")
+          .filter((line) => line.includes(`${out}/`))
+          .map((line) => /^\d+ +(\w+)\(/.exec(line)?.[1])
+          .filter((call) => call !== undefined);
+        const times = (name: string): number => calls.filter((call) => call === name).length;
+        // The first file's link is refused (EPERM); the others go straight to the
+        // rename that does not replace.
+        assertEquals(times("linkat"), 1, calls.join(" "));
+        assertEquals(times("renameat2"), count, calls.join(" "));
+        // Each file is one range written from its start: its temporary grows as it is written.
+        assertEquals(times("ftruncate"), 0, calls.join(" "));
+      }, { dir: real.smb });
     });
   },
 });

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { basename, sep as SEP } from "node:path";
+import { basename, dirname, sep as SEP } from "node:path";
 import type { ExistingPolicy } from "../options.ts";
 import { ASYNC_FILE_OPS, type FileOps } from "./file_ops.ts";
 import { RUN_ID } from "./temp_lease.ts";
@@ -104,12 +104,16 @@ export type PublishOutcome = "published" | "exists";
  * Moves a finished temporary file to its final name. With the `"overwrite"`
  * policy this is one rename. Otherwise the file is hard-linked to its final
  * name, which fails atomically if something appeared there in the meantime;
- * where the file system has no hard links, it checks and renames.
+ * where the file system has no hard links, it renames without replacing
+ * (see {@linkcode renameNoReplace}), or checks and renames.
  *
  * @param tmp The finished temporary file.
  * @param dst The final name.
  * @param policy What to do when `dst` exists.
  * @param ops The calls to make (synchronous ones for small local files).
+ * @param linkless Folders known to refuse hard links (a run's memory): a
+ *   file published into one skips the `link` that would be refused again,
+ *   a round trip on a share; a folder whose `link` is refused is added.
  * @returns `"exists"` when `dst` appeared meanwhile and the policy keeps it
  * (the temporary file is then still there for the caller to remove).
  *
@@ -129,27 +133,42 @@ export async function publish(
   dst: string,
   policy: ExistingPolicy,
   ops: FileOps = ASYNC_FILE_OPS,
+  linkless?: Set<string>,
 ): Promise<PublishOutcome> {
   if (policy === "overwrite") {
     await ops.rename(tmp, dst);
     return "published";
   }
+  const folder = linkless === undefined ? "" : dirname(dst);
+  if (linkless?.has(folder) === true) return await renameWithoutLink(tmp, dst, ops);
   try {
     await ops.link(tmp, dst);
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) return "exists";
     if (!isNoHardLinks(error)) throw error;
-    // No hard links (many NAS shares, SMB and NFS clients): a rename that
-    // refuses to replace, where the kernel and the file system offer one.
-    const noReplace = await renameNoReplace(tmp, dst);
-    if (noReplace !== "unsupported") return noReplace;
-    // Otherwise a look, then a rename: not atomic against another writer
-    // (docs/cli.md says what is and is not atomic on such storage).
-    if (await exists(dst)) return "exists";
-    await ops.rename(tmp, dst);
-    return "published";
+    // EMLINK is this file's count of links, not the folder's file system.
+    if ((error as { code?: unknown }).code !== "EMLINK") linkless?.add(folder);
+    return await renameWithoutLink(tmp, dst, ops);
   }
   await ops.remove(tmp);
+  return "published";
+}
+
+/**
+ * Publishing where there are no hard links (many NAS shares, SMB and NFS
+ * clients): a rename that refuses to replace, where the kernel and the file
+ * system offer one; otherwise a look, then a rename: not atomic against
+ * another writer (docs/cli.md says what is and is not atomic on such storage).
+ */
+async function renameWithoutLink(
+  tmp: string,
+  dst: string,
+  ops: FileOps,
+): Promise<PublishOutcome> {
+  const noReplace = await renameNoReplace(tmp, dst);
+  if (noReplace !== "unsupported") return noReplace;
+  if (await exists(dst)) return "exists";
+  await ops.rename(tmp, dst);
   return "published";
 }
 

@@ -202,12 +202,20 @@ async function readWriteWhole(job: FileJob, tmp: string): Promise<string | undef
   }
 }
 
-/** Creates the temporary at its full size (the ranges are written into it). */
+/**
+ * Creates the temporary at its full size (the ranges are written into it;
+ * a killed run's temporary of that size can be continued). A file copied
+ * as one range from its start, without holes, grows to its size as it is
+ * written: its temporary is created empty, which saves a round trip a
+ * file on a share, and a short one fails the size check before publishing.
+ */
 async function createSized(job: FileJob, tmp: string): Promise<boolean> {
+  const { file } = job;
+  const grows = file.chunks.length === 1 && !file.sparse && file.copier !== "kernel";
   try {
     const handle = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
     try {
-      await handle.truncate(job.file.size);
+      if (!grows) await handle.truncate(file.size);
     } finally {
       handle.close();
     }

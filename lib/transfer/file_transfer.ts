@@ -109,7 +109,13 @@ async function rename(job: FileJob): Promise<boolean> {
   try {
     await run.dirs.ensure(dirname(file.dst));
     if (!(await keepWhatIsReplaced(job))) return true;
-    const outcome = await publish(file.src, file.dst, run.overwrites ? "overwrite" : "error");
+    const outcome = await publish(
+      file.src,
+      file.dst,
+      run.overwrites ? "overwrite" : "error",
+      undefined,
+      run.linkless,
+    );
     if (outcome === "exists") {
       await existsAtPublish(job);
       return true;
@@ -232,7 +238,13 @@ async function copyAndPublish(job: FileJob): Promise<void> {
     }
     if (outcome === "unsupported") {
       if (run.cancelled || !(await keepWhatIsReplaced(job))) return;
-      outcome = await publish(tmp, file.dst, run.overwrites ? "overwrite" : "error", job.ops);
+      outcome = await publish(
+        tmp,
+        file.dst,
+        run.overwrites ? "overwrite" : "error",
+        job.ops,
+        run.linkless,
+      );
     }
     if (outcome === "exists") return await existsAtPublish(job);
     run.temporaries.published(tmp);
@@ -362,7 +374,13 @@ export async function publishStaged(run: Run, file: PlannedFile, tmp: string): P
     }
     await finalize(job, tmp, false);
     if (!(await keepWhatIsReplaced(job))) return;
-    const outcome = await publish(tmp, file.dst, run.overwrites ? "overwrite" : "error");
+    const outcome = await publish(
+      tmp,
+      file.dst,
+      run.overwrites ? "overwrite" : "error",
+      undefined,
+      run.linkless,
+    );
     if (outcome === "exists") {
       // As any copy's temporary when the destination is found taken.
       await existsAtPublish(job);

@@ -70,6 +70,8 @@ export class Run {
   readonly temporaries = new Temporaries();
   /** File-system pairs (`srcDev:dstDev`) where copy_file_range was refused. */
   readonly noOffload = new Set<string>();
+  /** Destination folders where `link` was refused: their files are published without one (`publish.ts`). */
+  readonly linkless = new Set<string>();
   /** Sees every file's outcome with its plan item (the ASC MHL generations need both). */
   observe: ((file: PlannedFile, result: FileResult) => void) | undefined;
   /** Called when small local files start going to a worker (`local_copier.ts`). */
