@@ -4,6 +4,7 @@
 // shares do. Skipped with the reason printed where the bed cannot come up.
 import { join } from "node:path";
 import { MIB } from "../lib/size.ts";
+import { TEMP_SUFFIX } from "../lib/fs/publish.ts";
 import {
   assert,
   assertEquals,
@@ -342,6 +343,11 @@ Deno.test({
         assertEquals(times("renameat2"), count, calls.join(" "));
         // Each file is one range written from its start: its temporary grows as it is written.
         assertEquals(times("ftruncate"), 0, calls.join(" "));
+        // …and is made by the worker that writes it: one open a file, not the main
+        // thread's create and close, then the worker's open.
+        const opens = (await Deno.readTextFile(trace)).split("\n")
+          .filter((line) => /^\d+ +openat\(/.test(line) && line.includes(TEMP_SUFFIX));
+        assertEquals(opens.length, count, opens.join("\n"));
       }, { dir: real.smb });
     });
   },

@@ -140,6 +140,10 @@ export const O_RDONLY = 0;
 export const O_WRONLY = 1;
 /** `open` flags (Linux): the descriptor does not leak into child processes. */
 export const O_CLOEXEC = 0o2000000;
+/** `open` flags (Linux): create the file. */
+export const O_CREAT = 0o100;
+/** `open` flags (Linux): with `O_CREAT`, fail (EEXIST) where the name exists, a link too. */
+export const O_EXCL = 0o200;
 /** The `*at` calls' "relative to the current folder". */
 export const AT_FDCWD = -100;
 /** `renameat2`: fail with EEXIST rather than replace the destination. */
@@ -163,13 +167,20 @@ export function cString(path: string): Uint8Array<ArrayBuffer> {
 }
 
 /**
- * `open`'s arguments for an existing file: the path as a C string, and the
- * flags (read or write, close-on-exec; no create, no truncate).
+ * `open`'s arguments: the path as a C string, and the flags (read or write,
+ * close-on-exec; no truncate), for an existing file or, with `create`, a
+ * new one (`O_EXCL`, mode 0600: a name that exists fails with EEXIST).
  *
  * @param path The file.
  * @param write `true` to open it for writing.
+ * @param create `true` to create it (with `write`).
  * @returns The arguments, to spread into `open`.
  */
-export function openArgs(path: string, write: boolean): [Uint8Array<ArrayBuffer>, number, number] {
-  return [cString(path), (write ? O_WRONLY : O_RDONLY) | O_CLOEXEC, 0];
+export function openArgs(
+  path: string,
+  write: boolean,
+  create = false,
+): [Uint8Array<ArrayBuffer>, number, number] {
+  const flags = (write ? O_WRONLY : O_RDONLY) | O_CLOEXEC;
+  return create ? [cString(path), flags | O_CREAT | O_EXCL, 0o600] : [cString(path), flags, 0];
 }

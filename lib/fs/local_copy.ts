@@ -21,6 +21,8 @@ import {
   ErrnoError,
   loadLibc,
   O_CLOEXEC,
+  O_CREAT,
+  O_EXCL,
   O_RDONLY,
   O_WRONLY,
   RENAME_NOREPLACE,
@@ -46,8 +48,6 @@ const SYMBOLS = {
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
-const O_CREAT = 0o100;
-const O_EXCL = 0o200;
 const O_NOFOLLOW = 0o400000;
 const AT_EMPTY_PATH = 0x1000;
 const STATX_MTIME = 0x40;

@@ -247,15 +247,16 @@ export class KernelCopy {
   }
 
   /**
-   * Opens an existing file.
+   * Opens an existing file, or with `create` a new one.
    *
    * @param path The file.
-   * @param write `true` to open it for writing (no create, no truncate).
+   * @param write `true` to open it for writing (no truncate).
+   * @param create `true` to create it, mode 0600; EEXIST where the name exists.
    * @returns The file descriptor.
    * @throws {ErrnoError} When `open` fails.
    */
-  openFile(path: string, write: boolean): number {
-    const fd = this.#lib.symbols.open(...openArgs(path, write));
+  openFile(path: string, write: boolean, create = false): number {
+    const fd = this.#lib.symbols.open(...openArgs(path, write, create));
     if (fd < 0) throw new ErrnoError("open", this.#errno());
     return fd;
   }

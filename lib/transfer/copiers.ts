@@ -203,19 +203,28 @@ async function readWriteWhole(job: FileJob, tmp: string): Promise<string | undef
 }
 
 /**
+ * Whether a file is copied as one range from its start, without holes: its
+ * temporary grows to its size as it is written, and a short one fails the
+ * size check before publishing. Such a temporary is made by the worker that
+ * writes it, empty, where no preallocation is asked: every open and close
+ * of a file on a share costs round trips (the main thread's create, its
+ * size and close, then the worker's open, were four of a file's ten on SMB).
+ */
+function grows(job: FileJob): boolean {
+  const { file } = job;
+  return file.chunks.length === 1 && !file.sparse && file.copier !== "kernel";
+}
+
+/**
  * Creates the temporary at its full size (the ranges are written into it;
- * a killed run's temporary of that size can be continued). A file copied
- * as one range from its start, without holes, grows to its size as it is
- * written: its temporary is created empty, which saves a round trip a
- * file on a share, and a short one fails the size check before publishing.
+ * a killed run's temporary of that size can be continued), or empty for a
+ * file that {@linkcode grows}.
  */
 async function createSized(job: FileJob, tmp: string): Promise<boolean> {
-  const { file } = job;
-  const grows = file.chunks.length === 1 && !file.sparse && file.copier !== "kernel";
   try {
     const handle = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
     try {
-      if (!grows) await handle.truncate(file.size);
+      if (!grows(job)) await handle.truncate(job.file.size);
     } finally {
       handle.close();
     }
@@ -247,11 +256,13 @@ async function copyRanges(
   const fresh = rest === undefined;
   // An offload to several destinations: each range read once for all (`lib/fanout/`).
   const reads = fresh && !file.sparse ? run.share?.reads : undefined;
-  if (fresh) {
+  // The worker makes the temporary (see `grows`); where space is tight, this thread does, to reserve it.
+  const byWorker = fresh && grows(job) && run.tight.size === 0;
+  if (fresh && !byWorker) {
     if (!(await createSized(job, tmp))) return "stopped";
     if (!file.sparse && !(await preallocate(job, tmp))) return "stopped";
-    if (file.copier === "ranges") run.journal?.partial(file, tmp);
   }
+  if (fresh && file.copier === "ranges") run.journal?.partial(file, tmp);
   const journaled = file.copier === "ranges" || rest === "kernel" || rest === "part"
     ? run.journal
     : undefined;
@@ -271,6 +282,7 @@ async function copyRanges(
       offload: tryOffload(),
       offloadRequired: run.settings.offload === "always",
       offloadStepBytes: step,
+      ...(byWorker ? { create: true } : {}),
       ...(file.sparse ? { sparse: true } : {}),
       // Journaled ranges with --fsync are on storage: a run after a power cut continues them.
       ...(journaled !== undefined && run.settings.fsync ? { fsync: true } : {}),

@@ -107,11 +107,11 @@ interface RangeFile {
   close(): void;
 }
 
-function openRangeFile(path: string, write: boolean): RangeFile {
+function openRangeFile(path: string, write: boolean, create = false): RangeFile {
   kernel ??= KernelCopy.open();
   if (kernel !== null) {
     const k = kernel;
-    const fd = k.openFile(path, write);
+    const fd = k.openFile(path, write, create);
     if (!write) k.adviseSequential(fd);
     return {
       fd,
@@ -122,7 +122,14 @@ function openRangeFile(path: string, write: boolean): RangeFile {
       close: write ? () => k.closeWritten(fd) : () => k.closeFile(fd),
     };
   }
-  const file = Deno.openSync(path, write ? { write: true } : { read: true });
+  const file = Deno.openSync(
+    path,
+    create
+      ? { write: true, createNew: true, mode: 0o600 }
+      : write
+      ? { write: true }
+      : { read: true },
+  );
   let at = 0;
   const seek = (position: number): void => {
     if (position !== at) at = file.seekSync(position, Deno.SeekMode.Start);
@@ -180,17 +187,21 @@ function closeDestination(dst: RangeFile, complete: boolean): void {
 }
 
 /**
- * Opens `path` for writing, or takes the kept handle when it is that file.
+ * Opens the range's destination for writing (creates it, where the job
+ * says so), or takes the kept handle when it is that file.
  * Every close of a file on a share with a write-back cache waits until the
  * server has all of it, so a worker writing a file's ranges one after another
  * keeps it open and closes it once, as cp does.
  */
-function openDestination(path: string): RangeFile {
-  const held = keptDestination.take(path);
+function openDestination(job: CopyMessage): RangeFile {
+  const held = keptDestination.take(job.dst);
   if (held !== undefined) return held;
   releaseDestination();
   try {
-    return openRangeFile(path, true);
+    const file = openRangeFile(job.dst, true, job.create === true);
+    // Made: a later open for this range (after a refused kernel copy) opens it.
+    delete job.create;
+    return file;
   } catch (error) {
     throw new SideError("destination", error);
   }
@@ -262,7 +273,7 @@ function offloadRange(job: CopyMessage, at: Progress): string | undefined {
     } catch (error) {
       throw new SideError("source", error);
     }
-    dst = openDestination(job.dst);
+    dst = openDestination(job);
     const fallback = offloadSteps(kernel, job, at, src.fd!, dst.fd!);
     stopped = false;
     return fallback;
@@ -408,7 +419,7 @@ function slabRange(job: CopyMessage): void {
   const at: Progress = { done: 0, offloaded: 0 };
   const filler = job.slab!.fill ? new SlabFiller(job, slab) : undefined;
   try {
-    const dst = openDestination(job.dst);
+    const dst = openDestination(job);
     let written = false;
     try {
       writeFromSlab(job, slab, dst, at, filler);
@@ -604,7 +615,7 @@ function streamRange(
     } catch (error) {
       throw new SideError("source", error);
     }
-    if (write) dst = openDestination(job.dst);
+    if (write) dst = openDestination(job);
     // A file with holes: only its data is read and written; the holes of the
     // pre-sized destination stay holes. `data` is the stretch of data the
     // position is in or before (`null`: only a hole is left).
