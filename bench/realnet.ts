@@ -6,7 +6,8 @@
  * of issue #19 is to be measured on. Caches are dropped before every run
  * (machine-wide; run it alone), then the programs are loaded again by a
  * small warm-up run, so that only the storage starts cold. Whole processes, the deno binary itself;
- * medians of the rounds. With `--testbed`, also the cases of
+ * each round runs every contender once, in rotating order; medians of the
+ * rounds, and ratios as medians of the rounds' ratios. With `--testbed`, also the cases of
  * `../shared/testbed` (its latency share, tmpfs, XFS).
  *
  * ```sh
@@ -150,7 +151,9 @@ const cases = allCases.filter(([label]) => !wanted || wanted.some((w) => label.i
 const lines = [
   `Machine: ${Deno.build.os} ${Deno.osRelease()}, ${navigator.hardwareConcurrency} cores; ` +
   `Deno ${Deno.version.deno}; ferry git ${await headCommit()}. ../shared/realnet (250 µs each ` +
-  `way, 10 Gbit/s); caches dropped before every run; medians of ${rounds} rounds, wall seconds.`,
+  `way, 10 Gbit/s); caches dropped before every run; medians of ${rounds} rounds, wall seconds; ` +
+  `every round runs each contender once, in rotating order; the ratios are medians of the ` +
+  `rounds' ratios.`,
   "",
   `| case | ${
     contenders.map(([name]) => name).join(" | ")
@@ -160,10 +163,14 @@ const lines = [
   `|---|${contenders.map(() => "---").join("|")}|---|---|${baseline === undefined ? "" : "---|"}`,
 ];
 for (const [label, src, dst] of cases) {
-  const times: number[] = [];
-  for (const [, command] of contenders) {
-    const runs: number[] = [];
-    for (let round = 0; round < rounds; round++) {
+  // Every round runs each contender once, in rotating order: this machine's
+  // speed drifts within minutes, and contenders run one after the other in
+  // blocks took that drift into their ratios.
+  const runs: number[][] = contenders.map(() => []);
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < contenders.length; k++) {
+      const index = (round + k) % contenders.length;
+      const command = contenders[index]![1];
       await Deno.remove(dst, { recursive: true }).catch(() => {});
       await Deno.remove(join(dst, "..", "big.mov")).catch(() => {});
       await Deno.writeTextFile("/proc/sys/vm/drop_caches", "3").catch(() => {});
@@ -180,20 +187,23 @@ for (const [label, src, dst] of cases) {
       const target = command(src, dst)[0] === "rsync" || command(src, dst)[0] === "rclone"
         ? (src.endsWith(".mov") ? join(dst, "..") : dst)
         : dst;
-      runs.push((await together([command(src, target)])).all);
+      runs[index]!.push((await together([command(src, target)])).all);
     }
-    times.push(median(runs));
   }
   await Deno.remove(dst, { recursive: true }).catch(() => {});
   await Deno.remove(join(dst, "..", "big.mov")).catch(() => {});
-  const cp = times[0]!;
-  const ferry = times[3]!;
-  const bestFixed = Math.min(...times.slice(...FIXED));
-  const versus = baseline === undefined ? "" : ` ${(times.at(-1)! / ferry).toFixed(2)}× |`;
+  const times = runs.map(median);
+  const ferry = runs[3]!;
+  // The fixed setting with the best median, held against ferry round by round.
+  const fixed = runs.slice(...FIXED);
+  const bestFixed = fixed[times.slice(...FIXED).indexOf(Math.min(...times.slice(...FIXED)))]!;
+  /** How many times as fast as `other` ferry was: the median of the rounds' ratios. */
+  const versus = (other: number[]): string =>
+    `${median(ferry.map((f, i) => other[i]! / f)).toFixed(2)}×`;
   lines.push(
-    `| ${label} | ${times.map((t) => t.toFixed(2)).join(" | ")} | ${(cp / ferry).toFixed(2)}× | ${
-      (bestFixed / ferry).toFixed(2)
-    }× |${versus}`,
+    `| ${label} | ${times.map((t) => t.toFixed(2)).join(" | ")} | ${versus(runs[0]!)} | ${
+      versus(bestFixed)
+    } |${baseline === undefined ? "" : ` ${versus(runs.at(-1)!)} |`}`,
   );
 }
 
