@@ -195,8 +195,8 @@ for (const [label, src, dst] of cases) {
   const times = runs.map(median);
   const ferry = runs[3]!;
   // The fixed setting with the best median, held against ferry round by round.
-  const fixed = runs.slice(...FIXED);
-  const bestFixed = fixed[times.slice(...FIXED).indexOf(Math.min(...times.slice(...FIXED)))]!;
+  const fixedTimes = times.slice(...FIXED);
+  const bestFixed = runs[FIXED[0] + fixedTimes.indexOf(Math.min(...fixedTimes))]!;
   /** How many times as fast as `other` ferry was: the median of the rounds' ratios. */
   const versus = (other: number[]): string =>
     `${median(ferry.map((f, i) => other[i]! / f)).toFixed(2)}×`;
