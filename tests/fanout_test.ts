@@ -22,6 +22,10 @@ import {
   writeRandomFile,
 } from "./_helpers.ts";
 import { noReference, runReference } from "./_mhl.ts";
+import { ControlBlock } from "../lib/workers/control.ts";
+import { WorkerPool } from "../lib/workers/pool.ts";
+import { RateLimit } from "../lib/workers/rate_limit.ts";
+import { Slab } from "../lib/workers/slab.ts";
 
 const bed = await testbed();
 if (typeof bed === "string") console.warn(`SKIPPED offload tests on the testbed: ${bed}`);
@@ -199,6 +203,50 @@ Deno.test("fanOut() refuses destinations that are the same or nested, and touche
     assertEquals(usage.code, 2);
     assertMatch(usage.stderr, /needs a source and at least one destination/);
     assertEquals(await listTree(raid), []);
+  });
+});
+
+Deno.test("a slab filled by a slow destination's worker is read ahead for a faster one", async () => {
+  await withTempDir(async (dir) => {
+    const size = 8 * MIB;
+    const src = join(dir, "clip.mov");
+    await writeRandomFile(src, size);
+    const slab = Slab.create(size);
+    // The filler's destination takes 1 MiB/s (its batch's limit), the other's none.
+    const limit = new RateLimit();
+    limit.setRate(MIB);
+    const slowControl = new ControlBlock(1);
+    const slow = new WorkerPool(slowControl, { bufferBytes: 256 * 1024, limit });
+    const fast = new WorkerPool(new ControlBlock(1), { bufferBytes: 256 * 1024 });
+    const job = (dst: string, fill: boolean) => ({
+      src,
+      dst,
+      offset: 0,
+      length: size,
+      offload: false,
+      offloadRequired: false,
+      offloadStepBytes: 0,
+      create: true,
+      slab: { buffer: slab.buffer, fill },
+    });
+    try {
+      const filling = slow.run(job(join(dir, "slow.mov"), true), 1);
+      assert(await waitFor(() => Promise.resolve(slab.filled > 0)), "the filler started");
+      const written = await fast.run(job(join(dir, "fast.mov"), false), 1);
+      // Held to the filler's pace, the faster copy would end only after the
+      // filler had written all but its 4 MiB lead (4 s at this rate).
+      const slowBytes = slowControl.totalBytes();
+      assertEquals(written.type, "done");
+      assert(slowBytes < size / 2, `the filler had written ${slowBytes} bytes`);
+      limit.setRate(null);
+      assertEquals((await filling).type, "done");
+      const bytes = await Deno.readFile(src);
+      assertEquals(await Deno.readFile(join(dir, "fast.mov")), bytes);
+      assertEquals(await Deno.readFile(join(dir, "slow.mov")), bytes);
+    } finally {
+      await slow.close();
+      await fast.close();
+    }
   });
 });
 

@@ -409,7 +409,11 @@ function errorPart(error: unknown): WorkerFailure {
  * reads the range into it at most {@linkcode FILL_LEAD_BYTES} ahead of its
  * own writes (the bytes are still in the CPU's cache when it writes them),
  * and raises the fill counter after every buffer; every other worker
- * writes its destination from the slab as it fills. Where the filler
+ * writes its destination from the slab as it fills. Once another worker
+ * has caught up and waits (its destination is faster than the filler's),
+ * the filler reads the rest of the range before its next write: a slow
+ * destination that happened to reach a range first does not set the pace
+ * of the fast ones. Where the filler
  * stopped (the source failed, its destination failed, a cancel), a writer
  * reads the rest from the source itself.
  */
@@ -496,11 +500,11 @@ function writeFromSlab(
 ): void {
   while (at.done < job.length) {
     if (control!.cancelled) throw new Stopped();
-    filler?.fillTo(at.done + FILL_LEAD_BYTES);
+    filler?.fillTo(slab.waited ? job.length : at.done + FILL_LEAD_BYTES);
     const filled = slab.filled;
     if (filled <= at.done) {
       if (slab.state === SLAB_STATE.abandoned) return;
-      slab.waitBeyond(filled, SLAB_WAIT_MS);
+      slab.wait(filled, SLAB_WAIT_MS);
       continue;
     }
     const end = Math.min(filled, at.done + buffer.length);

@@ -1,11 +1,13 @@
 /**
  * A slab: one range of a source file read once into shared memory, for
- * several destinations to write (`lib/fanout/`). Its first 16 bytes are
- * four 32-bit counters — the bytes filled so far and the state, which the
+ * several destinations to write (`lib/fanout/`). Its first 20 bytes are
+ * five 32-bit counters — the bytes filled so far and the state, which the
  * worker that fills it raises after every buffer and the workers that
  * write from it wait on (`Atomics.wait`), so a range is written to every
- * destination as it is read, with no message per buffer; then where the
- * data starts and its length. The data starts on a page where FFI tells
+ * destination as it is read, with no message per buffer; where the data
+ * starts and its length; and whether a writer caught up with the fill and
+ * waits (then the filler reads the rest at once, rather than at the pace of
+ * its own destination). The data starts on a page where FFI tells
  * the address (see `lib/fs/aligned_bytes.ts`: reads into an address 16
  * bytes into a page cost 3.5× on some machines).
  *
@@ -14,8 +16,8 @@
 
 import { ALIGN_BYTES, alignmentGap } from "../fs/aligned_bytes.ts";
 
-/** The counters before the data: fill counter, state, where the data starts, its length. */
-export const SLAB_HEADER_BYTES = 16;
+/** The counters before the data: fill counter, state, where the data starts, its length, a writer waiting. */
+export const SLAB_HEADER_BYTES = 20;
 
 /** The slab's states. */
 export const SLAB_STATE = {
@@ -31,6 +33,7 @@ const FILLED = 0;
 const STATE = 1;
 const DATA_AT = 2;
 const LENGTH = 3;
+const WAITED = 4;
 
 /**
  * Views on a slab's counters and data.
@@ -41,6 +44,9 @@ const LENGTH = 3;
  *
  * const slab = Slab.create(4);
  * slab.data.set([1, 2, 3, 4]);
+ * console.log(slab.waited); // false
+ * slab.wait(0, 0); // a writer that has nothing to write yet
+ * console.log(slab.waited); // true
  * slab.filledTo(4, true);
  * console.log(slab.filled, slab.state); // 4 1
  * ```
@@ -92,11 +98,22 @@ export class Slab {
   reset(): void {
     Atomics.store(this.#header, FILLED, 0);
     Atomics.store(this.#header, STATE, SLAB_STATE.filling);
+    Atomics.store(this.#header, WAITED, 0);
   }
 
   /** Bytes read into it so far. */
   get filled(): number {
     return Atomics.load(this.#header, FILLED);
+  }
+
+  /**
+   * Whether a writer has caught up with the fill and waited for it: a
+   * destination faster than the filler's own. The filler then reads the
+   * rest of the range at once, so that the faster destination is not held
+   * to the pace of the filler's.
+   */
+  get waited(): boolean {
+    return Atomics.load(this.#header, WAITED) === 1;
   }
 
   /** One of {@linkcode SLAB_STATE}. */
@@ -125,12 +142,14 @@ export class Slab {
 
   /**
    * In a worker: waits until more than `seen` bytes are filled or the state
-   * changes, at most `timeoutMs` (so that the caller can look at its cancel flag).
+   * changes, at most `timeoutMs` (so that the caller can look at its cancel
+   * flag), and tells the filler that a writer waits ({@linkcode waited}).
    *
    * @param seen The fill counter the caller has written up to.
    * @param timeoutMs The longest wait.
    */
-  waitBeyond(seen: number, timeoutMs: number): void {
+  wait(seen: number, timeoutMs: number): void {
+    Atomics.store(this.#header, WAITED, 1);
     Atomics.wait(this.#header, FILLED, seen, timeoutMs);
   }
 }
