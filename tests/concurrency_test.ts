@@ -189,6 +189,36 @@ Deno.test("the worker pool starts only as many workers as its streams allow and 
   });
 });
 
+Deno.test("a warmed worker pool starts one worker before any range, and the first range runs on it", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "src.bin");
+    const dst = join(dir, "dst.bin");
+    await writeRandomFile(src, 3 * MIB);
+    await Deno.writeFile(dst, new Uint8Array());
+    await Deno.truncate(dst, 3 * MIB);
+    const pool = new WorkerPool(new ControlBlock(4), { bufferBytes: 64 * 1024 });
+    try {
+      pool.warm();
+      pool.warm();
+      assertEquals(pool.started, 1);
+      const outcome = await pool.run({
+        src,
+        dst,
+        offset: 0,
+        length: 3 * MIB,
+        offload: false,
+        offloadRequired: false,
+        offloadStepBytes: MIB,
+      }, 1);
+      assertEquals(outcome.type, "done");
+      assertEquals(pool.started, 1);
+      await assertSameFile(dst, src);
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
 Deno.test("the worker pool copies fewer ranges at once as soon as its streams are lowered, also while ranges are queued", async () => {
   await withTempDir(async (dir) => {
     const src = join(dir, "src.bin");

@@ -393,7 +393,9 @@ async function kernelSteps(job: FileJob, tmp: string, from: number): Promise<num
       const step = Math.min(SAME_FS_OFFLOAD_STEP_BYTES, piece, file.size - done);
       await run.pace(step);
       const started = performance.now();
-      const copied = await kernel.copyRange(fdIn, done, fdOut, done, step);
+      const call = kernel.copyRange(fdIn, done, fdOut, done, step);
+      if (!onShare && done === from && file.size - done > step) warmUnlessClone(job, call);
+      const copied = await call;
       if (copied <= 0) break;
       done += copied;
       job.offloadedBytes += copied;
@@ -407,6 +409,20 @@ async function kernelSteps(job: FileJob, tmp: string, from: number): Promise<num
   }
   if (!run.cancelled) record();
   return done;
+}
+
+/**
+ * Starts a worker while a local first step runs that is no clone (it takes
+ * longer than {@linkcode CLONE_STEP_MS}), for the rest of the copy: a worker
+ * takes 20–40 ms to start, which the rest then no longer waits for (1 GiB
+ * on tmpfs: 0.68 s against 0.72 s, 8 rounds alternating). A clone starts
+ * none (a reflink of 1 GiB takes ~0.1 s in all, and a worker start ~0.02 s of
+ * this thread).
+ */
+function warmUnlessClone(job: FileJob, step: Promise<number>): void {
+  const timer = setTimeout(() => job.run.pool.warm(), CLONE_STEP_MS);
+  const stop = (): void => clearTimeout(timer);
+  step.then(stop, stop);
 }
 
 /**

@@ -298,6 +298,20 @@ export class WorkerPool {
     this.#slots = [];
   }
 
+  /**
+   * Starts a worker before a range is queued for it, where a range is about
+   * to come and the pool has none: the worker's start (20–40 ms) overlaps
+   * what this thread does until then. Nothing where a worker is there or
+   * starting.
+   */
+  warm(): void {
+    if (this.#slots.length > 0 || this.#broken !== undefined || this.#spawnTimer !== undefined) {
+      return;
+    }
+    const free = this.#freeIndexes();
+    if (free.length > 0) this.#spawn(free[0]!);
+  }
+
   #pump(): void {
     if (this.#dropIfCancelled()) return;
     let busy = this.#busy();
