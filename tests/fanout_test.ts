@@ -318,10 +318,50 @@ Deno.test({
         );
         assert(result.ok, JSON.stringify(result.destinations.map((d) => d.result?.failures)));
         assert(result.reads.bytesDropped > 0, "the slow destination fell behind the cap");
+        assert(result.destinations[1]!.late, "the slow destination is reported late");
+        assertEquals(result.reads.lateSeats.includes(1), true);
         assert(result.reads.peakBytes <= 16 * MIB + 8 * 8 * MIB, `held ${result.reads.peakBytes}`);
         assertEquals(result.destinations.map((d) => d.filesVerified), [7, 7]);
         await assertSameTree(join(dir, "fast"), card);
         await assertSameTree(join(slow, "A001"), card);
+      }, { dir: paths!.net });
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "ferry offload says how much of the source was read again for a destination that fell behind",
+  ignore: paths === undefined,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      const card = await makeCard(dir, 96 * MIB);
+      await withTempDir(async (slow) => {
+        const run = await runCli([
+          "offload",
+          "--json",
+          "--no-mhl",
+          "--verify",
+          "size",
+          "--lag-buffer",
+          "16M",
+          "--workers",
+          "2",
+          card,
+          join(dir, "fast"),
+          join(slow, "A001"),
+        ]);
+        assertEquals(run.code, 0, run.stderr);
+        const events = run.stdout.trim().split("\n").map((l) => JSON.parse(l));
+        const late = events.filter((e) => e.event === "summary").map((s) => s.late);
+        assertEquals(late[1], true, JSON.stringify(late));
+        const dropped = events.find((e) => e.event === "offload").bytes_dropped_for_lag;
+        assert(dropped > 0, "ranges were dropped for the lag buffer");
+        assertMatch(
+          run.stderr,
+          /every destination complete \(.* read once; .* of it was read again by destinations? (1, )?2, which fell further behind than the lag buffer\)/,
+        );
+        assertEquals(await content(join(slow, "A001")), await snapshot(card));
       }, { dir: paths!.net });
     });
   },

@@ -224,6 +224,7 @@ function report(result: FanOutResult, code: number, context: Context): void {
         roots: d.roots,
         from: d.from,
         files_verified: d.filesVerified,
+        late: d.late,
         ...(d.error === undefined ? {} : { error: d.error.message }),
       });
     }
@@ -254,10 +255,17 @@ function report(result: FanOutResult, code: number, context: Context): void {
       elapsed_ms: Math.round(result.elapsedMs),
     });
   }
+  // A destination that fell behind the lag buffer had part of the source read again.
+  const late = result.destinations.filter((d) => d.late).map((d) => d.index + 1);
+  const again = late.length === 0
+    ? "read once"
+    : `read once; ${formatBytes(result.reads.bytesDropped)} of it was read again by destination${
+      late.length === 1 ? "" : "s"
+    } ${late.join(", ")}, which fell further behind than the lag buffer`;
   const summary = result.cancelled
     ? "cancelled"
     : failed.length === 0
-    ? `every destination complete (${formatBytes(read)} read once)`
+    ? `every destination complete (${formatBytes(read)} ${again})`
     : `${failed.length} of ${result.destinations.length} destinations failed: ${
       failed.map((d) => d.index + 1).join(", ")
     }`;

@@ -75,6 +75,12 @@ export interface DestinationResult {
   cancelled: boolean;
   /** Files whose copy was read back and matched the source's digest. */
   filesVerified: number;
+  /**
+   * It fell further behind the fastest destination than `lagBytes`: the
+   * ranges it had not taken from memory by then were read from the source
+   * again for it (`reads.bytesDropped` of them).
+   */
+  late: boolean;
 }
 
 /** The outcome of {@linkcode fanOut}. */
@@ -173,6 +179,7 @@ export async function fanOut(
     from: plan.header.mappings.map((m) => m.src),
     cancelled: false,
     filesVerified: 0,
+    late: false,
   }));
   const algorithm = plans[0]!.header.settings.hash;
   const shareOf = (seats: number): ReadShare => new ReadShare(seats, { lagBytes, algorithm });
@@ -208,6 +215,9 @@ export async function fanOut(
       for (const result of results.slice(1)) result.cancelled = true;
     }
   }
+  // The share's seats: every destination, or with cascade the ones after the first.
+  const firstSeat = cascade && count > 1 ? 1 : 0;
+  for (const seat of share.stats.lateSeats) results[firstSeat + seat]!.late = true;
   const cancelled = results.some((r) => r.cancelled);
   return {
     destinations: results,

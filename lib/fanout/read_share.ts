@@ -78,6 +78,8 @@ export interface ShareStats {
   bytesDropped: number;
   /** The most bytes held at once. */
   peakBytes: number;
+  /** Seats that fell further behind than the cap (a range dropped before they took it), in the order they did. */
+  lateSeats: number[];
 }
 
 /**
@@ -95,7 +97,7 @@ export class ReadShare {
   /** The number of batches sharing it. */
   readonly seats: number;
   /** What it did. */
-  readonly stats: ShareStats = { bytesRead: 0, bytesDropped: 0, peakBytes: 0 };
+  readonly stats: ShareStats = { bytesRead: 0, bytesDropped: 0, peakBytes: 0, lateSeats: [] };
   #lagBytes: number;
   #algorithm: HashAlgorithm | null;
   #entries = new Map<string, Entry>();
@@ -348,6 +350,12 @@ export class ReadShare {
       }
       lag -= held.slab.data.length;
       this.stats.bytesDropped += held.slab.data.length;
+      for (let seat = 0; seat < this.seats; seat++) {
+        const toCome = !held.claimed.has(seat) && !this.#left.has(seat) &&
+          !held.entry.passed.has(seat);
+        if (!toCome || this.stats.lateSeats.includes(seat)) continue;
+        this.stats.lateSeats.push(seat);
+      }
       held.entry.slabs.delete(held.offset);
       held.entry.dropped.add(held.offset);
       this.#release(held);
