@@ -413,9 +413,9 @@ function errorPart(error: unknown): WorkerFailure {
  * has caught up and waits (its destination is faster than the filler's),
  * the filler reads the rest of the range before its next write: a slow
  * destination that happened to reach a range first does not set the pace
- * of the fast ones. Where the filler
- * stopped (the source failed, its destination failed, a cancel), a writer
- * reads the rest from the source itself.
+ * of the fast ones. Where the filler stopped (the source failed, its
+ * destination failed, a cancel), a writer reads the rest from the source
+ * itself.
  */
 function slabRange(job: CopyMessage): void {
   if (keptSource.get(job.src) === undefined) release();
