@@ -3,7 +3,13 @@ import { CancelledError } from "../mod.ts";
 import { MIB } from "../lib/size.ts";
 import { copyAll, filesOf } from "./_outcomes.ts";
 import { libcAvailable } from "../lib/fs/libc.ts";
-import { KernelCopy, SAME_FS_OFFLOAD_STEP_BYTES } from "../lib/fs/offload.ts";
+import {
+  KernelCopy,
+  MAX_CALL_BYTES,
+  nextShareStep,
+  SAME_FS_OFFLOAD_STEP_BYTES,
+  SHARE_STEP_MS,
+} from "../lib/fs/offload.ts";
 import {
   assert,
   assertEquals,
@@ -128,4 +134,18 @@ Deno.test("a cancel between copy_file_range steps stops the copy and removes the
     );
     await assertNoTemps(dir);
   });
+});
+
+Deno.test("server-side steps on a share grow while they are quick, shrink when slow, stay small under a limit", () => {
+  let size = SAME_FS_OFFLOAD_STEP_BYTES;
+  const sizes: number[] = [];
+  for (let i = 0; i < 6; i++) sizes.push(size = nextShareStep(size, SHARE_STEP_MS / 4, false));
+  assertEquals(sizes.map((s) => s / MIB), [128, 256, 512, 1024, 1024, 1024]);
+  assertEquals(size, MAX_CALL_BYTES);
+  // Within the band the size holds; past it, it halves down to 64 MiB.
+  assertEquals(nextShareStep(size, SHARE_STEP_MS * 0.75, false), size);
+  const down: number[] = [];
+  for (let i = 0; i < 6; i++) down.push(size = nextShareStep(size, SHARE_STEP_MS * 2, false));
+  assertEquals(down.map((s) => s / MIB), [512, 256, 128, 64, 64, 64]);
+  assertEquals(nextShareStep(512 * MIB, 1, true), SAME_FS_OFFLOAD_STEP_BYTES);
 });

@@ -49,12 +49,52 @@ export const DEFAULT_OFFLOAD_STEP_BYTES = 8 * 1024 * 1024;
 /**
  * Bytes per copy_file_range call when source and destination share a file
  * system and the whole file goes in one range (a clone or a server-side copy
- * of 64 MiB takes milliseconds; cancel is checked between calls).
+ * of 64 MiB takes milliseconds; cancel is checked between calls). On a share
+ * the steps then grow and shrink with how long they take: see
+ * {@linkcode nextShareStep}.
  */
 export const SAME_FS_OFFLOAD_STEP_BYTES = 64 * 1024 * 1024;
 
 /** glibc 2.41/2.42 corrupt copy_file_range calls over 2 GiB; stay far below. */
 export const MAX_CALL_BYTES = 1024 * 1024 * 1024;
+
+/**
+ * How long one server-side step (a `copy_file_range` on a share that the
+ * server carries out) may take: a cancel waits for the step in flight.
+ */
+export const SHARE_STEP_MS = 250;
+
+/**
+ * The next server-side step's size after one of `size` bytes took `tookMs`:
+ * twice as large when it ended within half of {@linkcode SHARE_STEP_MS}
+ * (up to {@linkcode MAX_CALL_BYTES}), half as large when it took longer
+ * (down to {@linkcode SAME_FS_OFFLOAD_STEP_BYTES}), else the same. Each step
+ * is a round trip to the server: SMB → SMB, 512 MiB, took 0.91× the time in
+ * steps growing from 64 MiB (64, 128, 256, 64) as in steps of 64 MiB (6
+ * rounds alternating). Under a bandwidth limit the steps stay at 64 MiB, so
+ * that the limit's pace stays smooth.
+ *
+ * @param size The step just made, in bytes.
+ * @param tookMs How long it took.
+ * @param limited Whether a bandwidth limit is in force.
+ * @returns The next step's size, in bytes.
+ *
+ * @example
+ * ```ts
+ * import { nextShareStep } from "./offload.ts";
+ *
+ * const MIB = 1024 * 1024;
+ * console.log(nextShareStep(64 * MIB, 50, false) / MIB); // 128
+ * console.log(nextShareStep(256 * MIB, 400, false) / MIB); // 128
+ * console.log(nextShareStep(256 * MIB, 50, true) / MIB); // 64
+ * ```
+ */
+export function nextShareStep(size: number, tookMs: number, limited: boolean): number {
+  if (limited) return SAME_FS_OFFLOAD_STEP_BYTES;
+  if (tookMs < SHARE_STEP_MS / 2) return Math.min(size * 2, MAX_CALL_BYTES);
+  if (tookMs > SHARE_STEP_MS) return Math.max(size / 2, SAME_FS_OFFLOAD_STEP_BYTES);
+  return size;
+}
 
 const POSIX_FADV_SEQUENTIAL = 2;
 const SEEK_DATA = 3;

@@ -11,7 +11,11 @@ import { dirname } from "node:path";
 import type { LocalPublishOutcome } from "../fs/local_copy.ts";
 import type { LocalCopier } from "./local_copier.ts";
 import type { LocalJob } from "../workers/local_worker.ts";
-import { DEFAULT_OFFLOAD_STEP_BYTES, SAME_FS_OFFLOAD_STEP_BYTES } from "../fs/offload.ts";
+import {
+  DEFAULT_OFFLOAD_STEP_BYTES,
+  nextShareStep,
+  SAME_FS_OFFLOAD_STEP_BYTES,
+} from "../fs/offload.ts";
 import { createHasher, hashBytes } from "../integrity/hash.ts";
 import { hashedReadJob } from "../integrity/file_hasher.ts";
 import type { Chunk } from "../plan/plan_item.ts";
@@ -384,13 +388,14 @@ async function kernelSteps(job: FileJob, tmp: string, from: number): Promise<num
   const piece = run.settings.chunkBytes > 0 ? run.settings.chunkBytes : KERNEL_JOURNAL_STEP_BYTES;
   let done = from;
   let recorded = from;
+  let size = SAME_FS_OFFLOAD_STEP_BYTES;
   const record = (): void => {
     if (done > recorded) run.journal?.chunk(tmp, { offset: recorded, length: done - recorded });
     recorded = done;
   };
   try {
     while (fdOut >= 0 && done < file.size && !run.cancelled) {
-      const step = Math.min(SAME_FS_OFFLOAD_STEP_BYTES, piece, file.size - done);
+      const step = Math.min(size, piece, file.size - done);
       await run.pace(step);
       const started = performance.now();
       const call = kernel.copyRange(fdIn, done, fdOut, done, step);
@@ -401,7 +406,9 @@ async function kernelSteps(job: FileJob, tmp: string, from: number): Promise<num
       job.offloadedBytes += copied;
       job.countBytes(copied);
       if (done - recorded >= piece) record();
-      if (!onShare && performance.now() - started > CLONE_STEP_MS) break;
+      const took = performance.now() - started;
+      if (!onShare && took > CLONE_STEP_MS) break;
+      if (onShare) size = nextShareStep(size, took, run.limit.rate !== null);
     }
   } finally {
     if (fdIn >= 0) await kernel.closeFile(fdIn);
