@@ -44,6 +44,27 @@ async function makeCard(root: string, clipBytes = 40 * MIB): Promise<string> {
   return card;
 }
 
+/**
+ * A test against the testbed's slow share (skipped where the bed is not up):
+ * a card with a clip of `clipBytes` in a temporary folder, and a temporary
+ * folder on the share.
+ */
+function onSlowShare(
+  name: string,
+  clipBytes: number,
+  fn: (card: string, dir: string, slow: string) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ignore: paths === undefined,
+    fn: () =>
+      withTempDir(async (dir) => {
+        const card = await makeCard(dir, clipBytes);
+        await withTempDir((slow) => fn(card, dir, slow), { dir: paths!.net });
+      }),
+  });
+}
+
 /** Bytes this process has read through read(2)-like calls so far (`rchar`). */
 async function readChars(): Promise<number> {
   const io = await Deno.readTextFile("/proc/self/io");
@@ -304,68 +325,56 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name:
-    "fanOut(): a destination that falls behind more than lagBytes reads the source again, verified",
-  ignore: paths === undefined,
-  fn: async () => {
-    await withTempDir(async (dir) => {
-      const card = await makeCard(dir, 128 * MIB);
-      await withTempDir(async (slow) => {
-        const result = await fanOut(
-          [{ src: card, dst: [join(dir, "fast"), join(slow, "A001")] }],
-          { verify: "source", lagBytes: 16 * MIB, maxWorkers: 2 },
-        );
-        assert(result.ok, JSON.stringify(result.destinations.map((d) => d.result?.failures)));
-        assert(result.reads.bytesDropped > 0, "the slow destination fell behind the cap");
-        assert(result.destinations[1]!.late, "the slow destination is reported late");
-        assertEquals(result.reads.lateSeats.includes(1), true);
-        assert(result.reads.peakBytes <= 16 * MIB + 8 * 8 * MIB, `held ${result.reads.peakBytes}`);
-        assertEquals(result.destinations.map((d) => d.filesVerified), [7, 7]);
-        await assertSameTree(join(dir, "fast"), card);
-        await assertSameTree(join(slow, "A001"), card);
-      }, { dir: paths!.net });
-    });
+onSlowShare(
+  "fanOut(): a destination that falls behind more than lagBytes reads the source again, verified",
+  128 * MIB,
+  async (card, dir, slow) => {
+    const result = await fanOut(
+      [{ src: card, dst: [join(dir, "fast"), join(slow, "A001")] }],
+      { verify: "source", lagBytes: 16 * MIB, maxWorkers: 2 },
+    );
+    assert(result.ok, JSON.stringify(result.destinations.map((d) => d.result?.failures)));
+    assert(result.reads.bytesDropped > 0, "the slow destination fell behind the cap");
+    assert(result.destinations[1]!.late, "the slow destination is reported late");
+    assertEquals(result.reads.lateSeats.includes(1), true);
+    assert(result.reads.peakBytes <= 16 * MIB + 8 * 8 * MIB, `held ${result.reads.peakBytes}`);
+    assertEquals(result.destinations.map((d) => d.filesVerified), [7, 7]);
+    await assertSameTree(join(dir, "fast"), card);
+    await assertSameTree(join(slow, "A001"), card);
   },
-});
+);
 
-Deno.test({
-  name:
-    "ferry offload says how much of the source was read again for a destination that fell behind",
-  ignore: paths === undefined,
-  fn: async () => {
-    await withTempDir(async (dir) => {
-      const card = await makeCard(dir, 96 * MIB);
-      await withTempDir(async (slow) => {
-        const run = await runCli([
-          "offload",
-          "--json",
-          "--no-mhl",
-          "--verify",
-          "size",
-          "--lag-buffer",
-          "16M",
-          "--workers",
-          "2",
-          card,
-          join(dir, "fast"),
-          join(slow, "A001"),
-        ]);
-        assertEquals(run.code, 0, run.stderr);
-        const events = run.stdout.trim().split("\n").map((l) => JSON.parse(l));
-        const late = events.filter((e) => e.event === "summary").map((s) => s.late);
-        assertEquals(late[1], true, JSON.stringify(late));
-        const dropped = events.find((e) => e.event === "offload").bytes_dropped_for_lag;
-        assert(dropped > 0, "ranges were dropped for the lag buffer");
-        assertMatch(
-          run.stderr,
-          /every destination complete \(.* read once; .* of it was read again by destinations? (1, )?2, which fell further behind than the lag buffer\)/,
-        );
-        assertEquals(await content(join(slow, "A001")), await snapshot(card));
-      }, { dir: paths!.net });
-    });
+onSlowShare(
+  "ferry offload says how much of the source was read again for a destination that fell behind",
+  96 * MIB,
+  async (card, dir, slow) => {
+    const run = await runCli([
+      "offload",
+      "--json",
+      "--no-mhl",
+      "--verify",
+      "size",
+      "--lag-buffer",
+      "16M",
+      "--workers",
+      "2",
+      card,
+      join(dir, "fast"),
+      join(slow, "A001"),
+    ]);
+    assertEquals(run.code, 0, run.stderr);
+    const events = run.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    const late = events.filter((e) => e.event === "summary").map((s) => s.late);
+    assertEquals(late[1], true, JSON.stringify(late));
+    const dropped = events.find((e) => e.event === "offload").bytes_dropped_for_lag;
+    assert(dropped > 0, "ranges were dropped for the lag buffer");
+    assertMatch(
+      run.stderr,
+      /every destination complete \(.* read once; .* of it was read again by destinations? (1, )?2, which fell further behind than the lag buffer\)/,
+    );
+    assertEquals(await content(join(slow, "A001")), await snapshot(card));
   },
-});
+);
 
 Deno.test("ferry offload --cascade copies to the first destination, then from it to the others", async () => {
   await withTempDir(async (dir) => {
@@ -393,65 +402,54 @@ Deno.test("ferry offload --cascade copies to the first destination, then from it
   });
 });
 
-Deno.test({
-  name: "ferry offload cancelled by SIGINT exits 130 and leaves no partial file anywhere",
-  ignore: paths === undefined,
-  fn: async () => {
-    await withTempDir(async (dir) => {
-      const card = await makeCard(dir, 256 * MIB);
-      await withTempDir(async (slow) => {
-        const a = join(dir, "a");
-        const b = join(slow, "b");
-        const child = spawnCli(["offload", "--no-ledger", card, a, b]);
-        const started = await waitFor(async () =>
-          (await listTree(b)).some((p) => p.endsWith(".ferry-partial"))
-        );
-        assert(started, "the copy started");
-        child.kill("SIGINT");
-        const status = await child.status;
-        assertEquals(status.code, 130);
-        for (const root of [a, b]) {
-          await assertNoTemps(root);
-          for (const p of await listTree(root)) {
-            const path = join(root, p);
-            if (!(await Deno.stat(path)).isFile) continue;
-            // What is published is whole.
-            const original = join(card, p);
-            assertEquals((await Deno.stat(path)).size, (await Deno.stat(original)).size, p);
-          }
-        }
-      }, { dir: paths!.net });
-    });
+onSlowShare(
+  "ferry offload cancelled by SIGINT exits 130 and leaves no partial file anywhere",
+  256 * MIB,
+  async (card, dir, slow) => {
+    const a = join(dir, "a");
+    const b = join(slow, "b");
+    const child = spawnCli(["offload", "--no-ledger", card, a, b]);
+    const started = await waitFor(async () =>
+      (await listTree(b)).some((p) => p.endsWith(".ferry-partial"))
+    );
+    assert(started, "the copy started");
+    child.kill("SIGINT");
+    const status = await child.status;
+    assertEquals(status.code, 130);
+    for (const root of [a, b]) {
+      await assertNoTemps(root);
+      for (const p of await listTree(root)) {
+        const path = join(root, p);
+        if (!(await Deno.stat(path)).isFile) continue;
+        // What is published is whole.
+        const original = join(card, p);
+        assertEquals((await Deno.stat(path)).size, (await Deno.stat(original)).size, p);
+      }
+    }
   },
-});
+);
 
-Deno.test({
-  name:
-    "ferry offload killed with SIGKILL mid-way: the same command again completes both destinations",
-  ignore: paths === undefined,
-  fn: async () => {
-    await withTempDir(async (dir) => {
-      const card = await makeCard(dir, 192 * MIB);
-      await withTempDir(async (slow) => {
-        const [a, b] = [join(dir, "a"), join(slow, "b")];
-        const ledger = join(dir, "ledger");
-        const args = ["offload", "--ledger", ledger, card, a, b];
-        const child = spawnCli(args);
-        const started = await waitFor(async () =>
-          (await listTree(b)).some((p) => p.endsWith(".ferry-partial"))
-        );
-        assert(started, "the copy started");
-        child.kill("SIGKILL");
-        assertEquals((await child.status).signal, "SIGKILL");
-        const again = await runCli(args, { flags: ["-A"] });
-        assertEquals(again.code, 0, again.stderr);
-        for (const root of [a, b]) {
-          assertEquals(await content(root), await snapshot(card));
-          await assertNoTemps(root);
-          const verify = await runCli(["verify", "--no-record", root]);
-          assertEquals(verify.code, 0, verify.stdout + verify.stderr);
-        }
-      }, { dir: paths!.net });
-    });
+onSlowShare(
+  "ferry offload killed with SIGKILL mid-way: the same command again completes both destinations",
+  192 * MIB,
+  async (card, dir, slow) => {
+    const [a, b] = [join(dir, "a"), join(slow, "b")];
+    const ledger = join(dir, "ledger");
+    const args = ["offload", "--ledger", ledger, card, a, b];
+    const child = spawnCli(args);
+    const started = await waitFor(async () =>
+      (await listTree(b)).some((p) => p.endsWith(".ferry-partial"))
+    );
+    assert(started, "the copy started");
+    child.kill("SIGKILL");
+    assertEquals((await child.status).signal, "SIGKILL");
+    const again = await runCli(args, { flags: ["-A"] });
+    assertEquals(again.code, 0, again.stderr);
+    for (const root of [a, b]) {
+      assertEquals(await content(root), await snapshot(card));
+      await assertNoTemps(root);
+      const verify = await runCli(["verify", "--no-record", root]);
+      assertEquals(verify.code, 0, verify.stdout + verify.stderr);
+    }
   },
-});
+);
