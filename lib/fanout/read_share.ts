@@ -319,15 +319,18 @@ export class ReadShare {
     this.stats.peakBytes = Math.max(this.stats.peakBytes, this.#bytes);
   }
 
-  /**
-   * Whether a seat is still to come: one not among `seen`, not left, and
-   * (for a file's range) not past `entry`.
-   */
+  /** Whether some seat is still to come (see `#comes`). */
   #awaited(seen: ReadonlySet<number>, entry?: Entry): boolean {
-    for (let seat = 0; seat < this.seats; seat++) {
-      if (!seen.has(seat) && !this.#left.has(seat) && !entry?.passed.has(seat)) return true;
-    }
+    for (let seat = 0; seat < this.seats; seat++) if (this.#comes(seat, seen, entry)) return true;
     return false;
+  }
+
+  /**
+   * Whether `seat` is still to come: not among `seen`, not left, and (for a
+   * file's range) not past `entry`.
+   */
+  #comes(seat: number, seen: ReadonlySet<number>, entry?: Entry): boolean {
+    return !seen.has(seat) && !this.#left.has(seat) && !entry?.passed.has(seat);
   }
 
   /**
@@ -350,11 +353,10 @@ export class ReadShare {
       }
       lag -= held.slab.data.length;
       this.stats.bytesDropped += held.slab.data.length;
+      // The seats it was dropped before fell behind the cap.
       for (let seat = 0; seat < this.seats; seat++) {
-        const toCome = !held.claimed.has(seat) && !this.#left.has(seat) &&
-          !held.entry.passed.has(seat);
-        if (!toCome || this.stats.lateSeats.includes(seat)) continue;
-        this.stats.lateSeats.push(seat);
+        if (!this.#comes(seat, held.claimed, held.entry)) continue;
+        if (!this.stats.lateSeats.includes(seat)) this.stats.lateSeats.push(seat);
       }
       held.entry.slabs.delete(held.offset);
       held.entry.dropped.add(held.offset);
