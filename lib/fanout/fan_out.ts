@@ -184,6 +184,8 @@ export async function fanOut(
   const algorithm = plans[0]!.header.settings.hash;
   const shareOf = (seats: number): ReadShare => new ReadShare(seats, { lagBytes, algorithm });
   let share: ReadShare;
+  // The share's first seat's destination: 0, or with cascade 1 (the others read the first's copy).
+  let firstSeat = 0;
   if (!cascade || count === 1) {
     share = shareOf(count);
     await Promise.all(plans.map((plan, k) => runSeat(plan, results[k]!, share, k, options)));
@@ -192,6 +194,7 @@ export async function fanOut(
     const first = results[0]!;
     const rest = plans.slice(1);
     share = shareOf(rest.length);
+    firstSeat = 1;
     if (!first.cancelled) {
       // From the first copy where it is complete; from the source where it is not.
       const fromFirst = first.result?.ok === true;
@@ -215,8 +218,6 @@ export async function fanOut(
       for (const result of results.slice(1)) result.cancelled = true;
     }
   }
-  // The share's seats: every destination, or with cascade the ones after the first.
-  const firstSeat = cascade && count > 1 ? 1 : 0;
   for (const seat of share.stats.lateSeats) results[firstSeat + seat]!.late = true;
   const cancelled = results.some((r) => r.cancelled);
   return {
