@@ -184,7 +184,8 @@ for (const [label, src, dst] of cases) {
         ["rclone", "version"],
       ]);
       // rsync and rclone copy into a folder: give them the parent.
-      const target = command(src, dst)[0] === "rsync" || command(src, dst)[0] === "rclone"
+      const program = command(src, dst)[0];
+      const target = program === "rsync" || program === "rclone"
         ? (src.endsWith(".mov") ? join(dst, "..") : dst)
         : dst;
       runs[index]!.push((await together([command(src, target)])).all);
