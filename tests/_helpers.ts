@@ -483,6 +483,27 @@ export async function freeBytes(path: string): Promise<number> {
 }
 
 /**
+ * Runs a program and returns what it printed, or `null` where it is not
+ * installed (`Deno.Command` throws at once then, so a `.catch` on the
+ * output misses it).
+ *
+ * @param program The program's name.
+ * @param args Its arguments.
+ * @returns Its output, or `null`.
+ */
+export async function outputOf(
+  program: string,
+  args: string[],
+): Promise<Deno.CommandOutput | null> {
+  try {
+    return await new Deno.Command(program, { args, stdout: "piped", stderr: "null" }).output();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
+
+/**
  * Whether strace can trace here (installed, and allowed to ptrace).
  *
  * @returns `true` when it can.

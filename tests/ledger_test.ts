@@ -23,6 +23,7 @@ import {
   assertRejectsWith,
   assertSameFile,
   assertSameTree,
+  outputOf,
   runCli,
   TEST_STATE_HOME,
   testbed,
@@ -469,8 +470,7 @@ function killPoints(last: number): { points: number[]; seed: number } {
 
 /** The digest of a file as `xxhsum -H1` prints it, or `null` where xxhsum is missing. */
 async function xxhsum(path: string): Promise<string | null> {
-  const out = await new Deno.Command("xxhsum", { args: ["-H1", path], stdout: "piped" }).output()
-    .catch(() => null);
+  const out = await outputOf("xxhsum", ["-H1", path]);
   return out?.success ? decoder.decode(out.stdout).split(/\s+/)[0]! : null;
 }
 
