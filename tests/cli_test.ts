@@ -432,7 +432,8 @@ if (straceMissing) {
 
 /**
  * Runs the CLI under strace, tracing `calls` with descriptor paths (-y) and
- * timestamps, and returns the calls of all threads in time order. One trace
+ * timestamps, and returns the calls of all threads in time order, each
+ * ending with ` [thread id]`. One trace
  * file per thread (-ff): with -f into one file, a call that another thread
  * interrupts is split into "unfinished" and "resumed" lines.
  */
@@ -463,7 +464,11 @@ async function traceCli(
   for await (const entry of Deno.readDir(dir)) {
     if (!entry.name.startsWith("trace.")) continue;
     const text = await Deno.readTextFile(join(dir, entry.name));
-    lines.push(...text.split("\n").filter((line) => /^\d+\.\d+ /.test(line)));
+    // Each line ends with its thread's id in brackets.
+    const thread = ` [${entry.name.slice("trace.".length)}]`;
+    lines.push(
+      ...text.split("\n").filter((line) => /^\d+\.\d+ /.test(line)).map((line) => line + thread),
+    );
     await Deno.remove(join(dir, entry.name));
   }
   return lines.sort((a, b) => parseFloat(a) - parseFloat(b));
@@ -500,6 +505,54 @@ for (const ffi of [false, true]) {
     },
   });
 }
+
+// Into a share a file's ranges are written one after another by one worker,
+// which keeps the temporary open (a client takes one file's writes one at a
+// time: a second writer added round trips, not speed); into a local folder
+// they are written side by side. Which thread wrote is counted with strace.
+Deno.test({
+  name:
+    "a file copied in ranges into a share is written by one worker at a time; into a local folder by several",
+  ignore: straceMissing,
+  async fn(): Promise<void> {
+    const bed = await testbed();
+    if (typeof bed === "string") {
+      console.warn(`SKIPPED the writers-per-file test on a share: ${bed}`);
+      return;
+    }
+    await withTempDir(async (dir) => {
+      const src = join(dir, "plate.mov");
+      await writeRandomFile(src, 8 * MIB + 5);
+      const onShare = join(bed.net, `one-writer-${crypto.randomUUID()}`);
+      await Deno.mkdir(onShare);
+      try {
+        const writers = async (dst: string): Promise<Set<string>> => {
+          // A limit of 32 MiB/s spreads the 9 ranges over 250 ms: time for every worker to start.
+          const lines = await traceCli(dir, "write,pwrite64", [
+            ...["copy", "--quiet", "--workers", "4", "--file-workers", "1", "--bwlimit", "32M"],
+            ...["--chunk-size", "1MiB", "--cutoff", "1MiB", "--offload", "never", src, dst],
+          ], ["--allow-read", "--allow-write", "--allow-sys=statfs", "--allow-ffi"]);
+          await assertSameFile(dst, src);
+          return new Set(
+            lines.filter((line) =>
+              /write64\(\d+<[^>]*\.ferry-partial>|write\(\d+<[^>]*\.ferry-partial>/.test(line)
+            )
+              .map((line) => /\[(\d+)\]$/.exec(line)![1]!),
+          );
+        };
+        assertEquals(
+          (await writers(join(onShare, "plate.mov"))).size,
+          1,
+          "threads writing into the share",
+        );
+        const local = await writers(join(dir, "plate-copy.mov"));
+        assert(local.size > 1, `${local.size} thread wrote into the local folder`);
+      } finally {
+        await Deno.remove(onShare, { recursive: true });
+      }
+    });
+  },
+});
 
 // --fsync: each copy reaches storage before its final name exists, and its
 // directory (with the new name) before the file counts as done. Without the

@@ -121,6 +121,9 @@ Deno.test("lanesFor() gives ranges = streams, large files = half, small files = 
     files: 2,
     smallFiles: 4,
   });
+  // Files whose ranges run one at a time (into a share): one file per stream.
+  assertEquals(lanesFor(3, ceilings, 1), { streams: 3, files: 3, smallFiles: 16 });
+  assertEquals(lanesFor(8, ceilings, 1), { streams: 8, files: 4, smallFiles: 16 });
 });
 
 Deno.test("a Lane resized down lets running tasks finish and starts no more than the new size; widen() is a floor", async () => {
@@ -213,6 +216,51 @@ Deno.test("a warmed worker pool starts one worker before any range, and the firs
       assertEquals(outcome.type, "done");
       assertEquals(pool.started, 1);
       await assertSameFile(dst, src);
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
+Deno.test("a file whose ranges run one at a time gets one worker at a time, in order, while another file's ranges take the other streams", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "src.bin");
+    await writeRandomFile(src, 8 * MIB);
+    const pool = new WorkerPool(new ControlBlock(4), { bufferBytes: 64 * 1024 });
+    try {
+      const ranges = Array.from({ length: 8 }, (_, i) => ({ offset: i * MIB, length: MIB }));
+      /** Per file: its ranges' order as workers took them, and how many ran at each take. */
+      const seen = new Map<number, { order: number[]; alongside: number[] }>();
+      const copy = async (tag: number, oneAtATime: boolean): Promise<void> => {
+        const dst = join(dir, `dst-${tag}.bin`);
+        await Deno.writeFile(dst, new Uint8Array());
+        await Deno.truncate(dst, 8 * MIB);
+        const log = { order: [] as number[], alongside: [] as number[] };
+        seen.set(tag, log);
+        const outcome = await pool.runRanges(tag, ranges, (chunk) => {
+          log.order.push(chunk.offset / MIB);
+          log.alongside.push(pool.running(tag));
+          return {
+            src,
+            dst,
+            ...chunk,
+            offload: false,
+            offloadRequired: false,
+            offloadStepBytes: MIB,
+          };
+        }, { hashed: false, oneAtATime });
+        assertEquals(outcome.complete, true);
+        await assertSameFile(dst, src);
+      };
+      await Promise.all([copy(1, true), copy(2, false)]);
+      assertEquals(seen.get(1)!.order, [0, 1, 2, 3, 4, 5, 6, 7]);
+      assertEquals(seen.get(1)!.alongside, Array(8).fill(1), "one range of file 1 at a time");
+      assert(Math.max(...seen.get(2)!.alongside) > 1, "file 2's ranges ran side by side");
+      // Serial ranges keep their worker's files open from one range to the next:
+      // one worker, and a file without a next range leaves none queued.
+      await copy(3, true);
+      assertEquals(seen.get(3)!.alongside, Array(8).fill(1));
+      assertEquals(pool.running(3), 0);
     } finally {
       await pool.close();
     }

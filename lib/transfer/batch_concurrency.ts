@@ -52,6 +52,7 @@ export class BatchConcurrency {
   #targets: ConcurrencyTargets;
   #loop: TuningLoop | undefined;
   #lanes: Lanes;
+  #rangesPerFile: 1 | 2 = 2;
   #onChange: ((change: ConcurrencyChange) => void) | undefined;
 
   /**
@@ -83,7 +84,7 @@ export class BatchConcurrency {
       });
       this.#lanes = lanesFor(tuner.streams, ceilings);
       this.#loop = new TuningLoop(tuner, () => this.#work(), (decision) => {
-        this.#lanes = lanesFor(decision.streams, this.#ceilings);
+        this.#lanes = lanesFor(decision.streams, this.#ceilings, this.#rangesPerFile);
         this.#apply();
         this.#onChange?.({ ...this.inUse, from: decision.from, reason: decision.reason });
       }, () => targets.pool.settled);
@@ -99,6 +100,18 @@ export class BatchConcurrency {
   /** Stops measuring. */
   stop(): void {
     this.#loop?.stop();
+  }
+
+  /**
+   * A large file's ranges run one at a time (into a share): from now on an
+   * adaptive level lets as many large files run at once as it has streams,
+   * where it let half as many. Fixed concurrency keeps its counts.
+   */
+  oneRangePerFile(): void {
+    if (this.#rangesPerFile === 1 || this.#loop === undefined) return;
+    this.#rangesPerFile = 1;
+    this.#lanes = lanesFor(this.#lanes.streams, this.#ceilings, 1);
+    this.#apply();
   }
 
   /** The concurrency in use, for progress events. */

@@ -208,7 +208,9 @@ export interface Lanes {
 
 /**
  * The lanes for a number of streams: ranges at once = streams, large files
- * in flight = half the streams (each gets about two ranges at once), small
+ * in flight = half the streams (each gets about two ranges at once; as many
+ * as the streams where each file's ranges run one at a time, as into a
+ * share: see `oneAtATime` of `WorkerPool.runRanges`), small
  * files in flight = eight times the streams (a small file waits on round
  * trips, not on bandwidth: the sweep of bench/RESULTS.md found the ceiling of
  * 16 best on both shares, and 4 in flight took 1.3–1.4× as long); each within
@@ -216,6 +218,7 @@ export interface Lanes {
  *
  * @param streams The tuner's level.
  * @param ceilings The batch's `maxWorkers`, `fileWorkers`, `smallFileWorkers`.
+ * @param rangesPerFile A large file's ranges copied at once: 2, or 1 where they run one at a time.
  * @returns The lanes.
  *
  * @example
@@ -224,12 +227,14 @@ export interface Lanes {
  *
  * console.log(lanesFor(1, { streams: 8, files: 4, smallFiles: 16 }));
  * // { streams: 1, files: 1, smallFiles: 8 }
+ * console.log(lanesFor(4, { streams: 8, files: 4, smallFiles: 16 }, 1));
+ * // { streams: 4, files: 4, smallFiles: 16 }
  * ```
  */
-export function lanesFor(streams: number, ceilings: Lanes): Lanes {
+export function lanesFor(streams: number, ceilings: Lanes, rangesPerFile: 1 | 2 = 2): Lanes {
   return {
     streams: clamp(streams, 1, ceilings.streams),
-    files: clamp(Math.ceil(streams / 2), 1, ceilings.files),
+    files: clamp(Math.ceil(streams / rangesPerFile), 1, ceilings.files),
     smallFiles: clamp(streams * 8, 1, ceilings.smallFiles),
   };
 }

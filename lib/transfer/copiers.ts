@@ -240,7 +240,8 @@ async function createSized(job: FileJob, tmp: string): Promise<boolean> {
 }
 
 /**
- * The plan's ranges on the worker pool, in parallel, into a pre-sized
+ * The plan's ranges on the worker pool, in parallel (into a share one after
+ * another, other files beside them), into a pre-sized
  * temporary: hashed in order where the batch hashes, sparse where the
  * source has holes, with copy_file_range where the plan allows it and this
  * pair of file systems has not refused it.
@@ -277,6 +278,11 @@ async function copyRanges(
   // systems has found that the kernel cannot offload, the others skip the try.
   const tryOffload = (): boolean => file.offload && !run.noOffload.has(pair);
   const step = file.copier === "kernel" ? SAME_FS_OFFLOAD_STEP_BYTES : DEFAULT_OFFLOAD_STEP_BYTES;
+  // Into a share, one range at a time (see `oneAtATime`); a shared read for
+  // several destinations keeps its own order (`lib/fanout/`).
+  const oneAtATime = reads === undefined && ranges.length > 1 &&
+    await run.isShareFolder(dirname(tmp));
+  if (oneAtATime) run.concurrency?.oneRangePerFile();
   const outcome = await run.pool.runRanges(file.id, ranges, (chunk, last) => {
     const job = {
       src: file.src,
@@ -297,6 +303,7 @@ async function copyRanges(
     return slab === undefined ? job : { ...job, offload: false, slab };
   }, {
     hashed: algorithm !== null,
+    oneAtATime,
     ...(startState === undefined ? {} : { startState }),
     onOutcome: (chunk, done) => {
       reads?.settle(file, chunk, run.share!.seat);

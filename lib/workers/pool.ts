@@ -94,6 +94,8 @@ export class WorkerPool {
   #broken: Error | undefined;
   #spawnTimer: ReturnType<typeof setTimeout> | undefined;
   #streams: number;
+  /** Tags (files) whose ranges run one at a time (see `oneAtATime` of {@linkcode WorkerPool.runRanges}). */
+  #serial = new Set<number>();
 
   /**
    * Creates an empty pool; workers start when ranges are queued.
@@ -123,6 +125,16 @@ export class WorkerPool {
     this.#pump();
   }
 
+  /**
+   * Ranges with this tag being copied now.
+   *
+   * @param tag The tag given to {@linkcode WorkerPool.run}.
+   * @returns How many workers hold one of its ranges.
+   */
+  running(tag: number): number {
+    return this.#slots.filter((s) => s.current?.tag === tag).length;
+  }
+
   /** Number of workers started so far. */
   get started(): number {
     return this.#slots.length;
@@ -133,7 +145,7 @@ export class WorkerPool {
    * streams allow, or no queued range waits for one.
    */
   get settled(): boolean {
-    if (this.#queue.length === 0 || this.#broken !== undefined) return true;
+    if (this.#startable() === 0 || this.#broken !== undefined) return true;
     return this.#slots.filter((s) => s.ready).length >= this.#streams;
   }
 
@@ -173,7 +185,12 @@ export class WorkerPool {
    * @param job The job for a range, made when a worker takes it.
    * @param options `hashed` when the jobs carry `hash`; `onOutcome` is called
    *   as each range ends; `startState`: the hash state the first range
-   *   continues (the bytes before it were hashed by a killed run).
+   *   continues (the bytes before it were hashed by a killed run);
+   *   `oneAtATime`: the ranges run one after another, each on the worker
+   *   that wrote the one before, which keeps the files open (a destination
+   *   on a share: a client takes one file's writes one at a time, so a
+   *   second writer into it adds round trips and contention, not speed;
+   *   other files' ranges take the other streams).
    * @returns The first failure, whether every range completed, and the digest.
    *
    * @example Hashing a file in two ranges read side by side
@@ -196,6 +213,25 @@ export class WorkerPool {
    * ```
    */
   async runRanges(
+    tag: number,
+    chunks: readonly Chunk[],
+    job: (chunk: Chunk, last: boolean) => ChunkJob,
+    options: {
+      hashed: boolean;
+      onOutcome?: (chunk: Chunk, outcome: ChunkOutcome) => void;
+      startState?: Uint8Array;
+      oneAtATime?: boolean;
+    },
+  ): Promise<RangesOutcome> {
+    if (options.oneAtATime === true) this.#serial.add(tag);
+    try {
+      return await this.#runRanges(tag, chunks, job, options);
+    } finally {
+      this.#serial.delete(tag);
+    }
+  }
+
+  async #runRanges(
     tag: number,
     chunks: readonly Chunk[],
     job: (chunk: Chunk, last: boolean) => ChunkJob,
@@ -316,9 +352,11 @@ export class WorkerPool {
     if (this.#dropIfCancelled()) return;
     let busy = this.#busy();
     for (const slot of this.#slots) {
-      if (this.#queue.length === 0 || busy >= this.#streams) return;
+      if (busy >= this.#streams) return;
       if (slot.ready && slot.current === undefined) {
-        this.#dispatch(slot);
+        const index = this.#nextStartable();
+        if (index < 0) return;
+        this.#dispatch(slot, index);
         busy++;
       }
     }
@@ -328,7 +366,7 @@ export class WorkerPool {
     if (this.#spawnTimer !== undefined) return;
     const free = this.#freeIndexes();
     const starting = this.#slots.filter((s) => !s.ready).length;
-    if (this.#queue.length > starting && free.length > 0 && busy + starting < this.#streams) {
+    if (this.#startable() > starting && free.length > 0 && busy + starting < this.#streams) {
       this.#spawn(free[0]!);
       this.#spawnTimer = setTimeout(() => {
         this.#spawnTimer = undefined;
@@ -367,6 +405,30 @@ export class WorkerPool {
       ...(slot.keepsSource ? { keepSource: true, keepDestination: true } : {}),
     };
     slot.worker.postMessage(message);
+  }
+
+  /** Whether a queued range of this tag waits for another of its file's ranges to end. */
+  #waits(tag: number): boolean {
+    return this.#serial.has(tag) && this.#slots.some((s) => s.current?.tag === tag);
+  }
+
+  /** The queue's first range a free worker may take now, or -1. */
+  #nextStartable(): number {
+    return this.#queue.findIndex((item) => !this.#waits(item.tag));
+  }
+
+  /** Queued ranges that could start now: a file whose ranges run one at a time counts once. */
+  #startable(): number {
+    let count = 0;
+    const seen = new Set<number>();
+    for (const item of this.#queue) {
+      if (!this.#serial.has(item.tag)) count++;
+      else if (!seen.has(item.tag)) {
+        seen.add(item.tag);
+        if (!this.#waits(item.tag)) count++;
+      }
+    }
+    return count;
   }
 
   /** Ranges being copied. */
@@ -478,8 +540,9 @@ export class WorkerPool {
   /** The slot is free: give it the next range while the streams allow, else let its files go. */
   #next(slot: Slot): void {
     this.#dropIfCancelled();
-    if (this.#queue.length > 0 && this.#busy() < this.#streams) {
-      this.#dispatch(slot);
+    const index = this.#busy() < this.#streams ? this.#nextStartable() : -1;
+    if (index >= 0) {
+      this.#dispatch(slot, index);
     } else if (slot.keepsSource) {
       // Idle: no source stays open behind the engine's back (a move removes
       // sources once they are verified; an open file would linger on a share).
