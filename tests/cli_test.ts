@@ -506,6 +506,48 @@ for (const ffi of [false, true]) {
   });
 }
 
+// The worker that takes a file's first range sees the rest queued and keeps
+// the file open: the pool queues all of a file's ranges before a worker
+// takes one (an idle worker used to take the first range alone, and opened
+// the second file of a tree twice, each side).
+Deno.test({
+  name:
+    "each file of a tree copied in ranges by one worker is opened once on each side, the later files too",
+  ignore: straceMissing,
+  async fn(): Promise<void> {
+    await withTempDir(async (dir) => {
+      const src = join(dir, "shot");
+      await Deno.mkdir(src);
+      const names = ["a.mov", "b.mov", "c.mov"];
+      for (const name of names) await writeRandomFile(join(src, name), 4 * MIB + 7);
+      const lines = await traceCli(dir, "openat", [
+        ...["copy", "--quiet", "--workers", "1", "--file-workers", "1"],
+        ...[
+          "--chunk-size",
+          "1MiB",
+          "--cutoff",
+          "1MiB",
+          "--offload",
+          "never",
+          src,
+          join(dir, "out"),
+        ],
+      ], ["--allow-read", "--allow-write", "--allow-ffi"]);
+      await assertSameTree(join(dir, "out"), src);
+      for (const name of names) {
+        const reads = lines.filter((l) => l.includes(`"${join(src, name)}", O_RDONLY`));
+        assertEquals(reads.length, 1, `${name}: opens of the source`);
+        // The temporary: made by this thread or the worker, and opened by the worker once.
+        const reopens = lines.filter((l) =>
+          l.includes(`/.${name}.`) && l.includes(".ferry-partial") &&
+          l.includes("O_WRONLY|O_CLOEXEC)")
+        );
+        assert(reopens.length <= 1, `${name}: its temporary opened ${reopens.length} times`);
+      }
+    });
+  },
+});
+
 // Into a share a file's ranges are written one after another by one worker,
 // which keeps the temporary open (a client takes one file's writes one at a
 // time: a second writer added round trips, not speed); into a local folder

@@ -96,6 +96,8 @@ export class WorkerPool {
   #streams: number;
   /** Tags (files) whose ranges run one at a time (see `oneAtATime` of {@linkcode WorkerPool.runRanges}). */
   #serial = new Set<number>();
+  /** Ranges being queued together: the pump waits until all are in. */
+  #queueing = false;
 
   /**
    * Creates an empty pool; workers start when ranges are queued.
@@ -170,7 +172,7 @@ export class WorkerPool {
     if (this.#broken) return Promise.reject(this.#broken);
     return new Promise((resolve, reject) => {
       this.#queue.push({ job, tag, needState, ended, resolve, reject });
-      this.#pump();
+      if (!this.#queueing) this.#pump();
     });
   }
 
@@ -245,7 +247,13 @@ export class WorkerPool {
     let failure: ErrorMessage | undefined;
     let digest: string | undefined;
     let done = 0;
-    await Promise.all(chunks.map(async (chunk, index) => {
+    // Every range is queued before a worker takes the first: a worker keeps
+    // the file's source and destination open only when it sees the next
+    // range queued (an idle worker used to take the first range alone, and
+    // closed and opened the file again for the second: on a share a close
+    // waits for the server to hold what was written).
+    this.#queueing = true;
+    const all = Promise.all(chunks.map(async (chunk, index) => {
       const outcome = await this.run(
         () => {
           const made = job(chunk, index === chunks.length - 1);
@@ -275,6 +283,9 @@ export class WorkerPool {
         this.dropQueued(tag);
       }
     }));
+    this.#queueing = false;
+    this.#pump();
+    await all;
     return {
       ...(failure === undefined ? {} : { failure }),
       complete: done === chunks.length,
