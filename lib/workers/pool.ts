@@ -38,6 +38,21 @@ export interface RangesOutcome {
   digest?: string;
 }
 
+/** How {@linkcode WorkerPool.runRanges} runs a file's ranges. */
+export interface RangesOptions {
+  /** The jobs carry `hash`: the ranges are hashed in file order. */
+  hashed: boolean;
+  /** Called as each range ends. */
+  onOutcome?: (chunk: Chunk, outcome: ChunkOutcome) => void;
+  /** The hash state the first range continues (the bytes before it were hashed by a killed run). */
+  startState?: Uint8Array;
+  /**
+   * The ranges run one after another, each on the worker that wrote the one
+   * before, which keeps the files open (default `false`: side by side).
+   */
+  oneAtATime?: boolean;
+}
+
 /** Answers a hashed range's request for the hash state of the range before it. */
 export type NeedState = () => Promise<{ state: Uint8Array | null; abort: boolean }>;
 
@@ -218,12 +233,7 @@ export class WorkerPool {
     tag: number,
     chunks: readonly Chunk[],
     job: (chunk: Chunk, last: boolean) => ChunkJob,
-    options: {
-      hashed: boolean;
-      onOutcome?: (chunk: Chunk, outcome: ChunkOutcome) => void;
-      startState?: Uint8Array;
-      oneAtATime?: boolean;
-    },
+    options: RangesOptions,
   ): Promise<RangesOutcome> {
     if (options.oneAtATime === true) this.#serial.add(tag);
     try {
@@ -237,11 +247,7 @@ export class WorkerPool {
     tag: number,
     chunks: readonly Chunk[],
     job: (chunk: Chunk, last: boolean) => ChunkJob,
-    options: {
-      hashed: boolean;
-      onOutcome?: (chunk: Chunk, outcome: ChunkOutcome) => void;
-      startState?: Uint8Array;
-    },
+    options: RangesOptions,
   ): Promise<RangesOutcome> {
     const chain = new HashChain(options.startState ?? null);
     let failure: ErrorMessage | undefined;
