@@ -509,11 +509,7 @@ export async function outputOf(
  * @returns `true` when it can.
  */
 export async function straceWorks(): Promise<boolean> {
-  return await new Deno.Command("strace", {
-    args: ["-f", "-o", "/dev/null", "true"],
-    stdout: "null",
-    stderr: "null",
-  }).output().then((out) => out.success, () => false);
+  return (await outputOf("strace", ["-f", "-o", "/dev/null", "true"]))?.success ?? false;
 }
 
 /**
