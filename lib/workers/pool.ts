@@ -426,7 +426,7 @@ export class WorkerPool {
 
   /** Whether a queued range of this tag waits for another of its file's ranges to end. */
   #waits(tag: number): boolean {
-    return this.#serial.has(tag) && this.#slots.some((s) => s.current?.tag === tag);
+    return this.#serial.has(tag) && this.running(tag) > 0;
   }
 
   /** The queue's first range a free worker may take now, or -1. */
