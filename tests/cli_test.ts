@@ -595,6 +595,45 @@ Deno.test({
   },
 });
 
+// Into a share each round trip counts: the free-space check's `statfs` of the
+// destination folder also tells its kind (it was asked twice), and the worker
+// that writes the file starts then, while the folder's lease is being taken,
+// instead of after it.
+Deno.test({
+  name:
+    "a file into a share: one statfs of its folder, and the worker starts before the folder's lease is taken",
+  ignore: straceMissing,
+  async fn(): Promise<void> {
+    const bed = await testbed();
+    if (typeof bed === "string") {
+      console.warn(`SKIPPED the round-trip test on a share: ${bed}`);
+      return;
+    }
+    await withTempDir(async (dir) => {
+      const src = join(dir, "sh010.1001.exr");
+      await writeRandomFile(src, 3000);
+      const onShare = join(bed.net, `warm-${crypto.randomUUID()}`);
+      await Deno.mkdir(onShare);
+      try {
+        const lines = await traceCli(dir, "statfs,openat,prctl", [
+          ...["copy", "--quiet", src, join(onShare, "sh010.1001.exr")],
+        ], ["--allow-read", "--allow-write", "--allow-sys=statfs", "--allow-ffi"]);
+        await assertSameFile(join(onShare, "sh010.1001.exr"), src);
+        const asked = lines.filter((l) => l.includes(`statfs("${onShare}"`));
+        assertEquals(asked.length, 1, asked.join("\n"));
+        const worker = lines.find((l) => /prctl\(PR_SET_NAME, "worker-/.test(l));
+        const lease = lines.find((l) =>
+          l.includes("openat(") && /\.ferry-run\.[0-9a-f]+\.lease/.test(l)
+        );
+        assert(worker !== undefined && lease !== undefined, "a worker and a lease");
+        assert(parseFloat(worker) < parseFloat(lease), `${worker}\nstarted after\n${lease}`);
+      } finally {
+        await Deno.remove(onShare, { recursive: true });
+      }
+    });
+  },
+});
+
 // --fsync: each copy reaches storage before its final name exists, and its
 // directory (with the new name) before the file counts as done. Without the
 // flag ferry flushes nothing, as cp does.

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { statFileSystem } from "./statfs.ts";
+import { type FileSystemStats, statFileSystem } from "./statfs.ts";
 import { OnceCache } from "../once_cache.ts";
 
 /** The operations a small file's copy, check and publish make. */
@@ -173,10 +173,31 @@ export async function isLocalFileSystem(path: string): Promise<boolean> {
  * console.log(["local", "share", "unknown"].includes(await fileSystemKind(Deno.cwd()))); // true
  * ```
  */
-export async function fileSystemKind(path: string): Promise<"local" | "share" | "unknown"> {
+export async function fileSystemKind(path: string): Promise<FileSystemKind> {
   if (Deno.build.os !== "linux") return "unknown";
-  const stats = await statFileSystem(path);
-  if (stats === null) return "unknown";
+  return kindOfStats(await statFileSystem(path));
+}
+
+/** What kind of file system a folder is on: see {@linkcode fileSystemKind}. */
+export type FileSystemKind = "local" | "share" | "unknown";
+
+/**
+ * The kind of file system `statfs` described, for a caller that asked it
+ * anyway (the free-space check), so that the folder is not asked twice.
+ *
+ * @param stats What `statfs` said, or `null` where it could not be asked.
+ * @returns The kind, as {@linkcode fileSystemKind} gives it.
+ *
+ * @example
+ * ```ts
+ * import { kindOfStats } from "./file_ops.ts";
+ *
+ * console.log(kindOfStats({ type: 0x01021994, blockBytes: 4096, availableBlocks: 1 })); // local
+ * console.log(kindOfStats({ type: 0x65735546, blockBytes: 4096, availableBlocks: 1 })); // share
+ * ```
+ */
+export function kindOfStats(stats: FileSystemStats | null): FileSystemKind {
+  if (stats === null || Deno.build.os !== "linux") return "unknown";
   return LOCAL_TYPES.has(stats.type) ? "local" : "share";
 }
 
@@ -194,7 +215,7 @@ export async function fileSystemKind(path: string): Promise<"local" | "share" | 
  * ```
  */
 export class LocalFolders {
-  #known = new OnceCache<string, "local" | "share" | "unknown">();
+  #known = new OnceCache<string, FileSystemKind>();
 
   /**
    * Whether a folder is on a local file system (see {@linkcode isLocalFileSystem}).
@@ -227,7 +248,18 @@ export class LocalFolders {
     return kind === undefined ? undefined : kind === "local";
   }
 
-  #kind(dir: string): Promise<"local" | "share" | "unknown"> {
+  /**
+   * Takes the kind of a folder's file system from a caller that asked
+   * `statfs` there already; a folder asked about before keeps its answer.
+   *
+   * @param dir An existing folder.
+   * @param kind Its file system's kind.
+   */
+  know(dir: string, kind: FileSystemKind): void {
+    this.#known.get(dir, () => Promise.resolve(kind));
+  }
+
+  #kind(dir: string): Promise<FileSystemKind> {
     return this.#known.get(dir, () => fileSystemKind(dir));
   }
 }

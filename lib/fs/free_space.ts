@@ -9,7 +9,8 @@
 import { dirname } from "node:path";
 import { InputError } from "../errors.ts";
 import { formatBytes } from "../size.ts";
-import { canStatFileSystems, statFileSystem } from "./statfs.ts";
+import { type FileSystemKind, kindOfStats } from "./file_ops.ts";
+import { canStatFileSystems, type FileSystemStats, statFileSystem } from "./statfs.ts";
 
 /** What one destination file system has and gets. */
 export interface SpaceNeed {
@@ -21,6 +22,8 @@ export interface SpaceNeed {
   needBytes: number;
   /** Bytes free for an unprivileged writer, or `null` where the file system cannot say. */
   freeBytes: number | null;
+  /** The file system's kind, from the same `statfs` (see `fileSystemKind` in `file_ops.ts`). */
+  kind: FileSystemKind;
 }
 
 const BLOCK = 4096;
@@ -86,12 +89,16 @@ export async function spaceNeeds(
     if (need === undefined) {
       byDev.set(
         found.dev,
-        need = { path: found.path, dev: found.dev, needBytes: 0, freeBytes: null },
+        need = { path: found.path, dev: found.dev, needBytes: 0, freeBytes: null, kind: "unknown" },
       );
     }
     need.needBytes += Math.ceil(file.size / BLOCK) * BLOCK;
   }
-  for (const need of byDev.values()) need.freeBytes = await freeBytesAt(need.path);
+  for (const need of byDev.values()) {
+    const stats = await statFileSystem(need.path);
+    need.freeBytes = freeBytesOf(stats);
+    need.kind = kindOfStats(stats);
+  }
   return [...byDev.values()];
 }
 
@@ -140,6 +147,9 @@ export function tightDevices(needs: readonly SpaceNeed[]): Set<number> {
  * @returns The bytes, or `null` when it cannot be asked.
  */
 export async function freeBytesAt(path: string): Promise<number | null> {
-  const stats = await statFileSystem(path);
+  return freeBytesOf(await statFileSystem(path));
+}
+
+function freeBytesOf(stats: FileSystemStats | null): number | null {
   return stats === null ? null : stats.availableBlocks * stats.blockBytes;
 }

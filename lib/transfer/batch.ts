@@ -13,7 +13,7 @@ import { startJournal } from "../ledger/journal.ts";
 import { lastStreams, resumables } from "../ledger/resume_point.ts";
 import { shardJournals } from "../ledger/shared_ranges.ts";
 import { isSharedTemp, shardLabel } from "../farm/shard.ts";
-import { assertFits, spaceNeeds, tightDevices } from "../fs/free_space.ts";
+import { assertFits, type SpaceNeed, spaceNeeds, tightDevices } from "../fs/free_space.ts";
 import { checkNumber, DEFAULTS, type TransferSettings } from "../options.ts";
 import type { Mapping, Plan, PlanItem, PlannedFile } from "../plan/plan_item.ts";
 import { planBatch, refusal } from "../plan/planner.ts";
@@ -311,8 +311,29 @@ async function checkAhead(
   if (run.share !== undefined) needs = await run.share.reads.spaceTogether(run.share.seat, needs);
   if (settings.spaceCheck) assertFits(needs);
   run.tight = tightDevices(needs);
+  for (const need of needs) run.knowFolder(need.path, need.kind);
+  if (takesWorker(run, files, needs)) run.pool.warm();
   run.accounting.planning = !ahead.complete;
   options.onStart?.(startInfo(plan, ahead.items, ahead.complete));
+}
+
+/**
+ * Whether the first files go to the workers: a file copied in ranges, any
+ * file of an offload to several destinations, a file written into a share.
+ * Then a worker starts before the folders and leases are made, instead of
+ * when the first range is queued: on the SMB bed those are ~10 round trips,
+ * which the worker's start (~70 ms there) now overlaps.
+ */
+function takesWorker(
+  run: Run,
+  files: readonly PlannedFile[],
+  needs: readonly SpaceNeed[],
+): boolean {
+  const copies = files.filter((f) => f.action === "copy" && f.size > 0);
+  if (copies.length === 0) return false;
+  if (run.share !== undefined || copies.some((f) => f.copier === "ranges")) return true;
+  // A same-device copy is no need (the kernel copies it, on this thread).
+  return needs.some((need) => need.kind === "share");
 }
 
 /**

@@ -11,6 +11,7 @@ import { dirname } from "node:path";
 import {
   ASYNC_FILE_OPS,
   type FileOps,
+  type FileSystemKind,
   isLocalFileSystem,
   LocalFolders,
   SYNC_FILE_OPS,
@@ -223,6 +224,17 @@ export class Run {
    */
   isShareFolder(dir: string): Promise<boolean> {
     return this.#destinationFolders.isShare(dir);
+  }
+
+  /**
+   * Takes a destination folder's file-system kind from a `statfs` made there
+   * already (the free-space check), so that it is not asked again.
+   *
+   * @param dir An existing folder.
+   * @param kind Its file system's kind.
+   */
+  knowFolder(dir: string, kind: FileSystemKind): void {
+    this.#destinationFolders.know(dir, kind);
   }
 
   /**
