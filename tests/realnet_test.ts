@@ -352,3 +352,44 @@ Deno.test({
     });
   },
 });
+
+// SMB refuses to rename an open file, so a folder's lease cannot be locked
+// under another name and renamed: after the first folder's refusal, the
+// next folders on that device make their lease under its name at once.
+Deno.test({
+  name:
+    "SMB: a lease is renamed while locked only until the device refuses it once, and every folder still gets one (strace)",
+  ignore: ignore || !(await straceWorks()),
+  fn: async () => {
+    await withTempDir(async (local) => {
+      const card = join(local, "A001");
+      const folders = ["C001", "C002", "C003", "C004"];
+      for (const folder of folders) {
+        await Deno.mkdir(join(card, folder), { recursive: true });
+        await writeRandomFile(join(card, folder, `${folder}.mov`), 64 * 1024);
+      }
+      await withTempDir(async (remote) => {
+        const out = join(remote, "A001");
+        const trace = join(local, "trace");
+        // One file at a time: each folder's lease is taken after the one before.
+        const run = await runCli(["copy", "--quiet", "--small-file-workers", "1", card, out], {
+          flags: ["-A"],
+          prefix: ["strace", "-f", "-e", "trace=openat,rename", "-o", trace, Deno.execPath(), ROOT],
+        });
+        assertEquals(run.code, 0, run.stderr);
+        await assertSameTree(out, card);
+        await assertNoTemps(remote);
+        const lines = (await Deno.readTextFile(trace)).split("\n");
+        const renames = lines.filter((l) => /rename\("[^"]*\.lease\.new"/.test(l));
+        assertEquals(renames.length, 1, renames.join("\n"));
+        for (const folder of folders) {
+          const made = lines.filter((l) =>
+            l.includes(`openat(AT_FDCWD, "${join(out, folder)}/.ferry-run.`) &&
+            l.includes(".lease") && l.includes("O_EXCL")
+          );
+          assert(made.length >= 1, `${folder}: no lease made`);
+        }
+      }, { dir: real.smb });
+    });
+  },
+});

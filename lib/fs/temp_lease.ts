@@ -117,6 +117,19 @@ interface Held {
 export class Leases {
   #held = new Map<string, Held>();
   #ending = new Map<string, Promise<void>>();
+  /** Devices that refused to rename a locked lease (SMB: EBUSY); there it is made under its name. */
+  #refusing = new Set<number>();
+  #devOf: (dir: string) => Promise<number>;
+
+  /**
+   * @param devOf A folder's device number (a run passes its own, asked once
+   *   per folder); asked only once a device has refused to rename a lease.
+   */
+  constructor(
+    devOf: (dir: string) => Promise<number> = (dir) => Deno.stat(dir).then((i) => i.dev),
+  ) {
+    this.#devOf = devOf;
+  }
 
   /**
    * Holds this run's lease in `dir` for one more temporary there; each call
@@ -131,7 +144,7 @@ export class Leases {
     if (held === undefined) {
       await this.#ending.get(dir); // the folder's previous lease file is being removed
       held = this.#held.get(dir);
-      if (held === undefined) this.#held.set(dir, held = newHeld(dir));
+      if (held === undefined) this.#held.set(dir, held = this.#newHeld(dir));
     }
     held.users++;
     return (await held.lease) !== null;
@@ -177,34 +190,49 @@ export class Leases {
     for (const [dir, held] of this.#held) await endLease(dir, held.lease);
     this.#held.clear();
   }
-}
 
-/** A folder's lease being taken, which says when it has been. */
-function newHeld(dir: string): Held {
-  const held: Held = { lease: takeLease(dir), users: 0 };
-  held.lease.then((lease) => held.taken = lease !== null, () => {});
-  return held;
-}
-
-/** Creates and locks this run's lease file in a folder (`null`: the folder takes none). */
-async function takeLease(dir: string): Promise<Deno.FsFile | null> {
-  const path = join(dir, leaseName(RUN_ID));
-  // Locked under another name, then renamed: another run never sees this
-  // lease unlocked (it would take it for a dead run's and remove it). SMB
-  // refuses to rename an open file (EBUSY): there the lease is made under
-  // its name and locked at once, as close as it gets.
-  const unlocked = `${path}${UNLOCKED_SUFFIX}`;
-  const locked = await lockedFile(unlocked);
-  if (locked !== null) {
-    try {
-      await Deno.rename(unlocked, path);
-      return locked;
-    } catch {
-      locked.close();
-      await Deno.remove(unlocked).catch(() => {});
-    }
+  /** A folder's lease being taken, which says when it has been. */
+  #newHeld(dir: string): Held {
+    const held: Held = { lease: this.#take(dir), users: 0 };
+    held.lease.then((lease) => held.taken = lease !== null, () => {});
+    return held;
   }
-  return await lockedFile(path);
+
+  /** Creates and locks this run's lease file in a folder (`null`: the folder takes none). */
+  async #take(dir: string): Promise<Deno.FsFile | null> {
+    const path = join(dir, leaseName(RUN_ID));
+    // Locked under another name, then renamed: another run never sees this
+    // lease unlocked (it would take it for a dead run's and remove it). SMB
+    // refuses to rename an open file (EBUSY): there the lease is made under
+    // its name and locked at once, as close as it gets, and on that device
+    // the next folders' leases are too (the refused try cost four round
+    // trips, ~25 ms on the SMB bed).
+    if (!(await this.#refuses(dir))) {
+      const unlocked = `${path}${UNLOCKED_SUFFIX}`;
+      const locked = await lockedFile(unlocked);
+      if (locked !== null) {
+        try {
+          await Deno.rename(unlocked, path);
+          return locked;
+        } catch (error) {
+          locked.close();
+          await Deno.remove(unlocked).catch(() => {});
+          if ((error as { code?: string }).code === "EBUSY") {
+            const dev = await this.#devOf(dir).catch(() => undefined);
+            if (dev !== undefined) this.#refusing.add(dev);
+          }
+        }
+      }
+    }
+    return await lockedFile(path);
+  }
+
+  /** Whether the folder's device refused to rename a locked lease (not asked before one has). */
+  async #refuses(dir: string): Promise<boolean> {
+    if (this.#refusing.size === 0) return false;
+    const dev = await this.#devOf(dir).catch(() => undefined);
+    return dev !== undefined && this.#refusing.has(dev);
+  }
 }
 
 /**

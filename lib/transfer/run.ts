@@ -68,7 +68,7 @@ export class Run {
   /** The destination folders. */
   readonly dirs: DestinationDirs;
   /** This run's temporaries and the strays it found. */
-  readonly temporaries = new Temporaries();
+  readonly temporaries = new Temporaries((dir) => this.devOf(dir));
   /** File-system pairs (`srcDev:dstDev`) where copy_file_range was refused. */
   readonly noOffload = new Set<string>();
   /** Destination folders where `link` was refused: their files are published without one (`publish.ts`). */

@@ -27,10 +27,17 @@ export class Temporaries {
    * from a dead one.
    */
   endedRuns: ReadonlySet<string> | undefined;
-  #leases = new Leases();
+  #leases: Leases;
   /** This run's temporaries not yet published or removed, each with its folder. */
   #mine = new Map<string, string>();
   #runs = new OnceCache<string, "gone" | "running">();
+
+  /**
+   * @param devOf A folder's device number, asked once per folder (see {@linkcode Leases}).
+   */
+  constructor(devOf?: (dir: string) => Promise<number>) {
+    this.#leases = new Leases(devOf);
+  }
 
   /**
    * A new temporary name next to a destination, under this run's lease of
