@@ -634,6 +634,43 @@ Deno.test({
   },
 });
 
+// A large file copied within one share (the server may copy it) skips the
+// free-space check, and its copy asked the folder's kind after the folder's
+// lease: that `statfs` now runs beside the lease's round trips.
+Deno.test({
+  name:
+    "a large file copied within a share: the folder's statfs is asked before its lease is taken",
+  ignore: straceMissing,
+  async fn(): Promise<void> {
+    const bed = await testbed();
+    if (typeof bed === "string") {
+      console.warn(`SKIPPED the statfs-order test on a share: ${bed}`);
+      return;
+    }
+    const onShare = join(bed.net, `kind-${crypto.randomUUID()}`);
+    await Deno.mkdir(join(onShare, "out"), { recursive: true });
+    try {
+      await withTempDir(async (dir) => {
+        const src = join(onShare, "clip.mov");
+        await writeRandomFile(src, 2 * MIB + 5);
+        const dst = join(onShare, "out", "clip.mov");
+        const lines = await traceCli(dir, "statfs,openat", ["copy", "--quiet", src, dst], [
+          ...["--allow-read", "--allow-write", "--allow-sys=statfs", "--allow-ffi"],
+        ]);
+        await assertSameFile(dst, src);
+        const asked = lines.find((l) => l.includes(`statfs("${join(onShare, "out")}"`));
+        const lease = lines.find((l) =>
+          l.includes("openat(") && /\.ferry-run\.[0-9a-f]+\.lease/.test(l)
+        );
+        assert(asked !== undefined && lease !== undefined, "a statfs of the folder and a lease");
+        assert(parseFloat(asked) < parseFloat(lease), `${asked}\ncame after\n${lease}`);
+      });
+    } finally {
+      await Deno.remove(onShare, { recursive: true });
+    }
+  },
+});
+
 // --fsync: each copy reaches storage before its final name exists, and its
 // directory (with the new name) before the file counts as done. Without the
 // flag ferry flushes nothing, as cp does.

@@ -199,7 +199,12 @@ export class Run {
    * @returns The calls, or `undefined` where `opsFor` is to be asked.
    */
   opsNow(file: PlannedFile, dstDir: string = dirname(file.dst)): FileOps | undefined {
-    if (file.size > SYNC_MAX_BYTES) return ASYNC_FILE_OPS;
+    if (file.size > SYNC_MAX_BYTES) {
+      // Its copy asks the folder's kind after the folder's lease: asked now,
+      // `statfs` runs beside the lease's round trips (10 ms on the SMB bed).
+      void this.#destinationFolders.isLocal(dstDir);
+      return ASYNC_FILE_OPS;
+    }
     const src = this.#localSources.now(file.dev);
     const dst = this.#destinationFolders.isLocalNow(dstDir);
     if (src === undefined || dst === undefined) return undefined;
