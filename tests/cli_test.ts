@@ -474,6 +474,33 @@ async function traceCli(
   return lines.sort((a, b) => parseFloat(a) - parseFloat(b));
 }
 
+/** What a CLI run on the testbed's share is granted (the installed command's file grants). */
+const SHARE_FLAGS = ["--allow-read", "--allow-write", "--allow-sys=statfs", "--allow-ffi"];
+
+/**
+ * Runs `fn` with a new folder on the testbed's share, removed after; prints
+ * why and returns where the bed cannot come up.
+ */
+async function onTestbedShare(what: string, fn: (folder: string) => Promise<void>): Promise<void> {
+  const bed = await testbed();
+  if (typeof bed === "string") {
+    console.warn(`SKIPPED ${what} on a share: ${bed}`);
+    return;
+  }
+  const folder = join(bed.net, `ferry-test-${crypto.randomUUID()}`);
+  await Deno.mkdir(folder);
+  try {
+    await fn(folder);
+  } finally {
+    await Deno.remove(folder, { recursive: true });
+  }
+}
+
+/** The traced call that opens a folder's lease file. */
+function leaseOpen(lines: readonly string[]): string | undefined {
+  return lines.find((l) => l.includes("openat(") && /\.ferry-run\.[0-9a-f]+\.lease/.test(l));
+}
+
 // Every open of a file on a share costs a round trip, and on the testbed's
 // FUSE share it drops the cached pages of the whole file: a worker keeps the
 // source open from one range of a file to the next. Counted with strace.
@@ -557,23 +584,16 @@ Deno.test({
     "a file copied in ranges into a share is written by one worker at a time; into a local folder by several",
   ignore: straceMissing,
   async fn(): Promise<void> {
-    const bed = await testbed();
-    if (typeof bed === "string") {
-      console.warn(`SKIPPED the writers-per-file test on a share: ${bed}`);
-      return;
-    }
-    await withTempDir(async (dir) => {
-      const src = join(dir, "plate.mov");
-      await writeRandomFile(src, 8 * MIB + 5);
-      const onShare = join(bed.net, `one-writer-${crypto.randomUUID()}`);
-      await Deno.mkdir(onShare);
-      try {
+    await onTestbedShare("the writers-per-file test", async (onShare) => {
+      await withTempDir(async (dir) => {
+        const src = join(dir, "plate.mov");
+        await writeRandomFile(src, 8 * MIB + 5);
         const writers = async (dst: string): Promise<Set<string>> => {
           // A limit of 32 MiB/s spreads the 9 ranges over 250 ms: time for every worker to start.
           const lines = await traceCli(dir, "write,pwrite64", [
             ...["copy", "--quiet", "--workers", "4", "--file-workers", "1", "--bwlimit", "32M"],
             ...["--chunk-size", "1MiB", "--cutoff", "1MiB", "--offload", "never", src, dst],
-          ], ["--allow-read", "--allow-write", "--allow-sys=statfs", "--allow-ffi"]);
+          ], SHARE_FLAGS);
           await assertSameFile(dst, src);
           return new Set(
             // `write` (Deno's file API) or `pwrite64` (libc through FFI).
@@ -588,9 +608,7 @@ Deno.test({
         );
         const local = await writers(join(dir, "plate-copy.mov"));
         assert(local.size > 1, `${local.size} thread wrote into the local folder`);
-      } finally {
-        await Deno.remove(onShare, { recursive: true });
-      }
+      });
     });
   },
 });
@@ -604,32 +622,21 @@ Deno.test({
     "a file into a share: one statfs of its folder, and the worker starts before the folder's lease is taken",
   ignore: straceMissing,
   async fn(): Promise<void> {
-    const bed = await testbed();
-    if (typeof bed === "string") {
-      console.warn(`SKIPPED the round-trip test on a share: ${bed}`);
-      return;
-    }
-    await withTempDir(async (dir) => {
-      const src = join(dir, "sh010.1001.exr");
-      await writeRandomFile(src, 3000);
-      const onShare = join(bed.net, `warm-${crypto.randomUUID()}`);
-      await Deno.mkdir(onShare);
-      try {
+    await onTestbedShare("the round-trip test", async (onShare) => {
+      await withTempDir(async (dir) => {
+        const src = join(dir, "sh010.1001.exr");
+        await writeRandomFile(src, 3000);
         const lines = await traceCli(dir, "statfs,openat,prctl", [
           ...["copy", "--quiet", src, join(onShare, "sh010.1001.exr")],
-        ], ["--allow-read", "--allow-write", "--allow-sys=statfs", "--allow-ffi"]);
+        ], SHARE_FLAGS);
         await assertSameFile(join(onShare, "sh010.1001.exr"), src);
         const asked = lines.filter((l) => l.includes(`statfs("${onShare}"`));
         assertEquals(asked.length, 1, asked.join("\n"));
         const worker = lines.find((l) => /prctl\(PR_SET_NAME, "worker-/.test(l));
-        const lease = lines.find((l) =>
-          l.includes("openat(") && /\.ferry-run\.[0-9a-f]+\.lease/.test(l)
-        );
+        const lease = leaseOpen(lines);
         assert(worker !== undefined && lease !== undefined, "a worker and a lease");
         assert(parseFloat(worker) < parseFloat(lease), `${worker}\nstarted after\n${lease}`);
-      } finally {
-        await Deno.remove(onShare, { recursive: true });
-      }
+      });
     });
   },
 });
@@ -642,32 +649,25 @@ Deno.test({
     "a large file copied within a share: the folder's statfs is asked before its lease is taken",
   ignore: straceMissing,
   async fn(): Promise<void> {
-    const bed = await testbed();
-    if (typeof bed === "string") {
-      console.warn(`SKIPPED the statfs-order test on a share: ${bed}`);
-      return;
-    }
-    const onShare = join(bed.net, `kind-${crypto.randomUUID()}`);
-    await Deno.mkdir(join(onShare, "out"), { recursive: true });
-    try {
+    await onTestbedShare("the statfs-order test", async (onShare) => {
+      await Deno.mkdir(join(onShare, "out"));
       await withTempDir(async (dir) => {
         const src = join(onShare, "clip.mov");
         await writeRandomFile(src, 2 * MIB + 5);
         const dst = join(onShare, "out", "clip.mov");
-        const lines = await traceCli(dir, "statfs,openat", ["copy", "--quiet", src, dst], [
-          ...["--allow-read", "--allow-write", "--allow-sys=statfs", "--allow-ffi"],
-        ]);
+        const lines = await traceCli(
+          dir,
+          "statfs,openat",
+          ["copy", "--quiet", src, dst],
+          SHARE_FLAGS,
+        );
         await assertSameFile(dst, src);
         const asked = lines.find((l) => l.includes(`statfs("${join(onShare, "out")}"`));
-        const lease = lines.find((l) =>
-          l.includes("openat(") && /\.ferry-run\.[0-9a-f]+\.lease/.test(l)
-        );
+        const lease = leaseOpen(lines);
         assert(asked !== undefined && lease !== undefined, "a statfs of the folder and a lease");
         assert(parseFloat(asked) < parseFloat(lease), `${asked}\ncame after\n${lease}`);
       });
-    } finally {
-      await Deno.remove(onShare, { recursive: true });
-    }
+    });
   },
 });
 
