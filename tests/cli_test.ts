@@ -496,9 +496,11 @@ async function onTestbedShare(what: string, fn: (folder: string) => Promise<void
   }
 }
 
-/** The traced call that opens a folder's lease file. */
-function leaseOpen(lines: readonly string[]): string | undefined {
-  return lines.find((l) => l.includes("openat(") && /\.ferry-run\.[0-9a-f]+\.lease/.test(l));
+/** Asserts that a traced call was made before a folder's lease file was opened. */
+function assertBeforeLease(lines: readonly string[], call: string | undefined, what: string): void {
+  const lease = lines.find((l) => l.includes("openat(") && /\.ferry-run\.[0-9a-f]+\.lease/.test(l));
+  assert(call !== undefined && lease !== undefined, `${what} and a lease`);
+  assert(parseFloat(call) < parseFloat(lease), `${call}\ncame after\n${lease}`);
 }
 
 // Every open of a file on a share costs a round trip, and on the testbed's
@@ -633,9 +635,7 @@ Deno.test({
         const asked = lines.filter((l) => l.includes(`statfs("${onShare}"`));
         assertEquals(asked.length, 1, asked.join("\n"));
         const worker = lines.find((l) => /prctl\(PR_SET_NAME, "worker-/.test(l));
-        const lease = leaseOpen(lines);
-        assert(worker !== undefined && lease !== undefined, "a worker and a lease");
-        assert(parseFloat(worker) < parseFloat(lease), `${worker}\nstarted after\n${lease}`);
+        assertBeforeLease(lines, worker, "a worker");
       });
     });
   },
@@ -663,9 +663,7 @@ Deno.test({
         );
         await assertSameFile(dst, src);
         const asked = lines.find((l) => l.includes(`statfs("${join(onShare, "out")}"`));
-        const lease = leaseOpen(lines);
-        assert(asked !== undefined && lease !== undefined, "a statfs of the folder and a lease");
-        assert(parseFloat(asked) < parseFloat(lease), `${asked}\ncame after\n${lease}`);
+        assertBeforeLease(lines, asked, "a statfs of the folder");
       });
     });
   },
