@@ -504,6 +504,57 @@ export async function outputOf(
 }
 
 /**
+ * Runs the CLI under strace, tracing `calls` with descriptor paths (-y) and
+ * timestamps, and returns the calls of all threads in time order, each
+ * ending with ` [thread id]`. One trace
+ * file per thread (-ff): with -f into one file, a call that another thread
+ * interrupts is split into "unfinished" and "resumed" lines.
+ *
+ * @param dir A folder for the trace files (removed after).
+ * @param calls strace's `-e trace=` list, e.g. `"openat,renameat2"` or `"%file"`.
+ * @param args The CLI's arguments.
+ * @param flags Deno's permission flags for the run.
+ * @returns The traced lines, `<seconds> <call>(…) = … [thread id]`.
+ * @throws When the run does not exit 0.
+ */
+export async function traceCli(
+  dir: string,
+  calls: string,
+  args: string[],
+  flags = ["--allow-read", "--allow-write"],
+): Promise<string[]> {
+  const trace = join(dir, "trace");
+  const run = await runCli(args, {
+    flags,
+    prefix: [
+      "strace",
+      "-ff",
+      "-y",
+      "-ttt",
+      "-e",
+      `trace=${calls}`,
+      "-o",
+      trace,
+      Deno.execPath(),
+      ROOT,
+    ],
+  });
+  assertEquals(run.code, 0, run.stderr);
+  const lines: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    if (!entry.name.startsWith("trace.")) continue;
+    const text = await Deno.readTextFile(join(dir, entry.name));
+    // Each line ends with its thread's id in brackets.
+    const thread = ` [${entry.name.slice("trace.".length)}]`;
+    lines.push(
+      ...text.split("\n").filter((line) => /^\d+\.\d+ /.test(line)).map((line) => line + thread),
+    );
+    await Deno.remove(join(dir, entry.name));
+  }
+  return lines.sort((a, b) => parseFloat(a) - parseFloat(b));
+}
+
+/**
  * Whether strace can trace here (installed, and allowed to ptrace).
  *
  * @returns `true` when it can.

@@ -18,6 +18,7 @@ import {
   snapshot,
   straceWorks,
   testbed,
+  traceCli,
   withTempDir,
   writeRandomFile,
 } from "./_helpers.ts";
@@ -428,50 +429,6 @@ Deno.test("an unreadable source (mode 000) fails that file with path and cause, 
 const straceMissing = !(await straceWorks());
 if (straceMissing) {
   console.warn("SKIPPED open-count and fsync tests: strace is not installed or cannot trace here");
-}
-
-/**
- * Runs the CLI under strace, tracing `calls` with descriptor paths (-y) and
- * timestamps, and returns the calls of all threads in time order, each
- * ending with ` [thread id]`. One trace
- * file per thread (-ff): with -f into one file, a call that another thread
- * interrupts is split into "unfinished" and "resumed" lines.
- */
-async function traceCli(
-  dir: string,
-  calls: string,
-  args: string[],
-  flags = ["--allow-read", "--allow-write"],
-): Promise<string[]> {
-  const trace = join(dir, "trace");
-  const run = await runCli(args, {
-    flags,
-    prefix: [
-      "strace",
-      "-ff",
-      "-y",
-      "-ttt",
-      "-e",
-      `trace=${calls}`,
-      "-o",
-      trace,
-      Deno.execPath(),
-      ROOT,
-    ],
-  });
-  assertEquals(run.code, 0, run.stderr);
-  const lines: string[] = [];
-  for await (const entry of Deno.readDir(dir)) {
-    if (!entry.name.startsWith("trace.")) continue;
-    const text = await Deno.readTextFile(join(dir, entry.name));
-    // Each line ends with its thread's id in brackets.
-    const thread = ` [${entry.name.slice("trace.".length)}]`;
-    lines.push(
-      ...text.split("\n").filter((line) => /^\d+\.\d+ /.test(line)).map((line) => line + thread),
-    );
-    await Deno.remove(join(dir, entry.name));
-  }
-  return lines.sort((a, b) => parseFloat(a) - parseFloat(b));
 }
 
 /** What a CLI run on the testbed's share is granted (the installed command's file grants). */
