@@ -218,7 +218,7 @@ export class Leases {
           locked.close();
           await Deno.remove(unlocked).catch(() => {});
           if ((error as { code?: string }).code === "EBUSY") {
-            const dev = await this.#devOf(dir).catch(() => undefined);
+            const dev = await this.#deviceOf(dir);
             if (dev !== undefined) this.#refusing.add(dev);
           }
         }
@@ -230,8 +230,13 @@ export class Leases {
   /** Whether the folder's device refused to rename a locked lease (not asked before one has). */
   async #refuses(dir: string): Promise<boolean> {
     if (this.#refusing.size === 0) return false;
-    const dev = await this.#devOf(dir).catch(() => undefined);
+    const dev = await this.#deviceOf(dir);
     return dev !== undefined && this.#refusing.has(dev);
+  }
+
+  /** The folder's device, or `undefined` where it cannot be told (the lease is then renamed as anywhere). */
+  #deviceOf(dir: string): Promise<number | undefined> {
+    return this.#devOf(dir).catch(() => undefined);
   }
 }
 
