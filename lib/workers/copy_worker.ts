@@ -23,7 +23,7 @@ import type {
   ToWorker,
   WorkerFailure,
 } from "./messages.ts";
-import { FALLBACK_CODES, KernelCopy } from "../fs/offload.ts";
+import { KernelCopy } from "../fs/offload.ts";
 import { Slab, SLAB_STATE } from "./slab.ts";
 import { alignedBytes } from "../fs/aligned_bytes.ts";
 import { RateLimit } from "./rate_limit.ts";
@@ -259,7 +259,7 @@ function earlyEnd(job: CopyMessage, done: number): SideError {
 /**
  * Copies as much of the range as the kernel will with copy_file_range.
  * Returns the bytes copied and, when it stopped early because this pair of
- * file systems cannot offload, the errno name.
+ * file systems cannot offload (or a call failed otherwise), the errno name.
  */
 function offloadRange(job: CopyMessage, at: Progress): string | undefined {
   kernel ??= KernelCopy.open();
@@ -307,12 +307,14 @@ function offloadSteps(
     try {
       copied = kernel.copyRange(fdIn, offset, fdOut, offset, step);
     } catch (error) {
+      // Read/write goes on from here, and its calls (Deno's) tell any real
+      // cause: errno is read by a second call after the first returned, and
+      // the runtime may have made calls of its own on this thread in between
+      // (seen on the SMB bed: EAGAIN for what EXDEV was). Only a full
+      // destination is not worth the try.
       const code = (error as { code?: string }).code ?? "";
-      if (FALLBACK_CODES.has(code)) return code;
-      throw new SideError(
-        code === "ENOSPC" || code === "EDQUOT" ? "destination" : "source",
-        error,
-      );
+      if (code !== "ENOSPC" && code !== "EDQUOT") return code;
+      throw new SideError("destination", error);
     }
     if (copied === 0) return "short copy";
     at.done += copied;
