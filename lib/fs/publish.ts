@@ -10,6 +10,7 @@
 import { basename, dirname, sep as SEP } from "node:path";
 import type { ExistingPolicy } from "../options.ts";
 import { ASYNC_FILE_OPS, type FileOps } from "./file_ops.ts";
+import { FolderLinks } from "./folder_links.ts";
 import { RUN_ID } from "./temp_lease.ts";
 import { AT_FDCWD, cString, libcOnce, RENAME_NOREPLACE } from "./libc.ts";
 
@@ -111,9 +112,10 @@ export type PublishOutcome = "published" | "exists";
  * @param dst The final name.
  * @param policy What to do when `dst` exists.
  * @param ops The calls to make (synchronous ones for small local files).
- * @param linkless Folders known to refuse hard links (a run's memory): a
- *   file published into one skips the `link` that would be refused again,
- *   a round trip on a share; a folder whose `link` is refused is added.
+ * @param links The run's memory of its folders' hard links (see
+ *   {@linkcode FolderLinks}): a file published into a folder that refused
+ *   one skips the `link` that would be refused again, a round trip on a
+ *   share. Default: a memory of this call alone.
  * @returns `"exists"` when `dst` appeared meanwhile and the policy keeps it
  * (the temporary file is then still there for the caller to remove).
  *
@@ -133,22 +135,18 @@ export async function publish(
   dst: string,
   policy: ExistingPolicy,
   ops: FileOps = ASYNC_FILE_OPS,
-  linkless?: Set<string>,
+  links: FolderLinks = new FolderLinks(),
 ): Promise<PublishOutcome> {
   if (policy === "overwrite") {
     await ops.rename(tmp, dst);
     return "published";
   }
-  const folder = linkless === undefined ? "" : dirname(dst);
-  if (linkless?.has(folder) === true) return await renameWithoutLink(tmp, dst, ops);
   try {
-    await ops.link(tmp, dst);
+    const linked = await links.link(dirname(dst), () => ops.link(tmp, dst));
+    if (linked === "refused") return await renameWithoutLink(tmp, dst, ops);
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) return "exists";
-    if (!isNoHardLinks(error)) throw error;
-    // EMLINK is this file's count of links, not the folder's file system.
-    if ((error as { code?: unknown }).code !== "EMLINK") linkless?.add(folder);
-    return await renameWithoutLink(tmp, dst, ops);
+    throw error;
   }
   await ops.remove(tmp);
   return "published";
@@ -205,26 +203,6 @@ async function renameNoReplace(
   );
   if (result === 0) return "published";
   return (await exists(dst)) ? "exists" : "unsupported";
-}
-
-/**
- * Whether an error of `link()` says the file system has no hard links (or
- * none more for this file).
- *
- * @param error The error.
- * @returns `true` for EPERM, ENOTSUP, EOPNOTSUPP, ENOSYS, EMLINK.
- *
- * @example
- * ```ts
- * import { isNoHardLinks } from "./publish.ts";
- *
- * console.log(isNoHardLinks(Object.assign(new Error("link"), { code: "ENOTSUP" }))); // true
- * ```
- */
-export function isNoHardLinks(error: unknown): boolean {
-  const code = (error as { code?: unknown })?.code;
-  return code === "EPERM" || code === "ENOTSUP" || code === "EOPNOTSUPP" || code === "ENOSYS" ||
-    code === "EMLINK";
 }
 
 /**

@@ -9,7 +9,8 @@
  */
 
 import { dirname, join } from "node:path";
-import { exists, isNoHardLinks, removeIfPresent, tempPathFor } from "../fs/publish.ts";
+import { exists, removeIfPresent, tempPathFor } from "../fs/publish.ts";
+import { isNoHardLinks } from "../fs/folder_links.ts";
 
 /**
  * Where a destination's replaced file is kept:

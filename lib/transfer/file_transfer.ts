@@ -114,7 +114,7 @@ async function rename(job: FileJob): Promise<boolean> {
       file.dst,
       run.overwrites ? "overwrite" : "error",
       undefined,
-      run.linkless,
+      run.links,
     );
     if (outcome === "exists") {
       await existsAtPublish(job);
@@ -243,7 +243,7 @@ async function copyAndPublish(job: FileJob): Promise<void> {
         file.dst,
         run.overwrites ? "overwrite" : "error",
         job.ops,
-        run.linkless,
+        run.links,
       );
     }
     if (outcome === "exists") return await existsAtPublish(job);
@@ -379,7 +379,7 @@ export async function publishStaged(run: Run, file: PlannedFile, tmp: string): P
       file.dst,
       run.overwrites ? "overwrite" : "error",
       undefined,
-      run.linkless,
+      run.links,
     );
     if (outcome === "exists") {
       // As any copy's temporary when the destination is found taken.

@@ -34,6 +34,7 @@ import { Temporaries } from "./temporaries.ts";
 import type { Journal, JournaledChunk } from "../ledger/journal.ts";
 import type { Resumable } from "../ledger/resume_point.ts";
 import type { ReadShare } from "../fanout/read_share.ts";
+import { FolderLinks } from "../fs/folder_links.ts";
 
 /** The events a batch emits besides progress. */
 export interface RunEvents {
@@ -71,8 +72,8 @@ export class Run {
   readonly temporaries = new Temporaries((dir) => this.devOf(dir));
   /** File-system pairs (`srcDev:dstDev`) where copy_file_range was refused. */
   readonly noOffload = new Set<string>();
-  /** Destination folders where `link` was refused: their files are published without one (`publish.ts`). */
-  readonly linkless = new Set<string>();
+  /** Which destination folders take hard links: where `link` was refused, files are published without one. */
+  readonly links = new FolderLinks();
   /** Sees every file's outcome with its plan item (the ASC MHL generations need both). */
   observe: ((file: PlannedFile, result: FileResult) => void) | undefined;
   /** Called when small local files start going to a worker (`local_copier.ts`). */
