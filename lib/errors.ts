@@ -205,6 +205,7 @@ const ERRNO_WORDS: Record<string, string> = {
   EMFILE: "too many open files",
   ETIMEDOUT: "the storage timed out",
   ESTALE: "stale file handle (the network share changed under the copy)",
+  EBUSY: "it is open elsewhere (device or resource busy)",
 };
 
 /**

@@ -4,7 +4,9 @@
 // shares do. Skipped with the reason printed where the bed cannot come up.
 import { join } from "node:path";
 import { MIB } from "../lib/size.ts";
-import { TEMP_SUFFIX } from "../lib/fs/publish.ts";
+import { publish, TEMP_SUFFIX } from "../lib/fs/publish.ts";
+import { isBusy, whileBusy } from "../lib/fs/busy.ts";
+import { describeError } from "../lib/errors.ts";
 import {
   assert,
   assertEquals,
@@ -42,6 +44,25 @@ async function makeShot(root: string): Promise<string> {
   await Deno.writeTextFile(join(shot, "notes.txt"), "grade v2");
   await Deno.writeFile(join(shot, "EMPTY"), new Uint8Array());
   return shot;
+}
+
+/**
+ * Copies `src` into `dst` with a ledger and kills the run with SIGKILL once
+ * a temporary shows in `dst`; returns the command (to run again) and the
+ * temporaries it left.
+ */
+async function killMidway(
+  src: string,
+  dst: string,
+  ledger: string,
+): Promise<{ args: string[]; left: string[] }> {
+  const args = ["copy", "--ledger", ledger, "-T", src, dst];
+  const victim = spawnCli(args);
+  const temps = async () => (await listTree(dst)).filter((p) => p.endsWith(TEMP_SUFFIX));
+  assert(await waitFor(async () => (await temps()).length > 0), "the copy started");
+  victim.kill("SIGKILL");
+  await victim.status;
+  return { args, left: (await temps()).map((p) => join(dst, p)) };
 }
 
 for (const [name, mount] of [["NFS", real.nfs], ["SMB", real.smb]] as const) {
@@ -173,17 +194,7 @@ for (const [name, mount] of [["NFS", real.nfs], ["SMB", real.smb]] as const) {
           }
           // Killed: the same command again finishes it.
           const killed = join(remote, "killed");
-          const ledger = join(local, "ledger");
-          const args = ["copy", "--ledger", ledger, "-T", shot, killed];
-          const victim = spawnCli(args);
-          assert(
-            await waitFor(async () =>
-              (await listTree(killed)).some((p) => p.endsWith(".ferry-partial"))
-            ),
-            "the copy started",
-          );
-          victim.kill("SIGKILL");
-          await victim.status;
+          const { args } = await killMidway(shot, killed, join(local, "ledger"));
           const rerun = await runCli(args, { flags: ["-A"] });
           assertEquals(rerun.code, 0, rerun.stderr);
           await assertSameTree(killed, shot);
@@ -201,6 +212,96 @@ for (const [name, mount] of [["NFS", real.nfs], ["SMB", real.smb]] as const) {
     },
   });
 }
+
+Deno.test({
+  name:
+    "SMB: publishing a file the share still holds open waits for its handle to close, up to a bound",
+  ignore,
+  fn: async () => {
+    await withTempDir(async (remote) => {
+      for (const policy of ["error", "overwrite"] as const) {
+        const tmp = join(remote, `.${policy}${TEMP_SUFFIX}`);
+        const dst = join(remote, `${policy}.exr`);
+        await Deno.writeTextFile(tmp, policy);
+        // A writer's handle outlives its close by as long as the client takes to send it.
+        const held = await Deno.open(tmp, { read: true });
+        const timer = setTimeout(() => held.close(), 300);
+        assertEquals(await publish(tmp, dst, policy), "published");
+        clearTimeout(timer);
+        assertEquals(await Deno.readTextFile(dst), policy);
+      }
+      // Held beyond the bound: refused in plain words, the temporary left to its caller.
+      const tmp = join(remote, `.held${TEMP_SUFFIX}`);
+      await Deno.writeTextFile(tmp, "held");
+      const held = await Deno.open(tmp, { read: true });
+      try {
+        const error = await whileBusy(() => Deno.rename(tmp, join(remote, "held.exr")), 100)
+          .then(() => null, (e) => e);
+        assert(isBusy(error), String(error));
+        assertEquals(describeError(error), "it is open elsewhere (device or resource busy)");
+      } finally {
+        held.close();
+      }
+      assertEquals(await Deno.readTextFile(tmp), "held");
+    }, { dir: real.smb });
+  },
+});
+
+Deno.test({
+  name:
+    "SMB: a killed run's temporaries the share still holds open are waited for; one held on is left, reported, and its file copied beside it",
+  ignore,
+  fn: async () => {
+    await withTempDir(async (local) => {
+      const shot = await makeShot(local);
+      const ledger = join(local, "ledger");
+      await withTempDir(async (remote) => {
+        // SMB refuses to rename or remove a file open anywhere (EBUSY), and a
+        // killed process's handles close when the client gets round to it.
+        // Held here for a second: the next run waits, then goes on as usual.
+        const waited = join(remote, "waited");
+        const first = await killMidway(shot, waited, ledger);
+        let held = await Promise.all(
+          first.left.map((p) => Deno.open(p, { read: true, write: true })),
+        );
+        const release = () => held.splice(0).forEach((f) => f.close());
+        const timer = setTimeout(release, 1000);
+        const rerun = await runCli(first.args, { flags: ["-A"] });
+        clearTimeout(timer);
+        release();
+        assertEquals(rerun.code, 0, rerun.stderr);
+        assert(!rerun.stderr.includes("could not remove"), rerun.stderr);
+        await assertSameTree(waited, shot);
+        await assertNoTemps(waited);
+
+        // Held all along: the file is copied whole beside it, and the
+        // leftover named; the next run into the folder removes it.
+        const kept = join(remote, "kept");
+        const second = await killMidway(shot, kept, ledger);
+        held = await Promise.all(second.left.map((p) => Deno.open(p, { read: true, write: true })));
+        const busy = await runCli(second.args, { flags: ["-A"] });
+        release();
+        assertEquals(busy.code, 0, busy.stderr);
+        for (const tmp of second.left) {
+          assertMatch(
+            busy.stderr,
+            new RegExp(`could not remove the temporary file '${tmp}': it is open elsewhere`),
+          );
+        }
+        assertEquals(
+          (await listTree(kept)).filter((p) => p.endsWith(TEMP_SUFFIX)).length,
+          second.left.length,
+        );
+        await Deno.remove(join(kept, "notes.txt"));
+        const after = await runCli(["copy", "-T", shot, kept], { flags: ["-A"] });
+        assertEquals(after.code, 0, after.stderr);
+        assertMatch(after.stderr, /removed \d+ temporary files? .* that killed runs had left/);
+        await assertNoTemps(kept);
+        await assertSameTree(kept, shot);
+      }, { dir: real.smb });
+    });
+  },
+});
 
 Deno.test({
   name: "SMB: two writers racing for one name: one publishes, the other is refused, never a mix",

@@ -329,6 +329,7 @@ async function finalizeLocked(
           status: "failed",
         });}
     }
+    await run.temporaries.settleBusy();
     if (deliveries !== undefined && settings.hash !== null) {
       manifests = await deliveries.write(settings.hash, settings.fsync);
     }

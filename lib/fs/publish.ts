@@ -10,6 +10,7 @@
 import { basename, dirname, sep as SEP } from "node:path";
 import type { ExistingPolicy } from "../options.ts";
 import { ASYNC_FILE_OPS, type FileOps } from "./file_ops.ts";
+import { whileBusy } from "./busy.ts";
 import { FolderLinks } from "./folder_links.ts";
 import { RUN_ID } from "./temp_lease.ts";
 import { AT_FDCWD, cString, libcOnce, RENAME_NOREPLACE } from "./libc.ts";
@@ -106,7 +107,10 @@ export type PublishOutcome = "published" | "exists";
  * policy this is one rename. Otherwise the file is hard-linked to its final
  * name, which fails atomically if something appeared there in the meantime;
  * where the file system has no hard links, it renames without replacing
- * (see {@linkcode renameNoReplace}), or checks and renames.
+ * (see {@linkcode renameNoReplace}), or checks and renames. A rename an SMB
+ * share refuses while the file is still open (`EBUSY`: the writer's handle
+ * is closed after its `close` returned, when the client gets round to it)
+ * is tried again (see `busy.ts`).
  *
  * @param tmp The finished temporary file.
  * @param dst The final name.
@@ -138,7 +142,7 @@ export async function publish(
   links: FolderLinks = new FolderLinks(),
 ): Promise<PublishOutcome> {
   if (policy === "overwrite") {
-    await ops.rename(tmp, dst);
+    await whileBusy(() => ops.rename(tmp, dst));
     return "published";
   }
   try {
@@ -166,7 +170,7 @@ async function renameWithoutLink(
   const noReplace = await renameNoReplace(tmp, dst);
   if (noReplace !== "unsupported") return noReplace;
   if (await exists(dst)) return "exists";
-  await ops.rename(tmp, dst);
+  await whileBusy(() => ops.rename(tmp, dst));
   return "published";
 }
 

@@ -250,6 +250,7 @@ async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promis
     // Killed runs' temporaries that no file of this run took over (a cancel leaves them to the next run).
     if (!run.cancelled) {
       for (const left of run.resumable.values()) await run.temporaries.reclaim(left.tmp);
+      await run.temporaries.settleBusy();
     }
     // Every temporary is gone: the leases go before the folders get their
     // source's times (removing a lease file would change them again).

@@ -10,12 +10,15 @@
  * pieces) continues after what was written from the file's start. Anything
  * else — another copier, a changed source, a temporary of another size,
  * nothing kept — and the temporary is removed and the file copied from its
- * start.
+ * start. A temporary the share still holds open (the killed run's handle,
+ * not yet closed: see `busy.ts`) is waited for before it is taken over; one
+ * held longer, or one to remove, is left to the end of the run and the
+ * file copied from its start beside it: a leftover never fails the file.
  *
  * @module
  */
 
-import { removeIfPresent } from "../fs/publish.ts";
+import { isBusy, whileBusy } from "../fs/busy.ts";
 import type { JournaledChunk } from "../ledger/journal.ts";
 import type { Chunk } from "../plan/plan_item.ts";
 import type { FileJob } from "./file_job.ts";
@@ -51,11 +54,16 @@ export async function takeOver(job: FileJob, tmp: string): Promise<Rest | null> 
     ? prefixOf(earlier.done)
     : keptOf(file.chunks, earlier.done, run.settings.hash !== null);
   if (kept.length === 0) {
-    await removeIfPresent(earlier.tmp);
-    run.temporaries.report.reclaimed.push({ path: earlier.tmp, bytes: info.size });
+    await run.temporaries.removeLeftover(earlier.tmp, info.size);
     return null;
   }
-  await Deno.rename(earlier.tmp, tmp);
+  try {
+    await whileBusy(() => Deno.rename(earlier.tmp, tmp));
+  } catch (error) {
+    if (!isBusy(error)) throw error;
+    await run.temporaries.removeLeftover(earlier.tmp, info.size);
+    return null;
+  }
   const ranges = file.copier === "kernel"
     ? [{ offset: kept[0]!.length, length: file.size - kept[0]!.length }].filter((r) => r.length > 0)
     : file.chunks.filter((c) => !kept.some((k) => k.offset === c.offset));

@@ -1,13 +1,17 @@
 /**
  * The temporary files of a running batch: this run's own (named with its
  * run id under a lease in their folder, removed on failure and cancel), and
- * those killed runs left behind (removed when their run is gone).
+ * those killed runs left behind (removed when their run is gone). A share
+ * refuses to remove a file still open anywhere (`EBUSY`, see `busy.ts`): a
+ * killed run's leftover it holds is tried again at the end of the run, all
+ * of them at once, while this run's own are waited for where they are.
  *
  * @module
  */
 
 import { basename, dirname } from "node:path";
 import { describeError } from "../errors.ts";
+import { BUSY_WAIT_MS, isBusy, whileBusy } from "../fs/busy.ts";
 import { isTempName, removeIfPresent, tempPathFor, tempRunOf } from "../fs/publish.ts";
 import { leaseRunOf, Leases, leaseState } from "../fs/temp_lease.ts";
 import type { TemporaryReport } from "./result.ts";
@@ -31,6 +35,8 @@ export class Temporaries {
   /** This run's temporaries not yet published or removed, each with its folder. */
   #mine = new Map<string, string>();
   #runs = new OnceCache<string, "gone" | "running">();
+  /** Killed runs' leftovers the share held open when first tried (see {@linkcode Temporaries.settleBusy}). */
+  #busy: { path: string; bytes: number; temp: boolean }[] = [];
 
   /**
    * @param devOf A folder's device number, asked once per folder (see {@linkcode Leases}).
@@ -93,7 +99,7 @@ export class Temporaries {
     if (dir === undefined) return;
     this.#mine.delete(tmp);
     try {
-      await removeIfPresent(tmp);
+      await whileBusy(() => removeIfPresent(tmp));
     } catch (error) {
       this.report.notRemoved.push({ path: tmp, reason: describeError(error) });
     }
@@ -136,13 +142,55 @@ export class Temporaries {
       if (temp && !this.quietLive) this.report.leftAlone.push(path);
       return;
     }
+    let bytes: number;
     try {
-      const info = await Deno.lstat(path);
-      await Deno.remove(path);
-      if (temp) this.report.reclaimed.push({ path, bytes: info.size });
+      bytes = (await Deno.lstat(path)).size;
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return;
       this.report.notRemoved.push({ path, reason: describeError(error) });
+      return;
     }
+    await this.removeLeftover(path, bytes, temp);
+  }
+
+  /**
+   * Removes a killed run's temporary (or lease) whose run is known to be
+   * gone, now, or at {@linkcode Temporaries.settleBusy} where the share
+   * still holds it open.
+   *
+   * @param path The leftover.
+   * @param bytes Its size, for the report.
+   * @param temp Whether it is a temporary (reported) rather than a lease.
+   */
+  async removeLeftover(path: string, bytes: number, temp = true): Promise<void> {
+    try {
+      await removeIfPresent(path);
+    } catch (error) {
+      if (isBusy(error)) this.#busy.push({ path, bytes, temp });
+      else this.report.notRemoved.push({ path, reason: describeError(error) });
+      return;
+    }
+    if (temp) this.report.reclaimed.push({ path, bytes });
+  }
+
+  /**
+   * Tries the leftovers the share held open again, all at once, for up to
+   * `waitMs`; those still held are reported as not removed (the next run
+   * into their folder removes them).
+   *
+   * @param waitMs The longest wait (default {@linkcode BUSY_WAIT_MS}).
+   */
+  async settleBusy(waitMs: number = BUSY_WAIT_MS): Promise<void> {
+    await Promise.all(
+      this.#busy.splice(0).map(async ({ path, bytes, temp }) => {
+        try {
+          await whileBusy(() => removeIfPresent(path), waitMs);
+          if (temp) this.report.reclaimed.push({ path, bytes });
+        } catch (error) {
+          const later = isBusy(error) ? "; a later run into this folder removes it" : "";
+          this.report.notRemoved.push({ path, reason: describeError(error) + later });
+        }
+      }),
+    );
   }
 }
