@@ -6,7 +6,10 @@
  * a second, and a killed run's temporaries are exactly such files. A
  * refused rename or remove is tried again, waiting longer each time, up to
  * a bound; a handle that outlives it belongs to a client that is gone, and
- * the server drops it only after minutes.
+ * the server drops it only after minutes. A worker's open, read or write
+ * that a share answers with a sharing violation (a client opening the file
+ * anew for another of its threads, a virus scanner holding a new file) is
+ * waited out the same way, without leaving its thread.
  *
  * @module
  */
@@ -63,6 +66,44 @@ export async function whileBusy<T>(
       const left = deadline - Date.now();
       if (!isBusy(error) || left <= 0) throw error;
       await new Promise((done) => setTimeout(done, Math.min(pause, left)));
+    }
+  }
+}
+
+/** Something to sleep on in {@linkcode whileBusySync}. */
+const nap = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * {@linkcode whileBusy} for a worker's synchronous calls: the pauses block
+ * the thread (`Atomics.wait`), and `stop` (a cancel) ends the wait early
+ * with the call's error.
+ *
+ * @example
+ * ```ts
+ * import { whileBusySync } from "./busy.ts";
+ * const dir = Deno.makeTempDirSync();
+ * using file = whileBusySync(() => Deno.openSync(`${dir}/a`, { write: true, createNew: true }));
+ * console.log(file.writeSync(new Uint8Array(3))); // 3
+ * ```
+ *
+ * @param action The call.
+ * @param stop Whether to stop waiting (default: never).
+ * @param waitMs The longest wait in all (default {@linkcode BUSY_WAIT_MS}).
+ * @returns What the call returned.
+ */
+export function whileBusySync<T>(
+  action: () => T,
+  stop: () => boolean = () => false,
+  waitMs: number = BUSY_WAIT_MS,
+): T {
+  const deadline = Date.now() + waitMs;
+  for (let pause = FIRST_PAUSE_MS;; pause *= 2) {
+    try {
+      return action();
+    } catch (error) {
+      const left = deadline - Date.now();
+      if (!isBusy(error) || left <= 0 || stop()) throw error;
+      Atomics.wait(nap, 0, 0, Math.min(pause, left));
     }
   }
 }

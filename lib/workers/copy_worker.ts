@@ -24,6 +24,7 @@ import type {
   WorkerFailure,
 } from "./messages.ts";
 import { KernelCopy } from "../fs/offload.ts";
+import { whileBusySync } from "../fs/busy.ts";
 import { Slab, SLAB_STATE } from "./slab.ts";
 import { alignedBytes } from "../fs/aligned_bytes.ts";
 import { RateLimit } from "./rate_limit.ts";
@@ -107,28 +108,35 @@ interface RangeFile {
   close(): void;
 }
 
+/** A call, again while a share answers it with a sharing violation (`busy.ts`), until a cancel. */
+function busy<T>(call: () => T): T {
+  return whileBusySync(call, () => control?.cancelled === true);
+}
+
 function openRangeFile(path: string, write: boolean, create = false): RangeFile {
   kernel ??= KernelCopy.open();
   if (kernel !== null) {
     const k = kernel;
-    const fd = k.openFile(path, write, create);
+    const fd = busy(() => k.openFile(path, write, create));
     if (!write) k.adviseSequential(fd);
     return {
       fd,
-      read: (into, position) => k.readAt(fd, into, position),
+      read: (into, position) => busy(() => k.readAt(fd, into, position)),
       dataAt: (position) => k.dataAt(fd, position),
-      write: (from, position) => k.writeAt(fd, from, position),
+      write: (from, position) => busy(() => k.writeAt(fd, from, position)),
       syncData: () => k.syncData(fd),
       close: write ? () => k.closeWritten(fd) : () => k.closeFile(fd),
     };
   }
-  const file = Deno.openSync(
-    path,
-    create
-      ? { write: true, createNew: true, mode: 0o600 }
-      : write
-      ? { write: true }
-      : { read: true },
+  const file = busy(() =>
+    Deno.openSync(
+      path,
+      create
+        ? { write: true, createNew: true, mode: 0o600 }
+        : write
+        ? { write: true }
+        : { read: true },
+    )
   );
   let at = 0;
   const seek = (position: number): void => {
@@ -137,13 +145,13 @@ function openRangeFile(path: string, write: boolean, create = false): RangeFile 
   return {
     read(into, position): number {
       seek(position);
-      const got = file.readSync(into) ?? 0;
+      const got = busy(() => file.readSync(into)) ?? 0;
       at += got;
       return got;
     },
     write(from, position): number {
       seek(position);
-      const put = file.writeSync(from);
+      const put = busy(() => file.writeSync(from));
       at += put;
       return put;
     },
