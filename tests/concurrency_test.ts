@@ -6,7 +6,7 @@ import { ConcurrencyTuner, lanesFor, type TunerWindow } from "../lib/transfer/co
 import { Lane } from "../lib/transfer/lane.ts";
 import { Accounting } from "../lib/transfer/accounting.ts";
 import { BatchConcurrency } from "../lib/transfer/batch_concurrency.ts";
-import { CLIMB_WINDOW_MS, TuningLoop } from "../lib/transfer/tuning_loop.ts";
+import { CLIMB_WINDOW_MS, type CpuTimes, TuningLoop } from "../lib/transfer/tuning_loop.ts";
 import { ControlBlock } from "../lib/workers/control.ts";
 import { WorkerPool } from "../lib/workers/pool.ts";
 import { rerunOptions, resolveOptions } from "../lib/options.ts";
@@ -36,6 +36,17 @@ function levels(tuner: ConcurrencyTuner, windows: TunerWindow[]): number[] {
     tuner.observe(w);
     return tuner.streams;
   });
+}
+
+/**
+ * A machine whose CPUs stay idle whatever else runs on this one: where the
+ * storage is simulated with timers, the tuner's decisions are the
+ * storage's, not those of a loaded test machine (whose saturated CPUs make
+ * it probe one stream less, as it should).
+ */
+function idleMachine(): () => CpuTimes {
+  let total = 0;
+  return () => ({ busy: 0, total: total += 100 });
 }
 
 Deno.test("ConcurrencyTuner climbs by doubling while each step is 10 % faster, and goes back at the first that is not", () => {
@@ -321,6 +332,7 @@ Deno.test("the adaptive level counts the bytes a verification reads back: storag
   const levels: number[] = [];
   const concurrency = new BatchConcurrency(resolveOptions({}), targets, {
     onChange: (change) => levels.push(change.streams),
+    machineCpu: idleMachine(),
   });
   concurrency.start();
   // Only read-backs run (the copies are done): each stream reads 100 MiB/s.
@@ -475,6 +487,8 @@ Deno.test("the tuning loop does not judge the first window with work in it: work
     // Work grows between any two readings, as in a copy under way.
     () => work += MIB,
     () => decided.push(performance.now() - started),
+    undefined,
+    idleMachine(),
   );
   loop.start();
   try {
@@ -502,11 +516,17 @@ Deno.test("TuningLoop measures a raised level from when it is in effect: workers
     ticked = now;
   }, 5);
   const reasons: string[] = [];
-  const loop = new TuningLoop(tuner, () => work, (decision) => {
-    level = decision.streams;
-    since = performance.now();
-    reasons.push(decision.reason);
-  }, () => effective() === level);
+  const loop = new TuningLoop(
+    tuner,
+    () => work,
+    (decision) => {
+      level = decision.streams;
+      since = performance.now();
+      reasons.push(decision.reason);
+    },
+    () => effective() === level,
+    idleMachine(),
+  );
   loop.start();
   try {
     assert(

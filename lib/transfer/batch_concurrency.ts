@@ -13,7 +13,7 @@ import type { Accounting } from "./accounting.ts";
 import { ConcurrencyTuner, FILE_WORK_BYTES, type Lanes, lanesFor } from "./concurrency_tuner.ts";
 import type { Lane } from "./lane.ts";
 import type { ConcurrencyChange, ConcurrencyInUse } from "./progress.ts";
-import { TuningLoop } from "./tuning_loop.ts";
+import { type CpuTimes, TuningLoop } from "./tuning_loop.ts";
 
 /** What the concurrency applies to. */
 export interface ConcurrencyTargets {
@@ -61,7 +61,8 @@ export class BatchConcurrency {
    * @param settings The batch's settings: the mode and the ceilings.
    * @param targets The pool, the lanes and the counters.
    * @param options `start`: the streams to start with (a resumed batch's last
-   *   level); `onChange`: called with each change of an adaptive level.
+   *   level); `onChange`: called with each change of an adaptive level;
+   *   `machineCpu`: the machine's CPU time (see {@linkcode TuningLoop}).
    */
   constructor(
     settings: ResolvedSettings,
@@ -69,6 +70,7 @@ export class BatchConcurrency {
     options: {
       start?: number | undefined;
       onChange?: ((change: ConcurrencyChange) => void) | undefined;
+      machineCpu?: () => CpuTimes | null;
     } = {},
   ) {
     this.#settings = settings;
@@ -83,11 +85,17 @@ export class BatchConcurrency {
         ...(options.start === undefined ? {} : { start: options.start }),
       });
       this.#lanes = lanesFor(tuner.streams, ceilings);
-      this.#loop = new TuningLoop(tuner, () => this.#work(), (decision) => {
-        this.#lanes = lanesFor(decision.streams, this.#ceilings, this.#rangesPerFile);
-        this.#apply();
-        this.#onChange?.({ ...this.inUse, from: decision.from, reason: decision.reason });
-      }, () => targets.pool.settled);
+      this.#loop = new TuningLoop(
+        tuner,
+        () => this.#work(),
+        (decision) => {
+          this.#lanes = lanesFor(decision.streams, this.#ceilings, this.#rangesPerFile);
+          this.#apply();
+          this.#onChange?.({ ...this.inUse, from: decision.from, reason: decision.reason });
+        },
+        () => targets.pool.settled,
+        options.machineCpu,
+      );
     }
     this.#apply();
   }

@@ -49,6 +49,7 @@ export class TuningLoop {
   #last: Sample | undefined;
   #warm = false;
   #settled: () => boolean;
+  #machineCpu: () => CpuTimes | null;
   /** Since when a raised level has been waiting to settle (`undefined`: it is not). */
   #settlingSince: number | undefined;
 
@@ -63,17 +64,21 @@ export class TuningLoop {
    *   window that included the start of two workers (~30 ms each of this
    *   thread, on 2 cores) measured 4 streams as no faster than 2 where they
    *   were 1.25× as fast (a hashed copy of a big file from the share).
+   * @param machineCpu The machine's CPU time so far (default: `/proc/stat`,
+   *   see {@linkcode machineCpuTimes}); a test gives a machine of its own.
    */
   constructor(
     tuner: ConcurrencyTuner,
     work: () => number,
     onDecision: (decision: TunerDecision) => void,
     settled: () => boolean = () => true,
+    machineCpu: () => CpuTimes | null = machineCpuTimes,
   ) {
     this.#tuner = tuner;
     this.#work = work;
     this.#onDecision = onDecision;
     this.#settled = settled;
+    this.#machineCpu = machineCpu;
   }
 
   /** Starts measuring; {@linkcode TuningLoop.stop} ends it. */
@@ -106,7 +111,7 @@ export class TuningLoop {
     return {
       atMs: performance.now(),
       work: this.#work(),
-      cpu: cpuTimes(),
+      cpu: this.#machineCpu(),
       ownMs: processCpuMs(),
     };
   }
@@ -159,14 +164,28 @@ interface Sample {
   ownMs: number | undefined;
 }
 
-/** The machine's CPU time, busy and all, in clock ticks (`/proc/stat`). */
-interface CpuTimes {
+/** The machine's CPU time, busy and all, in clock ticks. */
+export interface CpuTimes {
+  /** Ticks spent on anything but idle and I/O wait. */
   busy: number;
+  /** All ticks. */
   total: number;
 }
 
-/** `null` where `/proc/stat` cannot be read (not Linux, or no read permission for it). */
-function cpuTimes(): CpuTimes | null {
+/**
+ * The machine's CPU time from `/proc/stat`.
+ *
+ * @example
+ * ```ts
+ * import { machineCpuTimes } from "./tuning_loop.ts";
+ * const times = machineCpuTimes();
+ * console.log(times === null || times.busy <= times.total); // true
+ * ```
+ *
+ * @returns The times, or `null` where `/proc/stat` cannot be read (not
+ *   Linux, or no read permission for it).
+ */
+export function machineCpuTimes(): CpuTimes | null {
   try {
     if (Deno.permissions.querySync({ name: "read", path: "/proc/stat" }).state !== "granted") {
       return null;
