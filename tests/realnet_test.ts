@@ -12,6 +12,7 @@ import {
   assertEquals,
   assertMatch,
   assertNoTemps,
+  assertRejectsWith,
   assertSameFile,
   assertSameTree,
   freeBytes,
@@ -235,8 +236,11 @@ Deno.test({
       await Deno.writeTextFile(tmp, "held");
       const held = await Deno.open(tmp, { read: true });
       try {
-        const error = await whileBusy(() => Deno.rename(tmp, join(remote, "held.exr")), 100)
-          .then(() => null, (e) => e);
+        const error = await assertRejectsWith(
+          whileBusy(() => Deno.rename(tmp, join(remote, "held.exr")), 100),
+          Error,
+          /resource busy/,
+        );
         assert(isBusy(error), String(error));
         assertEquals(describeError(error), "it is open elsewhere (device or resource busy)");
       } finally {

@@ -63,11 +63,20 @@ export async function whileBusy<T>(
     try {
       return await action();
     } catch (error) {
-      const left = deadline - Date.now();
-      if (!isBusy(error) || left <= 0) throw error;
-      await new Promise((done) => setTimeout(done, Math.min(pause, left)));
+      const ms = pauseBefore(error, deadline, pause);
+      if (ms === undefined) throw error;
+      await new Promise((done) => setTimeout(done, ms));
     }
   }
+}
+
+/**
+ * How long to wait before trying again after `error`: `undefined` where it
+ * is not `EBUSY` or the wait is over.
+ */
+function pauseBefore(error: unknown, deadline: number, pause: number): number | undefined {
+  const left = deadline - Date.now();
+  return isBusy(error) && left > 0 ? Math.min(pause, left) : undefined;
 }
 
 /** Something to sleep on in {@linkcode whileBusySync}. */
@@ -101,9 +110,9 @@ export function whileBusySync<T>(
     try {
       return action();
     } catch (error) {
-      const left = deadline - Date.now();
-      if (!isBusy(error) || left <= 0 || stop()) throw error;
-      Atomics.wait(nap, 0, 0, Math.min(pause, left));
+      const ms = pauseBefore(error, deadline, pause);
+      if (ms === undefined || stop()) throw error;
+      Atomics.wait(nap, 0, 0, ms);
     }
   }
 }

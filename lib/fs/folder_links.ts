@@ -74,7 +74,7 @@ export class FolderLinks {
     for (let out = this.#asking.get(folder); out !== undefined; out = this.#asking.get(folder)) {
       await out;
     }
-    if (this.#refusing.has(folder)) return "refused";
+    if (this.refuses(folder)) return "refused";
     const first = !this.#linking.has(folder);
     let answered = (): void => {};
     if (first) this.#asking.set(folder, new Promise((done) => answered = done));

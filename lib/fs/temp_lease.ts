@@ -10,6 +10,7 @@
  */
 
 import { join } from "node:path";
+import { isBusy } from "./busy.ts";
 
 /** This process's run id: 16 hex digits. */
 export const RUN_ID: string = Array.from(
@@ -217,7 +218,7 @@ export class Leases {
         } catch (error) {
           locked.close();
           await Deno.remove(unlocked).catch(() => {});
-          if ((error as { code?: string }).code === "EBUSY") {
+          if (isBusy(error)) {
             const dev = await this.#deviceOf(dir);
             if (dev !== undefined) this.#refusing.add(dev);
           }
