@@ -1,6 +1,6 @@
 /**
  * `deno task compile`: builds the single `ferry` binary with the worker modules
- * embedded and the permissions ferry needs built in. `deno compile` needs its
+ * embedded and the flags of `ferry_flags.ts` (the permissions ferry needs) built in. `deno compile` needs its
  * runtime (`denort`), which it downloads from Deno's own server the first
  * time, or takes from `DENORT_BIN`; where neither works this says so in plain
  * words and leaves no empty `dist/` behind.
@@ -12,21 +12,7 @@
  */
 
 import { dirname, join } from "node:path";
-import { V8_FLAGS_ARG } from "../cli/v8_flags.ts";
-
-/** The permissions the binary gets: it cannot be given flags later. */
-export const COMPILE_FLAGS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-ffi",
-  "--allow-sys=hostname,statfs",
-  // Where the ledger is: $XDG_STATE_HOME/ferry, else ~/.local/state/ferry;
-  // and the farm schedulers' shard index (--shard auto).
-  "--allow-env=HOME,XDG_STATE_HOME,SLURM_ARRAY_TASK_ID,SLURM_ARRAY_TASK_MIN,SLURM_ARRAY_TASK_COUNT,CUE_IFRAME,JOB_COMPLETION_INDEX,FERRY_SHARD_INDEX",
-  // ferry farm slurm --submit.
-  "--allow-run=sbatch",
-  "--no-prompt",
-] as const;
+import { FERRY_FLAGS } from "./ferry_flags.ts";
 
 const root = join(import.meta.dirname!, "..");
 const output = Deno.args[0] ?? join(root, "dist", "ferry");
@@ -35,8 +21,8 @@ const existed = await Deno.stat(folder).then(() => true, () => false);
 const build = await new Deno.Command(Deno.execPath(), {
   args: [
     "compile",
-    ...COMPILE_FLAGS,
-    V8_FLAGS_ARG,
+    // The binary cannot be given flags later: it is built with them.
+    ...FERRY_FLAGS,
     "--include",
     join(root, "lib", "workers", "copy_worker.ts"),
     "--include",
