@@ -492,6 +492,31 @@ for (const ffi of [false, true]) {
   });
 }
 
+// Within one local file system the kernel copies: every copy_file_range
+// step is made from the main thread (through nonblocking FFI), and no worker
+// starts. A worker that took over after the first step made the copy wait for
+// its start (20–40 ms), and a reflink needs none.
+Deno.test({
+  name:
+    "a large file copied within one local file system starts no worker: the kernel copies it in steps",
+  ignore: straceMissing,
+  async fn(): Promise<void> {
+    await withTempDir(async (dir) => {
+      const src = join(dir, "plate.mov");
+      await writeRandomFile(src, 130 * MIB + 7); // three 64 MiB steps
+      const dst = join(dir, "out", "plate.mov");
+      const lines = await traceCli(dir, "copy_file_range,prctl", [
+        ...["copy", "--quiet", src, dst],
+      ], SHARE_FLAGS); // the installed command's: statfs tells a local folder
+      await assertSameFile(dst, src);
+      const steps = lines.filter((l) => l.includes("copy_file_range(") && !l.includes("= -1"));
+      assert(steps.length >= 1, "the kernel copied the file");
+      const workers = lines.filter((l) => /prctl\(PR_SET_NAME, "worker-/.test(l));
+      assertEquals(workers, [], "no worker started");
+    });
+  },
+});
+
 // The worker that takes a file's first range sees the rest queued and keeps
 // the file open: the pool queues all of a file's ranges before a worker
 // takes one (an idle worker used to take the first range alone, and opened
