@@ -26,6 +26,8 @@ import { ControlBlock } from "../lib/workers/control.ts";
 import { WorkerPool } from "../lib/workers/pool.ts";
 import { RateLimit } from "../lib/workers/rate_limit.ts";
 import { Slab } from "../lib/workers/slab.ts";
+import { seatWorkers } from "../lib/fanout/fan_out.ts";
+import type { ConcurrencyInUse } from "../lib/transfer/progress.ts";
 
 const bed = await testbed();
 if (typeof bed === "string") console.warn(`SKIPPED offload tests on the testbed: ${bed}`);
@@ -100,6 +102,38 @@ Deno.test("fanOut() reads the source once for three destinations, and each gets 
     await applyMappings(again.map((dst) => ({ src: card, dst })), { offload: "never" });
     const plain = (await readChars()) - plainBefore;
     assert(plain >= cardBytes * 2.9, `three mappings read ${plain} bytes, ${cardBytes} each`);
+  });
+});
+
+Deno.test("destinations side by side share the default's workers, adaptively, unless a count is given", async () => {
+  assertEquals(seatWorkers({}, 2), { concurrency: "adaptive", maxWorkers: 4 });
+  assertEquals(seatWorkers({}, 3), { concurrency: "adaptive", maxWorkers: 3 });
+  assertEquals(seatWorkers({}, 10), { concurrency: "adaptive", maxWorkers: 2 });
+  assertEquals(seatWorkers({}, 1), {});
+  assertEquals(seatWorkers({ maxWorkers: 8 }, 2), {});
+  assertEquals(seatWorkers({ fileWorkers: 2 }, 2), {});
+  assertEquals(seatWorkers({ concurrency: "fixed" }, 2), {});
+  await withTempDir(async (dir) => {
+    const card = await makeCard(dir);
+    const seen = async (options: { maxWorkers?: number }): Promise<ConcurrencyInUse[]> => {
+      const used: ConcurrencyInUse[] = [];
+      const dsts = ["raid", "shuttle"].map((d) => join(dir, `${d}-${options.maxWorkers ?? 0}`));
+      const result = await fanOut([{ src: card, dst: dsts }], {
+        ...options,
+        verify: "size",
+        progressIntervalMs: 5,
+        onProgress: (_k, progress) => progress.concurrency && used.push(progress.concurrency),
+      });
+      assert(result.ok);
+      for (const dst of dsts) await assertSameTree(dst, card);
+      assert(used.length > 0, "no progress with the concurrency in use");
+      return used;
+    };
+    for (const used of await seen({})) {
+      assertEquals(used.mode, "adaptive");
+      assert(used.streams <= 4, `${used.streams} streams for one of two destinations`);
+    }
+    for (const used of await seen({ maxWorkers: 8 })) assertEquals(used.mode, "fixed");
   });
 });
 
