@@ -10,7 +10,11 @@
  *
  * ```sh
  * deno task bench:alternate -- --baseline ../ferry-before [--rounds 8] [--drop-caches] SRC DST [-- ferry flags]
+ * deno task bench:alternate -- --baseline ../ferry-before --offload SRC DST1 DST2 [-- ferry flags]
  * ```
+ *
+ * With `--offload` the command is `ferry offload -q [flags] SRC DST1 DST2…`
+ * (every destination removed before each round).
  *
  * @module
  */
@@ -25,14 +29,24 @@ const { values, positionals } = parseArgs({
     baseline: { type: "string" },
     rounds: { type: "string", default: "8" },
     "drop-caches": { type: "boolean", default: false },
+    offload: { type: "boolean", default: false },
   },
   allowPositionals: true,
 });
-const [src, dst, ...flags] = positionals;
+// Positionals before `--` are paths; parseArgs keeps the ones after it last.
+const dashes = Deno.args.indexOf("--");
+const flags = dashes < 0 ? [] : Deno.args.slice(dashes + 1);
+const paths = positionals.slice(0, positionals.length - flags.length);
+const [src, ...dsts] = paths;
+const dst = dsts[0];
+const command = values.offload ? "offload" : "copy";
 const rounds = Number(values.rounds);
-if (values.baseline === undefined || src === undefined || dst === undefined || !(rounds >= 1)) {
+if (
+  values.baseline === undefined || src === undefined || dst === undefined || !(rounds >= 1) ||
+  (!values.offload && dsts.length > 1)
+) {
   console.error(
-    "usage: deno task bench:alternate -- --baseline CHECKOUT [--rounds N] [--drop-caches] SRC DST [-- ferry flags]",
+    "usage: deno task bench:alternate -- --baseline CHECKOUT [--rounds N] [--drop-caches] [--offload] SRC DST [DST…] [-- ferry flags]",
   );
   Deno.exit(2);
 }
@@ -41,17 +55,17 @@ const checkouts = { new: here, old: values.baseline };
 
 /** Wall seconds of one `ferry copy` by a checkout, into a fresh destination. */
 async function once(root: string): Promise<number> {
-  await Deno.remove(dst!, { recursive: true }).catch(() => {});
+  for (const path of dsts) await Deno.remove(path, { recursive: true }).catch(() => {});
   if (values["drop-caches"]) {
     await new Deno.Command("sync").output();
     await Deno.writeTextFile("/proc/sys/vm/drop_caches", "3");
   }
-  const [program, ...args] = ferryCommandAt(root, "copy", "-q", ...flags, src!, dst!);
+  const [program, ...args] = ferryCommandAt(root, command, "-q", ...flags, src!, ...dsts);
   const start = performance.now();
   const out = await new Deno.Command(program!, { args, stdout: "null", stderr: "piped" }).output();
   const seconds = (performance.now() - start) / 1000;
   if (!out.success) {
-    throw new Error(`${root}: ferry copy failed: ${new TextDecoder().decode(out.stderr)}`);
+    throw new Error(`${root}: ferry ${command} failed: ${new TextDecoder().decode(out.stderr)}`);
   }
   return seconds;
 }
@@ -59,7 +73,11 @@ async function once(root: string): Promise<number> {
 await once(checkouts.old);
 await once(checkouts.new);
 const ratios: number[] = [];
-console.log(`ferry git ${await headCommit()} against ${checkouts.old}: ${src} → ${dst}`);
+console.log(
+  `ferry git ${await headCommit()} against ${checkouts.old}: ${command} ${src} → ${
+    dsts.join(", ")
+  }`,
+);
 for (let round = 1; round <= rounds; round++) {
   // Odd rounds run the other checkout first, even rounds this one.
   const order = round % 2 === 1 ? ["old", "new"] as const : ["new", "old"] as const;
@@ -71,5 +89,5 @@ for (let round = 1; round <= rounds; round++) {
       `ratio ${(time.new / time.old).toFixed(3)}`,
   );
 }
-await Deno.remove(dst, { recursive: true }).catch(() => {});
+for (const path of dsts) await Deno.remove(path, { recursive: true }).catch(() => {});
 console.log(`median of ${rounds} ratios: ${median(ratios).toFixed(3)}× the time`);

@@ -269,9 +269,10 @@ export function offload(
  * The worker ceiling of each destination's batch, where the options pin no
  * count: the default's share, so that the batches run side by side start
  * no more workers together than one copy does. Each batch has a pool of its
- * own, and each adaptive pool climbed to 8 streams: 16 workers for two
- * destinations, which took 1.1× the time of 4 each (60 frames and a 1 GiB
- * clip from the testbed's share to two tmpfs folders, 2 cores).
+ * own, and each adaptive pool climbed to 8 streams: up to 16 workers for
+ * two destinations, each start holding the main thread, which took between
+ * the same time and 1.1× that of 4 each (60 frames and a 1 GiB clip from
+ * the testbed's share to two tmpfs folders, 2 cores; bench/RESULTS.md).
  *
  * @param options The fan-out's options.
  * @param seats How many destinations' batches run side by side.
