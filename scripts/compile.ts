@@ -1,9 +1,10 @@
 /**
  * `deno task compile`: builds the single `ferry` binary with the worker modules
- * embedded and the flags of `ferry_flags.ts` (the permissions ferry needs) built in. `deno compile` needs its
- * runtime (`denort`), which it downloads from Deno's own server the first
- * time, or takes from `DENORT_BIN`; where neither works this says so in plain
- * words and leaves no empty `dist/` behind.
+ * embedded and the flags of `ferry_flags.ts` (the permissions ferry needs)
+ * built in. `deno compile` needs its runtime (`denort`), which it downloads
+ * from Deno's own server the first time, or takes from `DENORT_BIN`; where
+ * neither works this says so in plain words and leaves no empty `dist/`
+ * behind.
  *
  *     deno task compile              # → dist/ferry
  *     deno task compile /tmp/ferry   # another output path
