@@ -294,7 +294,7 @@ Deno.test({
           assert(publish > 0, "published");
           // A close split by another thread ends in its "resumed" line.
           const lastClose = lines.findLastIndex((l, i) =>
-            /close\(\d+<[^>]*ferry-partial>\)/.test(l) &&
+            /close\(\d+<[^>]*ferry-partial>(\)| <unfinished)/.test(l) &&
             (!/unfinished/.test(l) || lines.slice(i + 1).some((r) => /close resumed/.test(r)))
           );
           assert(
