@@ -539,8 +539,20 @@ export function checkNumber(
   return given;
 }
 
-/** Whether options give a worker count, which fixes the concurrency unless it is given too. */
-function pinsWorkers(options: TransferSettings): boolean {
+/**
+ * Whether options give a worker count, which fixes the concurrency unless it is given too.
+ *
+ * @param options The options as given.
+ * @returns `true` where `maxWorkers`, `fileWorkers` or `smallFileWorkers` is given.
+ *
+ * @example
+ * ```ts
+ * import { pinsWorkers } from "./options.ts";
+ *
+ * console.log(pinsWorkers({ maxWorkers: 4 }), pinsWorkers({})); // true false
+ * ```
+ */
+export function pinsWorkers(options: TransferSettings): boolean {
   return options.maxWorkers !== undefined || options.fileWorkers !== undefined ||
     options.smallFileWorkers !== undefined;
 }

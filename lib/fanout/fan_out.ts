@@ -13,7 +13,7 @@
 
 import { resolve, sep } from "node:path";
 import { CancelledError, describeError, InputError } from "../errors.ts";
-import { checkNumber, DEFAULTS, OptionError } from "../options.ts";
+import { checkNumber, DEFAULTS, OptionError, pinsWorkers } from "../options.ts";
 import type { Mapping, Plan } from "../plan/plan_item.ts";
 import { planBatch } from "../plan/planner.ts";
 import { applyPlan, type TransferOptions } from "../transfer/batch.ts";
@@ -290,9 +290,7 @@ export function seatWorkers(
   options: FanOutOptions,
   seats: number,
 ): { concurrency: "adaptive"; maxWorkers: number } | Record<never, never> {
-  const pinned = options.concurrency === "fixed" || options.maxWorkers !== undefined ||
-    options.fileWorkers !== undefined || options.smallFileWorkers !== undefined;
-  if (pinned || seats < 2) return {};
+  if (options.concurrency === "fixed" || pinsWorkers(options) || seats < 2) return {};
   return {
     concurrency: "adaptive",
     maxWorkers: Math.max(2, Math.ceil(DEFAULTS.maxWorkers / seats)),
