@@ -102,6 +102,14 @@ Deno.test("LocalCopy names the side that failed, and tells a changed source", as
       await Deno.writeTextFile(src, "twelve bytes");
       const noFolder = thrown(() => local.copy(copyRequest(src, join(dir, "no", ".t2"))));
       assertEquals([noFolder.code, noFolder.path], ["ENOENT", join(dir, "no", ".t2")]);
+      // A kernel copy that fails for a reason other than a refusal (a folder
+      // where the plan saw a file: EISDIR) is not blamed on the destination:
+      // the read that follows names the source.
+      await Deno.mkdir(join(dir, "now-a-folder"));
+      const folder = thrown(() =>
+        local.copy(copyRequest(join(dir, "now-a-folder"), join(dir, ".t5")))
+      );
+      assertEquals([folder.code, folder.path], ["EISDIR", join(dir, "now-a-folder")]);
       // The plan saw 11 bytes; the file has 12 now.
       const request = { ...await requestFor(src, join(dir, ".t3")), size: 11 };
       assertEquals(thrown(() => local.copy(request)).failure, "source-changed");

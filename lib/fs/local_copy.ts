@@ -27,7 +27,6 @@ import {
   O_WRONLY,
   RENAME_NOREPLACE,
 } from "./libc.ts";
-import { FALLBACK_CODES } from "./offload.ts";
 import { alignedBytes } from "./aligned_bytes.ts";
 
 const SYMBOLS = {
@@ -220,8 +219,10 @@ export class LocalCopy {
       const error = new ErrnoError("copy_file_range", this.#errno(), tmp);
       if (error.code === "EINTR") continue;
       if (error.code === "ENOSPC" || error.code === "EDQUOT") throw error;
-      // Refused (other file systems), or failing: read/write tells which side.
-      if (!FALLBACK_CODES.has(error.code) && error.code !== "EIO") throw error;
+      // Refused (other file systems) or failing: read/write goes on and its
+      // own calls tell which side and why. errno is read by a second FFI call
+      // after the first returned, so any code but a full destination may not
+      // be this call's (the copy worker decides the same way).
       return copied + this.#readWrite(fdIn, fdOut, copied, size, src, tmp);
     }
     return copied;
