@@ -1,4 +1,6 @@
 import { join } from "node:path";
+import { spaceNeeds } from "../lib/fs/free_space.ts";
+import { planTransfer } from "../lib/plan/transfer_plan.ts";
 import {
   assert,
   assertEquals,
@@ -67,4 +69,51 @@ Deno.test("with --no-space-check, a file that can never fit fails before it is w
       await Deno.remove(out, { recursive: true }).catch(() => {});
     }
   });
+});
+
+Deno.test("a copy within a file system that cannot clone counts against its free space, offload or not", async () => {
+  const bed = await testbed();
+  if (typeof bed === "string") {
+    console.warn(`SKIPPED free-space tests: ${bed}`);
+    return;
+  }
+  // tiny/ is a 64 MiB tmpfs: 40 MiB in it, and a copy of them beside it.
+  const src = join(bed.tiny, `within-${crypto.randomUUID()}`);
+  const out = `${src}-copy`;
+  try {
+    await Deno.mkdir(src);
+    await writeRandomFile(join(src, "a_clip.mov"), 20 * MIB);
+    await writeRandomFile(join(src, "b_clip.mov"), 20 * MIB);
+    for (const offload of ["auto", "never"]) {
+      const run = await runCli(["copy", "--offload", offload, src, out], { flags: FLAGS });
+      assertEquals(run.code, 2, `--offload ${offload}: ${run.stderr}`);
+      assertMatch(
+        run.stderr,
+        /Not enough free space on the destination '.*': the batch writes 40\.0 MiB there and [\d.]+ MiB are free/,
+      );
+      assert(!(await Deno.stat(out).then(() => true, () => false)), "nothing was written");
+    }
+  } finally {
+    await Deno.remove(src, { recursive: true }).catch(() => {});
+    await Deno.remove(out, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("a copy within XFS, which clones, is not counted when offload may clone it", async () => {
+  const bed = await testbed();
+  if (typeof bed === "string") {
+    console.warn(`SKIPPED free-space tests: ${bed}`);
+    return;
+  }
+  const src = join(bed.reflink, `clone-${crypto.randomUUID()}`);
+  try {
+    await Deno.mkdir(src);
+    await writeRandomFile(join(src, "a_clip.mov"), MIB);
+    const { files } = await planTransfer([{ src, dst: `${src}-copy` }]);
+    assertEquals(await spaceNeeds(files, { mayClone: true }), []);
+    const counted = await spaceNeeds(files, { mayClone: false });
+    assertEquals(counted.map((need) => need.needBytes), [MIB]);
+  } finally {
+    await Deno.remove(src, { recursive: true }).catch(() => {});
+  }
 });

@@ -52,8 +52,10 @@ function nearestExisting(
  *
  * @param planned The planned files (only copies count).
  * @param options `mayClone`: copy offload is on, so copies within one file
- * system are left out (a reflink takes no space; where the kernel cannot
- * clone, a full disk still stops the file, and nothing reaches its final name).
+ * system that can clone (XFS, btrfs, a share whose server may) are left out:
+ * a reflink takes no space, and where the kernel does not clone after all, a
+ * full disk still stops the file and nothing reaches its final name. On
+ * tmpfs, ext4 and f2fs, which never clone, they count.
  * @returns One entry per destination file system that gets data.
  *
  * @example
@@ -80,11 +82,11 @@ export async function spaceNeeds(
   const files = [...planned].filter((f) => f.action === "copy" && f.size > 0);
   // Every folder at once: each is a round trip on a share.
   const anchors = await Promise.all(files.map((f) => nearestExisting(dirname(f.dst), seen)));
+  // Bytes copied within one file system, per device: they count only where it cannot clone.
+  const withinBytes = new Map<number, number>();
   for (const [i, file] of files.entries()) {
     const found = anchors[i]!;
     if (found === null) continue;
-    // Within one file system the kernel may clone (reflinks): no new blocks to count.
-    if (mayClone && found.dev === file.dev) continue;
     let need = byDev.get(found.dev);
     if (need === undefined) {
       byDev.set(
@@ -92,15 +94,29 @@ export async function spaceNeeds(
         need = { path: found.path, dev: found.dev, needBytes: 0, freeBytes: null, kind: "unknown" },
       );
     }
-    need.needBytes += Math.ceil(file.size / BLOCK) * BLOCK;
+    const blocks = Math.ceil(file.size / BLOCK) * BLOCK;
+    if (mayClone && found.dev === file.dev) {
+      withinBytes.set(found.dev, (withinBytes.get(found.dev) ?? 0) + blocks);
+    } else need.needBytes += blocks;
   }
   for (const need of byDev.values()) {
     const stats = await statFileSystem(need.path);
     need.freeBytes = freeBytesOf(stats);
     need.kind = kindOfStats(stats);
+    if (stats !== null && NEVER_CLONES.has(stats.type)) {
+      need.needBytes += withinBytes.get(need.dev) ?? 0;
+    }
   }
-  return [...byDev.values()];
+  return [...byDev.values()].filter((need) => need.needBytes > 0);
 }
+
+/** `statfs` types of local file systems that never clone: a copy within one takes its blocks. */
+const NEVER_CLONES: ReadonlySet<number> = new Set([
+  0x01021994, // tmpfs
+  0x858458f6, // ramfs
+  0xef53, // ext2/3/4
+  0xf2f52010, // f2fs
+]);
 
 /**
  * Refuses a plan that cannot fit on a destination file system.
