@@ -64,16 +64,31 @@ async function makeCard(at: string): Promise<void> {
   await writeRandom(join(at, "A001C001.mov"), clipMiB * MIB);
 }
 
-/** Median wall seconds of a sequence of commands (run one after another), each round fresh. */
-async function measure(...commands: string[][]): Promise<number> {
-  const times: number[] = [];
+/** A run of part one: its commands, one after another, timed together. */
+interface Contender {
+  what: string;
+  commands: string[][];
+  note?: (ratio: number) => string;
+}
+
+/**
+ * Every contender once per round, in an order that rotates from round to
+ * round, each from a fresh destination: a drift of the machine between
+ * minutes then reaches every contender alike. Returns each contender's wall
+ * seconds per round.
+ */
+async function measureAll(contenders: readonly Contender[]): Promise<Map<Contender, number[]>> {
+  const times = new Map(contenders.map((c) => [c, [] as number[]]));
   for (let round = 0; round < rounds; round++) {
-    await fresh();
-    let seconds = 0;
-    for (const command of commands) seconds += (await together([command])).all;
-    times.push(seconds);
+    for (let i = 0; i < contenders.length; i++) {
+      const contender = contenders[(i + round) % contenders.length]!;
+      await fresh();
+      let seconds = 0;
+      for (const command of contender.commands) seconds += (await together([command])).all;
+      times.get(contender)!.push(seconds);
+    }
   }
-  return median(times);
+  return times;
 }
 
 /** Runs a `--json` ferry command; each destination's batch wall seconds (from its summary). */
@@ -91,23 +106,58 @@ async function batchSeconds(command: string[]): Promise<number[]> {
 const commit = await headCommit();
 await makeCard(seed);
 const unverified = ["--verify", "size", "--no-mhl"];
-const one = await measure(ferry("copy", "--quiet", "--verify", "size", "-T", card, a));
-const oneOffload = await measure(ferry("offload", "--quiet", ...unverified, card, a));
-const two = await measure(ferry("offload", "--quiet", ...unverified, card, a, b));
-const twoVerified = await measure(ferry("offload", "--quiet", "--no-mhl", card, a, b));
-const twoMhl = await measure(ferry("offload", "--quiet", card, a, b));
-const copies = await measure(
-  ferry("copy", "--quiet", "--verify", "size", "-T", card, a),
-  ferry("copy", "--quiet", "--verify", "size", "-T", card, b),
-);
-const verifiedCopies = await measure(
-  ferry("copy", "--quiet", "--verify", "source", "-T", card, a),
-  ferry("copy", "--quiet", "--verify", "source", "-T", card, b),
-);
-const cp = await measure(["cp", "-a", card, a], ["cp", "-a", card, b]);
-const rclone = await measure(["rclone", "copy", card, a], ["rclone", "copy", card, b]);
-// What one more copy's writes cost this machine: the card copied from tmpfs to tmpfs by cp.
-const memoryCopy = await measure(["cp", "-a", seed, a]);
+const two: Contender = {
+  what: "`ferry offload` to 2 (`--verify size --no-mhl`)",
+  commands: [ferry("offload", "--quiet", ...unverified, card, a, b)],
+};
+const contenders: Contender[] = [
+  {
+    what: "`ferry copy` to 1 destination",
+    commands: [ferry("copy", "--quiet", "--verify", "size", "-T", card, a)],
+    note: (ratio) => `offload to 2 runs at ${ratio.toFixed(2)}× its speed`,
+  },
+  {
+    what: "`ferry offload` to 1 (`--verify size --no-mhl`)",
+    commands: [ferry("offload", "--quiet", ...unverified, card, a)],
+  },
+  two,
+  {
+    what: "`ferry copy` twice, one after the other",
+    commands: [
+      ferry("copy", "--quiet", "--verify", "size", "-T", card, a),
+      ferry("copy", "--quiet", "--verify", "size", "-T", card, b),
+    ],
+  },
+  { what: "`cp -a` twice", commands: [["cp", "-a", card, a], ["cp", "-a", card, b]] },
+  {
+    what: "`rclone copy` twice",
+    commands: [["rclone", "copy", card, a], ["rclone", "copy", card, b]],
+  },
+  {
+    what: "`ferry offload` to 2, `--verify source` (`--no-mhl`)",
+    commands: [ferry("offload", "--quiet", "--no-mhl", card, a, b)],
+    note: (ratio) => `${ratio.toFixed(2)}× the unverified offload`,
+  },
+  {
+    what: "`ferry offload` to 2, defaults (`--verify source --mhl`)",
+    commands: [ferry("offload", "--quiet", card, a, b)],
+  },
+  {
+    what: "`ferry copy --verify source` twice",
+    commands: [
+      ferry("copy", "--quiet", "--verify", "source", "-T", card, a),
+      ferry("copy", "--quiet", "--verify", "source", "-T", card, b),
+    ],
+  },
+  // What one more copy's writes cost this machine: the card copied from tmpfs to tmpfs by cp.
+  {
+    what: "`cp -a` of the card tmpfs → tmpfs (no network)",
+    commands: [["cp", "-a", seed, a]],
+    note: () => "what one more copy's writes cost this 2-core machine",
+  },
+];
+const times = await measureAll(contenders);
+const twoTimes = times.get(two)!;
 
 // A fast destination beside a slow one: the card on tmpfs, one copy to tmpfs, one to the share.
 await Deno.remove(seed, { recursive: true });
@@ -154,38 +204,24 @@ await Deno.remove(slow, { recursive: true }).catch(() => {});
 await Deno.remove(localCard, { recursive: true });
 await Deno.remove(out, { recursive: true });
 
-const row = (what: string, seconds: number, note = ""): string =>
-  `| ${what} | ${seconds.toFixed(2)} | ${(seconds / two).toFixed(2)}× | ${note} |`;
+/** A contender's median, and the median of its rounds' times ÷ the offload to 2's in the same round. */
+const row = (contender: Contender): string => {
+  const own = times.get(contender)!;
+  const ratio = median(own.map((seconds, round) => seconds / twoTimes[round]!));
+  const note = contender.note?.(ratio) ?? "";
+  return `| ${contender.what} | ${median(own).toFixed(2)} | ${ratio.toFixed(2)}× | ${note} |`;
+};
 const lines = [
   `Machine: ${Deno.build.os} ${Deno.osRelease()}, ${navigator.hardwareConcurrency} cores; ` +
   `Deno ${Deno.version.deno}; ferry git ${commit}. Card: ${frames} × 12 MiB frames and a ` +
   `${clipMiB} MiB clip on the testbed's share (net/), copied to two folders on tmpfs; ` +
-  `medians of ${rounds} rounds, whole processes.`,
+  `${rounds} rounds, each running every contender once in an order that rotates from ` +
+  `round to round; wall seconds of whole processes (medians), and the median of each ` +
+  `round's time ÷ the offload to 2's time in the same round.`,
   "",
-  "| run | wall (s) | vs offload to 2 | |",
+  "| run | wall (s) | ÷ offload to 2 (same round) | |",
   "|---|---|---|---|",
-  row(
-    "`ferry copy` to 1 destination",
-    one,
-    `offload to 2 runs at ${(one / two).toFixed(2)}× its speed`,
-  ),
-  row("`ferry offload` to 1 (`--verify size --no-mhl`)", oneOffload),
-  row("`ferry offload` to 2 (`--verify size --no-mhl`)", two),
-  row("`ferry copy` twice, one after the other", copies),
-  row("`cp -a` twice", cp),
-  row("`rclone copy` twice", rclone),
-  row(
-    "`ferry offload` to 2, `--verify source` (`--no-mhl`)",
-    twoVerified,
-    `${(twoVerified / two).toFixed(2)}× the unverified offload`,
-  ),
-  row("`ferry offload` to 2, defaults (`--verify source --mhl`)", twoMhl),
-  row("`ferry copy --verify source` twice", verifiedCopies),
-  row(
-    "`cp -a` of the card tmpfs → tmpfs (no network)",
-    memoryCopy,
-    "what one more copy's writes cost this 2-core machine",
-  ),
+  ...contenders.map(row),
   "",
   `Fast beside slow (the card on tmpfs; batch wall times from the \`--json\` summaries, ` +
   `\`--verify size --no-mhl\`):`,
