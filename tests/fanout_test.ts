@@ -115,9 +115,12 @@ Deno.test("destinations side by side share the default's workers, adaptively, un
   assertEquals(seatWorkers({ concurrency: "fixed" }, 2), {});
   await withTempDir(async (dir) => {
     const card = await makeCard(dir);
-    const seen = async (options: { maxWorkers?: number }): Promise<ConcurrencyInUse[]> => {
+    const seen = async (
+      options: { maxWorkers?: number },
+      names = ["raid", "shuttle"],
+    ): Promise<ConcurrencyInUse[]> => {
       const used: ConcurrencyInUse[] = [];
-      const dsts = ["raid", "shuttle"].map((d) => join(dir, `${d}-${options.maxWorkers ?? 0}`));
+      const dsts = names.map((d) => join(dir, `${d}-${options.maxWorkers ?? 0}`));
       const result = await fanOut([{ src: card, dst: dsts }], {
         ...options,
         verify: "size",
@@ -129,10 +132,16 @@ Deno.test("destinations side by side share the default's workers, adaptively, un
       assert(used.length > 0, "no progress with the concurrency in use");
       return used;
     };
-    for (const used of await seen({})) {
+    const two = await seen({});
+    for (const used of two) {
       assertEquals(used.mode, "adaptive");
       assert(used.streams <= 4, `${used.streams} streams for one of two destinations`);
     }
+    // An offload's batches start at 4 streams (a plain copy at 2): a step up
+    // from 2 starts cold reads, measures a dip and goes back (batch.ts).
+    assertEquals(two[0]!.streams, 4);
+    const one = await seen({}, ["raid-alone"]);
+    assertEquals([one[0]!.mode, one[0]!.streams], ["adaptive", 4]);
     for (const used of await seen({ maxWorkers: 8 })) assertEquals(used.mode, "fixed");
   });
 });

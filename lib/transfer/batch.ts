@@ -338,6 +338,18 @@ function takesWorker(
 }
 
 /**
+ * The streams an adaptive batch that shares its reads (an offload's
+ * destination) starts with, where 2 is the start otherwise. Its ranges are
+ * read into memory a few MiB ahead of their writes, so a step up starts new
+ * ranges whose reads begin cold, and the window that measures it comes out
+ * slower than the level before: from 2, an offload of a card from the
+ * testbed's share stepped to 4, measured a dip, went back to 2 and stayed
+ * there. Started at 4 it took 0.80× the time to one destination and 0.87×
+ * to two; to and from real NFS and SMB servers, 0.99–1.02× (bench/RESULTS.md).
+ */
+const SHARED_START_STREAMS = 4;
+
+/**
  * Feeds the plan's items to the lanes as they are read: folders are made and
  * strays reclaimed in plan order, before the files that go into them.
  */
@@ -349,7 +361,7 @@ async function feed(run: Run, reader: ReadAhead<PlanItem>, deliveries?: Deliveri
   run.onLocalWorker = () => small.widen(LOCAL_IN_FLIGHT);
   const { pool, accounting } = run;
   run.concurrency = new BatchConcurrency(settings, { pool, large, small, accounting }, {
-    start: run.startStreams,
+    start: run.startStreams ?? (run.share === undefined ? undefined : SHARED_START_STREAMS),
     onChange: run.events.onConcurrency,
   });
   run.concurrency.start();
