@@ -16,12 +16,19 @@ import {
 const MIB = 1024 * 1024;
 const FLAGS = ["--allow-read", "--allow-write", "--allow-sys=statfs", "--allow-ffi"];
 
-Deno.test("a batch that cannot fit on its destination is refused before anything is written", async () => {
+/** The testbed's paths, or `undefined` with the reason printed where it is not up. */
+async function bedOrSkip(): Promise<
+  Exclude<Awaited<ReturnType<typeof testbed>>, string> | undefined
+> {
   const bed = await testbed();
-  if (typeof bed === "string") {
-    console.warn(`SKIPPED free-space tests: ${bed}`);
-    return;
-  }
+  if (typeof bed !== "string") return bed;
+  console.warn(`SKIPPED free-space tests: ${bed}`);
+  return undefined;
+}
+
+Deno.test("a batch that cannot fit on its destination is refused before anything is written", async () => {
+  const bed = await bedOrSkip();
+  if (bed === undefined) return;
   await withTempDir(async (dir) => {
     const src = join(dir, "shot");
     await Deno.mkdir(src);
@@ -41,11 +48,8 @@ Deno.test("a batch that cannot fit on its destination is refused before anything
 });
 
 Deno.test("with --no-space-check, a file that can never fit fails before it is written and the rest fit", async () => {
-  const bed = await testbed();
-  if (typeof bed === "string") {
-    console.warn(`SKIPPED free-space tests: ${bed}`);
-    return;
-  }
+  const bed = await bedOrSkip();
+  if (bed === undefined) return;
   await withTempDir(async (dir) => {
     const src = join(dir, "card");
     await Deno.mkdir(src);
@@ -72,11 +76,8 @@ Deno.test("with --no-space-check, a file that can never fit fails before it is w
 });
 
 Deno.test("a copy within a file system that cannot clone counts against its free space, offload or not", async () => {
-  const bed = await testbed();
-  if (typeof bed === "string") {
-    console.warn(`SKIPPED free-space tests: ${bed}`);
-    return;
-  }
+  const bed = await bedOrSkip();
+  if (bed === undefined) return;
   // tiny/ is a 64 MiB tmpfs: 40 MiB in it, and a copy of them beside it.
   const src = join(bed.tiny, `within-${crypto.randomUUID()}`);
   const out = `${src}-copy`;
@@ -100,11 +101,8 @@ Deno.test("a copy within a file system that cannot clone counts against its free
 });
 
 Deno.test("a copy within XFS, which clones, is not counted when offload may clone it", async () => {
-  const bed = await testbed();
-  if (typeof bed === "string") {
-    console.warn(`SKIPPED free-space tests: ${bed}`);
-    return;
-  }
+  const bed = await bedOrSkip();
+  if (bed === undefined) return;
   const src = join(bed.reflink, `clone-${crypto.randomUUID()}`);
   try {
     await Deno.mkdir(src);
