@@ -76,6 +76,8 @@ export class Reporter {
   #lineShown = false;
   #lastPlainMs = 0;
   #lastJsonMs = -Infinity;
+  /** An offload's last `progress` event per destination. */
+  #lastJsonOf = new Map<number, number>();
   #stdoutClosed = false;
   /**
    * Called once when stdout's reader has gone away (`ferry … | head`), so
@@ -151,14 +153,38 @@ export class Reporter {
   }
 
   /**
+   * One destination's progress in an offload: its `progress` event (with
+   * `destination`, from 1) with `--json` and in the `--log` file, at most
+   * every 500 ms for each destination. The live line is the caller's.
+   *
+   * @param destination The destination's number, from 1.
+   * @param p Its batch's snapshot.
+   */
+  destinationProgress(destination: number, p: Progress): void {
+    if (!this.#json && this.#log === undefined) return;
+    const last = this.#lastJsonOf.get(destination) ?? -Infinity;
+    if (p.elapsedMs - last < JSON_EVERY_MS) return;
+    this.#lastJsonOf.set(destination, p.elapsedMs);
+    this.#stdout({ ...progressEvent(p), destination });
+  }
+
+  /**
    * Adaptive concurrency changed the streams: an event with `--json`, a line with `-v`.
    *
    * @param change The change and why.
+   * @param destination In an offload, the destination whose batch changed, from 1.
    */
-  concurrency(change: ConcurrencyChange): void {
-    this.#stdout(concurrencyEvent(change, performance.now() - this.#startedMs));
+  concurrency(change: ConcurrencyChange, destination?: number): void {
+    this.#stdout({
+      ...concurrencyEvent(change, performance.now() - this.#startedMs),
+      ...(destination === undefined ? {} : { destination }),
+    });
     if (this.verbose) {
-      this.message(`concurrency ${change.from} -> ${change.streams} streams (${change.reason})`);
+      this.message(
+        `${
+          destination === undefined ? "" : `destination ${destination}: `
+        }concurrency ${change.from} -> ${change.streams} streams (${change.reason})`,
+      );
     }
   }
 

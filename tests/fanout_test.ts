@@ -207,6 +207,15 @@ Deno.test("ferry offload writes a verified copy with its own MHL history to each
     assertEquals([end.event, end.ok, end.exit_code, end.destinations], ["offload", true, 0, 2]);
     assertMatch(run.stderr, /destination 2: .*shuttle\/A001 \(from .*A001\)/);
     assertMatch(run.stderr, /7 verified, ASC MHL generation written/);
+    // Each destination's progress, with the concurrency it copies with.
+    const progress = events.filter((e) => e.event === "progress");
+    for (const destination of [1, 2]) {
+      const own = progress.filter((e) => e.destination === destination);
+      assert(own.length > 0, `no progress event of destination ${destination}`);
+      assertEquals([own[0].concurrency.mode, own[0].concurrency.streams], ["adaptive", 4]);
+      assertEquals(own[0].bytes_total, own.at(-1).bytes_total);
+    }
+    assertEquals(progress.length, progress.filter((e) => e.destination !== undefined).length);
   });
 });
 

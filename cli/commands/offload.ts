@@ -154,8 +154,10 @@ export async function runFanOut(
       },
       onProgress: (k, p) => {
         latest[k] = p;
+        reporter.destinationProgress(k + 1, p);
         reporter.status(liveLine(roots, latest));
       },
+      onConcurrency: (k, change) => reporter.concurrency(change, k + 1),
       onFile: (k, file) => {
         if (parsed.json) reporter.event({ ...fileEvent(file), destination: k + 1 });
         if (parsed.verbose) {

@@ -17,7 +17,7 @@ import { checkNumber, DEFAULTS, OptionError, pinsWorkers } from "../options.ts";
 import type { Mapping, Plan } from "../plan/plan_item.ts";
 import { planBatch } from "../plan/planner.ts";
 import { applyPlan, type TransferOptions } from "../transfer/batch.ts";
-import type { Progress, StartInfo } from "../transfer/progress.ts";
+import type { ConcurrencyChange, Progress, StartInfo } from "../transfer/progress.ts";
 import type { FileResult, TransferResult } from "../transfer/result.ts";
 import { ReadShare, type ShareStats } from "./read_share.ts";
 import { parseBandwidth } from "../transfer/bandwidth.ts";
@@ -34,8 +34,11 @@ export interface FanOutMapping {
 }
 
 /** Options of {@linkcode fanOut} and {@linkcode offload}. */
-export interface FanOutOptions
-  extends Omit<TransferOptions, "onStart" | "onProgress" | "onFile" | "onChunk" | "share"> {
+export interface FanOutOptions extends
+  Omit<
+    TransferOptions,
+    "onStart" | "onProgress" | "onFile" | "onChunk" | "onConcurrency" | "share"
+  > {
   /**
    * Copy to the first destination, then from that copy to the others (in
    * one shared read), so the source is free once the first copy is done.
@@ -57,6 +60,8 @@ export interface FanOutOptions
   onProgress?: (destination: number, progress: Progress) => void;
   /** A file of a destination ended (see `TransferOptions.onFile`). */
   onFile?: (destination: number, file: FileResult) => void;
+  /** A destination's adaptive concurrency changed (see `TransferOptions.onConcurrency`). */
+  onConcurrency?: (destination: number, change: ConcurrencyChange) => void;
 }
 
 /** How one destination went. */
@@ -306,13 +311,17 @@ async function runSeat(
   options: FanOutOptions,
   index = seat,
 ): Promise<void> {
-  const { onStart, onProgress, onFile, cascade: _cascade, lagBytes: _lag, ...rest } = options;
+  const { onStart, onProgress, onFile, onConcurrency, cascade: _cascade, lagBytes: _lag, ...rest } =
+    options;
   try {
     into.result = await applyPlan(plan, {
       ...rest,
       share: { reads: share, seat },
       ...(onStart === undefined ? {} : { onStart: (info: StartInfo) => onStart(index, info) }),
       ...(onProgress === undefined ? {} : { onProgress: (p: Progress) => onProgress(index, p) }),
+      ...(onConcurrency === undefined
+        ? {}
+        : { onConcurrency: (change: ConcurrencyChange) => onConcurrency(index, change) }),
       onFile: (file) => {
         if (file.hash?.verified === true) into.filesVerified++;
         onFile?.(index, file);
