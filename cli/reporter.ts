@@ -75,9 +75,8 @@ export class Reporter {
   #color: boolean;
   #lineShown = false;
   #lastPlainMs = 0;
-  #lastJsonMs = -Infinity;
-  /** An offload's last `progress` event per destination. */
-  #lastJsonOf = new Map<number, number>();
+  /** When the last `progress` event went out: of the batch (key 0), or of an offload's destination. */
+  #lastJsonMs = new Map<number, number>();
   #stdoutClosed = false;
   /**
    * Called once when stdout's reader has gone away (`ferry … | head`), so
@@ -112,12 +111,7 @@ export class Reporter {
    * @param p The snapshot.
    */
   progress(p: Progress): void {
-    if (
-      (this.#json || this.#log !== undefined) && p.elapsedMs - this.#lastJsonMs >= JSON_EVERY_MS
-    ) {
-      this.#lastJsonMs = p.elapsedMs;
-      this.#stdout(progressEvent(p));
-    }
+    if (this.#progressDue(0, p)) this.#stdout(progressEvent(p));
     if (this.#quiet || p.elapsedMs < LIVE_AFTER_MS) return;
     if (this.#tty) {
       const width = consoleWidth();
@@ -161,11 +155,18 @@ export class Reporter {
    * @param p Its batch's snapshot.
    */
   destinationProgress(destination: number, p: Progress): void {
-    if (!this.#json && this.#log === undefined) return;
-    const last = this.#lastJsonOf.get(destination) ?? -Infinity;
-    if (p.elapsedMs - last < JSON_EVERY_MS) return;
-    this.#lastJsonOf.set(destination, p.elapsedMs);
-    this.#stdout({ ...progressEvent(p), destination });
+    if (this.#progressDue(destination, p)) this.#stdout({ ...progressEvent(p), destination });
+  }
+
+  /**
+   * Whether a `progress` event is wanted (`--json` or `--log`) and due: the
+   * last of the same batch (`key`) went out at least 500 ms of its time ago.
+   */
+  #progressDue(key: number, p: Progress): boolean {
+    if (!this.#json && this.#log === undefined) return false;
+    if (p.elapsedMs - (this.#lastJsonMs.get(key) ?? -Infinity) < JSON_EVERY_MS) return false;
+    this.#lastJsonMs.set(key, p.elapsedMs);
+    return true;
   }
 
   /**
