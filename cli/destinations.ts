@@ -6,7 +6,8 @@
  * @module
  */
 
-import { basename, join, resolve } from "node:path";
+import { basename, join } from "node:path";
+import { absolutePath } from "../lib/fs/absolute_path.ts";
 import { InputError } from "../lib/errors.ts";
 import type { Mapping } from "../lib/plan/plan_item.ts";
 import { type SequenceFlags, UsageError } from "./args.ts";
@@ -81,7 +82,7 @@ export async function cpMappings(
     const contents = /\/$/.test(src) &&
       await Deno.stat(src).then((i) => i.isDirectory, () => false);
     if (contents) mappings.push({ src, dst: target });
-    else if (intoFolder) mappings.push({ src, dst: join(target, basename(resolve(src))) });
+    else if (intoFolder) mappings.push({ src, dst: join(target, basename(absolutePath(src))) });
     else if (sources.length > 1) {
       throw new InputError(
         `Target '${target}' is not an existing directory (several sources need one as destination)`,
@@ -143,7 +144,7 @@ async function sequenceMappings(
   for (const [i, src] of sources.entries()) {
     const pattern = patterns[i];
     if (pattern === null || pattern === undefined) {
-      mappings.push({ src, dst: join(target, basename(resolve(src))) });
+      mappings.push({ src, dst: join(target, basename(absolutePath(src))) });
       continue;
     }
     const selection = await selectSequence(

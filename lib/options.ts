@@ -8,7 +8,7 @@
  * @module
  */
 
-import { resolve } from "node:path";
+import { absolutePath } from "./fs/absolute_path.ts";
 import { FilterRuleError, parseFilters } from "./plan/filters.ts";
 import { InputError } from "./errors.ts";
 import { HASH_ALGORITHMS, type HashAlgorithm } from "./integrity/hash.ts";
@@ -464,7 +464,7 @@ export function resolveOptions(
     spaceCheck: flag("spaceCheck", true),
     preserveOwner: flag("preserveOwner", false),
     existing,
-    backupDir: backupDir === undefined ? null : resolve(backupDir),
+    backupDir: backupDir === undefined ? null : absolutePath(backupDir),
     batchId,
     filters: Object.freeze([...filters]),
   };

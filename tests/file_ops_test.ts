@@ -1,5 +1,6 @@
 // Small local files take synchronous calls; shares keep Deno's asynchronous ones.
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { absolutePath } from "../lib/fs/absolute_path.ts";
 import {
   fileSystemKind,
   isLocalFileSystem,
@@ -209,4 +210,17 @@ Deno.test("copy and hash buffers start on a page where FFI is granted, and are p
     assertEquals(code, 0);
     assertEquals(new TextDecoder().decode(stdout).trim(), "prompt 1048576");
   });
+});
+
+Deno.test("absolutePath() gives node:path's resolve() for relative, absolute, dotted and trailing-slash paths", () => {
+  const paths = [
+    "plates",
+    "./plates/sh010/",
+    "../renders//v002/.",
+    "/",
+    "/plates/../renders/",
+    ".",
+  ];
+  for (const path of paths) assertEquals(absolutePath(path), resolve(path), path);
+  assertEquals(absolutePath("plates/"), join(Deno.cwd(), "plates"));
 });

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
+import { absolutePath } from "../../lib/fs/absolute_path.ts";
 import { fileURLToPath } from "node:url";
 import { describeError, InputError } from "../../lib/errors.ts";
 import { finalizePlan, type FinalizeResult, NotReadyError } from "../../lib/farm/finalize.ts";
@@ -190,7 +191,7 @@ function report(context: Context, plan: string, result: FinalizeResult): number 
 async function planOperand(context: Context, command: string): Promise<string> {
   const { operands } = context.parsed;
   if (operands.length !== 1) throw new UsageError(`ferry ${command} takes one plan file`);
-  const plan = resolve(operands[0]!);
+  const plan = absolutePath(operands[0]!);
   if (!(await isPlanFile(plan))) {
     throw new InputError(`'${plan}' is not a plan file (write one with ferry plan … --out PLAN)`, {
       path: plan,
@@ -230,7 +231,7 @@ export async function farmCommand(context: Context): Promise<number> {
     command: ferryCommand(),
     dir,
     ...(parsed.partition === undefined ? {} : { partition: parsed.partition }),
-    ...(typeof parsed.ledger === "string" ? { ledger: resolve(parsed.ledger) } : {}),
+    ...(typeof parsed.ledger === "string" ? { ledger: absolutePath(parsed.ledger) } : {}),
     applyArgs: RUN_KNOBS.flatMap(([flag, key]) =>
       parsed.shown[key] === undefined ? [] : [`--${flag}`, parsed.shown[key]!.slice(1, -1)]
     ),

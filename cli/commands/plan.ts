@@ -19,7 +19,7 @@ import { type Context, runBatch } from "./transfer.ts";
 import { runFanOut } from "./offload.ts";
 import { finalizeIfLast, shardLedger, shardOf } from "./farm.ts";
 import { shardLabel } from "../../lib/farm/shard.ts";
-import { resolve } from "node:path";
+import { absolutePath } from "../../lib/fs/absolute_path.ts";
 
 /**
  * `ferry plan [--move] SRC... DST --out PLAN` or `ferry plan --from
@@ -111,7 +111,7 @@ export async function applyCommand(context: Context): Promise<number> {
       return await runBatch({ path: file!, open: () => openPlanFile(file!, run) }, parsed, context);
     }
     const shard = shardOf(parsed.shard);
-    const plan = resolve(file!);
+    const plan = absolutePath(file!);
     const ledger = shardLedger(context, plan);
     const code = await runBatch(
       {

@@ -11,7 +11,8 @@
  * @module
  */
 
-import { resolve, sep } from "node:path";
+import { sep } from "node:path";
+import { absolutePath } from "../fs/absolute_path.ts";
 import { CancelledError, describeError, InputError } from "../errors.ts";
 import { checkNumber, DEFAULTS, OptionError, pinsWorkers } from "../options.ts";
 import type { Mapping, Plan } from "../plan/plan_item.ts";
@@ -356,7 +357,7 @@ function destinationLists(mappings: readonly FanOutMapping[]): string[][] {
 /** No destination is another, or inside another, or the source (which each batch checks too). */
 function checkDestinations(mappings: readonly FanOutMapping[], lists: string[][]): void {
   const all = lists.flatMap((list, index) =>
-    list.map((path, k) => ({ path: resolve(path), k, index }))
+    list.map((path, k) => ({ path: absolutePath(path), k, index }))
   );
   for (let i = 0; i < all.length; i++) {
     for (let j = i + 1; j < all.length; j++) {

@@ -7,7 +7,8 @@
  * @module
  */
 
-import { basename, dirname, join, relative, resolve, sep } from "node:path";
+import { basename, dirname, join, relative, sep } from "node:path";
+import { absolutePath } from "../fs/absolute_path.ts";
 import { describeError, InputError } from "../errors.ts";
 import type { Operation } from "../options.ts";
 import type { Mapping } from "./plan_item.ts";
@@ -56,8 +57,8 @@ export async function checkMapping(
   if (typeof mapping.dst !== "string" || mapping.dst === "") {
     throw new InputError(`${where}: 'dst' must be a non-empty path`, { index, path: mapping.src });
   }
-  const src = resolve(mapping.src);
-  const dst = resolve(mapping.dst);
+  const src = absolutePath(mapping.src);
+  const dst = absolutePath(mapping.dst);
   let info: Deno.FileInfo;
   try {
     info = operation === "move" ? await Deno.lstat(src) : await Deno.stat(src);

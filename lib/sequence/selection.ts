@@ -8,7 +8,8 @@
  * @module
  */
 
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, join } from "node:path";
+import { absolutePath } from "../fs/absolute_path.ts";
 import { InputError } from "../errors.ts";
 import type { Mapping } from "../plan/plan_item.ts";
 import { FrameSet } from "./frame_set.ts";
@@ -139,7 +140,7 @@ export async function selectSequence(
       "--rename goes with a destination folder; the destination pattern names the frames already",
     );
   }
-  const [listed] = await listSequences(resolve(src));
+  const [listed] = await listSequences(absolutePath(src));
   const present = listed?.kind === "sequence" ? listed.frames : FrameSet.EMPTY;
   let wanted = pattern.frames ?? null;
   if (options.frames !== undefined) {
@@ -173,7 +174,7 @@ export async function selectSequence(
   const mappings: Mapping[] = [];
   const frameOf = new Map<string, number>();
   for (const frame of selected) {
-    const dst = resolve(frameName(to, renumbered(frame)));
+    const dst = absolutePath(frameName(to, renumbered(frame)));
     if (frameOf.has(dst)) {
       throw new InputError(
         `Frames ${frameOf.get(dst)} and ${frame} would both be written to '${dst}'`,
@@ -183,7 +184,7 @@ export async function selectSequence(
       );
     }
     frameOf.set(dst, frame);
-    mappings.push({ src: resolve(frameName(pattern, frame)), dst });
+    mappings.push({ src: absolutePath(frameName(pattern, frame)), dst });
   }
   const empty = listed?.kind === "sequence" ? listed.empty.and(selected) : FrameSet.EMPTY;
   return {
