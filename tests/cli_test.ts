@@ -623,6 +623,28 @@ Deno.test({
   },
 });
 
+// A file copied within one share is left out of the free-space check (the
+// server may copy it without taking space), but that check's `statfs` still
+// tells the folder's kind, and the source's: asked once, not three times
+// (on the SMB bed each is 10–15 ms).
+Deno.test({
+  name: "a file copied within a share: one statfs of the share, for space, source and destination",
+  ignore: straceMissing,
+  async fn(): Promise<void> {
+    await onTestbedShare("the within-share statfs test", async (onShare) => {
+      await withTempDir(async (dir) => {
+        const src = join(onShare, "sh020.1001.exr");
+        await writeRandomFile(src, 3000);
+        const dst = join(onShare, "sh020.1001.copy.exr");
+        const lines = await traceCli(dir, "statfs", ["copy", "--quiet", src, dst], SHARE_FLAGS);
+        await assertSameFile(dst, src);
+        const asked = lines.filter((l) => l.includes(`statfs("${onShare}"`));
+        assertEquals(asked.length, 1, asked.join("\n"));
+      });
+    });
+  },
+});
+
 // A large file copied within one share (the server may copy it) skips the
 // free-space check, and its copy asked the folder's kind after the folder's
 // lease: that `statfs` now runs beside the lease's round trips.

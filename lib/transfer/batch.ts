@@ -307,12 +307,14 @@ async function checkAhead(
   );
   if (refused !== undefined) throw refusal(refused, mappings);
   const files = ahead.items.filter((i): i is PlannedFile => i.kind === "file");
-  let needs = await spaceNeeds(files, { mayClone: settings.offload !== "never" });
+  let needs = await spaceNeeds(files, {
+    mayClone: settings.offload !== "never",
+    onFileSystem: (folder, dev, kind) => run.knowFileSystem(folder, dev, kind),
+  });
   // Several destinations on one file system: each checks what all of them write there.
   if (run.share !== undefined) needs = await run.share.reads.spaceTogether(run.share.seat, needs);
   if (settings.spaceCheck) assertFits(needs);
   run.tight = tightDevices(needs);
-  for (const need of needs) run.knowFolder(need.path, need.kind);
   if (takesWorker(run, files, needs)) run.pool.warm();
   run.accounting.planning = !ahead.complete;
   options.onStart?.(startInfo(plan, ahead.items, ahead.complete));

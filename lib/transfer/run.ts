@@ -233,14 +233,17 @@ export class Run {
   }
 
   /**
-   * Takes a destination folder's file-system kind from a `statfs` made there
-   * already (the free-space check), so that it is not asked again.
+   * Takes a file system's kind from a `statfs` made there already (the
+   * free-space check), so that it is not asked again: for the destination
+   * folder, and for sources on that device (a copy within one share).
    *
    * @param dir An existing folder.
+   * @param dev Its device number.
    * @param kind Its file system's kind.
    */
-  knowFolder(dir: string, kind: FileSystemKind): void {
+  knowFileSystem(dir: string, dev: number, kind: FileSystemKind): void {
     this.#destinationFolders.know(dir, kind);
+    if (kind !== "unknown") this.#localSources.set(dev, kind === "local");
   }
 
   /**
