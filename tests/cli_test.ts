@@ -626,9 +626,11 @@ Deno.test({
 // A file copied within one share is left out of the free-space check (the
 // server may copy it without taking space), but that check's `statfs` still
 // tells the folder's kind, and the source's: asked once, not three times
-// (on the SMB bed each is 10–15 ms).
+// (on the SMB bed each is 10–15 ms). A destination found missing is not
+// resolved again (a round trip per mapping).
 Deno.test({
-  name: "a file copied within a share: one statfs of the share, for space, source and destination",
+  name:
+    "a file copied within a share: one statfs of the share, and a missing destination looked at once",
   ignore: straceMissing,
   async fn(): Promise<void> {
     await onTestbedShare("the within-share statfs test", async (onShare) => {
@@ -636,10 +638,15 @@ Deno.test({
         const src = join(onShare, "sh020.1001.exr");
         await writeRandomFile(src, 3000);
         const dst = join(onShare, "sh020.1001.copy.exr");
-        const lines = await traceCli(dir, "statfs", ["copy", "--quiet", src, dst], SHARE_FLAGS);
+        const lines = await traceCli(dir, "statfs,readlink", [
+          ...["copy", "--quiet", src, dst],
+        ], SHARE_FLAGS);
         await assertSameFile(dst, src);
         const asked = lines.filter((l) => l.includes(`statfs("${onShare}"`));
         assertEquals(asked.length, 1, asked.join("\n"));
+        // The destination was missing when first looked at: its real path is its folder's.
+        const resolved = lines.filter((l) => l.includes(`readlink("${dst}"`));
+        assertEquals(resolved, []);
       });
     });
   },

@@ -107,13 +107,18 @@ export async function checkMapping(
     }
   }
   // A link that is moved, or replaced at the destination, is itself the path
-  // read or written; any other link is followed.
-  const srcReal = operation === "move" && info.isSymlink
-    ? join(await realPathOfMissing(dirname(src)), basename(src))
-    : await Deno.realPath(src).catch(() => src);
-  const dstReal = dstInfo?.isSymlink
-    ? join(await realPathOfMissing(dirname(dst)), basename(dst))
-    : await realPathOfMissing(dst);
+  // read or written; any other link is followed. A destination that does not
+  // exist is not asked for again (on a share each look is a round trip), and
+  // the remaining looks are made together.
+  const [srcReal, dstReal, nearest] = await Promise.all([
+    operation === "move" && info.isSymlink
+      ? realPathOfMissing(dirname(src)).then((dir) => join(dir, basename(src)))
+      : Deno.realPath(src).catch(() => src),
+    dstInfo === null || dstInfo.isSymlink
+      ? realPathOfMissing(dirname(dst)).then((dir) => join(dir, basename(dst)))
+      : realPathOfMissing(dst),
+    dstInfo?.isDirectory ? Promise.resolve(dstInfo) : nearestExisting(dirname(dst)),
+  ]);
   if (srcReal === dstReal) {
     throw new InputError(`${where}: destination '${dst}' is the source '${src}' itself`, {
       index,
@@ -141,8 +146,7 @@ export async function checkMapping(
       },
     );
   }
-  const anchor = dstInfo?.isDirectory ? dstInfo : await nearestExisting(dirname(dst));
-  const dstDev = anchor?.dev ?? null;
+  const dstDev = nearest?.dev ?? null;
   return { index, src, dst, srcReal, dstReal, info, dstInfo, dstDev, sameFs: dstDev === info.dev };
 }
 
