@@ -652,6 +652,39 @@ Deno.test({
   },
 });
 
+// A temporary is created with the source's permission bits (and always the
+// owner's read and write): where the umask keeps them, no chmod follows, one
+// round trip per file into a share. Modes it does not keep (read-only,
+// setuid, a narrower umask) are still set by chmod, and every copy ends with
+// its source's mode.
+Deno.test({
+  name: "a file into a share is created with its mode: chmod only where the umask did not keep it",
+  ignore: straceMissing,
+  async fn(): Promise<void> {
+    await onTestbedShare("the creation-mode test", async (onShare) => {
+      await withTempDir(async (dir) => {
+        const src = join(dir, "modes");
+        const modes = [0o644, 0o755, 0o640, 0o600, 0o444, 0o4755];
+        await Deno.mkdir(src);
+        for (const mode of modes) {
+          await writeRandomFile(join(src, `f${mode.toString(8)}`), 3000);
+          await Deno.chmod(join(src, `f${mode.toString(8)}`), mode);
+        }
+        const dst = join(onShare, "modes");
+        const lines = await traceCli(dir, "chmod", ["copy", "--quiet", src, dst], SHARE_FLAGS);
+        const umask = Deno.umask();
+        const kept = (mode: number): boolean => (((mode & 0o777) | 0o600) & ~umask) === mode;
+        for (const mode of modes) {
+          const name = `f${mode.toString(8)}`;
+          assertEquals((await Deno.stat(join(dst, name))).mode! & 0o7777, mode, name);
+          const chmods = lines.filter((l) => l.includes(`chmod("${dst}/.${name}.`));
+          assertEquals(chmods.length, kept(mode) ? 0 : 1, `${name}: ${chmods.join("\n")}`);
+        }
+      });
+    });
+  },
+});
+
 // A large file copied within one share (the server may copy it) skips the
 // free-space check, and its copy asked the folder's kind after the folder's
 // lease: that `statfs` now runs beside the lease's round trips.

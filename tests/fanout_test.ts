@@ -299,7 +299,7 @@ Deno.test("a slab filled by a slow destination's worker is read ahead for a fast
       offload: false,
       offloadRequired: false,
       offloadStepBytes: 0,
-      create: true,
+      create: 0o600,
       slab: { buffer: slab.buffer, fill },
     });
     try {

@@ -170,19 +170,21 @@ export function cString(path: string): Uint8Array<ArrayBuffer> {
 
 /**
  * `open`'s arguments: the path as a C string, and the flags (read or write,
- * close-on-exec; no truncate), for an existing file or, with `create`, a
- * new one (`O_EXCL`, mode 0600: a name that exists fails with EEXIST).
+ * close-on-exec; no truncate), for an existing file or, with a `create`
+ * mode, a new one (`O_EXCL`: a name that exists fails with EEXIST).
  *
  * @param path The file.
  * @param write `true` to open it for writing.
- * @param create `true` to create it (with `write`).
+ * @param create The mode to create it with (with `write`), or `undefined` to open an existing file.
  * @returns The arguments, to spread into `open`.
  */
 export function openArgs(
   path: string,
   write: boolean,
-  create = false,
+  create?: number,
 ): [Uint8Array<ArrayBuffer>, number, number] {
   const flags = (write ? O_WRONLY : O_RDONLY) | O_CLOEXEC;
-  return create ? [cString(path), flags | O_CREAT | O_EXCL, 0o600] : [cString(path), flags, 0];
+  return create !== undefined
+    ? [cString(path), flags | O_CREAT | O_EXCL, create]
+    : [cString(path), flags, 0];
 }

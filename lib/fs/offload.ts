@@ -291,11 +291,11 @@ export class KernelCopy {
    *
    * @param path The file.
    * @param write `true` to open it for writing (no truncate).
-   * @param create `true` to create it, mode 0600; EEXIST where the name exists.
+   * @param create The mode to create it with; EEXIST where the name exists.
    * @returns The file descriptor.
    * @throws {ErrnoError} When `open` fails.
    */
-  openFile(path: string, write: boolean, create = false): number {
+  openFile(path: string, write: boolean, create?: number): number {
     const fd = this.#lib.symbols.open(...openArgs(path, write, create));
     if (fd < 0) throw new ErrnoError("open", this.#errno());
     return fd;

@@ -55,6 +55,29 @@ export function tempPathFor(dst: string, leased = false): string {
   return `${folder}.${name}${tag}${TEMP_SUFFIX}`;
 }
 
+/**
+ * The mode a temporary is created with: the source's permission bits, and
+ * always the owner's read and write (a worker opens it again to write it),
+ * without setuid, setgid or sticky (set after the owner, by `chmod`). Where
+ * the umask leaves it the source's mode, the copy needs no `chmod`: into a
+ * share that is a round trip per file.
+ *
+ * @param mode The source's mode.
+ * @returns The mode to create the temporary with.
+ *
+ * @example
+ * ```ts
+ * import { temporaryMode } from "./publish.ts";
+ *
+ * console.log(temporaryMode(0o100644).toString(8)); // "644"
+ * console.log(temporaryMode(0o444).toString(8)); // "644"
+ * console.log(temporaryMode(0o4755).toString(8)); // "755"
+ * ```
+ */
+export function temporaryMode(mode: number): number {
+  return (mode & 0o777) | 0o600;
+}
+
 /** Temporaries named by this run under its leases so far. */
 let staged = 0;
 

@@ -24,6 +24,7 @@ import { type FileJob, Stopped } from "./file_job.ts";
 import type { Rest } from "./resume.ts";
 import { preallocate } from "./room.ts";
 import { alignedBytes } from "../fs/aligned_bytes.ts";
+import { temporaryMode } from "../fs/publish.ts";
 
 /** The pieces a journaled kernel copy is recorded in (without `--chunk-size`). */
 const KERNEL_JOURNAL_STEP_BYTES = 256 * 1024 * 1024;
@@ -182,12 +183,16 @@ async function readWriteWhole(job: FileJob, tmp: string): Promise<string | undef
     await run.pace(file.size);
     const data = await Deno.readFile(file.src);
     const digest = algorithm === null ? undefined : await hashBytes(algorithm, data);
-    await Deno.writeFile(tmp, data, { createNew: true, mode: 0o600 });
+    await Deno.writeFile(tmp, data, { createNew: true, mode: temporaryMode(file.mode) });
     return digest;
   }
   const hasher = algorithm === null ? undefined : await createHasher(algorithm);
   using src = await Deno.open(file.src, { read: true });
-  using dst = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+  using dst = await Deno.open(tmp, {
+    write: true,
+    createNew: true,
+    mode: temporaryMode(file.mode),
+  });
   const buffer = alignedBytes(Math.max(1, Math.min(file.size, bufferBytes)));
   for (;;) {
     if (run.cancelled) throw new Stopped();
@@ -219,7 +224,11 @@ function grows(job: FileJob): boolean {
  */
 async function createSized(job: FileJob, tmp: string): Promise<boolean> {
   try {
-    const handle = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+    const handle = await Deno.open(tmp, {
+      write: true,
+      createNew: true,
+      mode: temporaryMode(job.file.mode),
+    });
     try {
       if (!grows(job)) await handle.truncate(job.file.size);
     } finally {
@@ -285,7 +294,7 @@ async function copyRanges(
       offload: tryOffload(),
       offloadRequired: run.settings.offload === "always",
       offloadStepBytes: step,
-      ...(byWorker ? { create: true } : {}),
+      ...(byWorker ? { create: temporaryMode(file.mode) } : {}),
       ...(file.sparse ? { sparse: true } : {}),
       // Journaled ranges with --fsync are on storage: a run after a power cut continues them.
       ...(journaled !== undefined && run.settings.fsync ? { fsync: true } : {}),

@@ -231,9 +231,9 @@ async function copyAndPublish(job: FileJob): Promise<void> {
         const rest = await takeOver(job, tmp);
         const copied = rest === null ? await copyBytes(job, tmp) : await copyRest(job, tmp, rest);
         if (copied === "stopped") return;
-        await checkSize(job, tmp);
+        const written = await checkSize(job, tmp);
         if (run.settings.verify !== "size" && !(await verifyContent(job, tmp))) return;
-        await finalize(job, tmp, copied === "copied-with-mode");
+        await finalize(job, tmp, copied === "copied-with-mode" || hasModeOf(written, file));
       }
     }
     if (outcome === "unsupported") {
@@ -294,8 +294,13 @@ async function retryOf(error: unknown, tmp: string): Promise<"retry"> {
   return "retry";
 }
 
-/** Size check of the written file, and a check that the source did not change meanwhile. */
-async function checkSize(job: FileJob, tmp: string): Promise<void> {
+/**
+ * Size check of the written file, and a check that the source did not change
+ * meanwhile.
+ *
+ * @returns What the written file's `stat` said.
+ */
+async function checkSize(job: FileJob, tmp: string): Promise<Deno.FileInfo> {
   const { file, ops } = job;
   const [written, source] = await Promise.all([ops.stat(tmp), ops.stat(file.src)]);
   // A source that changed explains a copy of another size: said first.
@@ -307,6 +312,15 @@ async function checkSize(job: FileJob, tmp: string): Promise<void> {
   if (written.size !== file.size) {
     throw new Error(`size check failed: expected ${file.size} bytes, the copy has ${written.size}`);
   }
+  return written;
+}
+
+/**
+ * Whether the written file has the source's mode already: created with it
+ * (`temporaryMode`) and kept by the umask, so that no `chmod` is needed.
+ */
+function hasModeOf(written: Deno.FileInfo, file: PlannedFile): boolean {
+  return written.mode !== null && (written.mode & 0o7777) === (file.mode & 0o7777);
 }
 
 /**
@@ -365,14 +379,14 @@ export async function publishStaged(run: Run, file: PlannedFile, tmp: string): P
       }
       return job.fail("its shared temporary is gone: run its shards again", undefined, "not-found");
     }
-    await checkSize(job, tmp);
+    const written = await checkSize(job, tmp);
     job.countBytes(file.size);
     if (run.settings.hash !== null) {
       job.sourceDigest = await hashRanges(job, file.src, "cannot read the source");
       if (job.sourceDigest === undefined) return;
       if (run.settings.verify !== "size" && !(await verifyContent(job, tmp))) return;
     }
-    await finalize(job, tmp, false);
+    await finalize(job, tmp, hasModeOf(written, file));
     if (!(await keepWhatIsReplaced(job))) return;
     const outcome = await publish(
       tmp,

@@ -113,7 +113,7 @@ function busy<T>(call: () => T): T {
   return whileBusySync(call, () => control?.cancelled === true);
 }
 
-function openRangeFile(path: string, write: boolean, create = false): RangeFile {
+function openRangeFile(path: string, write: boolean, create?: number): RangeFile {
   kernel ??= KernelCopy.open();
   if (kernel !== null) {
     const k = kernel;
@@ -131,8 +131,8 @@ function openRangeFile(path: string, write: boolean, create = false): RangeFile 
   const file = busy(() =>
     Deno.openSync(
       path,
-      create
-        ? { write: true, createNew: true, mode: 0o600 }
+      create !== undefined
+        ? { write: true, createNew: true, mode: create }
         : write
         ? { write: true }
         : { read: true },
@@ -206,7 +206,7 @@ function openDestination(job: CopyMessage): RangeFile {
   if (held !== undefined) return held;
   releaseDestination();
   try {
-    const file = openRangeFile(job.dst, true, job.create === true);
+    const file = openRangeFile(job.dst, true, job.create);
     // Made: a later open for this range (after a refused kernel copy) opens it.
     delete job.create;
     return file;

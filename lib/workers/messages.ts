@@ -30,12 +30,12 @@ export interface CopyMessage {
   /** Destination path (the temporary file, created at its full size unless `create`). */
   dst: string;
   /**
-   * The worker creates the destination (`O_EXCL`, mode 0600) when it first
-   * opens it: a file copied as one range from its start, whose temporary
-   * the main thread did not make (each open and close of a file on a share
-   * costs round trips).
+   * The worker creates the destination (`O_EXCL`, with this mode: see
+   * `temporaryMode`) when it first opens it: a file copied as one range from
+   * its start, whose temporary the main thread did not make (each open and
+   * close of a file on a share costs round trips).
    */
-  create?: boolean;
+  create?: number;
   /** First byte of the range. */
   offset: number;
   /** Length of the range. */
