@@ -597,6 +597,27 @@ Deno.test({
   },
 });
 
+/**
+ * Writes a small `src`, copies it to `dst` under strace (`statfs` and
+ * `calls`), checks the copy and that the share's `statfs` was asked once.
+ *
+ * @returns The traced lines.
+ */
+async function copyAskingStatfsOnce(
+  dir: string,
+  onShare: string,
+  calls: string,
+  src: string,
+  dst: string,
+): Promise<string[]> {
+  await writeRandomFile(src, 3000);
+  const lines = await traceCli(dir, `statfs,${calls}`, ["copy", "--quiet", src, dst], SHARE_FLAGS);
+  await assertSameFile(dst, src);
+  const asked = lines.filter((l) => l.includes(`statfs("${onShare}"`));
+  assertEquals(asked.length, 1, asked.join("\n"));
+  return lines;
+}
+
 // Into a share each round trip counts: the free-space check's `statfs` of the
 // destination folder also tells its kind (it was asked twice), and the worker
 // that writes the file starts then, while the folder's lease is being taken,
@@ -609,13 +630,8 @@ Deno.test({
     await onTestbedShare("the round-trip test", async (onShare) => {
       await withTempDir(async (dir) => {
         const src = join(dir, "sh010.1001.exr");
-        await writeRandomFile(src, 3000);
-        const lines = await traceCli(dir, "statfs,openat,prctl", [
-          ...["copy", "--quiet", src, join(onShare, "sh010.1001.exr")],
-        ], SHARE_FLAGS);
-        await assertSameFile(join(onShare, "sh010.1001.exr"), src);
-        const asked = lines.filter((l) => l.includes(`statfs("${onShare}"`));
-        assertEquals(asked.length, 1, asked.join("\n"));
+        const dst = join(onShare, "sh010.1001.exr");
+        const lines = await copyAskingStatfsOnce(dir, onShare, "openat,prctl", src, dst);
         const worker = lines.find((l) => /prctl\(PR_SET_NAME, "worker-/.test(l));
         assertBeforeLease(lines, worker, "a worker");
       });
@@ -636,14 +652,8 @@ Deno.test({
     await onTestbedShare("the within-share statfs test", async (onShare) => {
       await withTempDir(async (dir) => {
         const src = join(onShare, "sh020.1001.exr");
-        await writeRandomFile(src, 3000);
         const dst = join(onShare, "sh020.1001.copy.exr");
-        const lines = await traceCli(dir, "statfs,readlink", [
-          ...["copy", "--quiet", src, dst],
-        ], SHARE_FLAGS);
-        await assertSameFile(dst, src);
-        const asked = lines.filter((l) => l.includes(`statfs("${onShare}"`));
-        assertEquals(asked.length, 1, asked.join("\n"));
+        const lines = await copyAskingStatfsOnce(dir, onShare, "readlink", src, dst);
         // The destination was missing when first looked at: its real path is its folder's.
         const resolved = lines.filter((l) => l.includes(`readlink("${dst}"`));
         assertEquals(resolved, []);
