@@ -188,11 +188,7 @@ async function readWriteWhole(job: FileJob, tmp: string): Promise<string | undef
   }
   const hasher = algorithm === null ? undefined : await createHasher(algorithm);
   using src = await Deno.open(file.src, { read: true });
-  using dst = await Deno.open(tmp, {
-    write: true,
-    createNew: true,
-    mode: temporaryMode(file.mode),
-  });
+  using dst = await createTemporary(tmp, file.mode);
   const buffer = alignedBytes(Math.max(1, Math.min(file.size, bufferBytes)));
   for (;;) {
     if (run.cancelled) throw new Stopped();
@@ -202,6 +198,11 @@ async function readWriteWhole(job: FileJob, tmp: string): Promise<string | undef
     hasher?.update(buffer.subarray(0, got));
     for (let put = 0; put < got;) put += await dst.write(buffer.subarray(put, got));
   }
+}
+
+/** Creates a temporary for writing (`O_EXCL`, with {@linkcode temporaryMode} of the source's mode). */
+function createTemporary(tmp: string, mode: number): Promise<Deno.FsFile> {
+  return Deno.open(tmp, { write: true, createNew: true, mode: temporaryMode(mode) });
 }
 
 /**
@@ -224,11 +225,7 @@ function grows(job: FileJob): boolean {
  */
 async function createSized(job: FileJob, tmp: string): Promise<boolean> {
   try {
-    const handle = await Deno.open(tmp, {
-      write: true,
-      createNew: true,
-      mode: temporaryMode(job.file.mode),
-    });
+    const handle = await createTemporary(tmp, job.file.mode);
     try {
       if (!grows(job)) await handle.truncate(job.file.size);
     } finally {
