@@ -11,10 +11,13 @@
  * ```sh
  * deno task bench:alternate -- --baseline ../ferry-before [--rounds 8] [--drop-caches] SRC DST [-- ferry flags]
  * deno task bench:alternate -- --baseline ../ferry-before --offload SRC DST1 DST2 [-- ferry flags]
+ * deno task bench:alternate -- --baseline ../ferry-before --apply BATCH.json [-- ferry flags]
  * ```
  *
  * With `--offload` the command is `ferry offload -q [flags] SRC DST1 DST2…`
- * (every destination removed before each round).
+ * (every destination removed before each round); with `--apply` it is
+ * `ferry apply -q [flags] BATCH.json` (every mapping's `dst` removed before
+ * each round).
  *
  * @module
  */
@@ -30,6 +33,7 @@ const { values, positionals } = parseArgs({
     rounds: { type: "string", default: "8" },
     "drop-caches": { type: "boolean", default: false },
     offload: { type: "boolean", default: false },
+    apply: { type: "boolean", default: false },
   },
   allowPositionals: true,
 });
@@ -37,16 +41,23 @@ const { values, positionals } = parseArgs({
 const dashes = Deno.args.indexOf("--");
 const flags = dashes < 0 ? [] : Deno.args.slice(dashes + 1);
 const paths = positionals.slice(0, positionals.length - flags.length);
-const [src, ...dsts] = paths;
+const [src, ...given] = paths;
+// A batch's destinations are its mappings'.
+const dsts: string[] = values.apply && src !== undefined
+  ? (JSON.parse(Deno.readTextFileSync(src)) as { mappings: { dst: string }[] }).mappings.map((m) =>
+    m.dst
+  )
+  : given;
 const dst = dsts[0];
-const command = values.offload ? "offload" : "copy";
+const command = values.offload ? "offload" : values.apply ? "apply" : "copy";
 const rounds = Number(values.rounds);
 if (
   values.baseline === undefined || src === undefined || dst === undefined || !(rounds >= 1) ||
-  (!values.offload && dsts.length > 1)
+  (!values.offload && !values.apply && dsts.length > 1) || (values.apply && given.length > 0)
 ) {
   console.error(
-    "usage: deno task bench:alternate -- --baseline CHECKOUT [--rounds N] [--drop-caches] [--offload] SRC DST [DST…] [-- ferry flags]",
+    "usage: deno task bench:alternate -- --baseline CHECKOUT [--rounds N] [--drop-caches] [--offload] SRC DST [DST…] [-- ferry flags]\n" +
+      "       deno task bench:alternate -- --baseline CHECKOUT [--rounds N] [--drop-caches] --apply BATCH.json [-- ferry flags]",
   );
   Deno.exit(2);
 }
@@ -60,7 +71,8 @@ async function once(root: string): Promise<number> {
     await new Deno.Command("sync").output();
     await Deno.writeTextFile("/proc/sys/vm/drop_caches", "3");
   }
-  const [program, ...args] = ferryCommandAt(root, command, "-q", ...flags, src!, ...dsts);
+  const operands = values.apply ? [src!] : [src!, ...dsts];
+  const [program, ...args] = ferryCommandAt(root, command, "-q", ...flags, ...operands);
   const start = performance.now();
   const out = await new Deno.Command(program!, { args, stdout: "null", stderr: "piped" }).output();
   const seconds = (performance.now() - start) / 1000;

@@ -6,11 +6,13 @@ import { ConcurrencyTuner, lanesFor, type TunerWindow } from "../lib/transfer/co
 import { Lane } from "../lib/transfer/lane.ts";
 import { Accounting } from "../lib/transfer/accounting.ts";
 import { BatchConcurrency } from "../lib/transfer/batch_concurrency.ts";
+import { StoragePairs } from "../lib/transfer/storage_pairs.ts";
+import type { PlannedFile } from "../lib/plan/plan_item.ts";
 import { CLIMB_WINDOW_MS, type CpuTimes, TuningLoop } from "../lib/transfer/tuning_loop.ts";
 import { ControlBlock } from "../lib/workers/control.ts";
 import { WorkerPool } from "../lib/workers/pool.ts";
 import { rerunOptions, resolveOptions } from "../lib/options.ts";
-import { lastStreams } from "../lib/ledger/resume_point.ts";
+import { lastLevels, lastStreams } from "../lib/ledger/resume_point.ts";
 import { batchDir, journalsIn } from "../lib/ledger/ledger_dir.ts";
 import { applyMappings } from "../mod.ts";
 import { MIB } from "../lib/size.ts";
@@ -343,6 +345,179 @@ Deno.test("the adaptive level counts the bytes a verification reads back: storag
     clearInterval(reading);
     concurrency.stop();
     await pool.close();
+  }
+});
+
+/** A batch's concurrency with a pool and lanes of its own, on a machine whose CPUs stay idle. */
+function adaptiveTargets(): {
+  pool: WorkerPool;
+  accounting: Accounting;
+  targets: ConstructorParameters<typeof BatchConcurrency>[1];
+} {
+  const control = new ControlBlock(8);
+  const pool = new WorkerPool(control, { bufferBytes: 64 * 1024 });
+  const accounting = new Accounting(control, performance.now());
+  return {
+    pool,
+    accounting,
+    targets: { pool, large: new Lane(4, 16), small: new Lane(16, 64), accounting },
+  };
+}
+
+const PAIRS: Record<string, string> = { "1>2": "nfs → local", "2>3": "local → smb" };
+
+Deno.test("each storage pair of a batch gets a level of its own: a pair met first climbs from 2, a pair met again gets back its level", async () => {
+  const { pool, accounting, targets } = adaptiveTargets();
+  const changes: { streams: number; reason: string }[] = [];
+  const concurrency = new BatchConcurrency(resolveOptions({}), targets, {
+    onChange: ({ streams, reason }) => changes.push({ streams, reason }),
+    machineCpu: idleMachine(),
+  });
+  concurrency.labelPairs((pair) => PAIRS[pair] ?? pair);
+  concurrency.start();
+  concurrency.begin("1>2");
+  // Pair 1>2 copies 100 MiB/s per stream: it climbs.
+  const copying = setInterval(() => accounting.addChecked(pool.streams * MIB), 10);
+  try {
+    assert(
+      await waitFor(() => Promise.resolve(concurrency.inUse.streams >= 4), 5_000),
+      JSON.stringify(changes),
+    );
+  } finally {
+    clearInterval(copying);
+  }
+  const climbed = concurrency.inUse.streams;
+  try {
+    // A file of another pair starts while one of the first still runs: one level for both.
+    concurrency.begin("2>3");
+    assertEquals(concurrency.inUse.streams, climbed);
+    // The first pair's last file ends: the other pair's level, its own start.
+    const before = changes.length;
+    concurrency.end("1>2");
+    assertEquals(concurrency.inUse.streams, 2);
+    assertEquals(changes.slice(before), [
+      { streams: 2, reason: "files from local → smb: a level of its own" },
+    ]);
+    // And back: the first pair's files come again, at the level they had reached.
+    concurrency.begin("1>2");
+    concurrency.end("2>3");
+    assertEquals(concurrency.inUse.streams, climbed);
+    assertEquals(changes.at(-1), {
+      streams: climbed,
+      reason: "files from nfs → local again: its own level",
+    });
+    assertEquals(concurrency.levels, { "1>2": climbed, "2>3": 2 });
+  } finally {
+    concurrency.stop();
+    await pool.close();
+  }
+});
+
+Deno.test("a batch's storage pairs start at the levels its last run recorded for them, a new pair at the start level", async () => {
+  const { pool, targets } = adaptiveTargets();
+  const changes: { streams: number; reason: string }[] = [];
+  const concurrency = new BatchConcurrency(resolveOptions({}), targets, {
+    start: 3,
+    remembered: { "1>2": 6, "2>3": 3 },
+    onChange: ({ streams, reason }) => changes.push({ streams, reason }),
+    machineCpu: idleMachine(),
+  });
+  concurrency.labelPairs((pair) => PAIRS[pair] ?? pair);
+  try {
+    assertEquals(concurrency.inUse.streams, 3);
+    concurrency.begin("1>2");
+    assertEquals(concurrency.inUse.streams, 6);
+    assertEquals(changes, [{ streams: 6, reason: "nfs → local: the level its last run reached" }]);
+    concurrency.end("1>2");
+    concurrency.begin("2>3");
+    assertEquals(concurrency.inUse.streams, 3);
+    concurrency.end("2>3");
+    concurrency.begin("4>2");
+    assertEquals(concurrency.inUse.streams, 2);
+    assertEquals(concurrency.levels, { "1>2": 6, "2>3": 3, "4>2": 2 });
+  } finally {
+    concurrency.stop();
+    await pool.close();
+  }
+});
+
+Deno.test("StoragePairs looks up a destination folder once per folder the run did not make: a folder it made is on its parent's device", async () => {
+  const [dev, shm] = await Promise.all([Deno.stat("/dev"), Deno.stat("/dev/shm")]).catch(() => []);
+  if (dev === undefined || shm === undefined || dev.dev === shm.dev) {
+    console.log("skipped: needs /dev/shm mounted apart from /dev");
+    return;
+  }
+  await withTempDir(async (dir) => {
+    const mappings = [{ src: "/card/a", dst: join(dir, "out", "a") }];
+    const pairs = new StoragePairs(mappings);
+    const file = (dst: string) => ({ dev: 7, mapping: 0, dst }) as PlannedFile;
+    // Not there yet: its nearest existing folder's device, looked up.
+    const here = (await Deno.stat(dir)).dev;
+    assertEquals(pairs.now(file(join(dir, "out", "a", "f1"))), undefined);
+    assertEquals(await pairs.of(file(join(dir, "out", "a", "f1"))), `7>${here}`);
+    assertEquals(pairs.now(file(join(dir, "out", "a", "f2"))), `7>${here}`);
+    assertEquals(pairs.label(`7>${here}`), `/card/a → ${join(dir, "out", "a")}`);
+    // A folder the run made is taken as on its parent's device, without a look
+    // (a look at /dev/shm would find another device than /dev's).
+    pairs.made("/dev/shm");
+    assertEquals(await pairs.of(file("/dev/shm/f")), `7>${dev.dev}`);
+  });
+});
+
+Deno.test("ferry apply of mappings between two pairs of file systems reports the second pair's own level and journals each pair's", async (t) => {
+  const shm = await Deno.makeTempDir({ dir: "/dev/shm", prefix: "ferry-test-" }).catch(() => null);
+  if (shm === null) {
+    console.log("skipped: no /dev/shm to make a second file system of");
+    return;
+  }
+  try {
+    await withTempDir(async (dir) => {
+      const [shmDev, dirDev] = [(await Deno.stat(shm)).dev, (await Deno.stat(dir)).dev];
+      if (shmDev === dirDev) {
+        console.log(`skipped: /dev/shm and ${dir} are one file system`);
+        return;
+      }
+      // 40 files per mapping: more than the 16 small files in flight, so that
+      // the first pair's files end while the second's run.
+      for (const root of [join(shm, "a"), join(dir, "b")]) {
+        await Deno.mkdir(root);
+        for (let i = 0; i < 40; i++) await writeRandomFile(join(root, `f${i}.bin`), 64 * 1024);
+      }
+      const mappings = [
+        { src: join(shm, "a"), dst: join(dir, "out-a") },
+        { src: join(dir, "b"), dst: join(dir, "out-b") },
+      ];
+      const batch = join(dir, "batch.json");
+      await Deno.writeTextFile(batch, JSON.stringify({ mappings, batch_id: "pairs" }));
+      const ledger = join(dir, "ledger");
+      // Deno grants /dev only to --allow-all.
+      const run = await runCli(["apply", "--json", "--ledger", ledger, batch], {
+        flags: ["--allow-all"],
+      });
+      assertEquals(run.code, 0, run.stderr);
+      for (const { src, dst } of mappings) {
+        for (let i = 0; i < 40; i++) {
+          await assertSameFile(join(dst, `f${i}.bin`), join(src, `f${i}.bin`));
+        }
+      }
+      const events = run.stdout.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
+      const second = events.find((e) =>
+        e.event === "concurrency" && String(e.reason).startsWith("files from ")
+      );
+      assertEquals(
+        second?.reason,
+        `files from ${mappings[1]!.src} → ${mappings[1]!.dst}: a level of its own`,
+      );
+      await t.step("the journal has both pairs' levels", async () => {
+        const last = await lastLevels(ledger, "pairs", "none");
+        assertEquals(
+          Object.keys(last?.pairs ?? {}).sort(),
+          [`${dirDev}>${dirDev}`, `${shmDev}>${dirDev}`].sort(),
+        );
+      });
+    });
+  } finally {
+    await Deno.remove(shm, { recursive: true });
   }
 });
 

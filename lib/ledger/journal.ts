@@ -95,6 +95,7 @@ export class Journal {
   #uncommitted = 0;
   #inTransaction = false;
   #progress: Progress | undefined;
+  #pairStreams: Readonly<Record<string, number>> | undefined;
   #timer: ReturnType<typeof setInterval>;
   #closed = false;
 
@@ -126,7 +127,7 @@ export class Journal {
     );
     this.#updateRun = db.prepare(
       `UPDATE run SET updated_ms = ?, files_total = ?, bytes_total = ?, files_done = ?,
-         bytes_done = ?, planning = ?, streams = ? WHERE run_id = ?`,
+         bytes_done = ?, planning = ?, streams = ?, pair_streams = ? WHERE run_id = ?`,
     );
     this.#timer = setInterval(() => this.flush(), FLUSH_MS);
     // A journal never keeps a script alive on its own.
@@ -276,15 +277,18 @@ export class Journal {
    * The latest counts, written with the next transaction.
    *
    * @param progress A progress snapshot.
+   * @param pairStreams Adaptive concurrency's level per storage pair, where the batch's next run starts them.
    */
-  progress(progress: Progress): void {
+  progress(progress: Progress, pairStreams?: Readonly<Record<string, number>>): void {
     this.#progress = progress;
+    this.#pairStreams = pairStreams;
   }
 
   /** Commits what is written, with the latest counts, in one transaction. */
   flush(): void {
     if (this.#closed || this.error !== undefined) return;
     const progress = this.#progress;
+    const pairStreams = this.#pairStreams;
     const rows = this.#fileRows;
     if (!this.#inTransaction && progress === undefined && rows.length === 0) return;
     this.#progress = undefined;
@@ -301,6 +305,9 @@ export class Journal {
           progress.bytesDone,
           Number(progress.planning),
           progress.concurrency?.streams ?? null,
+          pairStreams === undefined || Object.keys(pairStreams).length === 0
+            ? null
+            : JSON.stringify(pairStreams),
           RUN_ID,
         );
       }

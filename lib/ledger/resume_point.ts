@@ -90,9 +90,51 @@ export async function resumables(
   return found;
 }
 
+/** The levels an earlier run of a batch had reached with adaptive concurrency. */
+export interface LastLevels {
+  /** The streams at its end. */
+  streams: number;
+  /** Each storage pair's streams (`srcDev>dstDev`, see `lib/transfer/storage_pairs.ts`), where recorded. */
+  pairs?: Record<string, number>;
+}
+
+/**
+ * The levels the newest earlier run of a batch had reached with adaptive
+ * concurrency, where this run starts (`lib/transfer/batch_concurrency.ts`).
+ *
+ * @param ledger The ledger folder.
+ * @param batchId The batch id.
+ * @param except This run's own journal.
+ * @returns The levels, or `undefined` when no earlier run recorded them.
+ */
+export async function lastLevels(
+  ledger: string,
+  batchId: string,
+  except: string,
+): Promise<LastLevels | undefined> {
+  for (const journal of journalsIn(await batchDir(ledger, batchId)).reverse()) {
+    if (journal === except) continue;
+    // An older format has no streams: `null`, as a run that recorded none.
+    const row = readJournal(journal, (db) => {
+      const columns = db.prepare("SELECT name FROM pragma_table_info('run')").all() as {
+        name: string;
+      }[];
+      const pairs = columns.some((c) => c.name === "pair_streams") ? "pair_streams" : "NULL";
+      return db.prepare(`SELECT streams, ${pairs} AS pairs FROM run`).get() as
+        | { streams: number | null; pairs: string | null }
+        | undefined;
+    });
+    const streams = row?.streams;
+    if (typeof streams !== "number" || streams <= 0) continue;
+    const pairs = parsePairs(row?.pairs ?? null);
+    return pairs === undefined ? { streams } : { streams, pairs };
+  }
+  return undefined;
+}
+
 /**
  * The streams the newest earlier run of a batch had reached with adaptive
- * concurrency, where this run starts (`lib/transfer/concurrency_tuner.ts`).
+ * concurrency ({@linkcode lastLevels} without the pairs).
  *
  * @param ledger The ledger folder.
  * @param batchId The batch id.
@@ -104,16 +146,21 @@ export async function lastStreams(
   batchId: string,
   except: string,
 ): Promise<number | undefined> {
-  for (const journal of journalsIn(await batchDir(ledger, batchId)).reverse()) {
-    if (journal === except) continue;
-    // An older format has no streams: `null`, as a run that recorded none.
-    const streams = readJournal(
-      journal,
-      (db) =>
-        (db.prepare("SELECT streams FROM run").get() as { streams: number | null } | undefined)
-          ?.streams,
-    );
-    if (typeof streams === "number" && streams > 0) return streams;
+  return (await lastLevels(ledger, batchId, except))?.streams;
+}
+
+/** A journal's `pair_streams`: only positive whole levels are kept. */
+function parsePairs(text: string | null): Record<string, number> | undefined {
+  if (text === null) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed !== "object" || parsed === null) return undefined;
+    const pairs: Record<string, number> = {};
+    for (const [pair, streams] of Object.entries(parsed)) {
+      if (Number.isInteger(streams) && streams > 0) pairs[pair] = streams;
+    }
+    return pairs;
+  } catch {
+    return undefined;
   }
-  return undefined;
 }

@@ -20,6 +20,10 @@
  *   (with their mode and time), the trees it moved with one rename.
  * - Since version 3: `run.shard`, `K/N` for a shard's run of a plan file
  *   (`--shard`), `finalize` for `ferry finalize`, `NULL` otherwise.
+ * - Since version 4: `run.streams`, the level adaptive concurrency had
+ *   reached; since version 5: `run.pair_streams`, that level per pair of
+ *   storage (JSON, `"srcDev>dstDev"` → streams). A run of the batch starts
+ *   there.
  *
  * @module
  */
@@ -27,7 +31,7 @@
 import { DatabaseSync } from "node:sqlite";
 
 /** The journal format this ferry writes. */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /**
  * How long a connection waits for another's lock before it gives up: a
@@ -107,6 +111,8 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE run ADD COLUMN shard TEXT;`,
   // 3 → 4: the streams adaptive concurrency had reached, where the next run starts.
   `ALTER TABLE run ADD COLUMN streams INTEGER;`,
+  // 4 → 5: those streams per pair of storage (JSON: "srcDev>dstDev" → streams).
+  `ALTER TABLE run ADD COLUMN pair_streams TEXT;`,
 ];
 
 /**

@@ -10,7 +10,7 @@
 
 import { CancelledError } from "../errors.ts";
 import { startJournal } from "../ledger/journal.ts";
-import { lastStreams, resumables } from "../ledger/resume_point.ts";
+import { lastLevels, resumables } from "../ledger/resume_point.ts";
 import { shardJournals } from "../ledger/shared_ranges.ts";
 import { isSharedTemp, shardLabel } from "../farm/shard.ts";
 import { assertFits, type SpaceNeed, spaceNeeds, tightDevices } from "../fs/free_space.ts";
@@ -28,6 +28,7 @@ import type { Progress, StartInfo } from "./progress.ts";
 import { ReadAhead } from "./read_ahead.ts";
 import type { ManifestOutcome, TransferResult } from "./result.ts";
 import { Run, type RunEvents } from "./run.ts";
+import { StoragePairs } from "./storage_pairs.ts";
 import { parseBandwidth, rateAt } from "./bandwidth.ts";
 import { FALLBACK_ID_BASE, moveTree } from "./tree_rename.ts";
 import type { ReadShare } from "../fanout/read_share.ts";
@@ -201,7 +202,9 @@ async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promis
     run.dirs.record = (change) => journal.dir(change);
     run.resumable = await resumables(options.ledger!, settings.batchId, journal.path);
     if (settings.concurrency === "adaptive") {
-      run.startStreams = await lastStreams(options.ledger!, settings.batchId, journal.path);
+      const last = await lastLevels(options.ledger!, settings.batchId, journal.path);
+      run.startStreams = last?.streams;
+      run.startPairs = last?.pairs;
     }
     if (shard !== undefined) {
       const journals = await shardJournals(options.ledger!, settings.batchId);
@@ -224,20 +227,18 @@ async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promis
   );
   await checkAhead(run, plan, reader, options);
 
+  const snapshot = (): Progress => {
+    run.accounting.planning = !reader.complete;
+    const progress = run.accounting.progress();
+    const limit = run.limit.rate;
+    if (limit !== null) progress.bandwidthLimit = limit;
+    if (run.concurrency !== undefined) progress.concurrency = run.concurrency.inUse;
+    journal?.progress(progress, run.concurrency?.levels);
+    return progress;
+  };
   const ticker = options.onProgress === undefined && journal === undefined
     ? undefined
-    : setInterval(
-      () => {
-        run.accounting.planning = !reader.complete;
-        const progress = run.accounting.progress();
-        const limit = run.limit.rate;
-        if (limit !== null) progress.bandwidthLimit = limit;
-        if (run.concurrency !== undefined) progress.concurrency = run.concurrency.inUse;
-        journal?.progress(progress);
-        options.onProgress?.(progress);
-      },
-      options.progressIntervalMs ?? 100,
-    );
+    : setInterval(() => options.onProgress?.(snapshot()), options.progressIntervalMs ?? 100);
   const stopBandwidth = applyBandwidth(run, options);
   const onAbort = (): void => run.cancel();
   const onKill = (): void => run.kill();
@@ -246,7 +247,7 @@ async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promis
   let manifests: ManifestOutcome[] | undefined;
   try {
     if (options.signal?.aborted) run.cancel();
-    await feed(run, reader, deliveries);
+    await feed(run, reader, plan.header.mappings, deliveries);
     // Killed runs' temporaries that no file of this run took over (a cancel leaves them to the next run).
     if (!run.cancelled) {
       for (const left of run.resumable.values()) await run.temporaries.reclaim(left.tmp);
@@ -281,6 +282,8 @@ async function runPlan(plan: Plan, options: RunOptions, startMs: number): Promis
   if (journal !== undefined) {
     const { totals } = result;
     const state = run.cancelled ? "cancelled" : result.ok ? "done" : "failed";
+    // The levels the run ended at, where its batch's next run starts.
+    snapshot();
     journal.close(state, totals, totals.bytesDone - totals.bytesRenamed - totals.bytesResumed);
     result.journal = { path: journal.path };
     if (journal.error !== undefined) result.journal.error = journal.error;
@@ -355,20 +358,30 @@ const SHARED_START_STREAMS = 4;
  * Feeds the plan's items to the lanes as they are read: folders are made and
  * strays reclaimed in plan order, before the files that go into them.
  */
-async function feed(run: Run, reader: ReadAhead<PlanItem>, deliveries?: Deliveries): Promise<void> {
+async function feed(
+  run: Run,
+  reader: ReadAhead<PlanItem>,
+  mappings: readonly Mapping[],
+  deliveries?: Deliveries,
+): Promise<void> {
   const { settings } = run;
   const large = new Lane(settings.fileWorkers, settings.fileWorkers * 4);
   const small = new Lane(settings.smallFileWorkers, settings.smallFileWorkers * 4);
   // Many small local files: enough in flight that the worker gets full batches.
   run.onLocalWorker = () => small.widen(LOCAL_IN_FLIGHT);
   const { pool, accounting } = run;
+  const fresh = run.share === undefined ? undefined : SHARED_START_STREAMS;
   run.concurrency = new BatchConcurrency(settings, { pool, large, small, accounting }, {
-    start: run.startStreams ?? (run.share === undefined ? undefined : SHARED_START_STREAMS),
+    start: run.startStreams ?? fresh,
+    fresh,
+    remembered: run.startPairs,
     onChange: run.events.onConcurrency,
   });
   run.concurrency.start();
+  const pairs = settings.concurrency === "adaptive" ? new StoragePairs(mappings) : undefined;
+  if (pairs !== undefined) run.concurrency.labelPairs((pair) => pairs.label(pair));
   try {
-    await feedLanes(run, reader, { large, small }, deliveries);
+    await feedLanes(run, reader, { large, small }, pairs, deliveries);
   } finally {
     run.concurrency.stop();
   }
@@ -379,6 +392,7 @@ async function feedLanes(
   run: Run,
   reader: ReadAhead<PlanItem>,
   { large, small }: { large: Lane; small: Lane },
+  pairs: StoragePairs | undefined,
   deliveries?: Deliveries,
 ): Promise<void> {
   const { settings } = run;
@@ -395,6 +409,7 @@ async function feedLanes(
       deliveries?.dir(item);
       if (!item.rename) {
         await run.dirs.make(item);
+        pairs?.made(item.dst);
         return;
       }
       const copyInstead = await moveTree(run, item, ids);
@@ -406,7 +421,11 @@ async function feedLanes(
       return;
     }
     const lane = item.size >= settings.cutoffBytes ? large : small;
-    await lane.push(() => transferFile(run, item));
+    // A file that is skipped or failed moves nothing: it does not change the pair.
+    const pair = pairs === undefined || item.action === "skip" || item.action === "fail"
+      ? undefined
+      : pairs.now(item) ?? await pairs.of(item);
+    await lane.push(() => transferFile(run, item, pair));
   };
   for (;;) {
     // An item read already is taken without a wait; `next` waits for the plan.

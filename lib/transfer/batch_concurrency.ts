@@ -2,7 +2,12 @@
  * The concurrency of a running batch: fixed, or adaptive — measured in
  * windows from the batch's own counters and the machine's CPU time
  * ({@linkcode TuningLoop}), decided by a {@linkcode ConcurrencyTuner},
- * applied to the worker pool and the two lanes.
+ * applied to the worker pool and the two lanes. An adaptive batch keeps one
+ * tuner per pair of storage its files move between (`storage_pairs.ts`):
+ * when the files fed to the lanes come from another pair, that pair's level
+ * applies (a pair met for the first time climbs from the start level), and
+ * the levels are journaled, so that the batch's next run starts each pair
+ * where it was.
  *
  * @module
  */
@@ -51,6 +56,15 @@ export class BatchConcurrency {
   #settings: ResolvedSettings;
   #targets: ConcurrencyTargets;
   #loop: TuningLoop | undefined;
+  #tuner: ConcurrencyTuner | undefined;
+  /** The tuner of each storage pair met so far, and the pair whose files are fed now. */
+  #tuners = new Map<string, ConcurrencyTuner>();
+  #pair: string | undefined;
+  /** Files running per pair, and each pair in words. */
+  #running = new Map<string, number>();
+  #labelOf: (pair: string) => string = (pair) => pair;
+  #fresh: number | undefined;
+  #remembered: Readonly<Record<string, number>>;
   #lanes: Lanes;
   #rangesPerFile: 1 | 2 = 2;
   #onChange: ((change: ConcurrencyChange) => void) | undefined;
@@ -61,14 +75,19 @@ export class BatchConcurrency {
    * @param settings The batch's settings: the mode and the ceilings.
    * @param targets The pool, the lanes and the counters.
    * @param options `start`: the streams to start with (a resumed batch's last
-   *   level); `onChange`: called with each change of an adaptive level;
-   *   `machineCpu`: the machine's CPU time (see {@linkcode TuningLoop}).
+   *   level); `fresh`: the streams a storage pair met for the first time
+   *   starts with (default: the tuner's, 2); `remembered`: each storage
+   *   pair's level in the batch's last run; `onChange`: called with each
+   *   change of an adaptive level; `machineCpu`: the machine's CPU time (see
+   *   {@linkcode TuningLoop}).
    */
   constructor(
     settings: ResolvedSettings,
     targets: ConcurrencyTargets,
     options: {
       start?: number | undefined;
+      fresh?: number | undefined;
+      remembered?: Readonly<Record<string, number>> | undefined;
       onChange?: ((change: ConcurrencyChange) => void) | undefined;
       machineCpu?: () => CpuTimes | null;
     } = {},
@@ -76,14 +95,14 @@ export class BatchConcurrency {
     this.#settings = settings;
     this.#targets = targets;
     this.#onChange = options.onChange;
+    this.#fresh = options.fresh;
+    this.#remembered = options.remembered ?? {};
     const ceilings = this.#ceilings;
     if (settings.concurrency === "fixed") {
       this.#lanes = ceilings;
     } else {
-      const tuner = new ConcurrencyTuner({
-        max: settings.maxWorkers,
-        ...(options.start === undefined ? {} : { start: options.start }),
-      });
+      const tuner = this.#newTuner(options.start ?? options.fresh);
+      this.#tuner = tuner;
       this.#lanes = lanesFor(tuner.streams, ceilings);
       this.#loop = new TuningLoop(
         tuner,
@@ -111,6 +130,85 @@ export class BatchConcurrency {
   }
 
   /**
+   * A file that moves between this pair of storage starts (adaptive only;
+   * {@linkcode BatchConcurrency.end} when it has ended). Once no file of the
+   * pair in use is running, the pair with the most files running (or the
+   * next file's) brings its level: its own tuner, or the one it had when its
+   * files came before, and the change is reported. Files of two pairs that
+   * keep running side by side share one level. The batch's first pair keeps the
+   * level the batch started with, unless its last run recorded one for it.
+   *
+   * @param pair The pair's key (`srcDev>dstDev`, see `storage_pairs.ts`).
+   */
+  begin(pair: string): void {
+    if (this.#loop === undefined) return;
+    this.#running.set(pair, (this.#running.get(pair) ?? 0) + 1);
+    if (pair === this.#pair) return;
+    if (this.#pair !== undefined && (this.#running.get(this.#pair) ?? 0) > 0) return;
+    this.#switchTo(pair);
+  }
+
+  /**
+   * How the reports name a storage pair (default: its key).
+   *
+   * @param labelOf The pair in words, e.g. the mapping that showed it.
+   */
+  labelPairs(labelOf: (pair: string) => string): void {
+    this.#labelOf = labelOf;
+  }
+
+  /**
+   * A file that {@linkcode BatchConcurrency.begin} started has ended.
+   *
+   * @param pair Its pair's key.
+   */
+  end(pair: string): void {
+    const running = (this.#running.get(pair) ?? 1) - 1;
+    this.#running.set(pair, running);
+    if (pair !== this.#pair || running > 0) return;
+    // The pair in use has no file running: the pair with the most files running takes over.
+    let next: string | undefined;
+    for (const [other, count] of this.#running) {
+      if (count > 0 && (next === undefined || count > this.#running.get(next)!)) next = other;
+    }
+    if (next !== undefined) this.#switchTo(next);
+  }
+
+  #switchTo(pair: string): void {
+    const first = this.#pair === undefined;
+    this.#pair = pair;
+    let tuner = this.#tuners.get(pair);
+    const met = tuner !== undefined;
+    if (tuner === undefined) {
+      const remembered = this.#remembered[pair];
+      tuner = first && (remembered === undefined || remembered === this.#tuner!.streams)
+        ? this.#tuner!
+        : this.#newTuner(remembered ?? this.#fresh);
+      this.#tuners.set(pair, tuner);
+    }
+    if (tuner === this.#tuner) return;
+    this.#tuner = tuner;
+    this.#loop!.retarget(tuner);
+    const from = this.#lanes.streams;
+    this.#lanes = lanesFor(tuner.streams, this.#ceilings, this.#rangesPerFile);
+    this.#apply();
+    const label = this.#labelOf(pair);
+    const reason = first
+      ? `${label}: the level its last run reached`
+      : met
+      ? `files from ${label} again: its own level`
+      : `files from ${label}: a level of its own`;
+    this.#onChange?.({ ...this.inUse, from, reason });
+  }
+
+  /** Each storage pair's adaptive level so far (journaled with the progress). */
+  get levels(): Record<string, number> {
+    const levels: Record<string, number> = {};
+    for (const [pair, tuner] of this.#tuners) levels[pair] = tuner.streams;
+    return levels;
+  }
+
+  /**
    * A large file's ranges run one at a time (into a share): from now on an
    * adaptive level lets as many large files run at once as it has streams,
    * where it let half as many. Fixed concurrency keeps its counts.
@@ -125,6 +223,13 @@ export class BatchConcurrency {
   /** The concurrency in use, for progress events. */
   get inUse(): ConcurrencyInUse {
     return { mode: this.#settings.concurrency, ...this.#lanes };
+  }
+
+  #newTuner(start: number | undefined): ConcurrencyTuner {
+    return new ConcurrencyTuner({
+      max: this.#settings.maxWorkers,
+      ...(start === undefined ? {} : { start }),
+    });
   }
 
   get #ceilings(): Lanes {

@@ -34,9 +34,11 @@ import type { Run } from "./run.ts";
  *
  * @param run The running batch.
  * @param file The plan item.
+ * @param pair The pair of storage it moves between (`storage_pairs.ts`), for adaptive concurrency.
  */
-export async function transferFile(run: Run, file: PlannedFile): Promise<void> {
+export async function transferFile(run: Run, file: PlannedFile, pair?: string): Promise<void> {
   const job = new FileJob(run, file);
+  if (pair !== undefined) run.concurrency?.begin(pair);
   try {
     if (file.action !== "copy" && (await settledApart(job))) return;
     if (run.cancelled) return;
@@ -54,6 +56,7 @@ export async function transferFile(run: Run, file: PlannedFile): Promise<void> {
   } finally {
     if (!job.ended) job.finish("cancelled");
     run.share?.reads.passed(file, run.share.seat);
+    if (pair !== undefined) run.concurrency?.end(pair);
   }
 }
 

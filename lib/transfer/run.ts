@@ -95,6 +95,8 @@ export class Run {
   concurrency: BatchConcurrency | undefined;
   /** The streams an adaptive concurrency starts with: the level the batch's last run reached. */
   startStreams: number | undefined;
+  /** Each storage pair's level in the batch's last run (`storage_pairs.ts`), where its files start. */
+  startPairs: Record<string, number> | undefined;
   #cancelled = false;
   #kernel: KernelCopyAsync | null | undefined;
   #local: LocalCopier | null | undefined;

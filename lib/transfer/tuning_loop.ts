@@ -88,6 +88,24 @@ export class TuningLoop {
     this.#next();
   }
 
+  /**
+   * Gives the windows to another tuner from now on: the batch's files come
+   * from another pair of storage (`batch_concurrency.ts`). The window under
+   * way mixes both pairs' work and is dropped; the first window with work
+   * after it only sets the baseline again, as at the start.
+   *
+   * @param tuner The tuner that decides from now on.
+   */
+  retarget(tuner: ConcurrencyTuner): void {
+    this.#tuner = tuner;
+    this.#warm = false;
+    this.#settlingSince = undefined;
+    if (this.#timer === undefined) return;
+    clearTimeout(this.#timer);
+    this.#last = this.#sample();
+    this.#next();
+  }
+
   /** Stops measuring (the timer no longer keeps the process alive). */
   stop(): void {
     clearTimeout(this.#timer);
