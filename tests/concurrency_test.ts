@@ -444,7 +444,7 @@ Deno.test("a batch's storage pairs start at the levels its last run recorded for
 Deno.test("StoragePairs looks up a destination folder once per folder the run did not make: a folder it made is on its parent's device", async () => {
   const [dev, shm] = await Promise.all([Deno.stat("/dev"), Deno.stat("/dev/shm")]).catch(() => []);
   if (dev === undefined || shm === undefined || dev.dev === shm.dev) {
-    console.log("skipped: needs /dev/shm mounted apart from /dev");
+    console.warn("SKIPPED the StoragePairs test: needs /dev/shm mounted apart from /dev");
     return;
   }
   await withTempDir(async (dir) => {
@@ -467,14 +467,14 @@ Deno.test("StoragePairs looks up a destination folder once per folder the run di
 Deno.test("ferry apply of mappings between two pairs of file systems reports the second pair's own level and journals each pair's", async (t) => {
   const shm = await Deno.makeTempDir({ dir: "/dev/shm", prefix: "ferry-test-" }).catch(() => null);
   if (shm === null) {
-    console.log("skipped: no /dev/shm to make a second file system of");
+    console.warn("SKIPPED the two-pair batch: no /dev/shm to make a second file system of");
     return;
   }
   try {
     await withTempDir(async (dir) => {
       const [shmDev, dirDev] = [(await Deno.stat(shm)).dev, (await Deno.stat(dir)).dev];
       if (shmDev === dirDev) {
-        console.log(`skipped: /dev/shm and ${dir} are one file system`);
+        console.warn(`SKIPPED the two-pair batch: /dev/shm and ${dir} are one file system`);
         return;
       }
       // 40 files per mapping: more than the 16 small files in flight, so that

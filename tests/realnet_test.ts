@@ -7,6 +7,7 @@ import { MIB } from "../lib/size.ts";
 import { publish, TEMP_SUFFIX } from "../lib/fs/publish.ts";
 import { isBusy, whileBusy } from "../lib/fs/busy.ts";
 import { describeError } from "../lib/errors.ts";
+import { lastLevels } from "../lib/ledger/resume_point.ts";
 import {
   assert,
   assertEquals,
@@ -332,6 +333,51 @@ Deno.test({
         }
         await assertNoTemps(remote);
       }, { dir: real.smb });
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "NFS and SMB: a batch that reads from NFS and writes to SMB tunes each pair of storage on its own and journals both levels",
+  ignore,
+  fn: async () => {
+    await withTempDir(async (local) => {
+      await withTempDir(async (nfs) => {
+        await withTempDir(async (smb) => {
+          // More files per mapping than the 16 small files in flight: the
+          // first pair's files end while the second's run.
+          const mappings = [
+            { src: join(nfs, "plates"), dst: join(local, "plates") },
+            { src: join(local, "renders"), dst: join(smb, "renders") },
+          ];
+          for (const { src } of mappings) {
+            await Deno.mkdir(src);
+            for (let i = 0; i < 40; i++) await writeRandomFile(join(src, `f${i}.exr`), 96 * 1024);
+          }
+          const batch = join(local, "batch.json");
+          await Deno.writeTextFile(batch, JSON.stringify({ mappings, batch_id: "pairs" }));
+          const ledger = join(local, "ledger");
+          const run = await runCli(["apply", "--json", "--ledger", ledger, batch], {
+            flags: ["-A"],
+          });
+          assertEquals(run.code, 0, run.stderr);
+          for (const { src, dst } of mappings) await assertSameTree(dst, src);
+          const reasons = run.stdout.trim().split("\n").map((l) => JSON.parse(l))
+            .filter((e) => e.event === "concurrency").map((e) => e.reason);
+          const second = `${mappings[1]!.src} → ${mappings[1]!.dst}`;
+          assert(
+            reasons.includes(`files from ${second}: a level of its own`),
+            JSON.stringify(reasons),
+          );
+          const [n, l, s] = await Promise.all([nfs, local, smb].map((d) => Deno.stat(d)));
+          const last = await lastLevels(ledger, "pairs", "none");
+          assertEquals(
+            Object.keys(last?.pairs ?? {}).sort(),
+            [`${n!.dev}>${l!.dev}`, `${l!.dev}>${s!.dev}`].sort(),
+          );
+        }, { dir: real.smb });
+      }, { dir: real.nfs });
     });
   },
 });
