@@ -130,7 +130,9 @@ export class Reporter {
    */
   file(file: FileResult): void {
     this.sequences?.file(file);
-    if (this.sequences === undefined && file.status !== "cancelled") this.#folders.add(file.dst);
+    if (this.sequences === undefined && file.status !== "cancelled" && this.#gapsShown) {
+      this.#folders.add(file.dst);
+    }
     // An event object per file only where it is written (100 000 files: 100 000 objects).
     if (this.#json || this.#log !== undefined) this.#stdout(fileEvent(file));
     if (this.verbose) {
@@ -274,6 +276,15 @@ export class Reporter {
           `missing ${g.missing}\n`,
       );
     }
+  }
+
+  /**
+   * Whether the summary's sequence gaps are seen anywhere: on stderr (not
+   * `--quiet`), in `--json` or in the log. Where they are not, the names are
+   * not kept (100 000 files: ~0.1 s and their names' memory).
+   */
+  get #gapsShown(): boolean {
+    return !this.#quiet || this.#json || this.#log !== undefined;
   }
 
   /** Names of the files a copy of folders delivered, for the gaps of its sequences. */
