@@ -4,10 +4,10 @@
  * ({@linkcode TuningLoop}), decided by a {@linkcode ConcurrencyTuner},
  * applied to the worker pool and the two lanes. An adaptive batch keeps one
  * tuner per pair of storage its files move between (`storage_pairs.ts`):
- * when the files fed to the lanes come from another pair, that pair's level
- * applies (a pair met for the first time climbs from the start level), and
- * the levels are journaled, so that the batch's next run starts each pair
- * where it was.
+ * once no file of the pair in use is running, the pair whose files run
+ * brings its own level (a pair met for the first time climbs from the start
+ * level), and the levels are journaled, so that the batch's next run starts
+ * each pair where it was.
  *
  * @module
  */
