@@ -236,6 +236,38 @@ export interface CliRun {
 }
 
 /**
+ * Fills each mapping's source folder with `count` random files, runs the
+ * mappings as one JSON batch (`ferry apply --json`, a ledger in `dir`, every
+ * grant) and checks that it ended well with identical trees.
+ *
+ * @param dir Where the batch file and the ledger go.
+ * @param mappings The mappings (their sources are made).
+ * @param batchId The batch's id.
+ * @param count Files per mapping.
+ * @returns The events and the ledger folder.
+ */
+export async function applyFilledBatch(
+  dir: string,
+  mappings: { src: string; dst: string }[],
+  batchId: string,
+  count = 40,
+): Promise<{ events: Record<string, unknown>[]; ledger: string }> {
+  for (const { src } of mappings) {
+    await Deno.mkdir(src);
+    for (let i = 0; i < count; i++) await writeRandomFile(join(src, `f${i}.exr`), 96 * 1024);
+  }
+  const batch = join(dir, "batch.json");
+  await Deno.writeTextFile(batch, JSON.stringify({ mappings, batch_id: batchId }));
+  const ledger = join(dir, "ledger");
+  // Deno grants /dev (a test's /dev/shm) only to --allow-all.
+  const run = await runCli(["apply", "--json", "--ledger", ledger, batch], { flags: ["-A"] });
+  assertEquals(run.code, 0, run.stderr);
+  for (const { src, dst } of mappings) await assertSameTree(dst, src);
+  const events = run.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  return { events, ledger };
+}
+
+/**
  * Runs the real CLI in a subprocess.
  *
  * @param args The CLI arguments.

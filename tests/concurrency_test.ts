@@ -17,6 +17,7 @@ import { batchDir, journalsIn } from "../lib/ledger/ledger_dir.ts";
 import { applyMappings } from "../mod.ts";
 import { MIB } from "../lib/size.ts";
 import {
+  applyFilledBatch,
   assert,
   assertEquals,
   assertMatch,
@@ -479,28 +480,11 @@ Deno.test("ferry apply of mappings between two pairs of file systems reports the
       }
       // 40 files per mapping: more than the 16 small files in flight, so that
       // the first pair's files end while the second's run.
-      for (const root of [join(shm, "a"), join(dir, "b")]) {
-        await Deno.mkdir(root);
-        for (let i = 0; i < 40; i++) await writeRandomFile(join(root, `f${i}.bin`), 64 * 1024);
-      }
       const mappings = [
         { src: join(shm, "a"), dst: join(dir, "out-a") },
         { src: join(dir, "b"), dst: join(dir, "out-b") },
       ];
-      const batch = join(dir, "batch.json");
-      await Deno.writeTextFile(batch, JSON.stringify({ mappings, batch_id: "pairs" }));
-      const ledger = join(dir, "ledger");
-      // Deno grants /dev only to --allow-all.
-      const run = await runCli(["apply", "--json", "--ledger", ledger, batch], {
-        flags: ["--allow-all"],
-      });
-      assertEquals(run.code, 0, run.stderr);
-      for (const { src, dst } of mappings) {
-        for (let i = 0; i < 40; i++) {
-          await assertSameFile(join(dst, `f${i}.bin`), join(src, `f${i}.bin`));
-        }
-      }
-      const events = run.stdout.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
+      const { events, ledger } = await applyFilledBatch(dir, mappings, "pairs");
       const second = events.find((e) =>
         e.event === "concurrency" && String(e.reason).startsWith("files from ")
       );

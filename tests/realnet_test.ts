@@ -9,6 +9,7 @@ import { isBusy, whileBusy } from "../lib/fs/busy.ts";
 import { describeError } from "../lib/errors.ts";
 import { lastLevels } from "../lib/ledger/resume_point.ts";
 import {
+  applyFilledBatch,
   assert,
   assertEquals,
   assertMatch,
@@ -351,20 +352,8 @@ Deno.test({
             { src: join(nfs, "plates"), dst: join(local, "plates") },
             { src: join(local, "renders"), dst: join(smb, "renders") },
           ];
-          for (const { src } of mappings) {
-            await Deno.mkdir(src);
-            for (let i = 0; i < 40; i++) await writeRandomFile(join(src, `f${i}.exr`), 96 * 1024);
-          }
-          const batch = join(local, "batch.json");
-          await Deno.writeTextFile(batch, JSON.stringify({ mappings, batch_id: "pairs" }));
-          const ledger = join(local, "ledger");
-          const run = await runCli(["apply", "--json", "--ledger", ledger, batch], {
-            flags: ["-A"],
-          });
-          assertEquals(run.code, 0, run.stderr);
-          for (const { src, dst } of mappings) await assertSameTree(dst, src);
-          const reasons = run.stdout.trim().split("\n").map((l) => JSON.parse(l))
-            .filter((e) => e.event === "concurrency").map((e) => e.reason);
+          const { events, ledger } = await applyFilledBatch(local, mappings, "pairs");
+          const reasons = events.filter((e) => e.event === "concurrency").map((e) => e.reason);
           const second = `${mappings[1]!.src} → ${mappings[1]!.dst}`;
           assert(
             reasons.includes(`files from ${second}: a level of its own`),

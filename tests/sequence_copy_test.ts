@@ -275,16 +275,8 @@ Deno.test("a copy of folders says the frames missing from the sequences it deliv
     assertEquals(summary.sequence_gaps[0].missing, "1020-1021");
     // --quiet leaves the gaps out of stderr, not out of --json or the log.
     const log = join(dir, "copy.log");
-    const quiet = await runCli([
-      "copy",
-      "-T",
-      "--quiet",
-      "--json",
-      "--log",
-      log,
-      plates,
-      join(dir, "quiet"),
-    ]);
+    const quietly = ["-T", "--quiet", "--json", "--log", log];
+    const quiet = await runCli(["copy", ...quietly, plates, join(dir, "quiet")]);
     assertEquals(quiet.code, 0, quiet.stderr);
     assertEquals(quiet.stderr, "");
     for (const text of [quiet.stdout, await Deno.readTextFile(log)]) {
