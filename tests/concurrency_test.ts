@@ -12,7 +12,7 @@ import { CLIMB_WINDOW_MS, type CpuTimes, TuningLoop } from "../lib/transfer/tuni
 import { ControlBlock } from "../lib/workers/control.ts";
 import { WorkerPool } from "../lib/workers/pool.ts";
 import { rerunOptions, resolveOptions } from "../lib/options.ts";
-import { lastLevels, lastStreams } from "../lib/ledger/resume_point.ts";
+import { lastLevels } from "../lib/ledger/resume_point.ts";
 import { batchDir, journalsIn } from "../lib/ledger/ledger_dir.ts";
 import { applyMappings } from "../mod.ts";
 import { MIB } from "../lib/size.ts";
@@ -588,7 +588,7 @@ Deno.test("a run of a journaled batch starts at the streams its last run recorde
     });
     assert(first.length > 0 && first.every((s) => s === 1), `${first}`);
     const journals = journalsIn(await batchDir(ledger, "b"));
-    assertEquals(await lastStreams(ledger, "b", "none"), 1);
+    assertEquals((await lastLevels(ledger, "b", "none"))?.streams, 1);
     // The next run of the batch (ceiling 8) starts at 1, not at 2.
     const second: number[] = [];
     await applyMappings([{ src, dst: join(dir, "b.mov") }], {

@@ -10,7 +10,7 @@
 import type { JournaledChunk } from "./journal.ts";
 import { batchDir, bootId, journalLive, journalsIn } from "./ledger_dir.ts";
 import { isSharedTemp } from "../farm/shard.ts";
-import { readJournal } from "./schema.ts";
+import { readJournal, schemaVersion } from "./schema.ts";
 
 /** A temporary a killed run left, and what it holds. */
 export interface Resumable {
@@ -115,11 +115,9 @@ export async function lastLevels(
   for (const journal of journalsIn(await batchDir(ledger, batchId)).reverse()) {
     if (journal === except) continue;
     // An older format has no streams: `null`, as a run that recorded none.
+    // Format 4 has the streams, not yet per pair.
     const row = readJournal(journal, (db) => {
-      const columns = db.prepare("SELECT name FROM pragma_table_info('run')").all() as {
-        name: string;
-      }[];
-      const pairs = columns.some((c) => c.name === "pair_streams") ? "pair_streams" : "NULL";
+      const pairs = schemaVersion(db) >= 5 ? "pair_streams" : "NULL";
       return db.prepare(`SELECT streams, ${pairs} AS pairs FROM run`).get() as
         | { streams: number | null; pairs: string | null }
         | undefined;
@@ -130,23 +128,6 @@ export async function lastLevels(
     return pairs === undefined ? { streams } : { streams, pairs };
   }
   return undefined;
-}
-
-/**
- * The streams the newest earlier run of a batch had reached with adaptive
- * concurrency ({@linkcode lastLevels} without the pairs).
- *
- * @param ledger The ledger folder.
- * @param batchId The batch id.
- * @param except This run's own journal.
- * @returns The streams, or `undefined` when no earlier run recorded them.
- */
-export async function lastStreams(
-  ledger: string,
-  batchId: string,
-  except: string,
-): Promise<number | undefined> {
-  return (await lastLevels(ledger, batchId, except))?.streams;
 }
 
 /** A journal's `pair_streams`: only positive whole levels are kept. */
